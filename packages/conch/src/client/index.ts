@@ -1,0 +1,2 @@
+/** `@twisted-ts/conch/client`: client helpers (known_hosts, endpoints). */
+export {};

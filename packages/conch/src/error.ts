@@ -1,0 +1,148 @@
+/**
+ * Errors of the SSH layers, as in `twisted.conch.error`, plus typed errors with stable codes.
+ *
+ * Every error here has a `code` string that does not change between releases; errors that end a
+ * connection also carry the SSH disconnect reason (`reasonCode`, RFC 4253 §11.1).
+ */
+
+/** SSH_MSG_DISCONNECT reason codes (RFC 4250 §4.2.2). */
+export const DISCONNECT_HOST_NOT_ALLOWED_TO_CONNECT = 1;
+export const DISCONNECT_PROTOCOL_ERROR = 2;
+export const DISCONNECT_KEY_EXCHANGE_FAILED = 3;
+export const DISCONNECT_RESERVED = 4;
+export const DISCONNECT_MAC_ERROR = 5;
+export const DISCONNECT_COMPRESSION_ERROR = 6;
+export const DISCONNECT_SERVICE_NOT_AVAILABLE = 7;
+export const DISCONNECT_PROTOCOL_VERSION_NOT_SUPPORTED = 8;
+export const DISCONNECT_HOST_KEY_NOT_VERIFIABLE = 9;
+export const DISCONNECT_CONNECTION_LOST = 10;
+export const DISCONNECT_BY_APPLICATION = 11;
+export const DISCONNECT_TOO_MANY_CONNECTIONS = 12;
+export const DISCONNECT_AUTH_CANCELLED_BY_USER = 13;
+export const DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE = 14;
+export const DISCONNECT_ILLEGAL_USER_NAME = 15;
+
+/** Names of the disconnect reasons, for log lines. */
+export const DISCONNECT_REASON_NAMES: Readonly<Record<number, string>> = {
+  1: "HOST_NOT_ALLOWED_TO_CONNECT",
+  2: "PROTOCOL_ERROR",
+  3: "KEY_EXCHANGE_FAILED",
+  4: "RESERVED",
+  5: "MAC_ERROR",
+  6: "COMPRESSION_ERROR",
+  7: "SERVICE_NOT_AVAILABLE",
+  8: "PROTOCOL_VERSION_NOT_SUPPORTED",
+  9: "HOST_KEY_NOT_VERIFIABLE",
+  10: "CONNECTION_LOST",
+  11: "BY_APPLICATION",
+  12: "TOO_MANY_CONNECTIONS",
+  13: "AUTH_CANCELLED_BY_USER",
+  14: "NO_MORE_AUTH_METHODS_AVAILABLE",
+  15: "ILLEGAL_USER_NAME",
+};
+
+/** SSH_MSG_CHANNEL_OPEN_FAILURE reason codes (RFC 4250 §4.3). */
+export const OPEN_ADMINISTRATIVELY_PROHIBITED = 1;
+export const OPEN_CONNECT_FAILED = 2;
+export const OPEN_UNKNOWN_CHANNEL_TYPE = 3;
+export const OPEN_RESOURCE_SHORTAGE = 4;
+
+/**
+ * Twisted's `ConchError(value, data)`: `value` is usually a message, `data` a reason code or
+ * other detail. `openFailed` reasons carry the description in `value` and the code in `data`.
+ */
+export class ConchError extends Error {
+  readonly code: string = "ERR_CONCH";
+  readonly value: unknown;
+  readonly data: unknown;
+
+  constructor(value: unknown, data?: unknown) {
+    super(typeof value === "string" ? value : String(value));
+    this.name = "ConchError";
+    this.value = value;
+    this.data = data;
+  }
+}
+
+/** Raised by the wire reader when a packet ends before a field does. */
+export class ShortReadError extends Error {
+  readonly code = "ERR_SSH_SHORT_READ";
+  constructor(message: string) {
+    super(message);
+    this.name = "ShortReadError";
+  }
+}
+
+/** A field whose bytes are present but not valid (a bad mpint, a boolean over 1, …). */
+export class MalformedFieldError extends Error {
+  readonly code = "ERR_SSH_MALFORMED_FIELD";
+  constructor(message: string) {
+    super(message);
+    this.name = "MalformedFieldError";
+  }
+}
+
+/**
+ * The connection was ended on purpose by one side with SSH_MSG_DISCONNECT, or by us on a
+ * protocol fault. `reasonCode` is the RFC 4253 reason, `description` the human text.
+ */
+export class SSHDisconnectError extends ConchError {
+  override readonly code: string = "ERR_SSH_DISCONNECT";
+  readonly reasonCode: number;
+  readonly description: string;
+  /** True when the peer sent the DISCONNECT, false when we did. */
+  readonly byPeer: boolean;
+
+  constructor(reasonCode: number, description: string, byPeer: boolean) {
+    super(
+      `${byPeer ? "peer disconnected" : "disconnected"}: ${DISCONNECT_REASON_NAMES[reasonCode] ?? `reason ${reasonCode}`}: ${description}`,
+      reasonCode,
+    );
+    this.name = "SSHDisconnectError";
+    this.reasonCode = reasonCode;
+    this.description = description;
+    this.byPeer = byPeer;
+  }
+}
+
+/** The host key was not accepted by `verifyHostKey`. */
+export class HostKeyNotVerifiableError extends ConchError {
+  override readonly code = "ERR_SSH_HOST_KEY_NOT_VERIFIABLE";
+  constructor(message: string) {
+    super(message, DISCONNECT_HOST_KEY_NOT_VERIFIABLE);
+    this.name = "HostKeyNotVerifiableError";
+  }
+}
+
+/** A known_hosts entry for this host names a different key (possible man-in-the-middle). */
+export class HostKeyChanged extends ConchError {
+  override readonly code = "ERR_SSH_HOST_KEY_CHANGED";
+  readonly path: string | undefined;
+  readonly lineno: number;
+  constructor(message: string, lineno: number, path?: string) {
+    super(message, lineno);
+    this.name = "HostKeyChanged";
+    this.lineno = lineno;
+    this.path = path;
+  }
+}
+
+/** No more authentication methods can be tried. */
+export class NoMoreAuthMethodsError extends ConchError {
+  override readonly code = "ERR_SSH_NO_MORE_AUTH_METHODS";
+  constructor(message = "no more authentication methods available") {
+    super(message, DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE);
+    this.name = "NoMoreAuthMethodsError";
+  }
+}
+
+/** A channel could not be opened; `reasonCode` is the RFC 4254 §5.1 code. */
+export class ChannelOpenError extends ConchError {
+  override readonly code = "ERR_SSH_CHANNEL_OPEN";
+  readonly reasonCode: number;
+  constructor(description: string, reasonCode: number) {
+    super(description, reasonCode);
+    this.name = "ChannelOpenError";
+    this.reasonCode = reasonCode;
+  }
+}

@@ -1,0 +1,2 @@
+/** `@twisted-ts/conch`: Twisted Conch, SSH for Node.js. */
+export * as error from "./error.js";

@@ -1,0 +1,94 @@
+/**
+ * `twisted.conch.ssh.service`: the base of every SSH service (`ssh-userauth`, `ssh-connection`).
+ *
+ * A service is started by the transport (`setService`), receives the packets whose numbers belong
+ * to it through `packetReceived`, and sends through `transport.sendPacket`. Incoming messages are
+ * dispatched by name to `ssh_<MESSAGE>` methods; a number with no handler is answered with
+ * SSH_MSG_UNIMPLEMENTED.
+ */
+import type { IAddress } from "@twisted-ts/internet/interfaces";
+import type { Logger } from "@twisted-ts/internet/log";
+
+/** What a service may use of the SSH transport it runs on. `SSHTransportBase` implements it. */
+export interface SSHServiceTransport {
+  /** Sends one SSH message; queued while a key exchange is under way. */
+  sendPacket(messageType: number, payload: Uint8Array): void;
+  /** Sends SSH_MSG_DISCONNECT and closes the connection. */
+  sendDisconnect(reason: number, description: string): void;
+  /** Answers a message number we do not implement (SSH_MSG_UNIMPLEMENTED). */
+  sendUnimplemented(): void;
+  /** Replaces the running service (userauth hands over to the connection service this way). */
+  setService(service: SSHService): void;
+  /** Closes the connection. */
+  loseConnection(): void;
+  /** True when packets in that direction are encrypted ("in", "out" or "both"). */
+  isEncrypted(direction?: "in" | "out" | "both"): boolean;
+  /** True when packets in that direction are integrity-protected. */
+  isVerified(direction?: "in" | "out" | "both"): boolean;
+  /** The exchange hash of the first key exchange (RFC 4253 §7.2); empty before it. */
+  readonly sessionID: Uint8Array;
+  /** The peer's address. */
+  getPeer(): IAddress;
+  /** Our address. */
+  getHost(): IAddress;
+  /** The transport's logger; services log under it. */
+  readonly logger: Logger;
+}
+
+/** A table from message number to Twisted's message name (`MSG_USERAUTH_REQUEST`, …). */
+export type MessageTable = Readonly<Record<number, string>>;
+
+/**
+ * Twisted's `SSHService`. Subclasses set `name` and `protocolMessages` and define
+ * `ssh_<NAME>(packet)` methods for the messages they handle.
+ */
+export class SSHService {
+  /** The service name requested on the wire (`ssh-userauth`, `ssh-connection`). */
+  name = "";
+  /** Message numbers this service handles, to their `MSG_*` names. */
+  protocolMessages: MessageTable = {};
+  /** Set by the transport before `serviceStarted`. */
+  transport: SSHServiceTransport | undefined = undefined;
+
+  /** Called when the service becomes the transport's active service. */
+  serviceStarted(): void {}
+
+  /** Called when the service is replaced or the connection closes. */
+  serviceStopped(): void {}
+
+  /** Warns of an incoming message we cannot act on and, through the transport, tells the peer. */
+  logPrefix(): string {
+    return `SSHService ${JSON.stringify(this.name)} on ${this.transport?.constructor.name ?? "no transport"}`;
+  }
+
+  /** The transport, or an error when the service has not been started on one. */
+  protected requireTransport(): SSHServiceTransport {
+    if (this.transport === undefined) throw new Error(`${this.name || "SSHService"}: not attached to a transport`);
+    return this.transport;
+  }
+
+  /**
+   * Dispatches `packet` (the payload after the message number) to `ssh_<NAME>`, where NAME is the
+   * message name without its `MSG_` prefix. Unknown numbers get SSH_MSG_UNIMPLEMENTED.
+   */
+  packetReceived(messageNum: number, packet: Uint8Array): void {
+    const name = this.protocolMessages[messageNum];
+    if (name !== undefined) {
+      const method = (this as unknown as Record<string, unknown>)[`ssh_${name.slice(4)}`];
+      if (typeof method === "function") {
+        (method as (this: SSHService, p: Uint8Array) => void).call(this, packet);
+        return;
+      }
+    }
+    this.transport?.logger.info("couldn't handle {messageNum} in service {service}", {
+      messageNum,
+      service: this.name,
+    });
+    this.transport?.sendUnimplemented();
+  }
+
+  /** Sends one message through the transport. */
+  sendPacket(messageType: number, payload: Uint8Array): void {
+    this.requireTransport().sendPacket(messageType, payload);
+  }
+}

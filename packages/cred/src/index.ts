@@ -1,0 +1,2 @@
+/** `@twisted-ts/cred`: Twisted's authentication framework. */
+export {};

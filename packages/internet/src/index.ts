@@ -1,0 +1,5 @@
+/**
+ * `@twisted-ts/internet`: Twisted's event-driven core. Module names follow `twisted.internet`.
+ */
+export * as interfaces from "./interfaces.js";
+export * as log from "./log.js";
