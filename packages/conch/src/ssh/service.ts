@@ -33,6 +33,35 @@ export interface SSHServiceTransport {
   getHost(): IAddress;
   /** The transport's logger; services log under it. */
   readonly logger: Logger;
+  /** True on the client side of the connection. */
+  readonly isClient: boolean;
+  /** The clock timers run on (the reactor, or a `task.Clock` in tests). */
+  readonly clock: ServiceClock;
+  /**
+   * Client side: the signature algorithms the server accepts for publickey authentication, from
+   * its EXT_INFO `server-sig-algs` (RFC 8308 §3.1); undefined when it sent none.
+   */
+  readonly serverSigAlgs: readonly string[] | undefined;
+  /** Server side: the factory that made this transport (portal, services); undefined on a client. */
+  readonly factory: SSHServiceFactory | undefined;
+  /** Server side: the authenticated avatar, set by the userauth service on success. */
+  avatar: unknown;
+  /** Server side: called once when the connection ends after a successful login. */
+  logoutFunction: (() => void) | undefined;
+}
+
+/** The timer methods services use (an IReactorTime). */
+export interface ServiceClock {
+  seconds(): number;
+  callLater(delay: number, fn: () => void): { cancel(): void; active(): boolean };
+}
+
+/** What a server transport's factory offers its services (`factory.SSHFactory` implements it). */
+export interface SSHServiceFactory {
+  /** The service class registered under `name` (`ssh-userauth`, `ssh-connection`), if any. */
+  getService(transport: SSHServiceTransport, name: string): (new () => SSHService) | undefined;
+  /** The cred portal users log in through (typed by @twisted-ts/cred). */
+  portal: unknown;
 }
 
 /** A table from message number to Twisted's message name (`MSG_USERAUTH_REQUEST`, …). */
