@@ -146,3 +146,36 @@ export class ChannelOpenError extends ConchError {
     this.reasonCode = reasonCode;
   }
 }
+
+/** A packet's MAC or AEAD tag did not verify: the connection ends with MAC_ERROR. */
+export class MACError extends ConchError {
+  override readonly code = "ERR_SSH_MAC";
+  readonly reasonCode = DISCONNECT_MAC_ERROR;
+  constructor(message = "bad packet authentication code") {
+    super(message, DISCONNECT_MAC_ERROR);
+    this.name = "MACError";
+  }
+}
+
+/**
+ * A packet whose framing is wrong after decryption (padding under 4 bytes or longer than the
+ * packet, a length that is not a multiple of the cipher block size): PROTOCOL_ERROR.
+ */
+export class PacketFormatError extends ConchError {
+  override readonly code = "ERR_SSH_BAD_PACKET";
+  readonly reasonCode = DISCONNECT_PROTOCOL_ERROR;
+  constructor(message: string) {
+    super(message, DISCONNECT_PROTOCOL_ERROR);
+    this.name = "PacketFormatError";
+  }
+}
+
+/** A key exchange value that cannot be used (a DH value out of range, a bad curve point, …). */
+export class KeyExchangeError extends ConchError {
+  override readonly code = "ERR_SSH_KEY_EXCHANGE";
+  readonly reasonCode = DISCONNECT_KEY_EXCHANGE_FAILED;
+  constructor(message: string) {
+    super(message, DISCONNECT_KEY_EXCHANGE_FAILED);
+    this.name = "KeyExchangeError";
+  }
+}

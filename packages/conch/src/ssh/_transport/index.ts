@@ -1,0 +1,5 @@
+/**
+ * The SSH transport's cryptography, sans-IO: packet ciphers and MACs, key exchange primitives.
+ * Internal to @twisted-ts/conch (not in the exports map); `ssh/transport` is the public face.
+ */
+export * from "./ciphers.js";
