@@ -3,6 +3,8 @@
  * observers) plus the legacy `twisted.python.log` helpers `startLogging`, `msg` and `err`.
  */
 
+import { Failure } from "./failure.js";
+
 export type LogLevel = "debug" | "info" | "warn" | "error" | "critical";
 
 const LEVEL_ORDER: Readonly<Record<LogLevel, number>> = { debug: 0, info: 1, warn: 2, error: 3, critical: 4 };
@@ -111,4 +113,114 @@ export class Logger {
 /** True when `level` is at or above `min`. */
 export function levelAtLeast(level: LogLevel, min: LogLevel): boolean {
   return LEVEL_ORDER[level] >= LEVEL_ORDER[min];
+}
+
+/** Adds an observer to the global publisher (Twisted's `globalLogPublisher.addObserver`). */
+export function addObserver(observer: LogObserver): void {
+  globalLogPublisher.addObserver(observer);
+}
+
+/** Removes an observer from the global publisher. */
+export function removeObserver(observer: LogObserver): void {
+  globalLogPublisher.removeObserver(observer);
+}
+
+/** The traceback text of an event's `log_failure` (a Failure, an Error or any thrown value), or "". */
+export function failureText(event: LogEvent): string {
+  const f = event.log_failure;
+  if (f === undefined || f === null) return "";
+  return (f instanceof Failure ? f : new Failure(f)).getTraceback();
+}
+
+/**
+ * An event as text: the formatted message, followed by the traceback of its `log_failure` when it
+ * has one (Twisted's `eventAsText` without the time stamp).
+ */
+export function eventAsText(event: LogEvent): string {
+  const text = formatEvent(event);
+  const tb = failureText(event);
+  if (!tb) return text;
+  return text ? `${text}\n${tb.replace(/\n$/, "")}` : tb.replace(/\n$/, "");
+}
+
+/** Where a text observer writes: a Node stream, or anything with a `write(string)` method. */
+export interface TextSink {
+  write(text: string): unknown;
+}
+
+function timeStamp(t: number): string {
+  return new Date(t * 1000).toISOString().replace(/\.\d{3}Z$/, "+0000");
+}
+
+/**
+ * An observer writing one line per event to `stream`:
+ * `2026-01-01T10:00:00+0000 [namespace#level] message` (a traceback follows on the next lines).
+ * Events below `minLevel` are dropped.
+ */
+export function textFileLogObserver(stream: TextSink, minLevel: LogLevel = "debug"): LogObserver {
+  return (event: LogEvent) => {
+    if (!levelAtLeast(event.log_level, minLevel)) return;
+    const text = eventAsText(event).replace(/\n/g, "\n\t");
+    stream.write(`${timeStamp(event.log_time)} [${event.log_namespace}#${event.log_level}] ${text}\n`);
+  };
+}
+
+/** An observer that passes on to `observer` only the events at or above `minLevel`. */
+export function filteringObserver(observer: LogObserver, minLevel: LogLevel): LogObserver {
+  return (event) => {
+    if (levelAtLeast(event.log_level, minLevel)) observer(event);
+  };
+}
+
+const legacyLog = new Logger("log_legacy");
+let stdoutRedirect: { restore: () => void } | null = null;
+
+/**
+ * Starts writing every log event to `stream` (Twisted's `log.startLogging`), and returns the
+ * observer so it can be removed with `removeObserver`. With `setStdout`, `console.log` and
+ * `console.info` go to the log (at info level) instead of standard output; unlike Twisted this is
+ * off by default, because redirecting Node's console is rarely what a library user wants.
+ */
+export function startLogging(stream: TextSink, setStdout = false): LogObserver {
+  const observer = textFileLogObserver(stream);
+  globalLogPublisher.addObserver(observer);
+  if (setStdout && stdoutRedirect === null) {
+    const { log: origLog, info: origInfo } = console;
+    const toLog = (...parts: unknown[]): void => msg(...parts);
+    console.log = toLog;
+    console.info = toLog;
+    stdoutRedirect = {
+      restore: () => {
+        console.log = origLog;
+        console.info = origInfo;
+      },
+    };
+  }
+  msg("Log opened.");
+  return observer;
+}
+
+/** Undoes `startLogging`'s console redirection (the observer stays; remove it with `removeObserver`). */
+export function stopStdoutRedirect(): void {
+  stdoutRedirect?.restore();
+  stdoutRedirect = null;
+}
+
+function escapeBraces(s: string): string {
+  return s.replace(/[{}]/g, (c) => c + c);
+}
+
+/** Logs the message parts, joined by spaces, at info level (Twisted's `log.msg`). */
+export function msg(...message: unknown[]): void {
+  const text = message.map((m) => (typeof m === "string" ? m : String(m))).join(" ");
+  legacyLog.emit("info", escapeBraces(text), { message: text, isError: false });
+}
+
+/**
+ * Logs a Failure (or an error, wrapped in one) at critical level with `why` as the message
+ * (Twisted's `log.err`; the text reads `why` then the traceback, or "Unhandled Error").
+ */
+export function err(failure: unknown, why?: string): void {
+  const f = failure instanceof Failure ? failure : new Failure(failure);
+  legacyLog.failure(escapeBraces(why ?? "Unhandled Error"), f, "critical", { why: why ?? null, isError: true });
 }
