@@ -42,8 +42,8 @@ export interface SSHServiceTransport {
    * its EXT_INFO `server-sig-algs` (RFC 8308 §3.1); undefined when it sent none.
    */
   readonly serverSigAlgs: readonly string[] | undefined;
-  /** Server side: the factory that made this transport (portal, services); undefined on a client. */
-  readonly factory: SSHServiceFactory | undefined;
+  /** Server side: the factory that made this transport (portal, services); not used on a client. */
+  readonly factory: SSHServiceFactory | null | undefined;
   /** Server side: the authenticated avatar, set by the userauth service on success. */
   avatar: unknown;
   /** Server side: called once when the connection ends after a successful login. */
