@@ -6,3 +6,8 @@ export * as log from "./log.js";
 export * as defer from "./defer.js";
 export * as failure from "./failure.js";
 export * as task from "./task.js";
+export * as protocol from "./protocol.js";
+export * as error from "./error.js";
+export * as basic from "./basic.js";
+export * as testing from "./testing.js";
+export * as address from "./address.js";
