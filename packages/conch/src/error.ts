@@ -179,3 +179,69 @@ export class KeyExchangeError extends ConchError {
     this.name = "KeyExchangeError";
   }
 }
+
+/**
+ * Twisted's `keys.BadKeyError`: key data that cannot be used, with what is wrong in words (a
+ * truncated blob, garbage base64, a curve that does not match its name, …).
+ */
+export class BadKeyError extends Error {
+  readonly code: string = "ERR_SSH_BAD_KEY";
+  constructor(message: string) {
+    super(message);
+    this.name = "BadKeyError";
+  }
+}
+
+/** Twisted's `keys.EncryptedKeyError`: the key is encrypted and no passphrase was given. */
+export class EncryptedKeyError extends BadKeyError {
+  override readonly code: string = "ERR_SSH_ENCRYPTED_KEY";
+  constructor(message = "the key is encrypted: a passphrase is needed to read it") {
+    super(message);
+    this.name = "EncryptedKeyError";
+  }
+}
+
+/** The passphrase given for an encrypted key does not decrypt it. */
+export class BadPassphraseError extends BadKeyError {
+  override readonly code: string = "ERR_SSH_BAD_PASSPHRASE";
+  constructor(message = "wrong passphrase: the key could not be decrypted with the passphrase given") {
+    super(message);
+    this.name = "BadPassphraseError";
+  }
+}
+
+/** Twisted's `keys.BadSignatureAlgorithmError`: the key cannot make signatures of that algorithm. */
+export class BadSignatureAlgorithmError extends Error {
+  readonly code = "ERR_SSH_BAD_SIGNATURE_ALGORITHM";
+  constructor(message: string) {
+    super(message);
+    this.name = "BadSignatureAlgorithmError";
+  }
+}
+
+/** Twisted's `keys.BadFingerPrintFormat`: an unknown fingerprint format was asked for. */
+export class BadFingerPrintFormat extends Error {
+  readonly code = "ERR_SSH_BAD_FINGERPRINT_FORMAT";
+  constructor(message: string) {
+    super(message);
+    this.name = "BadFingerPrintFormat";
+  }
+}
+
+/** Twisted's `error.InvalidEntry`: a known_hosts line that cannot be parsed. */
+export class InvalidEntry extends Error {
+  readonly code = "ERR_SSH_INVALID_KNOWN_HOSTS_ENTRY";
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidEntry";
+  }
+}
+
+/** Twisted's `error.UserRejectedKey`: the user (or the policy) did not accept a host key. */
+export class UserRejectedKey extends ConchError {
+  override readonly code = "ERR_SSH_USER_REJECTED_KEY";
+  constructor(message = "user rejected the host key") {
+    super(message, DISCONNECT_HOST_KEY_NOT_VERIFIABLE);
+    this.name = "UserRejectedKey";
+  }
+}

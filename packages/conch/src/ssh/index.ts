@@ -1,3 +1,4 @@
 /** `@twisted-ts/conch/ssh`: the SSH layers, one module each, named as in `twisted.conch.ssh`. */
 export * as common from "./common.js";
 export * as service from "./service.js";
+export * as keys from "./keys.js";
