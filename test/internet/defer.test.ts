@@ -6,6 +6,8 @@ import {
   Deferred,
   TimeoutError,
   fail,
+  getDebugging,
+  setDebugging,
   maybeDeferred,
   succeed,
 } from "@twisted-ts/internet/defer";
@@ -391,4 +393,228 @@ test("20,000 nested Deferreds fired from the inside out run without stack overfl
   });
   inners[inners.length - 1]!.callback(7);
   assert.equal(got, 7);
+});
+
+test("callback and errback on a fired Deferred raise AlreadyCalledError in every order", () => {
+  const pairs: [string, (d: Deferred<number>) => void][] = [
+    ["callback", (d) => d.callback(1)],
+    ["errback", (d) => d.errback(new GenericError("e"))],
+  ];
+  for (const [, first] of pairs) {
+    for (const [, second] of pairs) {
+      const d = new Deferred<number>();
+      d.addErrback(() => null);
+      first(d);
+      assert.throws(() => second(d), AlreadyCalledError);
+    }
+  }
+});
+
+test("with debugging on, AlreadyCalledError shows where the Deferred was created and first fired", () => {
+  setDebugging(true);
+  try {
+    assert.equal(getDebugging(), true);
+    const d = new Deferred<number>();
+    d.callback(1);
+    assert.throws(
+      () => d.callback(2),
+      (e: unknown) => e instanceof AlreadyCalledError && /C: Deferred was created/.test(e.message) && /I: First Invoker was/.test(e.message),
+    );
+  } finally {
+    setDebugging(false);
+  }
+});
+
+test("unpause before callback does nothing, and a paused failure waits too", () => {
+  const d = new Deferred<number>();
+  d.pause();
+  d.unpause();
+  d.pause();
+  d.errback(new GenericError("paused"));
+  let seen = false;
+  d.addErrback(() => {
+    seen = true;
+  });
+  assert.equal(seen, false);
+  d.unpause();
+  assert.equal(seen, true);
+});
+
+test("a fired but paused inner Deferred is waited on, not stolen from", () => {
+  const inner = succeed("inner");
+  inner.pause();
+  const outer = succeed(1).addCallback(() => inner);
+  assert.equal(outer.paused, 1);
+  inner.unpause();
+  assert.equal(outer.paused, 0);
+  assert.equal(outer.result, "inner");
+});
+
+test("callbacks added to an inner Deferred before chaining run before the outer resumes", () => {
+  const order: string[] = [];
+  const inner = new Deferred<string>();
+  inner.addCallback((r) => {
+    order.push(`inner1:${r}`);
+    return r + "!";
+  });
+  const outer = succeed(0).addCallback(() => inner);
+  outer.addCallback((r) => order.push(`outer:${r}`));
+  inner.addCallback((r) => {
+    order.push(`inner2:${String(r)}`);
+  });
+  inner.callback("x");
+  assert.deepEqual(order, ["inner1:x", "outer:x!", "inner2:undefined"]);
+});
+
+test("a callback may add callbacks to its own Deferred; they run after it, in order", () => {
+  const d = new Deferred<number>();
+  const order: string[] = [];
+  d.addCallback((r) => {
+    order.push("first");
+    d.addCallback(() => order.push("added in first"));
+    return r;
+  });
+  d.addCallback(() => order.push("second"));
+  d.callback(1);
+  assert.deepEqual(order, ["first", "second", "added in first"]);
+});
+
+test("a callback firing another Deferred that chains back works re-entrantly", () => {
+  const d1 = new Deferred<number>();
+  const d2 = new Deferred<number>();
+  const got: number[] = [];
+  d1.addCallback((r) => {
+    d2.callback(r + 1);
+    return d2;
+  });
+  d2.addCallback((r) => r * 10);
+  d1.addCallback((r) => got.push(r));
+  d1.callback(1);
+  assert.deepEqual(got, [20]);
+});
+
+test("nested asynchronous chained Deferreds deliver results in order", () => {
+  const first = new Deferred<string>();
+  const second = new Deferred<string>();
+  const third = new Deferred<string>();
+  const results: string[] = [];
+  first
+    .addCallback((r) => {
+      results.push(r);
+      return second.addCallback((s) => {
+        results.push(s);
+        return third;
+      });
+    })
+    .addCallback((r) => results.push(`final:${r}`));
+  first.callback("1");
+  second.callback("2");
+  assert.deepEqual(results, ["1", "2"]);
+  third.callback("3");
+  assert.deepEqual(results, ["1", "2", "final:3"]);
+});
+
+test("toString shows the state like Twisted's repr", () => {
+  const d = new Deferred<number>();
+  assert.equal(String(d), "<Deferred>");
+  d.callback(5);
+  assert.equal(String(d), "<Deferred current result: 5>");
+});
+
+test("chainDeferred is explicit chaining: both get the failure in turn", () => {
+  const a = new Deferred<number>();
+  const b = new Deferred<number>();
+  let msg = "";
+  b.addErrback((f) => {
+    msg = f.getErrorMessage();
+  });
+  a.chainDeferred(b);
+  a.errback(new GenericError("chained"));
+  assert.equal(msg, "chained");
+  assert.equal(a.result, undefined);
+});
+
+test("cancel twice without a canceller raises nothing and keeps the CancelledError", () => {
+  const d = new Deferred<number>();
+  d.cancel();
+  d.cancel();
+  assert.ok((d.result as Failure).check(CancelledError));
+  d.addErrback(() => null);
+});
+
+test("cancel, then callback, then callback again raises AlreadyCalledError", () => {
+  const d = new Deferred<number>();
+  d.addErrback(() => null);
+  d.cancel();
+  d.callback(1);
+  assert.throws(() => d.callback(2), AlreadyCalledError);
+  const e = new Deferred<number>();
+  e.addErrback(() => null);
+  e.cancel();
+  e.errback(new GenericError("late"));
+  assert.throws(() => e.errback(new GenericError("later")), AlreadyCalledError);
+});
+
+test("a canceller that errbacks with its own error is respected", () => {
+  const d = new Deferred<number>((self) => self.errback(new GenericError("mine")));
+  let f: Failure | undefined;
+  d.addErrback((e) => {
+    f = e;
+  });
+  d.cancel();
+  assert.ok(f?.check(GenericError));
+});
+
+test("addTimeout: an errback added before the timeout can suppress the cancellation", () => {
+  const clock = new Clock();
+  const d = new Deferred<string>();
+  d.addErrback((f) => {
+    f.trap(CancelledError);
+    return "suppressed";
+  });
+  d.addTimeout(1, clock);
+  clock.advance(1);
+  assert.equal(d.result, "suppressed");
+});
+
+test("addTimeout: a failure before the timeout passes through unchanged", () => {
+  const clock = new Clock();
+  const d = new Deferred<string>();
+  d.addTimeout(10, clock);
+  d.errback(new GenericError("early"));
+  let f: Failure | undefined;
+  d.addErrback((e) => {
+    f = e;
+  });
+  assert.ok(f?.check(GenericError));
+  assert.equal(clock.getDelayedCalls().length, 0);
+});
+
+test("addTimeout: a canceller that callbacks wins over the TimeoutError", () => {
+  const clock = new Clock();
+  const d = new Deferred<string>((self) => self.callback("I was cancelled"));
+  d.addTimeout(10, clock);
+  clock.advance(10);
+  assert.equal(d.result, "I was cancelled");
+});
+
+test("addTimeout: cancelling before the timeout gives CancelledError, not TimeoutError", () => {
+  const clock = new Clock();
+  const d = new Deferred<string>();
+  d.addTimeout(10, clock);
+  d.cancel();
+  assert.ok((d.result as Failure).check(CancelledError));
+  assert.equal(clock.getDelayedCalls().length, 0);
+  d.addErrback(() => null);
+});
+
+test("a thrown Failure moves on unchanged (trap inside an errback)", () => {
+  const f = new Failure(new GenericError("x"));
+  let seen: Failure | undefined;
+  fail(f)
+    .addErrback((e) => e.trap(RangeError))
+    .addErrback((e) => {
+      seen = e;
+    });
+  assert.equal(seen, f);
 });

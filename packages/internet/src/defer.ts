@@ -20,6 +20,7 @@ export {
   logError,
   maybeDeferred,
   passthru,
+  reportAllUnhandled,
   setDebugging,
   succeed,
 } from "./_internal/defer_core.js";

@@ -98,15 +98,25 @@ export class Failure {
     throw this.value;
   }
 
-  /** A one-line description: `ClassName: message`. */
-  getBriefTraceback(): string {
-    return `${this.type.name || this.value.name}: ${this.value.message}`;
+  /** The error's class name: its `name` when it set one, else its constructor's name. */
+  private typeName(): string {
+    const n = this.value.name;
+    return n && n !== "Error" ? n : this.type.name || "Error";
   }
 
-  /** The error's stack trace (its `stack`, or a one-line description when it has none), newline-terminated. */
+  /** A one-line description: `ClassName: message`. */
+  getBriefTraceback(): string {
+    return `${this.typeName()}: ${this.value.message}`;
+  }
+
+  /**
+   * The traceback: `ClassName: message` and the stack frames of the error (and of its `cause`),
+   * newline-terminated.
+   */
   getTraceback(): string {
-    const s = typeof this.value.stack === "string" && this.value.stack.length > 0 ? this.value.stack : this.getBriefTraceback();
-    let out = s.endsWith("\n") ? s : `${s}\n`;
+    const stack = typeof this.value.stack === "string" ? this.value.stack : "";
+    const frames = stack.split("\n").filter((l) => /^\s+at /.test(l));
+    let out = `${this.getBriefTraceback()}\n${frames.map((l) => `${l}\n`).join("")}`;
     const cause = (this.value as { cause?: unknown }).cause;
     if (cause !== undefined) out += `Caused by: ${new Failure(cause).getTraceback()}`;
     return out;

@@ -62,9 +62,25 @@ export interface AddCallbacksOptions<A extends unknown[], B extends unknown[]> {
  * to the Deferred, or the Deferred would never be collected.
  */
 class DebugInfo {
-  failResult: Failure | null = null;
+  private _failResult: Failure | null = null;
   creator: string | null = null;
   invoker: string | null = null;
+
+  get failResult(): Failure | null {
+    return this._failResult;
+  }
+
+  set failResult(f: Failure | null) {
+    this._failResult = f;
+    if (f === null) failedInfos.delete(this);
+    else {
+      failedInfos.add(this);
+      if (!exitHookInstalled) {
+        exitHookInstalled = true;
+        process.once("exit", reportAllUnhandled);
+      }
+    }
+  }
 
   debugTracebacks(): string {
     let info = "";
@@ -87,6 +103,22 @@ function reportUnhandled(info: DebugInfo): void {
 }
 
 const unhandledRegistry = new FinalizationRegistry<DebugInfo>(reportUnhandled);
+
+/** The DebugInfos whose Deferred currently ends in a Failure (they do not keep the Deferred alive). */
+const failedInfos = new Set<DebugInfo>();
+let exitHookInstalled = false;
+
+/**
+ * Reports every Deferred that currently ends in an unhandled Failure, as if it had been collected
+ * now, and forgets them. Runs by itself when the process exits (Node often exits before the garbage
+ * collector would have found them); a test harness may call it at the end of a test. Returns how
+ * many were reported.
+ */
+export function reportAllUnhandled(): number {
+  const infos = [...failedInfos];
+  for (const info of infos) reportUnhandled(info);
+  return infos.length;
+}
 
 function stackHere(): string {
   const s = new Error().stack ?? "";
