@@ -3,3 +3,4 @@
  * Internal to @twisted-ts/conch (not in the exports map); `ssh/transport` is the public face.
  */
 export * from "./ciphers.js";
+export * from "./kex.js";

@@ -1,0 +1,410 @@
+/**
+ * SSH key exchange primitives, sans-IO: the one-round exchanges (fixed-group Diffie-Hellman,
+ * group exchange once the group is known, ECDH on the NIST curves, X25519, the ML-KEM-768 + X25519
+ * hybrid), the exchange hash and RFC 4253 §7.2 key derivation.
+ *
+ * Encodings:
+ * - DH (RFC 4253 §8, RFC 4419, RFC 8268): e and f are mpints; K = mpint(g^xy mod p).
+ * - ECDH (RFC 5656 §4): Q_C and Q_S are strings holding uncompressed points; K = mpint(x of the
+ *   shared point).
+ * - curve25519-sha256 (RFC 8731): Q_C and Q_S are 32-byte strings; K = mpint of the X25519 output
+ *   read as an unsigned big-endian number; an all-zero output is refused.
+ * - mlkem768x25519-sha256 (draft-ietf-sshm-mlkem-hybrid-kex, OpenSSH 9.9): C_INIT = ML-KEM-768
+ *   encapsulation key (1184 bytes) || X25519 public (32); S_REPLY = ML-KEM ciphertext (1088) ||
+ *   X25519 public (32); K = string(SHA-256(ML-KEM shared secret || X25519 shared secret)).
+ */
+import {
+  createDiffieHellman,
+  createECDH,
+  createHash,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  randomBytes,
+  type KeyObject,
+} from "node:crypto";
+import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
+import { KeyExchangeError } from "../../error.js";
+import { bigintToBytes, bytesToBigint } from "../common.js";
+import { GROUP1, GROUP14, GROUP15, GROUP16, GROUP17, GROUP18 } from "./dh_groups.js";
+import { chooseGexGroup } from "./moduli.js";
+
+export { parseModuli, chooseGexGroup } from "./moduli.js";
+export { GROUP1, GROUP14, GROUP16, GROUP18 } from "./dh_groups.js";
+
+export type KexHashName = "sha1" | "sha256" | "sha384" | "sha512";
+
+export interface KexSpec {
+  readonly name: string;
+  readonly hash: KexHashName;
+  readonly family: "dh" | "ecdh" | "kem" | "gex";
+  readonly enabledByDefault: boolean;
+}
+
+function spec(name: string, hash: KexHashName, family: KexSpec["family"], enabledByDefault: boolean): KexSpec {
+  return Object.freeze({ name, hash, family, enabledByDefault });
+}
+
+/** Every key exchange method implemented, by wire name. */
+export const KEX_ALGORITHMS: Readonly<Record<string, KexSpec>> = Object.freeze({
+  "mlkem768x25519-sha256": spec("mlkem768x25519-sha256", "sha256", "kem", true),
+  "curve25519-sha256": spec("curve25519-sha256", "sha256", "ecdh", true),
+  "curve25519-sha256@libssh.org": spec("curve25519-sha256@libssh.org", "sha256", "ecdh", true),
+  "ecdh-sha2-nistp256": spec("ecdh-sha2-nistp256", "sha256", "ecdh", true),
+  "ecdh-sha2-nistp384": spec("ecdh-sha2-nistp384", "sha384", "ecdh", true),
+  "ecdh-sha2-nistp521": spec("ecdh-sha2-nistp521", "sha512", "ecdh", true),
+  "diffie-hellman-group-exchange-sha256": spec("diffie-hellman-group-exchange-sha256", "sha256", "gex", true),
+  "diffie-hellman-group16-sha512": spec("diffie-hellman-group16-sha512", "sha512", "dh", true),
+  "diffie-hellman-group18-sha512": spec("diffie-hellman-group18-sha512", "sha512", "dh", true),
+  "diffie-hellman-group14-sha256": spec("diffie-hellman-group14-sha256", "sha256", "dh", true),
+  "diffie-hellman-group14-sha1": spec("diffie-hellman-group14-sha1", "sha1", "dh", false),
+  "diffie-hellman-group1-sha1": spec("diffie-hellman-group1-sha1", "sha1", "dh", false),
+  "diffie-hellman-group-exchange-sha1": spec("diffie-hellman-group-exchange-sha1", "sha1", "gex", false),
+});
+
+/** The default preference, strongest first (only the methods enabled by default). */
+export const DEFAULT_KEX_ORDER: readonly string[] = Object.freeze(
+  Object.values(KEX_ALGORITHMS)
+    .filter((s) => s.enabledByDefault)
+    .map((s) => s.name),
+);
+
+/** The client side of a one-round exchange. */
+export interface KexClient {
+  /** Body of the client's public field: mpint body of e, or string body of Q_C / C_INIT. */
+  readonly clientPublic: Uint8Array;
+  /** Validates the server's public field body and returns K encoded for the hash and KDF. */
+  computeSecret(serverPublic: Uint8Array): Uint8Array;
+}
+
+function kexSpec(name: string): KexSpec {
+  const s = KEX_ALGORITHMS[name];
+  if (s === undefined) throw new Error(`unknown key exchange method ${JSON.stringify(name)}`);
+  return s;
+}
+
+// ---- encodings ----
+
+/** The mpint body (no length) of an unsigned big-endian magnitude. */
+function mpintBodyOf(magnitude: Uint8Array): Uint8Array {
+  let i = 0;
+  while (i < magnitude.length && magnitude[i] === 0) i++;
+  const body = magnitude.subarray(i);
+  if (body.length > 0 && (body[0]! & 0x80) !== 0) {
+    const out = new Uint8Array(body.length + 1);
+    out.set(body, 1);
+    return out;
+  }
+  return Uint8Array.from(body);
+}
+
+/** A full mpint (uint32 length + body) of an unsigned big-endian magnitude. */
+function mpintOf(magnitude: Uint8Array): Uint8Array {
+  const body = mpintBodyOf(magnitude);
+  const out = new Uint8Array(4 + body.length);
+  new DataView(out.buffer).setUint32(0, body.length);
+  out.set(body, 4);
+  return out;
+}
+
+/** A full SSH string of `data`. */
+function stringOf(data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + data.length);
+  new DataView(out.buffer).setUint32(0, data.length);
+  out.set(data, 4);
+  return out;
+}
+
+/** Reads an mpint body as a non-negative bigint; refuses negative values. */
+function readMpintBody(body: Uint8Array, what: string): bigint {
+  if (body.length > 0 && (body[0]! & 0x80) !== 0) throw new KeyExchangeError(`${what} is negative`);
+  return bytesToBigint(body);
+}
+
+// ---- finite-field Diffie-Hellman ----
+
+const FIXED_GROUPS: Readonly<Record<string, { p: bigint; g: bigint }>> = {
+  "diffie-hellman-group1-sha1": GROUP1,
+  "diffie-hellman-group14-sha1": GROUP14,
+  "diffie-hellman-group14-sha256": GROUP14,
+  "diffie-hellman-group16-sha512": GROUP16,
+  "diffie-hellman-group18-sha512": GROUP18,
+};
+
+const FALLBACK_GEX_GROUPS = new Map<number, Array<{ p: bigint; g: bigint }>>([
+  [2048, [GROUP14]],
+  [3072, [GROUP15]],
+  [4096, [GROUP16]],
+  [6144, [GROUP17]],
+  [8192, [GROUP18]],
+]);
+
+/**
+ * A group for a group exchange request when no moduli file is available: the RFC 3526 group
+ * (2048 to 8192 bits) that `chooseGexGroup` would pick, or undefined when none is within range.
+ */
+export function fixedGroupFor(min: number, preferred: number, max: number): { p: bigint; g: bigint } | undefined {
+  return chooseGexGroup(FALLBACK_GEX_GROUPS, min, preferred, max);
+}
+
+function groupFor(s: KexSpec, group: { p: bigint; g: bigint } | undefined): { p: bigint; g: bigint } {
+  if (s.family === "gex") {
+    if (group === undefined) throw new Error(`${s.name} needs the group from KEX_DH_GEX_GROUP`);
+    if (group.p < 3n || group.g < 2n || group.g >= group.p - 1n) throw new KeyExchangeError(`${s.name}: unusable group`);
+    return group;
+  }
+  return FIXED_GROUPS[s.name]!;
+}
+
+/** Private exponent size: twice the security wanted (512 bits covers every SSH cipher), below p. */
+function dhKeyPair(group: { p: bigint; g: bigint }) {
+  const pBytes = bigintToBytes(group.p);
+  const dh = createDiffieHellman(pBytes, bigintToBytes(group.g));
+  const pBits = group.p.toString(2).length;
+  const xBits = Math.min(512, pBits - 2);
+  const x = randomBytes(Math.ceil(xBits / 8));
+  const extra = x.length * 8 - xBits;
+  x[0] = (x[0]! & (0xff >> extra)) | (0x80 >> extra); // exactly xBits bits: x > 1
+  dh.setPrivateKey(x);
+  dh.generateKeys();
+  return dh;
+}
+
+function checkDhPublic(value: bigint, p: bigint, what: string): void {
+  // RFC 4253 §8: values not in [1, p-1] must not be accepted; 1 and p-1 give a trivial secret.
+  if (value <= 1n || value >= p - 1n) throw new KeyExchangeError(`${what} is out of range (must be 1 < ${what} < p-1)`);
+}
+
+function dhSecret(dh: ReturnType<typeof createDiffieHellman>, peer: bigint, p: bigint): Uint8Array {
+  const pLen = Math.ceil(p.toString(16).length / 2);
+  const shared = dh.computeSecret(bigintToBytes(peer, pLen));
+  return mpintOf(shared);
+}
+
+class DhClient implements KexClient {
+  readonly clientPublic: Uint8Array;
+  private readonly dh: ReturnType<typeof createDiffieHellman>;
+  constructor(private readonly group: { p: bigint; g: bigint }) {
+    this.dh = dhKeyPair(group);
+    this.clientPublic = mpintBodyOf(this.dh.getPublicKey());
+  }
+  computeSecret(serverPublic: Uint8Array): Uint8Array {
+    const f = readMpintBody(serverPublic, "f");
+    checkDhPublic(f, this.group.p, "f");
+    return dhSecret(this.dh, f, this.group.p);
+  }
+}
+
+// ---- ECDH on the NIST curves ----
+
+const NIST_CURVES: Readonly<Record<string, { curve: string; pointLength: number }>> = {
+  "ecdh-sha2-nistp256": { curve: "prime256v1", pointLength: 65 },
+  "ecdh-sha2-nistp384": { curve: "secp384r1", pointLength: 97 },
+  "ecdh-sha2-nistp521": { curve: "secp521r1", pointLength: 133 },
+};
+
+function ecdhSecret(ecdh: ReturnType<typeof createECDH>, peer: Uint8Array, pointLength: number, what: string): Uint8Array {
+  if (peer.length !== pointLength || peer[0] !== 0x04) {
+    throw new KeyExchangeError(`${what} is not an uncompressed ${pointLength}-byte point`);
+  }
+  let shared: Buffer;
+  try {
+    shared = ecdh.computeSecret(peer);
+  } catch {
+    throw new KeyExchangeError(`${what} is not a point on the curve`);
+  }
+  return mpintOf(shared);
+}
+
+class EcdhClient implements KexClient {
+  readonly clientPublic: Uint8Array;
+  private readonly ecdh: ReturnType<typeof createECDH>;
+  constructor(private readonly params: { curve: string; pointLength: number }) {
+    this.ecdh = createECDH(params.curve);
+    this.clientPublic = Uint8Array.from(this.ecdh.generateKeys());
+  }
+  computeSecret(serverPublic: Uint8Array): Uint8Array {
+    return ecdhSecret(this.ecdh, serverPublic, this.params.pointLength, "Q_S");
+  }
+}
+
+// ---- X25519 (RFC 7748, RFC 8731) ----
+
+const X25519_SPKI_PREFIX = Buffer.from("302a300506032b656e032100", "hex");
+
+function x25519KeyPair(): { privateKey: KeyObject; publicRaw: Uint8Array } {
+  const { privateKey, publicKey } = generateKeyPairSync("x25519");
+  const der = publicKey.export({ format: "der", type: "spki" });
+  return { privateKey, publicRaw: Uint8Array.from(der.subarray(der.length - 32)) };
+}
+
+/** The raw 32-byte X25519 shared secret; refuses a bad length and an all-zero result. */
+function x25519Shared(privateKey: KeyObject, peer: Uint8Array, what: string): Uint8Array {
+  if (peer.length !== 32) throw new KeyExchangeError(`${what} must be 32 bytes, got ${peer.length}`);
+  let shared: Buffer;
+  try {
+    const publicKey = createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, peer]), format: "der", type: "spki" });
+    shared = diffieHellman({ privateKey, publicKey });
+  } catch {
+    throw new KeyExchangeError(`${what} gives no usable X25519 shared secret`);
+  }
+  let acc = 0;
+  for (const b of shared) acc |= b;
+  if (acc === 0) throw new KeyExchangeError(`${what} gives an all-zero X25519 shared secret`);
+  return shared;
+}
+
+class X25519Client implements KexClient {
+  readonly clientPublic: Uint8Array;
+  private readonly privateKey: KeyObject;
+  constructor() {
+    const kp = x25519KeyPair();
+    this.privateKey = kp.privateKey;
+    this.clientPublic = kp.publicRaw;
+  }
+  computeSecret(serverPublic: Uint8Array): Uint8Array {
+    return mpintOf(x25519Shared(this.privateKey, serverPublic, "Q_S"));
+  }
+}
+
+// ---- mlkem768x25519-sha256 ----
+
+const MLKEM_PK = 1184;
+const MLKEM_CT = 1088;
+
+function hybridSecret(pq: Uint8Array, cl: Uint8Array): Uint8Array {
+  return stringOf(createHash("sha256").update(pq).update(cl).digest());
+}
+
+class HybridClient implements KexClient {
+  readonly clientPublic: Uint8Array;
+  private readonly mlkemSecret: Uint8Array;
+  private readonly privateKey: KeyObject;
+  constructor() {
+    const kem = ml_kem768.keygen();
+    const kp = x25519KeyPair();
+    this.mlkemSecret = kem.secretKey;
+    this.privateKey = kp.privateKey;
+    const pub = new Uint8Array(MLKEM_PK + 32);
+    pub.set(kem.publicKey, 0);
+    pub.set(kp.publicRaw, MLKEM_PK);
+    this.clientPublic = pub;
+  }
+  computeSecret(serverPublic: Uint8Array): Uint8Array {
+    if (serverPublic.length !== MLKEM_CT + 32) {
+      throw new KeyExchangeError(`mlkem768x25519 reply must be ${MLKEM_CT + 32} bytes, got ${serverPublic.length}`);
+    }
+    const cl = x25519Shared(this.privateKey, serverPublic.subarray(MLKEM_CT), "the server's X25519 key");
+    let pq: Uint8Array;
+    try {
+      pq = ml_kem768.decapsulate(serverPublic.subarray(0, MLKEM_CT), this.mlkemSecret);
+    } catch {
+      throw new KeyExchangeError("the ML-KEM-768 ciphertext cannot be decapsulated");
+    }
+    return hybridSecret(pq, cl);
+  }
+}
+
+// ---- entry points ----
+
+/**
+ * The client side of method `name`. Group exchange methods need the group from
+ * KEX_DH_GEX_GROUP; the fixed-group methods ignore `group`.
+ */
+export function createKexClient(name: string, group?: { p: bigint; g: bigint }): KexClient {
+  const s = kexSpec(name);
+  switch (s.family) {
+    case "dh":
+    case "gex":
+      return new DhClient(groupFor(s, group));
+    case "ecdh": {
+      const nist = NIST_CURVES[name];
+      return nist !== undefined ? new EcdhClient(nist) : new X25519Client();
+    }
+    case "kem":
+      return new HybridClient();
+  }
+}
+
+/** The server side: from the client's public field body, our reply body and the encoded K. */
+export function kexServerRespond(
+  name: string,
+  clientPublic: Uint8Array,
+  group?: { p: bigint; g: bigint },
+): { serverPublic: Uint8Array; secret: Uint8Array } {
+  const s = kexSpec(name);
+  switch (s.family) {
+    case "dh":
+    case "gex": {
+      const grp = groupFor(s, group);
+      const e = readMpintBody(clientPublic, "e");
+      checkDhPublic(e, grp.p, "e");
+      const dh = dhKeyPair(grp);
+      return { serverPublic: mpintBodyOf(dh.getPublicKey()), secret: dhSecret(dh, e, grp.p) };
+    }
+    case "ecdh": {
+      const nist = NIST_CURVES[name];
+      if (nist !== undefined) {
+        const ecdh = createECDH(nist.curve);
+        const serverPublic = Uint8Array.from(ecdh.generateKeys());
+        return { serverPublic, secret: ecdhSecret(ecdh, clientPublic, nist.pointLength, "Q_C") };
+      }
+      const kp = x25519KeyPair();
+      return { serverPublic: kp.publicRaw, secret: mpintOf(x25519Shared(kp.privateKey, clientPublic, "Q_C")) };
+    }
+    case "kem": {
+      if (clientPublic.length !== MLKEM_PK + 32) {
+        throw new KeyExchangeError(`mlkem768x25519 client init must be ${MLKEM_PK + 32} bytes, got ${clientPublic.length}`);
+      }
+      const kp = x25519KeyPair();
+      const cl = x25519Shared(kp.privateKey, clientPublic.subarray(MLKEM_PK), "the client's X25519 key");
+      let enc: { cipherText: Uint8Array; sharedSecret: Uint8Array };
+      try {
+        enc = ml_kem768.encapsulate(clientPublic.subarray(0, MLKEM_PK));
+      } catch {
+        throw new KeyExchangeError("the client's ML-KEM-768 encapsulation key is invalid");
+      }
+      const serverPublic = new Uint8Array(MLKEM_CT + 32);
+      serverPublic.set(enc.cipherText, 0);
+      serverPublic.set(kp.publicRaw, MLKEM_CT);
+      return { serverPublic, secret: hybridSecret(enc.sharedSecret, cl) };
+    }
+  }
+}
+
+function hashNameOf(name: string): KexHashName {
+  if (name === "sha1" || name === "sha256" || name === "sha384" || name === "sha512") return name;
+  return kexSpec(name).hash;
+}
+
+/** The exchange hash of method `name` (or a hash name) over `data`. */
+export function kexHash(name: string, data: Uint8Array): Uint8Array {
+  return createHash(hashNameOf(name)).update(data).digest();
+}
+
+/**
+ * RFC 4253 §7.2: `HASH(K || H || letter || session_id)`, extended with `HASH(K || H || K1 || …)`
+ * until `length` bytes. `K_encoded` is K as it goes into the hash (mpint or string, with its
+ * length prefix). `hashName` is a hash name or a key exchange method name.
+ */
+export function deriveKey(
+  hashName: string,
+  K_encoded: Uint8Array,
+  H: Uint8Array,
+  letter: string,
+  sessionId: Uint8Array,
+  length: number,
+): Uint8Array {
+  const hash = hashNameOf(hashName);
+  if (letter.length !== 1) throw new Error(`key derivation letter must be one character, got ${JSON.stringify(letter)}`);
+  const out = new Uint8Array(length);
+  const first = createHash(hash).update(K_encoded).update(H).update(letter, "latin1").update(sessionId).digest();
+  out.set(first.subarray(0, Math.min(length, first.length)));
+  let have = first.length;
+  while (have < length) {
+    const next = createHash(hash).update(K_encoded).update(H).update(out.subarray(0, have)).digest();
+    out.set(next.subarray(0, Math.min(length - have, next.length)), have);
+    have += next.length;
+  }
+  return out;
+}
