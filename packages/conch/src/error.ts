@@ -245,3 +245,53 @@ export class UserRejectedKey extends ConchError {
     this.name = "UserRejectedKey";
   }
 }
+
+/**
+ * A connection-layer message named a channel number we never allocated (RFC 4254 §5): a protocol
+ * error that ends the connection with DISCONNECT_PROTOCOL_ERROR.
+ */
+export class UnknownChannelError extends ConchError {
+  override readonly code = "ERR_SSH_UNKNOWN_CHANNEL";
+  readonly channelId: number;
+  constructor(channelId: number, message: string) {
+    super(`${message}: unknown channel ${channelId}`, DISCONNECT_PROTOCOL_ERROR);
+    this.name = "UnknownChannelError";
+    this.channelId = channelId;
+  }
+}
+
+/** A channel request was pending (or asked for) when the channel closed: Twisted's `ConchError("Channel closed.")`. */
+export class ChannelClosedError extends ConchError {
+  override readonly code = "ERR_SSH_CHANNEL_CLOSED";
+  constructor(message = "Channel closed.") {
+    super(message);
+    this.name = "ChannelClosedError";
+  }
+}
+
+/** The peer answered a channel request with SSH_MSG_CHANNEL_FAILURE: `ConchError("channel request failed")`. */
+export class ChannelRequestFailedError extends ConchError {
+  override readonly code = "ERR_SSH_CHANNEL_REQUEST_FAILED";
+  constructor(message = "channel request failed") {
+    super(message);
+    this.name = "ChannelRequestFailedError";
+  }
+}
+
+/** The peer answered a global request with SSH_MSG_REQUEST_FAILURE; `data` is the reply's payload. */
+export class GlobalRequestFailedError extends ConchError {
+  override readonly code = "ERR_SSH_GLOBAL_REQUEST_FAILED";
+  constructor(data: Uint8Array, message = "global request failed") {
+    super(message, data);
+    this.name = "GlobalRequestFailedError";
+  }
+}
+
+/** The connection service stopped while a global request was pending: `ConchError("Connection stopped.")`. */
+export class ConnectionStoppedError extends ConchError {
+  override readonly code = "ERR_SSH_CONNECTION_STOPPED";
+  constructor(message = "Connection stopped.") {
+    super(message);
+    this.name = "ConnectionStoppedError";
+  }
+}

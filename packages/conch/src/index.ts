@@ -1,2 +1,3 @@
 /** `@twisted-ts/conch`: Twisted Conch, SSH for Node.js. */
 export * as error from "./error.js";
+export * as avatar from "./avatar.js";

@@ -2,3 +2,5 @@
 export * as common from "./common.js";
 export * as service from "./service.js";
 export * as keys from "./keys.js";
+export * as connection from "./connection.js";
+export * as channel from "./channel.js";
