@@ -278,11 +278,12 @@ function need<T>(v: T | undefined): T {
   return v;
 }
 
-/** The RSA private numbers, with iqmp computed when missing. */
+/** The RSA private numbers, with iqmp = q⁻¹ mod p. */
 export function rsaPrivate(c: RSAComponents): { d: bigint; p: bigint; q: bigint; iqmp: bigint } {
   const d = need(c.d);
   if (c.p === undefined || c.q === undefined) throw new BadKeyError("RSA private key lacks its primes p and q");
-  return { d, p: c.p, q: c.q, iqmp: c.iqmp ?? modInverse(c.q, c.p) };
+  // iqmp is always recomputed: some writers (older Twisted among them) stored p⁻¹ mod q instead.
+  return { d, p: c.p, q: c.q, iqmp: modInverse(c.q, c.p) };
 }
 
 /** A node:crypto KeyObject for the key (private when the components are). Validates the numbers. */
