@@ -8,11 +8,12 @@
  * {@link ISession} (`sessionFor`, or the avatar itself when it has `openShell`/`execCommand`),
  * which runs the shell, commands and pty of that channel.
  */
-import type { IProcessProtocol, IProtocol } from "@twisted-ts/internet/interfaces";
+import type { IProtocol } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
 import { ConchError, OPEN_UNKNOWN_CHANNEL_TYPE } from "./error.js";
 import { SSHChannel, type SSHChannelOptions } from "./ssh/channel.js";
 import type { GlobalRequestResult, SSHConnection } from "./ssh/connection.js";
+import type { SSHSessionProcessProtocol } from "./ssh/session.js";
 
 /** A channel class (constructed with Twisted's keyword arguments as options) or a factory function. */
 export type ChannelFactory =
@@ -50,10 +51,14 @@ export type TerminalModes = ReadonlyArray<readonly [opcode: number, value: numbe
 export interface ISession {
   /** A pty-req: remember the terminal for the shell or command that follows. */
   getPty(term: string, windowSize: WindowSize, modes: TerminalModes): void;
-  /** Start a shell connected to `proto` (an SSHSessionProcessProtocol). */
-  openShell(proto: IProcessProtocol): void;
-  /** Run `command` connected to `proto`. */
-  execCommand(proto: IProcessProtocol, command: string): void;
+  /**
+   * Start a shell connected to `proto`: a ProcessProtocol for a real process
+   * (`reactor.spawnProcess(proto, …)`), or the ITransport of an in-process protocol
+   * (`p.makeConnection(proto); proto.makeConnection(session.wrapProtocol(p))`).
+   */
+  openShell(proto: SSHSessionProcessProtocol): void;
+  /** Run `command` connected to `proto` (as for `openShell`). */
+  execCommand(proto: SSHSessionProcessProtocol, command: string): void;
   /** The client's terminal changed size. */
   windowChanged(newWindowSize: WindowSize): void;
   /** The client sent EOF: no more input. */

@@ -85,6 +85,8 @@ export class SSHChannel implements ITransport, IPushProducer {
   remoteClosed = false;
   /** True while the consumer of our incoming data paused us: no window is given back. */
   paused = false;
+  /** True when EOF was asked for while data was still queued: it goes out once the queue drains. */
+  eofPending = false;
 
   /** Data held back by the peer's window. */
   protected readonly buf = new ByteQueue();
@@ -201,6 +203,10 @@ export class SSHChannel implements ITransport, IPushProducer {
       this.extBuf.shift();
     }
     if (this.buf.length === 0 && this.extBuf.length === 0) {
+      if (this.eofPending) {
+        this.eofPending = false;
+        this.conn.sendEOF(this);
+      }
       if (!this.areWriting && !this.closing) {
         this.areWriting = true;
         this.startWriting();
@@ -291,8 +297,17 @@ export class SSHChannel implements ITransport, IPushProducer {
       this.log.info("dropping {bytes} unsent bytes: the peer closed the channel", { bytes: this.bufferedAmount });
       this.buf.clear();
       this.extBuf.length = 0;
+      this.eofPending = false;
     }
     if (this.buf.length === 0 && this.extBuf.length === 0 && this._conn !== undefined) this._conn.sendClose(this);
+  }
+
+  /**
+   * Half-close: sends CHANNEL_EOF once everything written so far has gone out (the peer then
+   * knows no more data follows; it can still send to us).
+   */
+  loseWriteConnection(): void {
+    this.conn.sendEOF(this);
   }
 
   /** True once `loseConnection` (or `abortConnection`) was called. */
@@ -304,6 +319,7 @@ export class SSHChannel implements ITransport, IPushProducer {
   abortConnection(): void {
     this.buf.clear();
     this.extBuf.length = 0;
+    this.eofPending = false;
     this.loseConnection();
   }
 

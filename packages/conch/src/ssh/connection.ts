@@ -729,11 +729,19 @@ export class SSHConnection extends SSHService {
     this.requireTransport().sendPacket(MSG_CHANNEL_EXTENDED_DATA, payload);
   }
 
-  /** Tells the peer we will send no more data on `channel` (CHANNEL_EOF). No-op once closed. */
+  /**
+   * Tells the peer we will send no more data on `channel` (CHANNEL_EOF). While written data is
+   * still queued for the peer's window, the EOF waits behind it (data after EOF would break RFC
+   * 4254 §5.3). No-op once closed.
+   */
   sendEOF(channel: SSHChannel): void {
     if (channel.localClosed) return;
     const remote = this.channelsToRemoteChannel.get(channel);
     if (remote === undefined) return;
+    if (channel.bufferedAmount > 0) {
+      channel.eofPending = true;
+      return;
+    }
     this.log.debug("sending eof");
     this.requireTransport().sendPacket(MSG_CHANNEL_EOF, u32(remote));
   }

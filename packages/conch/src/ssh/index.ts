@@ -4,3 +4,4 @@ export * as service from "./service.js";
 export * as keys from "./keys.js";
 export * as connection from "./connection.js";
 export * as channel from "./channel.js";
+export * as session from "./session.js";

@@ -1,0 +1,613 @@
+/**
+ * `twisted.conch.ssh.session`: session channels (RFC 4254 §6) — a shell, a command or a
+ * subsystem with its pty, environment, window size, signals and exit status.
+ *
+ * Server side, {@link SSHSession} handles the requests and hands the work to the avatar's
+ * {@link ISession}; the process (or in-process protocol) talks back through an
+ * {@link SSHSessionProcessProtocol}, which is both its ProcessProtocol and its ITransport. Order on
+ * the way out (item 25 of the semantics we keep): output, then EOF once stdout *and* stderr have
+ * closed, then exit-status / exit-signal, then CLOSE once the queued output is sent.
+ *
+ * Client side: the `packRequest_*` / `parseRequest_*` helpers build and read request payloads.
+ */
+import type { Failure } from "@twisted-ts/internet/failure";
+import type {
+  IAddress,
+  IProcessProtocol,
+  IProcessTransport,
+  IProducer,
+  IProtocol,
+  ITransport,
+} from "@twisted-ts/internet/interfaces";
+import { Deferred } from "@twisted-ts/internet/defer";
+import { ConnectionDone } from "@twisted-ts/internet/error";
+import { Failure as FailureClass } from "@twisted-ts/internet/failure";
+import { Logger } from "@twisted-ts/internet/log";
+import { ProcessProtocol, Protocol } from "@twisted-ts/internet/protocol";
+import {
+  EnvironmentVariableNotPermitted,
+  type ISession,
+  type ISessionProvider,
+  type TerminalModes,
+  type WindowSize,
+} from "../avatar.js";
+import { SSHChannel, type SSHChannelOptions } from "./channel.js";
+import { NS, SSHReader, SSHWriter, concatBytes, toBytes } from "./common.js";
+import { EXTENDED_DATA_STDERR } from "./connection.js";
+import { ByteQueue } from "./_connection/bytequeue.js";
+
+const log = new Logger("twisted-ts.conch.ssh.session");
+const EMPTY = new Uint8Array(0);
+
+/** The signals every session should understand (RFC 4254 §6.10), without the SIG prefix. */
+export const SUPPORTED_SIGNALS = ["ABRT", "ALRM", "FPE", "HUP", "ILL", "INT", "KILL", "PIPE", "QUIT", "SEGV", "TERM", "USR1", "USR2"] as const;
+
+function u32(n: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, n >>> 0);
+  return out;
+}
+
+const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString("latin1");
+const utf8 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString("utf8");
+
+/** The ISession for `avatar`: its `sessionFor(channel)`, or the avatar itself when it is one. */
+export function sessionForAvatar(avatar: unknown, channel: SSHChannel): ISession {
+  if (typeof avatar === "object" && avatar !== null) {
+    if (typeof (avatar as ISessionProvider).sessionFor === "function") return (avatar as ISessionProvider).sessionFor(channel);
+    if (typeof (avatar as ISession).openShell === "function" && typeof (avatar as ISession).execCommand === "function") {
+      return avatar as ISession;
+    }
+  }
+  throw new Error("the avatar does not provide sessions (no sessionFor, openShell or execCommand)");
+}
+
+/**
+ * Twisted's `SSHSession`: the server side of a session channel. Put it in the avatar's
+ * `channelLookup` under "session".
+ */
+export class SSHSession extends SSHChannel {
+  override name = "session";
+  /** The protocol that carries data between this channel and the shell, command or subsystem. */
+  client: SSHSessionProcessProtocol | undefined = undefined;
+  /** The avatar's session object (made on the first request that needs it). */
+  session: ISession | undefined = undefined;
+  /** Data the client sent before the shell, command or subsystem started; replayed to it. */
+  readonly earlyData = new ByteQueue();
+
+  constructor(options: SSHChannelOptions = {}) {
+    super(options);
+  }
+
+  /** The avatar's ISession, made on first use. */
+  protected getSession(): ISession {
+    if (this.session === undefined) this.session = sessionForAvatar(this.avatar, this);
+    return this.session;
+  }
+
+  private refuseSecondStart(what: string): boolean {
+    if (this.client === undefined) return false;
+    log.warn("refusing {what}: this session already runs a shell, command or subsystem", { what });
+    return true;
+  }
+
+  /** RFC 4254 §6.5: `string subsystem name`. Runs the avatar's subsystem protocol over this channel. */
+  request_subsystem(data: Uint8Array): boolean {
+    const r = new SSHReader(data);
+    const subsystem = latin1(r.string());
+    log.info("asking for subsystem {subsystem}", { subsystem });
+    if (this.refuseSecondStart("subsystem")) return false;
+    const client = this.avatar?.lookupSubsystem(subsystem, data);
+    if (!client) {
+      log.error("failed to get subsystem {subsystem}", { subsystem });
+      return false;
+    }
+    const pp = new SSHSessionProcessProtocol(this);
+    client.makeConnection(pp);
+    this.client = pp;
+    pp.makeConnection(wrapProtocol(client));
+    return true;
+  }
+
+  /** RFC 4254 §6.5: no data. Starts the user's shell. */
+  request_shell(_data: Uint8Array): boolean {
+    log.info("getting shell");
+    if (this.refuseSecondStart("shell")) return false;
+    const pp = new SSHSessionProcessProtocol(this);
+    try {
+      this.getSession().openShell(pp);
+    } catch (e) {
+      log.failure("error getting shell", e, "error");
+      return false;
+    }
+    this.client = pp;
+    return true;
+  }
+
+  /** RFC 4254 §6.5: `string command`. Runs the command. */
+  request_exec(data: Uint8Array): boolean {
+    const r = new SSHReader(data);
+    const command = utf8(r.string());
+    log.info("executing command {command}", { command });
+    if (this.refuseSecondStart("exec")) return false;
+    const pp = new SSHSessionProcessProtocol(this);
+    try {
+      this.getSession().execCommand(pp, command);
+    } catch (e) {
+      log.failure("error executing command {command}", e, "error", { command });
+      return false;
+    }
+    this.client = pp;
+    return true;
+  }
+
+  /** RFC 4254 §6.2: terminal type, width/height in characters and pixels, encoded modes. */
+  request_pty_req(data: Uint8Array): boolean {
+    const [term, windowSize, modes] = parseRequest_pty_req(data);
+    log.info("handling pty request: {term} {windowSize}", { term, windowSize: windowSize.join("x") });
+    try {
+      this.getSession().getPty(term, windowSize, modes);
+    } catch (e) {
+      log.failure("error handling pty request", e, "warn");
+      return false;
+    }
+    return true;
+  }
+
+  /** RFC 4254 §6.4: `string name, string value`. Accepted only when the session has `setEnv`. */
+  request_env(data: Uint8Array): boolean {
+    const r = new SSHReader(data);
+    const name = utf8(r.string());
+    const value = utf8(r.string());
+    let session: ISession;
+    try {
+      session = this.getSession();
+    } catch (e) {
+      log.failure("no session for env request", e, "warn");
+      return false;
+    }
+    if (typeof session.setEnv !== "function") {
+      log.warn("can't set environment variable {name}: the session has no setEnv", { name });
+      return false;
+    }
+    try {
+      session.setEnv(name, value);
+    } catch (e) {
+      if (!(e instanceof EnvironmentVariableNotPermitted)) log.failure("error setting environment variable {name}", e, "error", { name });
+      return false;
+    }
+    return true;
+  }
+
+  /** RFC 4254 §6.7: width/height in characters and pixels. */
+  request_window_change(data: Uint8Array): boolean {
+    const winSize = parseRequest_window_change(data);
+    try {
+      this.getSession().windowChanged(winSize);
+    } catch (e) {
+      log.failure("error changing window size", e, "warn");
+      return false;
+    }
+    return true;
+  }
+
+  /** RFC 4254 §6.9: `string signal name` (without "SIG"). */
+  request_signal(data: Uint8Array): boolean {
+    const name = latin1(new SSHReader(data).string());
+    const session = this.session;
+    if (session === undefined || typeof session.signal !== "function") {
+      log.info("signal {name} ignored: the session cannot deliver signals", { name });
+      return false;
+    }
+    try {
+      session.signal(name);
+    } catch (e) {
+      log.failure("error delivering signal {name}", e, "warn", { name });
+      return false;
+    }
+    return true;
+  }
+
+  /** RFC 4335: `uint32 break length in milliseconds`. */
+  request_break(data: Uint8Array): boolean {
+    const ms = new SSHReader(data).uint32();
+    const session = this.session;
+    if (session === undefined || typeof session.break !== "function") return false;
+    try {
+      return session.break(ms) !== false;
+    } catch (e) {
+      log.failure("error sending break", e, "warn");
+      return false;
+    }
+  }
+
+  override dataReceived(data: Uint8Array): void {
+    if (this.client === undefined) {
+      // Held until a shell or command starts; no window is given back meanwhile, so at most one
+      // window of early data is ever held.
+      this.earlyData.push(data.slice());
+      this.pauseProducing();
+      return;
+    }
+    const t = this.client.transport as IProcessTransport | undefined;
+    if (t === undefined) {
+      this.earlyData.push(data.slice());
+      this.pauseProducing();
+      return;
+    }
+    t.write(data);
+  }
+
+  override extReceived(dataType: number, data: Uint8Array): void {
+    if (dataType === EXTENDED_DATA_STDERR) {
+      const t = this.client?.transport as (IProcessTransport & { writeErr?: (d: Uint8Array) => void }) | undefined;
+      t?.writeErr?.(data);
+    } else log.warn("weird extended data: {dataType}", { dataType });
+  }
+
+  /**
+   * With a session, it hears the EOF (a process gets its stdin closed) and closes the channel when
+   * done; with only a subsystem we close now.
+   */
+  override eofReceived(): void {
+    if (this.session !== undefined) this.session.eofReceived();
+    else if (this.client !== undefined) this.conn.sendClose(this);
+  }
+
+  override closed(): void {
+    if (this.client !== undefined) this.client.transport?.loseConnection();
+    if (this.session !== undefined) {
+      try {
+        this.session.closed();
+      } catch (e) {
+        log.failure("session.closed failed", e, "error");
+      }
+    }
+  }
+
+  override loseConnection(): void {
+    if (this.client !== undefined && !this.localClosed) this.client.transport?.loseConnection();
+    super.loseConnection();
+  }
+}
+
+/** Twisted's `_ProtocolWrapper`: a stream Protocol seen as a ProcessProtocol. */
+export class ProtocolWrapper extends ProcessProtocol {
+  constructor(readonly proto: IProtocol) {
+    super();
+  }
+  override connectionMade(): void {
+    this.proto.connectionMade();
+  }
+  override outReceived(data: Uint8Array): void {
+    this.proto.dataReceived(data);
+  }
+  override processEnded(reason: Failure): void {
+    this.proto.connectionLost(reason);
+  }
+}
+
+/**
+ * Twisted's `_DummyTransport`: makes a stream Protocol look like a process to an
+ * SSHSessionProcessProtocol — what the channel receives is the protocol's input.
+ */
+export class DummyTransport implements IProcessTransport {
+  readonly pid = undefined;
+  private lost = false;
+
+  constructor(readonly proto: IProtocol) {}
+
+  write(data: Uint8Array | string): void {
+    if (!this.lost) this.proto.dataReceived(toBytes(data));
+  }
+  writeSequence(seq: Iterable<Uint8Array | string>): void {
+    for (const d of seq) this.write(d);
+  }
+  writeToChild(_childFD: number, data: Uint8Array | string): void {
+    this.write(data);
+  }
+  closeStdin(): void {
+    const p = this.proto as IProtocol & { readConnectionLost?: () => void };
+    p.readConnectionLost?.();
+  }
+  closeStdout(): void {}
+  closeStderr(): void {}
+  closeChildFD(childFD: number): void {
+    if (childFD === 0) this.closeStdin();
+  }
+  signalProcess(_signal: string | number): void {}
+  loseConnection(): void {
+    if (this.lost) return;
+    this.lost = true;
+    this.proto.connectionLost(new FailureClass(new ConnectionDone()));
+  }
+  registerProducer(_producer: IProducer, _streaming: boolean): void {}
+  unregisterProducer(): void {}
+  getPeer(): IAddress {
+    return { type: "UNIX", family: "UNIX", name: null, host: "", port: 0 };
+  }
+  getHost(): IAddress {
+    return this.getPeer();
+  }
+}
+
+/** Twisted's `wrapProcessProtocol`: a Protocol becomes a ProcessProtocol; others pass through. */
+export function wrapProcessProtocol(inst: IProtocol | IProcessProtocol): IProcessProtocol {
+  return inst instanceof Protocol ? new ProtocolWrapper(inst) : (inst as IProcessProtocol);
+}
+
+/** Twisted's `wrapProtocol`: a transport that feeds what is written to it into `proto`. */
+export function wrapProtocol(proto: IProtocol): DummyTransport {
+  return new DummyTransport(proto);
+}
+
+/**
+ * Twisted's `SSHSessionProcessProtocol`: the ProcessProtocol of the shell or command (its output
+ * goes to the channel: stdout as data, stderr as extended data) and the ITransport of an
+ * in-process protocol (what it writes goes to the channel).
+ */
+export class SSHSessionProcessProtocol extends ProcessProtocol implements ITransport {
+  private lostOutOrErr = false;
+  private ended = false;
+
+  constructor(readonly session: SSHSession) {
+    super();
+  }
+
+  /** Replays the data that arrived before the process started, then lets the window open again. */
+  override connectionMade(): void {
+    const early = this.session.earlyData;
+    if (early.length > 0) this.transport.write(early.takeAll());
+    this.session.resumeProducing();
+  }
+
+  override outReceived(data: Uint8Array): void {
+    this.session.write(data);
+  }
+
+  override errReceived(data: Uint8Array): void {
+    this.session.writeExtended(EXTENDED_DATA_STDERR, data);
+  }
+
+  /** EOF goes out only when both stdout and stderr have closed. */
+  override outConnectionLost(): void {
+    if (this.lostOutOrErr) this.session.conn.sendEOF(this.session);
+    else this.lostOutOrErr = true;
+  }
+
+  override errConnectionLost(): void {
+    this.outConnectionLost();
+  }
+
+  /** Used as a stream transport's protocol end: the channel closes. */
+  connectionLost(_reason?: Failure): void {
+    this.session.loseConnection();
+  }
+
+  /**
+   * The process ended: exit-signal (killed by a signal) or exit-status goes to the client, then
+   * the channel closes once its queued output is sent.
+   */
+  override processEnded(reason: Failure): void {
+    if (this.ended) return;
+    this.ended = true;
+    const err = reason.value as Error & { exitCode?: number | null; signal?: string | number | null; coreDumped?: boolean };
+    const conn = this.session.conn;
+    if (err.signal !== undefined && err.signal !== null) {
+      const signame = typeof err.signal === "number" ? signalName(err.signal) : err.signal.replace(/^SIG/, "");
+      log.info("exitSignal: {signame}", { signame });
+      void conn
+        .sendRequest(this.session, "exit-signal", packRequest_exit_signal(signame, err.coreDumped === true, "", ""))
+        .addErrback(() => undefined);
+    } else if (typeof err.exitCode === "number") {
+      log.info("exitCode: {exitCode}", { exitCode: err.exitCode });
+      void conn.sendRequest(this.session, "exit-status", u32(err.exitCode)).addErrback(() => undefined);
+    }
+    this.session.loseConnection();
+  }
+
+  /**
+   * For in-process sessions: end like a process that exited with `status` — EOF, exit-status,
+   * then CLOSE.
+   */
+  exit(status: number): void {
+    if (this.ended) return;
+    this.session.conn.sendEOF(this.session);
+    this.processEnded(new FailureClass(Object.assign(new Error(`exit ${status}`), { exitCode: status, signal: null })));
+  }
+
+  // ---- ITransport toward an in-process protocol -----------------------------------------------
+
+  getHost(): IAddress {
+    return this.session.getHost();
+  }
+  getPeer(): IAddress {
+    return this.session.getPeer();
+  }
+  write(data: Uint8Array | string): void {
+    this.session.write(data);
+  }
+  /** Writes to the client's stderr (extended data type 1). */
+  writeErr(data: Uint8Array | string): void {
+    this.session.writeExtended(EXTENDED_DATA_STDERR, data);
+  }
+  writeSequence(seq: Iterable<Uint8Array | string>): void {
+    for (const d of seq) this.session.write(d);
+  }
+  loseConnection(): void {
+    this.session.loseConnection();
+  }
+  abortConnection(): void {
+    this.session.abortConnection();
+  }
+  get disconnecting(): boolean {
+    return this.session.closing;
+  }
+  registerProducer(producer: IProducer, streaming: boolean): void {
+    this.session.registerProducer(producer, streaming);
+  }
+  unregisterProducer(): void {
+    this.session.unregisterProducer();
+  }
+}
+
+/** Twisted's `SSHSessionClient`: a protocol that sends what it receives to its transport. */
+export class SSHSessionClient extends Protocol<ITransport> {
+  override dataReceived(data: Uint8Array): void {
+    this.transport?.write(data);
+  }
+}
+
+const SIGNALS_BY_NUMBER: Readonly<Record<number, string>> = {
+  1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 6: "ABRT", 8: "FPE", 9: "KILL", 10: "USR1", 11: "SEGV", 12: "USR2", 13: "PIPE", 14: "ALRM", 15: "TERM",
+};
+
+/** The RFC 4254 name of signal number `n` (Linux numbering), or `n@node` for others. */
+export function signalName(n: number): string {
+  return SIGNALS_BY_NUMBER[n] ?? `${n}@${process.platform}`;
+}
+
+// ---- request payloads ---------------------------------------------------------------------------
+
+/**
+ * Reads a pty-req payload: `[term, [rows, cols, xpixel, ypixel], modes]`. The wire carries
+ * columns before rows; the tuple is Twisted's rows-first order.
+ */
+export function parseRequest_pty_req(data: Uint8Array): [string, WindowSize, Array<[number, number]>] {
+  const r = new SSHReader(data);
+  const term = latin1(r.string());
+  const cols = r.uint32();
+  const rows = r.uint32();
+  const xpixel = r.uint32();
+  const ypixel = r.uint32();
+  const encoded = r.string();
+  const modes: Array<[number, number]> = [];
+  const m = new SSHReader(encoded);
+  while (m.remaining >= 5) {
+    const opcode = m.byte();
+    if (opcode === 0) break; // TTY_OP_END
+    modes.push([opcode, m.uint32()]);
+  }
+  return [term, [rows, cols, xpixel, ypixel], modes];
+}
+
+/**
+ * Packs a pty-req payload. `geometry` is `[rows, cols, xpixel, ypixel]`; `modes` are already
+ * encoded bytes (as in Twisted) or opcode/value pairs, which are encoded with TTY_OP_END.
+ */
+export function packRequest_pty_req(term: string, geometry: WindowSize, modes: Uint8Array | TerminalModes = EMPTY): Uint8Array {
+  const [rows, cols, xpixel, ypixel] = geometry;
+  let encoded: Uint8Array;
+  if (modes instanceof Uint8Array) encoded = modes;
+  else {
+    const w = new SSHWriter();
+    for (const [op, value] of modes) w.byte(op).uint32(value);
+    w.byte(0);
+    encoded = w.finish();
+  }
+  return concatBytes(NS(term), new SSHWriter(16).uint32(cols).uint32(rows).uint32(xpixel).uint32(ypixel).finish(), NS(encoded));
+}
+
+/** Reads a window-change payload as `[rows, cols, xpixel, ypixel]` (the wire has cols first). */
+export function parseRequest_window_change(data: Uint8Array): WindowSize {
+  const r = new SSHReader(data);
+  const cols = r.uint32();
+  const rows = r.uint32();
+  const xpixel = r.uint32();
+  const ypixel = r.uint32();
+  return [rows, cols, xpixel, ypixel];
+}
+
+/** Packs a window-change payload from `[rows, cols, xpixel, ypixel]`. */
+export function packRequest_window_change(geometry: WindowSize): Uint8Array {
+  const [rows, cols, xpixel, ypixel] = geometry;
+  return new SSHWriter(16).uint32(cols).uint32(rows).uint32(xpixel).uint32(ypixel).finish().slice();
+}
+
+/** Reads an exit-status payload (RFC 4254 §6.10): the exit code. */
+export function parseRequest_exit_status(data: Uint8Array): number {
+  return new SSHReader(data).uint32();
+}
+
+/** An exit-signal payload (RFC 4254 §6.10), as read. */
+export interface ExitSignal {
+  /** Signal name without "SIG" ("TERM", "KILL", …). */
+  signal: string;
+  coreDumped: boolean;
+  errorMessage: string;
+  languageTag: string;
+}
+
+/** Reads an exit-signal payload. */
+export function parseRequest_exit_signal(data: Uint8Array): ExitSignal {
+  const r = new SSHReader(data);
+  const signal = latin1(r.string());
+  const coreDumped = r.boolean();
+  const errorMessage = r.remaining >= 4 ? utf8(r.string()) : "";
+  const languageTag = r.remaining >= 4 ? latin1(r.string()) : "";
+  return { signal, coreDumped, errorMessage, languageTag };
+}
+
+/** Packs an exit-signal payload. */
+export function packRequest_exit_signal(signal: string, coreDumped: boolean, errorMessage = "", languageTag = ""): Uint8Array {
+  return new SSHWriter().string(signal).boolean(coreDumped).string(errorMessage).string(languageTag).finish().slice();
+}
+
+/** Packs an env payload. */
+export function packRequest_env(name: string, value: string): Uint8Array {
+  return concatBytes(NS(name), NS(value));
+}
+
+/**
+ * A client-side session channel that collects what the server sends: stdout, stderr, the exit
+ * status or signal. Subclass it and send `exec` / `shell` in `channelOpen`; `whenClosed` fires
+ * once both sides have closed.
+ */
+export class SSHSessionClientChannel extends SSHChannel {
+  override name = "session";
+  /** Exit code from the server's exit-status request, if one came. */
+  exitStatus: number | undefined = undefined;
+  /** The server's exit-signal request, if one came. */
+  exitSignal: ExitSignal | undefined = undefined;
+  /** True once the channel has closed on both sides. */
+  isClosed = false;
+  /** Fires with the channel when it has closed on both sides. */
+  readonly whenClosed = new Deferred<SSHSessionClientChannel>();
+  private readonly out: Uint8Array[] = [];
+  private readonly err: Uint8Array[] = [];
+
+  /** Everything received as data (stdout). */
+  get stdout(): Uint8Array {
+    return concatBytes(...this.out);
+  }
+
+  /** Everything received as extended data type 1 (stderr). */
+  get stderr(): Uint8Array {
+    return concatBytes(...this.err);
+  }
+
+  override dataReceived(data: Uint8Array): void {
+    this.out.push(data.slice());
+  }
+
+  override extReceived(dataType: number, data: Uint8Array): void {
+    if (dataType === EXTENDED_DATA_STDERR) this.err.push(data.slice());
+  }
+
+  /** RFC 4254 §6.10: `uint32 exit_status`. */
+  request_exit_status(data: Uint8Array): boolean {
+    this.exitStatus = parseRequest_exit_status(data);
+    return true;
+  }
+
+  /** RFC 4254 §6.10: signal name, core dumped, error message, language tag. */
+  request_exit_signal(data: Uint8Array): boolean {
+    this.exitSignal = parseRequest_exit_signal(data);
+    return true;
+  }
+
+  override closed(): void {
+    this.isClosed = true;
+    this.whenClosed.callback(this);
+  }
+}
