@@ -8,6 +8,7 @@
  */
 import type { IAddress } from "@twisted-ts/internet/interfaces";
 import type { Logger } from "@twisted-ts/internet/log";
+import type { Portal } from "@twisted-ts/cred/portal";
 
 /** What a service may use of the SSH transport it runs on. `SSHTransportBase` implements it. */
 export interface SSHServiceTransport {
@@ -60,8 +61,8 @@ export interface ServiceClock {
 export interface SSHServiceFactory {
   /** The service class registered under `name` (`ssh-userauth`, `ssh-connection`), if any. */
   getService(transport: SSHServiceTransport, name: string): (new () => SSHService) | undefined;
-  /** The cred portal users log in through (typed by @twisted-ts/cred). */
-  portal: unknown;
+  /** The cred portal users log in through (`ssh-userauth` takes its methods from its checkers). */
+  portal: Portal | null | undefined;
 }
 
 /** A table from message number to Twisted's message name (`MSG_USERAUTH_REQUEST`, …). */

@@ -1,0 +1,389 @@
+/**
+ * `twisted.conch.ssh.transport`: the SSH transport layer (RFC 4253) as Protocols.
+ *
+ * A `ClientFactory` whose `protocol` is a subclass of {@link SSHClientTransport}, handed to
+ * `reactor.connectTCP`, is an SSH client; {@link SSHServerTransport} is built by
+ * `factory.SSHFactory`. Both run over any transport: TCP, a UNIX socket, a process's stdio or an
+ * SSH channel.
+ */
+import { fail, maybeDeferred } from "@twisted-ts/internet/defer";
+import type { Deferred } from "@twisted-ts/internet/defer";
+import type { Failure } from "@twisted-ts/internet/failure";
+import { SSHReader, SSHWriter } from "./common.js";
+import {
+  DISCONNECT_BY_APPLICATION,
+  DISCONNECT_HOST_KEY_NOT_VERIFIABLE,
+  DISCONNECT_KEY_EXCHANGE_FAILED,
+  DISCONNECT_PROTOCOL_ERROR,
+  DISCONNECT_SERVICE_NOT_AVAILABLE,
+  HostKeyNotVerifiableError,
+  SSHDisconnectError,
+} from "../error.js";
+import { Key, keyTypeForSignatureAlgorithm } from "./keys.js";
+import type { SSHService } from "./service.js";
+import type { SSHFactory } from "./factory.js";
+import {
+  CIPHERS,
+  DEFAULT_KEX_ORDER,
+  KEX_ALGORITHMS,
+  MACS,
+  chooseGexGroup,
+  createKexClient,
+  kexHash,
+  kexServerRespond,
+  fixedGroupFor,
+} from "./_transport/index.js";
+import type { KexClient } from "./_transport/index.js";
+import { TransportMachinery } from "./_tbase/base.js";
+import {
+  MSG_KEXDH_INIT,
+  MSG_KEXDH_REPLY,
+  MSG_KEX_DH_GEX_GROUP,
+  MSG_KEX_DH_GEX_INIT,
+  MSG_KEX_DH_GEX_REPLY,
+  MSG_KEX_DH_GEX_REQUEST,
+  MSG_SERVICE_ACCEPT,
+  MSG_SERVICE_REQUEST,
+} from "./_tbase/messages.js";
+
+export * from "./_tbase/messages.js";
+export { MAX_PACKET_LENGTH, MAX_VERSION_BUFFER, DEFAULT_REKEY_BYTES, DEFAULT_REKEY_INTERVAL } from "./_tbase/base.js";
+export { ffs, negotiate } from "./_tbase/kexinit.js";
+export type { KexInitLists, NegotiatedAlgorithms } from "./_tbase/kexinit.js";
+
+/** Key exchanges offered by default, strongest first. */
+export const DEFAULT_KEY_EXCHANGES: readonly string[] = DEFAULT_KEX_ORDER.filter((k) => KEX_ALGORITHMS[k]?.enabledByDefault);
+/** Every key exchange we implement, including the ones off by default (SHA-1 based). */
+export const ALL_KEY_EXCHANGES: readonly string[] = Object.keys(KEX_ALGORITHMS);
+/** Host key algorithms offered by default; `ssh-rsa` (SHA-1) and `ssh-dss` are off. */
+export const DEFAULT_PUBLIC_KEYS: readonly string[] = [
+  "ssh-ed25519",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521",
+  "rsa-sha2-512",
+  "rsa-sha2-256",
+];
+export const ALL_PUBLIC_KEYS: readonly string[] = [...DEFAULT_PUBLIC_KEYS, "ssh-rsa", "ssh-dss"];
+/** Ciphers offered by default; CBC modes are available but off. */
+export const DEFAULT_CIPHERS: readonly string[] = [
+  "chacha20-poly1305@openssh.com",
+  "aes128-gcm@openssh.com",
+  "aes256-gcm@openssh.com",
+  "aes128-ctr",
+  "aes192-ctr",
+  "aes256-ctr",
+];
+export const ALL_CIPHERS: readonly string[] = Object.keys(CIPHERS).filter((c) => c !== "none");
+export const DEFAULT_MACS: readonly string[] = [
+  "hmac-sha2-256-etm@openssh.com",
+  "hmac-sha2-512-etm@openssh.com",
+  "hmac-sha2-256",
+  "hmac-sha2-512",
+  "hmac-sha1-etm@openssh.com",
+  "hmac-sha1",
+];
+export const ALL_MACS: readonly string[] = Object.keys(MACS).filter((m) => m !== "none");
+export const DEFAULT_COMPRESSIONS: readonly string[] = ["none", "zlib@openssh.com", "zlib"];
+
+/** Group sizes a client asks for in diffie-hellman-group-exchange (RFC 8270 minimum 2048). */
+export const GEX_MIN_BITS = 2048;
+export const GEX_PREFERRED_BITS = 3072;
+export const GEX_MAX_BITS = 8192;
+
+/** Seconds a server waits for a client to authenticate (OpenSSH's LoginGraceTime). */
+export const DEFAULT_LOGIN_GRACE_TIME = 120;
+
+/**
+ * Twisted's `SSHTransportBase`: version exchange, packets, key exchange, services. The algorithm
+ * lists are ordered preferences a subclass or an instance may override.
+ */
+export abstract class SSHTransportBase extends TransportMachinery {
+  supportedKeyExchanges: string[] = [...DEFAULT_KEY_EXCHANGES];
+  supportedPublicKeys: string[] = [...DEFAULT_PUBLIC_KEYS];
+  supportedCiphers: string[] = [...DEFAULT_CIPHERS];
+  supportedMACs: string[] = [...DEFAULT_MACS];
+  supportedCompressions: string[] = [...DEFAULT_COMPRESSIONS];
+
+  /** The current exchange's e, f and, for group exchange, the group and the sizes asked for. */
+  protected gex: { min: number; n: number; max: number; old: boolean; p: bigint; g: bigint } | undefined = undefined;
+
+  /**
+   * H = HASH(V_C || V_S || I_C || I_S || K_S || [GEX: min || n || max || p || g] || e/Q_C || f/Q_S || K)
+   * (RFC 4253 §8, RFC 4419 §3, RFC 5656 §4).
+   */
+  protected computeExchangeHash(K_S: Uint8Array, clientPublic: Uint8Array, serverPublic: Uint8Array, K: Uint8Array): Uint8Array {
+    const [vC, vS, iC, iS] = this.isClient
+      ? [this.ourVersionString, this.otherVersionString, this.ourKexInitPayload, this.otherKexInitPayload]
+      : [this.otherVersionString, this.ourVersionString, this.otherKexInitPayload, this.ourKexInitPayload];
+    const w = new SSHWriter(4096).string(vC).string(vS).string(iC).string(iS).string(K_S);
+    const gex = this.gex;
+    if (this.kexSpec?.family === "gex" && gex !== undefined) {
+      if (gex.old) w.uint32(gex.n);
+      else w.uint32(gex.min).uint32(gex.n).uint32(gex.max);
+      w.mpint(gex.p).mpint(gex.g);
+    }
+    w.string(clientPublic).string(serverPublic).raw(K);
+    return kexHash(this.kexSpec!.name, w.finish());
+  }
+}
+
+/**
+ * Twisted's `SSHClientTransport`. Override {@link verifyHostKey} and {@link connectionSecure}
+ * (where the howto calls `requestService(new ClientUserAuth(user, new ClientConnection()))`).
+ */
+export class SSHClientTransport extends SSHTransportBase {
+  readonly isClient = true;
+  /** The service asked for with `requestService`, started on SERVICE_ACCEPT. */
+  instance: SSHService | undefined = undefined;
+  private kexClient: KexClient | undefined = undefined;
+
+  /**
+   * Decides whether the server's host key is acceptable: `pubKey` is the key blob, `fingerprint`
+   * its MD5 colon-hex fingerprint (`Key.fingerprint()`). Return a Deferred (or a Promise, or a
+   * value); success accepts, a failure disconnects with HOST_KEY_NOT_VERIFIABLE. The default
+   * refuses every key: a client must decide.
+   */
+  verifyHostKey(pubKey: Uint8Array, fingerprint: string): Deferred<unknown> | PromiseLike<unknown> | unknown {
+    void pubKey;
+    return fail(new HostKeyNotVerifiableError(`no host key policy: override verifyHostKey to accept ${fingerprint}`));
+  }
+
+  /** Asks the server to start `service` (RFC 4253 §10); it runs when the server accepts. */
+  requestService(service: SSHService): void {
+    this.instance = service;
+    this.sendPacket(MSG_SERVICE_REQUEST, new SSHWriter().string(service.name).finish());
+  }
+
+  /* string service name (RFC 4253 §10) */
+  ssh_SERVICE_ACCEPT(packet: Uint8Array): void {
+    const r = new SSHReader(packet);
+    const name = r.remaining > 0 ? r.utf8("service name") : "";
+    const instance = this.instance;
+    if (instance === undefined || (name !== "" && name !== instance.name)) {
+      throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, `accepted a service we did not ask for: ${name}`, false);
+    }
+    this.instance = undefined;
+    this.setService(instance);
+  }
+
+  protected startKeyExchange(): void {
+    const spec = this.kexSpec!;
+    this.kexClient = undefined;
+    if (spec.family === "gex") {
+      this.gex = { min: GEX_MIN_BITS, n: GEX_PREFERRED_BITS, max: GEX_MAX_BITS, old: false, p: 0n, g: 0n };
+      this.sendPacket(MSG_KEX_DH_GEX_REQUEST, new SSHWriter(12).uint32(GEX_MIN_BITS).uint32(GEX_PREFERRED_BITS).uint32(GEX_MAX_BITS).finish());
+      return;
+    }
+    this.gex = undefined;
+    this.kexClient = createKexClient(spec.name);
+    this.sendPacket(MSG_KEXDH_INIT, new SSHWriter().string(this.kexClient.clientPublic).finish());
+  }
+
+  /* mpint p, mpint g (RFC 4419 §3) */
+  ssh_KEX_DH_GEX_GROUP(packet: Uint8Array): void {
+    const gex = this.gex;
+    if (gex === undefined || this.kexClient !== undefined) throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, "unexpected KEX_DH_GEX_GROUP", false);
+    const r = new SSHReader(packet);
+    const p = r.mpint();
+    const g = r.mpint();
+    const bits = p.toString(2).length;
+    if (bits < gex.min || bits > gex.max) {
+      throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `server sent a ${bits}-bit group, outside ${gex.min}..${gex.max}`, false);
+    }
+    gex.p = p;
+    gex.g = g;
+    this.kexClient = createKexClient(this.kexSpec!.name, { p, g });
+    this.sendPacket(MSG_KEX_DH_GEX_INIT, new SSHWriter().string(this.kexClient.clientPublic).finish());
+  }
+
+  /* string K_S, mpint f, string signature of H (RFC 4253 §8) */
+  ssh_KEXDH_REPLY(packet: Uint8Array): void {
+    this.handleReply(packet);
+  }
+
+  /* string K_S, string Q_S, string signature of H (RFC 5656 §4; also the hybrid KEM reply) */
+  ssh_KEX_ECDH_REPLY(packet: Uint8Array): void {
+    this.handleReply(packet);
+  }
+
+  /* string K_S, mpint f, string signature of H (RFC 4419 §3) */
+  ssh_KEX_DH_GEX_REPLY(packet: Uint8Array): void {
+    this.handleReply(packet);
+  }
+
+  /** Checks the server's reply, then asks `verifyHostKey`; reading stops until it answers. */
+  private handleReply(packet: Uint8Array): void {
+    const kex = this.kexClient;
+    if (kex === undefined) throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, "key exchange reply before our init", false);
+    this.kexClient = undefined;
+    const r = new SSHReader(packet);
+    const K_S = r.string();
+    const serverPublic = r.string();
+    const signature = r.string();
+    let hostKey: Key;
+    try {
+      hostKey = Key.fromString(K_S, "blob");
+    } catch (e) {
+      throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `bad host key: ${e instanceof Error ? e.message : String(e)}`, false);
+    }
+    const keyAlg = this.keyAlg!;
+    if (keyTypeForSignatureAlgorithm(keyAlg) !== hostKey.sshType()) {
+      throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `host key is ${hostKey.sshType()}, negotiated ${keyAlg}`, false);
+    }
+    const K = kex.computeSecret(serverPublic);
+    const H = this.computeExchangeHash(K_S, kex.clientPublic, serverPublic, K);
+    let sigAlg = "";
+    try {
+      sigAlg = new SSHReader(signature).utf8("signature algorithm");
+    } catch {
+      /* reported below as a bad signature */
+    }
+    if (sigAlg !== keyAlg || !hostKey.verify(signature, H)) {
+      throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, "bad signature", false);
+    }
+    this.keySetup(K, H);
+    this.inboundBlocked = true;
+    const d = maybeDeferred(() => this.verifyHostKey(K_S, hostKey.fingerprint()));
+    d.addCallbacks(
+      () => {
+        if (this.disconnected) return;
+        this.sendNewKeys();
+        this.inboundBlocked = false;
+        this.processInput();
+      },
+      (f: Failure) => {
+        this.logger.warn("host key {fingerprint} not accepted: {why}", { fingerprint: hostKey.fingerprint(), why: f.getErrorMessage() });
+        this.disconnectWith(DISCONNECT_HOST_KEY_NOT_VERIFIABLE, "bad host key", f.value);
+      },
+    );
+  }
+}
+
+/**
+ * Twisted's `SSHServerTransport`: host keys, moduli and services come from its `factory`
+ * (`factory.SSHFactory`).
+ */
+export class SSHServerTransport extends SSHTransportBase {
+  readonly isClient = false;
+  /** Seconds to wait for authentication before disconnecting; 0 turns the limit off. */
+  loginGraceTime = DEFAULT_LOGIN_GRACE_TIME;
+  private graceTimer: { cancel(): void; active(): boolean } | undefined = undefined;
+
+  private get sshFactory(): SSHFactory {
+    const f = this.factory as SSHFactory | null;
+    if (f === null) throw new Error("SSHServerTransport needs a factory (factory.SSHFactory)");
+    return f;
+  }
+
+  override connectionMade(): void {
+    if (this.loginGraceTime > 0) {
+      this.graceTimer = this.clock.callLater(this.loginGraceTime, () => {
+        this.graceTimer = undefined;
+        this.logger.warn("login grace time of {seconds}s exceeded; disconnecting", { seconds: this.loginGraceTime });
+        this.disconnectWith(DISCONNECT_BY_APPLICATION, "login grace time exceeded");
+      });
+    }
+    super.connectionMade();
+  }
+
+  protected override onAuthenticated(): void {
+    this.graceTimer?.cancel();
+    this.graceTimer = undefined;
+    super.onAuthenticated();
+  }
+
+  protected override onConnectionLost(): void {
+    this.graceTimer?.cancel();
+    this.graceTimer = undefined;
+  }
+
+  /** Only the algorithms we hold a host key for. */
+  protected override hostKeyAlgorithms(): string[] {
+    const have = this.sshFactory.getPrivateKeys();
+    return this.supportedPublicKeys.filter((alg) => have[keyTypeForSignatureAlgorithm(alg) ?? ""] !== undefined);
+  }
+
+  protected startKeyExchange(): void {
+    this.gex = undefined;
+  }
+
+  /* string service name (RFC 4253 §10) */
+  ssh_SERVICE_REQUEST(packet: Uint8Array): void {
+    const name = new SSHReader(packet).utf8("service name");
+    const service = this.sshFactory.getService(this, name);
+    if (service === undefined) {
+      this.disconnectWith(DISCONNECT_SERVICE_NOT_AVAILABLE, `don't have service ${name}`);
+      return;
+    }
+    this.sendPacket(MSG_SERVICE_ACCEPT, new SSHWriter().string(name).finish());
+    this.setService(new service());
+  }
+
+  /* mpint e / string Q_C / string C_INIT (RFC 4253 §8, RFC 5656 §4) */
+  ssh_KEXDH_INIT(packet: Uint8Array): void {
+    this.replyToInit(new SSHReader(packet).string());
+  }
+
+  ssh_KEX_ECDH_INIT(packet: Uint8Array): void {
+    this.replyToInit(new SSHReader(packet).string());
+  }
+
+  /* uint32 min, uint32 n, uint32 max (RFC 4419 §3) */
+  ssh_KEX_DH_GEX_REQUEST(packet: Uint8Array): void {
+    const r = new SSHReader(packet);
+    const min = r.uint32();
+    const n = r.uint32();
+    const max = r.uint32();
+    this.sendGroup(min, n, max, false);
+  }
+
+  /* uint32 n (RFC 4419 §5, the old request) */
+  ssh_KEX_DH_GEX_REQUEST_OLD(packet: Uint8Array): void {
+    const n = new SSHReader(packet).uint32();
+    this.sendGroup(Math.min(n, 1024), n, Math.max(n, 8192), true);
+  }
+
+  private sendGroup(min: number, n: number, max: number, old: boolean): void {
+    if (this.gex !== undefined) throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, "second group exchange request", false);
+    if (!(min <= n && n <= max) || max < 1024) {
+      throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `bad group size request ${min}/${n}/${max}`, false);
+    }
+    const primes = this.sshFactory.getPrimes();
+    const group = (primes !== undefined ? chooseGexGroup(primes, min, n, max) : undefined) ?? fixedGroupFor(min, n, max);
+    if (group === undefined) throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `no group of ${min}..${max} bits`, false);
+    this.gex = { min, n, max, old, p: group.p, g: group.g };
+    this.sendPacket(MSG_KEX_DH_GEX_GROUP, new SSHWriter().mpint(group.p).mpint(group.g).finish());
+  }
+
+  /* mpint e (RFC 4419 §3) */
+  ssh_KEX_DH_GEX_INIT(packet: Uint8Array): void {
+    const gex = this.gex;
+    if (gex === undefined) throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, "KEX_DH_GEX_INIT before a group", false);
+    this.replyToInit(new SSHReader(packet).string(), { p: gex.p, g: gex.g });
+  }
+
+  /** Computes K and H from the client's public value, signs H, replies, sends NEWKEYS. */
+  private replyToInit(clientPublic: Uint8Array, group?: { p: bigint; g: bigint }): void {
+    if (this.pendingKeys !== undefined) throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, "second key exchange init", false);
+    const keyAlg = this.keyAlg!;
+    const keyType = keyTypeForSignatureAlgorithm(keyAlg) ?? "";
+    const privateKey = this.sshFactory.getPrivateKeys()[keyType];
+    const publicKey = this.sshFactory.getPublicKeys()[keyType] ?? privateKey?.public();
+    if (privateKey === undefined || publicKey === undefined) {
+      throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `no host key for ${keyAlg}`, false);
+    }
+    const { serverPublic, secret } = kexServerRespond(this.kexSpec!.name, clientPublic, group);
+    const K_S = publicKey.blob();
+    const H = this.computeExchangeHash(K_S, clientPublic, serverPublic, secret);
+    const signature = privateKey.sign(H, keyAlg);
+    const reply = new SSHWriter(K_S.length + serverPublic.length + signature.length + 16)
+      .string(K_S)
+      .string(serverPublic)
+      .string(signature)
+      .finish();
+    this.sendPacket(this.kexSpec!.family === "gex" ? MSG_KEX_DH_GEX_REPLY : MSG_KEXDH_REPLY, reply);
+    this.keySetup(secret, H);
+    this.sendNewKeys();
+  }
+}
