@@ -295,3 +295,16 @@ export class ConnectionStoppedError extends ConchError {
     this.name = "ConnectionStoppedError";
   }
 }
+
+/** A known_hosts `@revoked` entry names the host key the server presented: never accept it. */
+export class HostKeyRevoked extends ConchError {
+  override readonly code = "ERR_SSH_HOST_KEY_REVOKED";
+  readonly lineno: number;
+  readonly path: string | undefined;
+  constructor(message: string, lineno: number, path?: string) {
+    super(message, DISCONNECT_HOST_KEY_NOT_VERIFIABLE);
+    this.name = "HostKeyRevoked";
+    this.lineno = lineno;
+    this.path = path;
+  }
+}

@@ -1,2 +1,2 @@
 /** `@twisted-ts/conch/client`: client helpers (known_hosts, endpoints). */
-export {};
+export * as knownhosts from "./knownhosts.js";
