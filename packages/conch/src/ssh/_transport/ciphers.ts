@@ -186,11 +186,17 @@ class ChaChaOpener implements PacketOpener {
   constructor(key: Uint8Array) {
     this.cc = new OpenSSHChaChaPoly(key);
   }
+  /** The length decrypted by decryptLength, for open() of the same packet. */
+  private lastSeq = -1;
+  private lastLength = 0;
   decryptLength(seq: number, header: Uint8Array): number {
-    return this.cc.decryptLength(seq, header);
+    this.lastSeq = seq;
+    return (this.lastLength = this.cc.decryptLength(seq, header));
   }
   open(seq: number, wire: Uint8Array): Uint8Array {
-    const plen = this.cc.decryptLength(seq, wire);
+    // The tag covers the encrypted length, so a length remembered from decryptLength is safe.
+    const plen = this.lastSeq === seq ? this.lastLength : this.cc.decryptLength(seq, wire);
+    this.lastSeq = -1;
     checkMultiple(plen, 8, "packet length");
     const end = 4 + plen;
     checkWire(wire, end + 16);

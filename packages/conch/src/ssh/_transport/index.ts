@@ -4,3 +4,4 @@
  */
 export * from "./ciphers.js";
 export * from "./kex.js";
+export { poly1305 } from "./poly1305.js";
