@@ -308,3 +308,39 @@ export class HostKeyRevoked extends ConchError {
     this.path = path;
   }
 }
+
+/**
+ * Twisted's `error.ValidPublicKey`: raised by a public key checker for a key it would accept when
+ * the request carried no signature; the userauth server answers SSH_MSG_USERAUTH_PK_OK.
+ */
+export class ValidPublicKey extends Error {
+  readonly code = "ERR_SSH_VALID_PUBLIC_KEY";
+  constructor(message = "the public key is valid; a signature is needed") {
+    super(message);
+    this.name = "ValidPublicKey";
+  }
+}
+
+/**
+ * Twisted's `error.NotEnoughAuthentication`: this method succeeded but more are needed; the
+ * userauth server answers USERAUTH_FAILURE with partial success set.
+ */
+export class NotEnoughAuthentication extends Error {
+  readonly code = "ERR_SSH_NOT_ENOUGH_AUTHENTICATION";
+  constructor(message = "partial success: another authentication method is needed") {
+    super(message);
+    this.name = "NotEnoughAuthentication";
+  }
+}
+
+/**
+ * Twisted's `error.IgnoreAuthentication`: the method has answered the client itself (PK_OK, an
+ * info request), so the userauth server sends nothing for this attempt.
+ */
+export class IgnoreAuthentication extends Error {
+  readonly code = "ERR_SSH_IGNORE_AUTHENTICATION";
+  constructor(message = "authentication answered by the method") {
+    super(message);
+    this.name = "IgnoreAuthentication";
+  }
+}

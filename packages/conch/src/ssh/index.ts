@@ -6,4 +6,5 @@ export * as factory from "./factory.js";
 export * as keys from "./keys.js";
 export * as connection from "./connection.js";
 export * as channel from "./channel.js";
+export * as userauth from "./userauth.js";
 export * as session from "./session.js";
