@@ -4,6 +4,7 @@
  */
 import type { IAddress } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
+import { Clock } from "@twisted-ts/internet/task";
 import { channel, common, connection, service } from "@twisted-ts/conch/ssh";
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
@@ -32,10 +33,8 @@ export class FakeTransport implements service.SSHServiceTransport {
   services: service.SSHService[] = [];
   readonly sessionID = new Uint8Array(0);
   readonly logger = new Logger("test.conch.fake-transport");
-  readonly clock: service.ServiceClock = {
-    seconds: () => 0,
-    callLater: () => ({ cancel() {}, active: () => false }),
-  };
+  /** A fake clock: tests `advance()` it. */
+  readonly clock = new Clock();
   readonly serverSigAlgs = undefined;
   readonly factory = undefined;
   avatar: unknown = undefined;
@@ -134,6 +133,19 @@ export class Pump {
   flush(maxRounds = 100000): void {
     for (let i = 0; i < maxRounds; i++) if (this.pump() === 0) return;
     throw new Error("pump did not settle");
+  }
+
+  /**
+   * Pumps while real I/O (child processes) happens on the event loop, until `done()` is true.
+   * Gives up after `maxTurns` event-loop turns so a stuck test fails instead of hanging.
+   */
+  async until(done: () => boolean, maxTurns = 20000): Promise<void> {
+    for (let i = 0; i < maxTurns; i++) {
+      this.flush();
+      if (done()) return;
+      await new Promise<void>((r) => setTimeout(r, 1));
+    }
+    throw new Error("condition not reached");
   }
 }
 

@@ -246,6 +246,7 @@ test("EOF from the client reaches the session (the process's stdin closes); clos
   conn.ssh_CHANNEL_EOF(u32(0));
   assert.equal(user.sessions[0]!.proc.stdinClosed, true);
   conn.ssh_CHANNEL_CLOSE(u32(0));
+  t.clock.advance(session.SESSION_CLOSE_GRACE);
   assert.deepEqual(user.sessions[0]!.events, ["exec cat", "eof", "closed"]);
   assert.equal(user.sessions[0]!.proc.lost, true);
   assert.ok(replies(t).includes(connection.MSG_CHANNEL_CLOSE));
@@ -333,4 +334,70 @@ test("loopback: an in-process echo shell through SSHSession and a client channel
   assert.equal(text(ch.stdout), "hello bye");
   assert.equal(ch.exitStatus, 0);
   assert.equal(ch.isClosed, true);
+});
+
+test("CHANNEL_CLOSE while a command runs: its input closes, its output still goes out, then CLOSE", () => {
+  const { conn, t, user } = serverSession();
+  request(conn, "exec", NS("cat"));
+  t.take();
+  conn.ssh_CHANNEL_DATA(cat(u32(0), NS("ping")));
+  conn.ssh_CHANNEL_EOF(u32(0));
+  conn.ssh_CHANNEL_CLOSE(u32(0));
+  assert.deepEqual(replies(t), []);
+  const s = user.sessions[0]!;
+  assert.equal(s.proc.stdinClosed, true);
+  s.pp!.childDataReceived(1, cat("ping"));
+  s.pp!.childConnectionLost(1);
+  s.pp!.childConnectionLost(2);
+  s.pp!.processEnded(new Failure(new ProcessDone()));
+  assert.deepEqual(replies(t), [connection.MSG_CHANNEL_DATA, connection.MSG_CHANNEL_EOF, connection.MSG_CHANNEL_REQUEST, connection.MSG_CHANNEL_CLOSE]);
+  assert.deepEqual(s.events, ["exec cat", "eof", "closed"]);
+});
+
+test("CHANNEL_CLOSE while a command ignores its input: hung up after SESSION_CLOSE_GRACE seconds", () => {
+  const { conn, t, user } = serverSession();
+  request(conn, "exec", NS("sleep 100"));
+  t.take();
+  conn.ssh_CHANNEL_CLOSE(u32(0));
+  assert.deepEqual(replies(t), []);
+  t.clock.advance(session.SESSION_CLOSE_GRACE);
+  assert.deepEqual(replies(t), [connection.MSG_CHANNEL_CLOSE]);
+  assert.equal(user.sessions[0]!.proc.lost, true);
+  assert.deepEqual(user.sessions[0]!.events.at(-1), "closed");
+});
+
+test("a command that ends inside its exec request closes only after the SUCCESS reply", () => {
+  class Quick implements avatar.ISession {
+    getPty(): void {}
+    openShell(): void {}
+    execCommand(pp: session.SSHSessionProcessProtocol): void {
+      pp.makeConnection(session.wrapProtocol(new Protocol()));
+      pp.write("done\n");
+      pp.exit(0);
+    }
+    windowChanged(): void {}
+    eofReceived(): void {}
+    closed(): void {}
+  }
+  class U extends avatar.ConchUser {
+    constructor() {
+      super();
+      this.channelLookup["session"] = session.SSHSession;
+    }
+    sessionFor(): avatar.ISession {
+      return new Quick();
+    }
+  }
+  const conn = new connection.SSHConnection();
+  const t = attach(conn, false, new U());
+  conn.ssh_CHANNEL_OPEN(cat(NS("session"), u32(7, 0x200000, 0x8000)));
+  t.take();
+  request(conn, "exec", NS("quick"));
+  assert.deepEqual(replies(t), [
+    connection.MSG_CHANNEL_DATA,
+    connection.MSG_CHANNEL_SUCCESS,
+    connection.MSG_CHANNEL_EOF,
+    connection.MSG_CHANNEL_REQUEST,
+    connection.MSG_CHANNEL_CLOSE,
+  ]);
 });

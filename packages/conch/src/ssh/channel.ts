@@ -158,6 +158,13 @@ export class SSHChannel implements ITransport, IPushProducer {
     return false;
   }
 
+  /**
+   * Called after a request from the peer has been handled and its reply (if one was wanted) sent.
+   * SSHSession uses it so that a command that ends at once closes the channel only after the
+   * client has its SUCCESS.
+   */
+  requestDone(_requestType: string): void {}
+
   /** Data arrived from the peer. */
   dataReceived(data: Uint8Array): void {
     this.log.debug("got data {length} bytes", { length: data.length });

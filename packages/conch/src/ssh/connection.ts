@@ -513,8 +513,14 @@ export class SSHConnection extends SSHService {
       this.log.failure("channel request {requestType} failed", e, "error", { requestType });
       result = false;
     }
+    const done = (): void => this.callHook(channel, "requestDone", () => channel.requestDone(requestType));
     if (!wantReply) {
-      if (isThenable(result)) Promise.resolve(result).catch((e: unknown) => this.log.failure("channel request {requestType} failed", e, "error", { requestType }));
+      if (isThenable(result)) {
+        maybeDeferred(() => result as PromiseLike<unknown>).addCallbacks(done, (f: Failure) => {
+          this.log.failure("channel request {requestType} failed", f, "error", { requestType });
+          done();
+        });
+      } else done();
       return;
     }
     let replies = this.channelReplies.get(channel);
@@ -523,8 +529,10 @@ export class SSHConnection extends SSHService {
     const send = (ok: boolean): void =>
       reply(() => {
         const remote = this.channelsToRemoteChannel.get(channel);
-        if (remote === undefined || channel.localClosed) return;
-        this.transport?.sendPacket(ok ? MSG_CHANNEL_SUCCESS : MSG_CHANNEL_FAILURE, u32(remote));
+        if (remote !== undefined && !channel.localClosed) {
+          this.transport?.sendPacket(ok ? MSG_CHANNEL_SUCCESS : MSG_CHANNEL_FAILURE, u32(remote));
+        }
+        done();
       });
     if (!isThenable(result)) {
       send(Boolean(result));

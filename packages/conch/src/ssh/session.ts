@@ -31,13 +31,20 @@ import {
   type TerminalModes,
   type WindowSize,
 } from "../avatar.js";
-import { SSHChannel, type SSHChannelOptions } from "./channel.js";
+import { SSHChannel, type RequestResult, type SSHChannelOptions } from "./channel.js";
 import { NS, SSHReader, SSHWriter, concatBytes, toBytes } from "./common.js";
 import { EXTENDED_DATA_STDERR } from "./connection.js";
 import { ByteQueue } from "./_connection/bytequeue.js";
 
 const log = new Logger("twisted-ts.conch.ssh.session");
 const EMPTY = new Uint8Array(0);
+
+/**
+ * Seconds a shell or command may go on writing after the client closed the channel: the client
+ * that sends its input, EOF and CLOSE at once (the Conch howto's `cat`) still gets the output, and
+ * a command that ignores its closed stdin is hung up on after this long.
+ */
+export const SESSION_CLOSE_GRACE = 5;
 
 /** The signals every session should understand (RFC 4254 §6.10), without the SIG prefix. */
 export const SUPPORTED_SIGNALS = ["ABRT", "ALRM", "FPE", "HUP", "ILL", "INT", "KILL", "PIPE", "QUIT", "SEGV", "TERM", "USR1", "USR2"] as const;
@@ -74,9 +81,39 @@ export class SSHSession extends SSHChannel {
   session: ISession | undefined = undefined;
   /** Data the client sent before the shell, command or subsystem started; replayed to it. */
   readonly earlyData = new ByteQueue();
+  /** Depth of requests being handled; endings that happen meanwhile wait for the reply. */
+  private inRequest = 0;
+  private readonly afterRequest: Array<() => void> = [];
+  private graceTimer: { cancel(): void } | undefined = undefined;
+  private gotEOF = false;
 
   constructor(options: SSHChannelOptions = {}) {
     super(options);
+  }
+
+  override requestReceived(requestType: string, data: Uint8Array): RequestResult {
+    this.inRequest++;
+    try {
+      return super.requestReceived(requestType, data);
+    } finally {
+      this.inRequest--;
+    }
+  }
+
+  /** Runs what waited for the request's reply (a command that ended at once). */
+  override requestDone(_requestType: string): void {
+    if (this.inRequest > 0) return;
+    for (const fn of this.afterRequest.splice(0)) fn();
+  }
+
+  /**
+   * @internal Runs `fn` now, or — while a request is being handled — once its reply has gone out.
+   * Returns true when it was deferred.
+   */
+  _afterReply(fn: () => void): boolean {
+    if (this.inRequest === 0) return false;
+    this.afterRequest.push(fn);
+    return true;
   }
 
   /** The avatar's ISession, made on first use. */
@@ -250,11 +287,41 @@ export class SSHSession extends SSHChannel {
    * done; with only a subsystem we close now.
    */
   override eofReceived(): void {
+    this.gotEOF = true;
     if (this.session !== undefined) this.session.eofReceived();
     else if (this.client !== undefined) this.conn.sendClose(this);
   }
 
+  /**
+   * The client closed. A running shell or command first gets EOF on its input and
+   * {@link SESSION_CLOSE_GRACE} seconds to finish (its output still goes out); then, or at once
+   * when nothing runs, our CLOSE.
+   */
+  override closeReceived(): void {
+    const pp = this.client;
+    const clock = this.hasConnection ? this.conn.transport?.clock : undefined;
+    if (pp !== undefined && pp.running && this.session !== undefined && !this.closing && clock !== undefined) {
+      log.info("client closed the channel while the command runs: closing its input, waiting for it to end");
+      if (!this.gotEOF) {
+        this.gotEOF = true;
+        try {
+          this.session.eofReceived();
+        } catch (e) {
+          log.failure("session.eofReceived failed", e, "error");
+        }
+      }
+      this.graceTimer = clock.callLater(SESSION_CLOSE_GRACE, () => {
+        this.graceTimer = undefined;
+        this.loseConnection();
+      });
+      return;
+    }
+    super.closeReceived();
+  }
+
   override closed(): void {
+    this.graceTimer?.cancel();
+    this.graceTimer = undefined;
     if (this.client !== undefined) this.client.transport?.loseConnection();
     if (this.session !== undefined) {
       try {
@@ -350,6 +417,11 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
   private lostOutOrErr = false;
   private ended = false;
 
+  /** True from the start of the shell or command until it ended. */
+  get running(): boolean {
+    return this.connected && !this.ended;
+  }
+
   constructor(readonly session: SSHSession) {
     super();
   }
@@ -389,7 +461,7 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
    * the channel closes once its queued output is sent.
    */
   override processEnded(reason: Failure): void {
-    if (this.ended) return;
+    if (this.ended || this.session._afterReply(() => this.processEnded(reason))) return;
     this.ended = true;
     const err = reason.value as Error & { exitCode?: number | null; signal?: string | number | null; coreDumped?: boolean };
     const conn = this.session.conn;
@@ -411,7 +483,7 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
    * then CLOSE.
    */
   exit(status: number): void {
-    if (this.ended) return;
+    if (this.ended || this.session._afterReply(() => this.exit(status))) return;
     this.session.conn.sendEOF(this.session);
     this.processEnded(new FailureClass(Object.assign(new Error(`exit ${status}`), { exitCode: status, signal: null })));
   }
