@@ -38,13 +38,16 @@ export type Awaitable<U> = U | PromiseLike<U>;
 
 type AnyFn = (result: unknown, ...args: unknown[]) => unknown;
 
-/** One link of a callback chain; `cont` marks the continuation of a Deferred waiting on this one. */
+/**
+ * One link of a callback chain. To save an object per link in the common cases, a plain callback
+ * without extra arguments is stored as the bare function, and the continuation of a Deferred
+ * waiting on this one as that Deferred.
+ */
 interface Link {
   cb: AnyFn | null; // null: pass the result through
   cbArgs: readonly unknown[];
   eb: AnyFn | null; // null: pass the Failure through
   ebArgs: readonly unknown[];
-  cont: Deferred<unknown> | null;
 }
 
 const NO_ARGS: readonly unknown[] = Object.freeze([]);
@@ -150,7 +153,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    */
   result: unknown = undefined;
 
-  private _callbacks: Link[] = [];
+  private _callbacks: (Link | AnyFn | Deferred<unknown>)[] = [];
   private _cbIndex = 0;
   private readonly _canceller: ((d: Deferred<T>) => void) | undefined;
   private _suppressAlreadyCalled = false;
@@ -199,9 +202,18 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   }
 
   /** Adds a callback, called as `fn(result, ...args)`. */
-  addCallback<U, A extends unknown[] = []>(fn: (result: T, ...args: A) => Awaitable<U> | Failure, ...args: A): Deferred<U> {
+  addCallback<U, A extends unknown[] = []>(fn: (result: T, ...args: A) => Awaitable<U> | Failure, ...args: A): Deferred<U>;
+  addCallback(fn: (result: never, ...args: never[]) => unknown): Deferred<unknown> {
     if (typeof fn !== "function") throw new TypeError(`addCallback: callback must be a function, got ${typeof fn}`);
-    return this._add(fn as AnyFn, args, null, NO_ARGS) as Deferred<U>;
+    // `arguments` rather than a rest parameter: no array is allocated for the common no-argument case.
+    // eslint-disable-next-line prefer-rest-params
+    if (arguments.length > 1) {
+      this._callbacks.push({ cb: fn as AnyFn, cbArgs: Array.prototype.slice.call(arguments, 1), eb: null, ebArgs: NO_ARGS });
+    } else {
+      this._callbacks.push(fn as AnyFn);
+    }
+    if (this.called) this._runCallbacks();
+    return this as Deferred<unknown>;
   }
 
   /** Adds an errback, called as `fn(failure, ...args)`; successes pass it by. */
@@ -217,7 +229,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   }
 
   private _add(cb: AnyFn | null, cbArgs: readonly unknown[], eb: AnyFn | null, ebArgs: readonly unknown[]): Deferred<unknown> {
-    this._callbacks.push({ cb, cbArgs, eb, ebArgs, cont: null });
+    this._callbacks.push({ cb, cbArgs, eb, ebArgs });
     if (this.called) this._runCallbacks();
     return this as Deferred<unknown>;
   }
@@ -333,7 +345,7 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
 
   /** @internal Puts an errback before all pending ones (`inlineCallbacks`' canceller needs it). */
   _prependErrback(fn: (f: Failure) => unknown): void {
-    this._callbacks.splice(this._cbIndex, 0, { cb: null, cbArgs: NO_ARGS, eb: fn as AnyFn, ebArgs: NO_ARGS, cont: null });
+    this._callbacks.splice(this._cbIndex, 0, { cb: null, cbArgs: NO_ARGS, eb: fn as AnyFn, ebArgs: NO_ARGS });
   }
 
   private _newDebugInfo(): DebugInfo {
@@ -371,83 +383,124 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
    */
   private _runCallbacks(): void {
     if (this._runningCallbacks) return;
-    const chain: Deferred<unknown>[] = [this as Deferred<unknown>];
-    while (chain.length > 0) {
-      const current = chain[chain.length - 1]!;
+    // The Deferreds below `current` whose results are still to be taken up (Twisted's `chain`),
+    // allocated only when a continuation is reached.
+    let chain: Deferred<unknown>[] | null = null;
+    let current = this as Deferred<unknown>;
+    for (;;) {
       if (current.paused) return;
-      let finished = true;
-      current._chainedTo = null;
-      while (current._cbIndex < current._callbacks.length) {
-        const link = current._callbacks[current._cbIndex++]!;
-        if (link.cont !== null) {
-          const chainee = link.cont;
-          chainee.result = current.result;
-          current.result = undefined;
-          if (current._debugInfo !== null) current._debugInfo.failResult = null;
-          chainee.paused--;
-          chain.push(chainee);
-          finished = false;
-          break;
-        }
-        const failed = current.result instanceof Failure;
-        const fn = failed ? link.eb : link.cb;
-        if (fn === null) continue;
-        const args = failed ? link.ebArgs : link.cbArgs;
-        current._runningCallbacks = true;
+      const chainee = current._runLinks();
+      if (chainee !== null) {
+        (chain ??= []).push(current);
+        current = chainee;
+        continue;
+      }
+      current._finishRun();
+      if (chain === null || chain.length === 0) return;
+      current = chain.pop()!;
+    }
+  }
+
+  /**
+   * Runs this Deferred's pending links. Returns the waiting Deferred when a continuation link hands
+   * it this Deferred's result, or null when the links ran out or this Deferred now waits on another.
+   */
+  private _runLinks(): Deferred<unknown> | null {
+    this._chainedTo = null;
+    const links = this._callbacks;
+    while (this._cbIndex < links.length) {
+      const link = links[this._cbIndex++]!;
+      if (typeof link === "function") {
+        if (this.result instanceof Failure) continue;
+        this._runningCallbacks = true;
         let r: unknown;
         try {
-          r = args.length === 0 ? fn(current.result) : fn(current.result, ...args);
+          r = link(this.result);
         } catch (e) {
-          current._runningCallbacks = false;
-          current.result = asFailure(e);
+          this._runningCallbacks = false;
+          this.result = asFailure(e);
           continue;
         }
-        current._runningCallbacks = false;
-        if (r === null || (typeof r !== "object" && typeof r !== "function")) {
-          current.result = r;
-          continue;
-        }
-        let inner: Deferred<unknown>;
-        if (r instanceof Deferred) {
-          if (r === current) {
-            current.result = new Failure(new TypeError("A callback returned the Deferred it was attached to; that would wait forever"));
-            continue;
-          }
-          inner = r;
-          const innerResult = inner.result;
-          if (inner.called && !(innerResult instanceof Deferred) && !inner.paused) {
-            // Already has a result: take it and keep going.
-            inner.result = undefined;
-            if (inner._debugInfo !== null) inner._debugInfo.failResult = null;
-            current.result = innerResult;
-            continue;
-          }
-        } else if (!(r instanceof Failure) && typeof (r as { then?: unknown }).then === "function") {
-          inner = Deferred.fromPromise(r as PromiseLike<unknown>);
-        } else {
-          current.result = r;
-          continue;
-        }
-        // Wait on the inner Deferred: it has no result, so it is not running its callbacks now.
-        current.result = inner;
-        current.pause();
-        current._chainedTo = inner;
-        inner._callbacks.push({ cb: null, cbArgs: NO_ARGS, eb: null, ebArgs: NO_ARGS, cont: current });
-        break;
+        this._runningCallbacks = false;
+        if (r === null || (typeof r !== "object" && typeof r !== "function") || r instanceof Failure) this.result = r;
+        else if (!this._adopt(r)) return null;
+        continue;
       }
-      if (finished) {
-        if (current._cbIndex >= current._callbacks.length) {
-          current._callbacks = [];
-          current._cbIndex = 0;
-        }
-        if (current.result instanceof Failure) {
-          if (current._debugInfo === null) current._debugInfo = current._newDebugInfo();
-          current._debugInfo.failResult = current.result;
-        } else if (current._debugInfo !== null) {
-          current._debugInfo.failResult = null;
-        }
-        chain.pop();
+      if (link instanceof Deferred) {
+        const chainee = link;
+        chainee.result = this.result;
+        this.result = undefined;
+        if (this._debugInfo !== null) this._debugInfo.failResult = null;
+        chainee.paused--;
+        return chainee;
       }
+      const failed = this.result instanceof Failure;
+      const fn = failed ? link.eb : link.cb;
+      if (fn === null) continue;
+      const args = failed ? link.ebArgs : link.cbArgs;
+      this._runningCallbacks = true;
+      let r: unknown;
+      try {
+        r = args.length === 0 ? fn(this.result) : fn(this.result, ...args);
+      } catch (e) {
+        this._runningCallbacks = false;
+        this.result = asFailure(e);
+        continue;
+      }
+      this._runningCallbacks = false;
+      if (r === null || (typeof r !== "object" && typeof r !== "function") || r instanceof Failure) {
+        this.result = r;
+        continue;
+      }
+      if (!this._adopt(r)) return null;
+    }
+    return null;
+  }
+
+  /**
+   * Takes a callback's object result: a fired Deferred's result is taken at once (true: go on);
+   * an unfired Deferred or a thenable makes this Deferred pause and wait on it (false: stop).
+   */
+  private _adopt(r: object): boolean {
+    let inner: Deferred<unknown>;
+    if (r instanceof Deferred) {
+      if (r === this) {
+        this.result = new Failure(new TypeError("A callback returned the Deferred it was attached to; that would wait forever"));
+        return true;
+      }
+      inner = r;
+      const innerResult = inner.result;
+      if (inner.called && !(innerResult instanceof Deferred) && !inner.paused) {
+        inner.result = undefined;
+        if (inner._debugInfo !== null) inner._debugInfo.failResult = null;
+        this.result = innerResult;
+        return true;
+      }
+    } else if (typeof (r as { then?: unknown }).then === "function") {
+      inner = Deferred.fromPromise(r as PromiseLike<unknown>);
+    } else {
+      this.result = r;
+      return true;
+    }
+    // The inner Deferred has no result, so it is not running its callbacks: append directly.
+    this.result = inner;
+    this.paused++;
+    this._chainedTo = inner;
+    inner._callbacks.push(this as Deferred<unknown>);
+    return false;
+  }
+
+  /** Done for now: recycle the consumed links and record a final Failure for unhandled-error reporting. */
+  private _finishRun(): void {
+    if (this._cbIndex > 0 && this._cbIndex >= this._callbacks.length) {
+      this._callbacks = [];
+      this._cbIndex = 0;
+    }
+    if (this.result instanceof Failure) {
+      if (this._debugInfo === null) this._debugInfo = this._newDebugInfo();
+      this._debugInfo.failResult = this.result;
+    } else if (this._debugInfo !== null) {
+      this._debugInfo.failResult = null;
     }
   }
 
