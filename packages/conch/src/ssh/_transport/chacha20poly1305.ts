@@ -17,16 +17,59 @@ import { poly1305Into } from "./poly1305.js";
 
 const ZERO64 = Buffer.alloc(64);
 
+function bswap32(x: number): number {
+  return ((x >>> 24) | ((x >>> 8) & 0xff00) | ((x & 0xff00) << 8) | (x << 24)) >>> 0;
+}
+
+function rotl(x: number, n: number): number {
+  return (x << n) | (x >>> (32 - n));
+}
+
+/**
+ * Word 0 of ChaCha20 block 0 (counter 0) for key words `k` and 64-bit nonce words (0, n15): the
+ * first four keystream bytes. Used for the 4-byte length, where a native cipher object per packet
+ * would cost more than the 20 rounds.
+ */
+function chachaWord0(k: Uint32Array, n15: number): number {
+  let x0 = 0x61707865, x1 = 0x3320646e, x2 = 0x79622d32, x3 = 0x6b206574;
+  let x4 = k[0]!, x5 = k[1]!, x6 = k[2]!, x7 = k[3]!, x8 = k[4]!, x9 = k[5]!, x10 = k[6]!, x11 = k[7]!;
+  let x12 = 0, x13 = 0, x14 = 0, x15 = n15 | 0;
+  for (let i = 0; i < 10; i++) {
+    x0 = (x0 + x4) | 0; x12 = rotl(x12 ^ x0, 16); x8 = (x8 + x12) | 0; x4 = rotl(x4 ^ x8, 12);
+    x0 = (x0 + x4) | 0; x12 = rotl(x12 ^ x0, 8); x8 = (x8 + x12) | 0; x4 = rotl(x4 ^ x8, 7);
+    x1 = (x1 + x5) | 0; x13 = rotl(x13 ^ x1, 16); x9 = (x9 + x13) | 0; x5 = rotl(x5 ^ x9, 12);
+    x1 = (x1 + x5) | 0; x13 = rotl(x13 ^ x1, 8); x9 = (x9 + x13) | 0; x5 = rotl(x5 ^ x9, 7);
+    x2 = (x2 + x6) | 0; x14 = rotl(x14 ^ x2, 16); x10 = (x10 + x14) | 0; x6 = rotl(x6 ^ x10, 12);
+    x2 = (x2 + x6) | 0; x14 = rotl(x14 ^ x2, 8); x10 = (x10 + x14) | 0; x6 = rotl(x6 ^ x10, 7);
+    x3 = (x3 + x7) | 0; x15 = rotl(x15 ^ x3, 16); x11 = (x11 + x15) | 0; x7 = rotl(x7 ^ x11, 12);
+    x3 = (x3 + x7) | 0; x15 = rotl(x15 ^ x3, 8); x11 = (x11 + x15) | 0; x7 = rotl(x7 ^ x11, 7);
+    x0 = (x0 + x5) | 0; x15 = rotl(x15 ^ x0, 16); x10 = (x10 + x15) | 0; x5 = rotl(x5 ^ x10, 12);
+    x0 = (x0 + x5) | 0; x15 = rotl(x15 ^ x0, 8); x10 = (x10 + x15) | 0; x5 = rotl(x5 ^ x10, 7);
+    x1 = (x1 + x6) | 0; x12 = rotl(x12 ^ x1, 16); x11 = (x11 + x12) | 0; x6 = rotl(x6 ^ x11, 12);
+    x1 = (x1 + x6) | 0; x12 = rotl(x12 ^ x1, 8); x11 = (x11 + x12) | 0; x6 = rotl(x6 ^ x11, 7);
+    x2 = (x2 + x7) | 0; x13 = rotl(x13 ^ x2, 16); x8 = (x8 + x13) | 0; x7 = rotl(x7 ^ x8, 12);
+    x2 = (x2 + x7) | 0; x13 = rotl(x13 ^ x2, 8); x8 = (x8 + x13) | 0; x7 = rotl(x7 ^ x8, 7);
+    x3 = (x3 + x4) | 0; x14 = rotl(x14 ^ x3, 16); x9 = (x9 + x14) | 0; x4 = rotl(x4 ^ x9, 12);
+    x3 = (x3 + x4) | 0; x14 = rotl(x14 ^ x3, 8); x9 = (x9 + x14) | 0; x4 = rotl(x4 ^ x9, 7);
+  }
+  return (x0 + 0x61707865) >>> 0;
+}
+
 /** The ChaCha20 state of one direction: both keys, and an IV scratch buffer. */
 export class OpenSSHChaChaPoly {
   private readonly mainKey: KeyObject;
-  private readonly headerKey: KeyObject;
+  /** K_1 as eight little-endian words: only 4 keystream bytes per packet, computed here. */
+  private readonly headerWords: Uint32Array;
   private readonly iv = Buffer.alloc(16);
 
   constructor(key: Uint8Array) {
     if (key.length < 64) throw new Error(`chacha20-poly1305@openssh.com needs a 64-byte key, got ${key.length}`);
     this.mainKey = createSecretKey(key.subarray(0, 32));
-    this.headerKey = createSecretKey(key.subarray(32, 64));
+    this.headerWords = new Uint32Array(8);
+    for (let i = 0; i < 8; i++) {
+      const o = 32 + 4 * i;
+      this.headerWords[i] = (key[o]! | (key[o + 1]! << 8) | (key[o + 2]! << 16) | (key[o + 3]! << 24)) >>> 0;
+    }
   }
 
   private setIv(seq: number, counter: number): Buffer {
@@ -38,18 +81,27 @@ export class OpenSSHChaChaPoly {
     return iv;
   }
 
+  /** The first 4 bytes of the K_1 keystream for `seq`, as a big-endian uint32 to XOR with. */
+  private lengthMask(seq: number): number {
+    // bytes 0..3 of keystream block 0 = word 0, little-endian; as a big-endian uint32, byte-swapped.
+    const w = chachaWord0(this.headerWords, bswap32(seq >>> 0));
+    return bswap32(w);
+  }
+
   /** Encrypts or decrypts (XOR) the 4 bytes of `src` at `srcOff` with K_1, into `dst` at `dstOff`. */
   cryptLength(seq: number, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
-    const c = createCipheriv("chacha20", this.headerKey, this.setIv(seq, 0));
-    const r = c.update(src.subarray(srcOff, srcOff + 4));
-    dst.set(r, dstOff);
+    const v = (((src[srcOff]! << 24) | (src[srcOff + 1]! << 16) | (src[srcOff + 2]! << 8) | src[srcOff + 3]!) ^ this.lengthMask(seq)) >>> 0;
+    dst[dstOff] = v >>> 24;
+    dst[dstOff + 1] = (v >>> 16) & 0xff;
+    dst[dstOff + 2] = (v >>> 8) & 0xff;
+    dst[dstOff + 3] = v & 0xff;
   }
 
   /** The packet length from 4 encrypted header bytes. */
   decryptLength(seq: number, header: Uint8Array): number {
-    const c = createCipheriv("chacha20", this.headerKey, this.setIv(seq, 0));
-    const r = c.update(header.subarray(0, 4));
-    return r.readUInt32BE(0);
+    if (header.length < 4) throw new RangeError("need 4 header bytes");
+    const v = (header[0]! << 24) | (header[1]! << 16) | (header[2]! << 8) | header[3]!;
+    return (v ^ this.lengthMask(seq)) >>> 0;
   }
 
   /**
