@@ -591,6 +591,12 @@ export class SSHUserAuthClient extends SSHService {
   lastAuth: string | undefined = undefined;
   /** Methods given up on because our side could not go on (a prompt was cancelled). */
   skippedMethods: string[] = [];
+  /**
+   * keyboard-interactive rounds to try before moving on (OpenSSH's NumberOfPasswordPrompts);
+   * password tries end when `getPassword` gives undefined.
+   */
+  maxKeyboardInteractiveAttempts = 3;
+  private keyboardInteractiveAttempts = 0;
   /** The transport's logger once attached (log lines follow the connection), ours before. */
   protected get log(): Logger {
     return this.transport?.logger ?? fallbackLog;
@@ -870,6 +876,8 @@ export class SSHUserAuthClient extends SSHService {
 
   /** Sends `string language, string submethods`, both empty (RFC 4256 §3.1). */
   auth_keyboard_interactive(): boolean {
+    if (this.keyboardInteractiveAttempts >= this.maxKeyboardInteractiveAttempts) return false;
+    this.keyboardInteractiveAttempts++;
     this.log.debug("authing with keyboard-interactive");
     this.askForAuth("keyboard-interactive", concatBytes(NS(""), NS("")));
     return true;
