@@ -336,3 +336,31 @@ test("every cipher interoperates with python3-asyncssh both ways", async (t) => 
     });
   }
 });
+
+test("decryptLength asked twice for one packet does not advance a stream cipher", () => {
+  for (const [cipher, mac] of [["aes128-ctr", "hmac-sha2-256"], ["aes128-cbc", "hmac-sha1"], ["chacha20-poly1305@openssh.com", "none"], ["aes128-gcm@openssh.com", "none"], ["none", "none"]] as const) {
+    const { sealer, opener } = pair(cipher, mac);
+    for (let seq = 0; seq < 3; seq++) {
+      const payload = randomBytes(100 + seq);
+      const wire = sealer.seal(seq, payload);
+      const header = wire.subarray(0, opener.headerLength);
+      const a = opener.decryptLength(seq, header);
+      const b = opener.decryptLength(seq, header);
+      assert.equal(a, b, cipher);
+      assert.deepEqual(Buffer.from(opener.open(seq, wire)), payload, cipher);
+    }
+  }
+});
+
+test("open ignores bytes after the packet and returns a payload that does not share the wire's memory", () => {
+  for (const [cipher, mac] of [["none", "none"], ["none", "hmac-sha2-256-etm@openssh.com"], ["aes128-ctr", "hmac-sha2-256-etm@openssh.com"], ["aes256-gcm@openssh.com", "none"], ["chacha20-poly1305@openssh.com", "none"]] as const) {
+    const { sealer, opener } = pair(cipher, mac);
+    const payload = randomBytes(64);
+    const wire = Buffer.concat([sealer.seal(0, payload), randomBytes(50)]);
+    opener.decryptLength(0, wire.subarray(0, opener.headerLength));
+    const got = opener.open(0, wire);
+    assert.deepEqual(Buffer.from(got), payload);
+    wire.fill(0);
+    assert.deepEqual(Buffer.from(got), payload, `${cipher}/${mac}`);
+  }
+});

@@ -88,11 +88,16 @@ export interface PacketOpener {
   readonly macLength: number;
   /** Wire bytes needed before the packet length is known. */
   readonly headerLength: number;
-  /** The packet_length from the first `headerLength` wire bytes (unauthenticated). */
+  /**
+   * The packet_length from the first `headerLength` wire bytes (unauthenticated). Calling it
+   * again for the same packet (same `seq`, before `open`) gives the same answer without
+   * advancing a stream cipher.
+   */
   decryptLength(seq: number, header: Uint8Array): number;
   /**
-   * Authenticates and decrypts one whole wire packet (`4 + packet_length + macLength` bytes);
-   * returns the payload without padding. Throws MACError or PacketFormatError.
+   * Authenticates and decrypts one whole wire packet (`4 + packet_length + macLength` bytes;
+   * extra bytes after it are ignored); returns the payload without padding, in memory of its own
+   * (never a view of `wire`). Throws MACError or PacketFormatError.
    */
   open(seq: number, wire: Uint8Array): Uint8Array;
 }
@@ -338,6 +343,9 @@ class StreamOpener implements PacketOpener {
 
   decryptLength(seq: number, header: Uint8Array): number {
     if (this.etm) return readUint32(header, 0);
+    // Asked again for the same packet (the transport waiting for more bytes): the stream has
+    // already moved past this block, so answer from the block decrypted the first time.
+    if (this.first !== null && this.firstSeq === seq) return readUint32(this.first, 0);
     if (header.length < this.blockSize) throw new PacketFormatError(`need ${this.blockSize} bytes for the first block, got ${header.length}`);
     const block = header.subarray(0, this.blockSize);
     this.first = this.cipher === null ? Uint8Array.from(block) : this.cipher.update(block);
@@ -359,7 +367,8 @@ class StreamOpener implements PacketOpener {
       throw new MACError(`${this.name}: bad MAC`);
     }
     const enc = wire.subarray(4, end);
-    const body = this.cipher === null ? enc : this.cipher.update(enc);
+    // The payload never shares memory with `wire` (the caller may reuse its buffer).
+    const body = this.cipher === null ? Uint8Array.from(enc) : this.cipher.update(enc);
     return unpad(body, plen);
   }
 
