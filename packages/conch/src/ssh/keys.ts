@@ -84,6 +84,8 @@ export interface ToStringOptions {
   rounds?: number | undefined;
   /** Cipher for an encrypted openssh-key-v1 key (default aes256-ctr). */
   cipher?: string | undefined;
+  /** Argon2id cost of an encrypted PuTTY v3 key (memory in KiB; default 8192 KiB, 8 passes, 1 lane). */
+  argon2?: { memory: number; passes: number; parallelism: number } | undefined;
 }
 
 /** Twisted's `Key.data()` values. */
@@ -438,7 +440,7 @@ export class Key {
         return text(toRfc4716(this.c, comment));
       case "putty":
         if (this.isPublic()) throw new BadKeyError("PuTTY .ppk files hold private keys; use toString('rfc4716') for a public key PuTTY reads");
-        return text(toPutty(this.c, { comment, passphrase: pass, version: options.subtype === "v2" ? 2 : 3 }));
+        return text(toPutty(this.c, { comment, passphrase: pass, version: options.subtype === "v2" ? 2 : 3, argon2: options.argon2 }));
       case "lsh":
         return toLsh(this.c, !this.isPublic());
       case "agentv3":
@@ -552,3 +554,9 @@ export { isRfc4716, isPutty };
 
 /** bcrypt_pbkdf (OpenBSD), the key derivation of encrypted openssh-key-v1 keys; exported for tests and tools. */
 export { bcryptPbkdf } from "./_keys/bcrypt_pbkdf.js";
+
+/**
+ * SSHSIG signatures (`ssh-keygen -Y sign` / `-Y verify`, PROTOCOL.sshsig): `sshsig.sign(key,
+ * message, namespace)` → armoured text; `sshsig.verify(publicKey, armoured, message, namespace)`.
+ */
+export * as sshsig from "./_keys/sshsig.js";

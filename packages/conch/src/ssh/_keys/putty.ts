@@ -6,7 +6,7 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { argon2d, argon2i, argon2id } from "@noble/hashes/argon2.js";
 import { BadKeyError, BadPassphraseError, EncryptedKeyError } from "../../error.js";
-import { SSHReader, SSHWriter, bytesEqual, concatBytes, decodeUtf8 } from "../common.js";
+import { SSHReader, SSHWriter, concatBytes } from "../common.js";
 import { encodeBlob, parseBlob, parseWire, publicOf, rsaPrivate, sshTypeOf, type Components } from "./components.js";
 import { decodeBase64, encodeBase64 } from "./util.js";
 import type { ParsedKey } from "./openssh.js";
@@ -192,8 +192,8 @@ export interface PuttyOptions {
   comment?: string | undefined;
   passphrase?: Uint8Array | undefined;
   version?: 2 | 3;
-  /** Argon2id parameters for an encrypted v3 file (PuTTY's defaults: 8192 KiB, 13 passes… tuned; here 8192, 8, 1). */
-  argon2?: { memory: number; passes: number; parallelism: number };
+  /** Argon2id parameters for an encrypted v3 file: memory in KiB (default 8192, as PuTTY), passes (default 8), parallelism (1). */
+  argon2?: { memory: number; passes: number; parallelism: number } | undefined;
 }
 
 function lines64(data: Uint8Array): string[] {
@@ -239,4 +239,3 @@ export function toPutty(c: Components, opts: PuttyOptions = {}): string {
   return out.join("\n");
 }
 
-export { bytesEqual, decodeUtf8 };
