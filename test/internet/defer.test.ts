@@ -618,3 +618,65 @@ test("a thrown Failure moves on unchanged (trap inside an errback)", () => {
     });
   assert.equal(seen, f);
 });
+
+test("callbacks added to the middle of three chained Deferreds run once the last one fires", () => {
+  const first = new Deferred<void>();
+  const second = new Deferred<void>();
+  const third = new Deferred<void>();
+  first.addCallback(() => second);
+  second.addCallback(() => third);
+  second.callback(undefined);
+  first.callback(undefined);
+  third.callback(undefined);
+  const results: unknown[] = [];
+  second.addCallback((r) => results.push(r));
+  assert.deepEqual(results, [undefined]);
+});
+
+test("a callback added by a callback that then throws reaches the first errback", () => {
+  const d = new Deferred<void>();
+  d.addCallback(() => {
+    d.addCallback(() => {
+      throw new GenericError("callback raised exception");
+    });
+  });
+  d.callback(undefined);
+  assert.ok(d.result instanceof Failure);
+  assert.equal(d.result.getErrorMessage(), "callback raised exception");
+  d.addErrback(() => null);
+});
+
+test("a chained Deferred that is paused but fired waits for unpause", () => {
+  const expected = {};
+  const paused = succeed(expected);
+  paused.pause();
+  const chained = new Deferred<void>();
+  chained.addCallback(() => paused);
+  chained.callback(undefined);
+  const result: unknown[] = [];
+  chained.addCallback((r) => result.push(r));
+  assert.deepEqual(result, []);
+  paused.unpause();
+  assert.deepEqual(result, [expected]);
+});
+
+test("a paused outer Deferred does not stop the inner one from running its own callbacks", () => {
+  const first = new Deferred<void>();
+  const second = new Deferred<void>();
+  first.addCallback(() => second);
+  first.callback(undefined);
+  first.pause();
+  second.callback(undefined);
+  const result: unknown[] = [];
+  second.addCallback((r) => result.push(r));
+  assert.deepEqual(result, [undefined]);
+});
+
+test("a callback throwing a non-Error wraps it in a Failure", () => {
+  const d = succeed(1).addCallback(() => {
+    throw "a string"; // eslint-disable-line no-throw-literal
+  });
+  assert.ok(d.result instanceof Failure);
+  assert.equal(d.result.getErrorMessage(), "a string");
+  d.addErrback(() => null);
+});

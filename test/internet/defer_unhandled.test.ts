@@ -126,3 +126,21 @@ test("with debugging on, the report says where the Deferred was created and fire
     stop();
   }
 });
+
+test("a failure cleared by an errback that chains to another Deferred is not reported", async () => {
+  const { events, stop } = capture();
+  try {
+    (() => {
+      const bad = new Deferred<void>();
+      bad.errback(new UnhandledError("oh no"));
+      const good = new Deferred<void>();
+      bad.addErrback(() => good);
+    })();
+    dropFailed("marker");
+    await collect(() => events.length >= 2);
+    assert.equal(events.length, 2);
+    assert.match(eventAsText(events[1]!), /marker/);
+  } finally {
+    stop();
+  }
+});
