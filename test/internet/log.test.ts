@@ -8,6 +8,7 @@ import {
   filteringObserver,
   formatEvent,
   globalLogPublisher,
+  lastResortObserver,
   levelAtLeast,
   msg,
   removeObserver,
@@ -150,4 +151,33 @@ test("the global publisher receives events from Loggers without an observer", ()
     globalLogPublisher.removeObserver(observer);
   }
   assert.equal(events.length, 1);
+});
+
+test("a publisher without observers sends events to its last resort; the default one prints critical events", () => {
+  const { events, observer } = collector();
+  const pub = new LogPublisher(observer);
+  const log = new Logger("t", undefined, (e) => pub.publish(e));
+  log.info("to the last resort");
+  assert.equal(events.length, 1);
+  const other = collector();
+  pub.addObserver(other.observer);
+  log.info("to the observer");
+  assert.equal(events.length, 1);
+  assert.equal(other.events.length, 1);
+
+  const saved = process.stderr.write.bind(process.stderr);
+  let stderr = "";
+  process.stderr.write = ((s: string) => {
+    stderr += s;
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    const quiet = new Logger("twisted-ts.quiet", undefined, lastResortObserver);
+    quiet.error("not printed");
+    quiet.failure("printed", new LoggedError("last resort"));
+  } finally {
+    process.stderr.write = saved;
+  }
+  assert.doesNotMatch(stderr, /not printed/);
+  assert.match(stderr, /^\[twisted-ts\.quiet#critical\] printed\nLoggedError: last resort\n/);
 });

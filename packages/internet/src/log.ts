@@ -34,9 +34,17 @@ export function formatEvent(event: LogEvent): string {
   });
 }
 
-/** Fans events out to observers; an observer that throws is removed from this event only. */
+/**
+ * Fans events out to observers; an observer that throws is removed from this event only. While it
+ * has no observers, events go to `lastResort` if one was given.
+ */
 export class LogPublisher {
   private observers: LogObserver[] = [];
+  private readonly lastResort: LogObserver | null;
+
+  constructor(lastResort: LogObserver | null = null) {
+    this.lastResort = lastResort;
+  }
 
   addObserver(observer: LogObserver): void {
     if (!this.observers.includes(observer)) this.observers.push(observer);
@@ -51,6 +59,10 @@ export class LogPublisher {
   }
 
   publish(event: LogEvent): void {
+    if (this.observers.length === 0) {
+      this.lastResort?.(event);
+      return;
+    }
     for (const o of [...this.observers]) {
       try {
         o(event);
@@ -61,8 +73,18 @@ export class LogPublisher {
   }
 }
 
+/**
+ * Writes `critical` events to standard error: the global publisher's fallback while nobody observes
+ * it, so that an unhandled error in a Deferred is not lost silently (Python's logging has the same
+ * "last resort"). Adding any observer (e.g. `startLogging`) turns it off.
+ */
+export function lastResortObserver(event: LogEvent): void {
+  if (event.log_level !== "critical") return;
+  process.stderr.write(`[${event.log_namespace}#critical] ${eventAsText(event)}\n`);
+}
+
 /** The process-wide publisher every Logger emits to by default. */
-export const globalLogPublisher = new LogPublisher();
+export const globalLogPublisher = new LogPublisher(lastResortObserver);
 
 /** A namespaced logger: `new Logger("twisted-ts.conch.transport")`. */
 export class Logger {
