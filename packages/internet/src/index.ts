@@ -11,3 +11,4 @@ export * as error from "./error.js";
 export * as basic from "./basic.js";
 export * as testing from "./testing.js";
 export * as address from "./address.js";
+export { reactor } from "./reactor.js";

@@ -34,6 +34,7 @@ import type {
   IUDPTransport,
 } from "./interfaces.js";
 import { Logger } from "./log.js";
+import { reactor } from "./reactor.js";
 
 const log = new Logger("twisted-ts.internet.protocol");
 
@@ -175,7 +176,7 @@ export class ReconnectingClientFactory<P extends IProtocol = IProtocol> extends 
   maxRetries: number | null = null;
   continueTrying = true;
   connector: IConnector | null = null;
-  /** The clock retries are scheduled on; set it before connecting (tests use `task.Clock`). */
+  /** The clock retries are scheduled on; null: the global reactor (tests set a `task.Clock`). */
   clock: IReactorTime | null = null;
   /** The deviate source for jitter; replace for deterministic tests. */
   normalVariate: (mu: number, sigma: number) => number = normalVariate;
@@ -240,16 +241,8 @@ export class ReconnectingClientFactory<P extends IProtocol = IProtocol> extends 
   }
 }
 
-let defaultClockProvider: (() => IReactorTime) | null = null;
-
-/** @internal The reactor module registers the global reactor as the default clock. */
-export function _setDefaultClock(provider: () => IReactorTime): void {
-  defaultClockProvider = provider;
-}
-
 function defaultClock(): IReactorTime {
-  if (defaultClockProvider === null) throw new TypeError("no clock: set factory.clock");
-  return defaultClockProvider();
+  return reactor;
 }
 
 class InstanceFactory<P extends IProtocol> extends ClientFactory<P> {

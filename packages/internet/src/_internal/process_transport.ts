@@ -1,0 +1,218 @@
+/**
+ * A child process as a transport (Twisted's `process.Process`) over `child_process.spawn`.
+ *
+ * As in Twisted, `args[0]` is the program's `argv[0]` (the executable is found as given, or on
+ * the child's PATH), the environment defaults to empty, and `childFDs` maps the child's
+ * descriptors: `"w"` a pipe we write, `"r"` a pipe we read, a number one of our descriptors the
+ * child inherits. `processExited` comes when the process exits; `processEnded` once it has
+ * exited and all its pipes are closed.
+ */
+import { spawn } from "node:child_process";
+import type { ChildProcess, StdioOptions } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
+import { UNIXAddress } from "../address.js";
+import { ProcessDone, ProcessExitedAlready, ProcessTerminated } from "../error.js";
+import { Failure } from "../failure.js";
+import type {
+  IAddress,
+  IProcessProtocol,
+  IProcessTransport,
+  IPullProducer,
+  IPushProducer,
+  SpawnProcessOptions,
+} from "../interfaces.js";
+import type { Logger } from "../log.js";
+
+export interface ProcessReactor {
+  readonly log: Logger;
+  readonly processes: Set<ProcessTransport>;
+}
+
+function signalName(sig: string | number): NodeJS.Signals | number {
+  if (typeof sig === "number") return sig;
+  const s = sig.toUpperCase();
+  return (s.startsWith("SIG") ? s : `SIG${s}`) as NodeJS.Signals;
+}
+
+export class ProcessTransport implements IProcessTransport {
+  readonly child: ChildProcess;
+  /** The child's exit status once it has exited. */
+  status: { code: number | null; signal: string | null } | null = null;
+  private readonly openPipes = new Set<number>();
+  private readonly pipeModes: Map<number, "r" | "w">;
+  private ended = false;
+  private lostReported = new Set<number>();
+  private spawnError: Error | null = null;
+  private producer: IPushProducer | IPullProducer | null = null;
+  private streaming = false;
+
+  constructor(
+    private readonly reactor: ProcessReactor,
+    readonly proto: IProcessProtocol,
+    executable: string,
+    args: readonly string[],
+    options: SpawnProcessOptions,
+  ) {
+    const childFDs = options.childFDs ?? { 0: "w", 1: "r", 2: "r" };
+    const maxFD = Math.max(2, ...Object.keys(childFDs).map(Number));
+    const stdio: Array<"pipe" | "ignore" | number> = [];
+    this.pipeModes = new Map();
+    for (let fd = 0; fd <= maxFD; fd++) {
+      const m = childFDs[fd];
+      if (m === "r" || m === "w") {
+        stdio.push("pipe");
+        this.pipeModes.set(fd, m);
+      } else if (typeof m === "number") stdio.push(m);
+      else stdio.push("ignore");
+    }
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(options.env ?? {})) if (v !== undefined) env[k] = v;
+    this.child = spawn(executable, args.slice(1), {
+      argv0: args[0] ?? executable,
+      env,
+      stdio: stdio as StdioOptions,
+      ...(options.path !== undefined ? { cwd: options.path } : {}),
+      ...(options.uid !== undefined ? { uid: options.uid } : {}),
+      ...(options.gid !== undefined ? { gid: options.gid } : {}),
+    });
+    reactor.processes.add(this);
+    for (const [fd, mode] of this.pipeModes) {
+      const stream = this.child.stdio[fd];
+      if (stream === null || stream === undefined) continue;
+      this.openPipes.add(fd);
+      const lost = (): void => this.pipeLost(fd);
+      if (mode === "r") {
+        (stream as Readable).on("data", (chunk: Buffer) => {
+          try {
+            this.proto.childDataReceived(fd, chunk);
+          } catch (e) {
+            this.reactor.log.failure("Unhandled error in childDataReceived", new Failure(e), "error");
+          }
+        });
+        stream.on("end", lost);
+      }
+      stream.on("close", lost);
+      stream.on("error", (err: Error) => {
+        this.reactor.log.debug("child fd {fd} error: {error}", { fd, error: err.message });
+      });
+      if (mode === "w") {
+        (stream as Writable).on("drain", () => {
+          const p = this.producer;
+          if (p !== null) p.resumeProducing();
+        });
+      }
+    }
+    this.child.on("error", (err: Error) => {
+      if (this.status !== null) return;
+      this.spawnError = err;
+      this.reactor.log.failure("Could not run {executable}", new Failure(err), "error", { executable });
+      this.exited(1, null);
+      for (const fd of [...this.openPipes]) this.pipeLost(fd);
+    });
+    this.child.on("exit", (code, signal) => this.exited(code, signal));
+  }
+
+  get pid(): number | undefined {
+    return this.status === null ? this.child.pid : undefined;
+  }
+
+  private reason(): Failure {
+    const st = this.status ?? { code: null, signal: null };
+    if (st.code === 0 && st.signal === null) return new Failure(new ProcessDone(0));
+    return new Failure(new ProcessTerminated(st.code, st.signal, st.code));
+  }
+
+  private exited(code: number | null, signal: string | null): void {
+    if (this.status !== null) return;
+    this.status = { code, signal };
+    try {
+      this.proto.processExited(this.reason());
+    } catch (e) {
+      this.reactor.log.failure("Unhandled error in processExited", new Failure(e), "error");
+    }
+    this.maybeEnded();
+  }
+
+  private pipeLost(fd: number): void {
+    if (this.lostReported.has(fd)) return;
+    this.lostReported.add(fd);
+    this.openPipes.delete(fd);
+    try {
+      this.proto.childConnectionLost(fd);
+    } catch (e) {
+      this.reactor.log.failure("Unhandled error in childConnectionLost", new Failure(e), "error");
+    }
+    this.maybeEnded();
+  }
+
+  private maybeEnded(): void {
+    if (this.ended || this.status === null || this.openPipes.size > 0) return;
+    this.ended = true;
+    this.reactor.processes.delete(this);
+    try {
+      this.proto.processEnded(this.reason());
+    } catch (e) {
+      this.reactor.log.failure("Unhandled error in processEnded", new Failure(e), "error");
+    }
+  }
+
+  writeToChild(childFD: number, data: Uint8Array | string): void {
+    const s = this.child.stdio[childFD] as Writable | null | undefined;
+    if (s === null || s === undefined || this.pipeModes.get(childFD) !== "w" || s.writableEnded) return;
+    const ok = s.write(typeof data === "string" ? Buffer.from(data, "utf8") : data);
+    if (!ok && this.producer !== null && this.streaming) (this.producer as IPushProducer).pauseProducing();
+  }
+
+  write(data: Uint8Array | string): void {
+    this.writeToChild(0, data);
+  }
+
+  writeSequence(data: Iterable<Uint8Array | string>): void {
+    for (const d of data) this.write(d);
+  }
+
+  closeChildFD(childFD: number): void {
+    const s = this.child.stdio[childFD];
+    if (s === null || s === undefined) return;
+    if (this.pipeModes.get(childFD) === "w") (s as Writable).end();
+    else s.destroy();
+  }
+
+  closeStdin(): void {
+    this.closeChildFD(0);
+  }
+  closeStdout(): void {
+    this.closeChildFD(1);
+  }
+  closeStderr(): void {
+    this.closeChildFD(2);
+  }
+
+  loseConnection(): void {
+    this.closeStdin();
+    this.closeStderr();
+    this.closeStdout();
+  }
+
+  signalProcess(signal: string | number): void {
+    if (this.status !== null || this.spawnError !== null) throw new ProcessExitedAlready();
+    this.child.kill(signalName(signal));
+  }
+
+  registerProducer(producer: IPushProducer | IPullProducer, streaming: boolean): void {
+    this.producer = producer;
+    this.streaming = streaming;
+    if (!streaming) setImmediate(() => this.producer === producer && producer.resumeProducing());
+  }
+
+  unregisterProducer(): void {
+    this.producer = null;
+  }
+
+  getPeer(): IAddress {
+    return new UNIXAddress(null);
+  }
+  getHost(): IAddress {
+    return new UNIXAddress(null);
+  }
+}
