@@ -70,6 +70,8 @@ for (const [name, typeArgs] of TYPES) {
     check(Key.fromFile(enc, undefined, PASS), "encrypted openssh-key-v1", false);
     await keygen(["-q", "-p", "-P", PASS, "-N", PASS, "-a", ROUNDS, "-Z", "aes256-gcm@openssh.com", "-f", enc]);
     check(Key.fromFile(enc, undefined, PASS), "aes256-gcm openssh-key-v1", false);
+    await keygen(["-q", "-p", "-P", PASS, "-N", PASS, "-a", ROUNDS, "-Z", "chacha20-poly1305@openssh.com", "-f", enc]);
+    check(Key.fromFile(enc, undefined, PASS), "chacha20-poly1305 openssh-key-v1", false);
 
     // -m PEM and -m PKCS8, plain and encrypted (OpenSSH writes Ed25519 in its own format for these).
     for (const m of ["PEM", "PKCS8"]) {
@@ -109,6 +111,7 @@ test("ssh-keygen -y, -l and -i accept the keys and files we write, plain and enc
       ["v1", key.toString("openssh", { comment: "ours" }), ""],
       ["v1 encrypted", key.toString("openssh", { comment: "ours", passphrase: PASS, rounds: 2 }), PASS],
       ["v1 aes256-gcm", key.toString("openssh", { comment: "ours", passphrase: PASS, rounds: 2, cipher: "aes256-gcm@openssh.com" }), PASS],
+      ["v1 chacha20-poly1305", key.toString("openssh", { comment: "ours", passphrase: PASS, rounds: 2, cipher: "chacha20-poly1305@openssh.com" }), PASS],
     ];
     if (key.type() !== "Ed25519") {
       forms.push(["PEM", key.toString("pem"), ""], ["PEM encrypted", key.toString("pem", { passphrase: PASS }), PASS], ["PKCS8 encrypted", key.toString("pkcs8", { passphrase: PASS }), PASS]);

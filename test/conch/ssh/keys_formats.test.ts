@@ -118,7 +118,7 @@ test("PuTTY: an encrypted v3 file (Argon2id) round trips", () => {
 
 test("openssh-key-v1: encrypted keys round trip with each supported cipher", () => {
   const k = Key.generate("ed25519");
-  for (const cipher of ["aes256-ctr", "aes128-ctr", "aes256-cbc", "aes256-gcm@openssh.com"]) {
+  for (const cipher of ["aes256-ctr", "aes128-ctr", "aes256-cbc", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com"]) {
     const text = k.toString("openssh", { passphrase: "pw", rounds: 1, cipher, comment: cipher });
     const back = Key.fromString(text, undefined, "pw");
     assert.ok(back.equals(k), cipher);

@@ -2,7 +2,9 @@
  * OpenSSH's own formats: the one-line public key (`ssh-ed25519 AAAA… comment`) and the
  * `openssh-key-v1` private key (PROTOCOL.key), plain or encrypted with bcrypt_pbkdf and AES.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from "node:crypto";
+import { poly1305 } from "@noble/ciphers/_poly1305.js";
+import { chacha20orig } from "@noble/ciphers/chacha.js";
 import { BadKeyError, BadPassphraseError, EncryptedKeyError } from "../../error.js";
 import { SSHReader, SSHWriter, bytesEqual, concatBytes, decodeUtf8 } from "../common.js";
 import { bcryptPbkdf } from "./bcrypt_pbkdf.js";
@@ -61,7 +63,25 @@ const CIPHERS: Readonly<Record<string, CipherSpec>> = {
   "aes256-cbc": { node: "aes-256-cbc", keyLen: 32, ivLen: 16, blockSize: 16, tagLen: 0 },
   "aes128-gcm@openssh.com": { node: "aes-128-gcm", keyLen: 16, ivLen: 12, blockSize: 16, tagLen: 16 },
   "aes256-gcm@openssh.com": { node: "aes-256-gcm", keyLen: 32, ivLen: 12, blockSize: 16, tagLen: 16 },
+  "chacha20-poly1305@openssh.com": { node: "chachapoly", keyLen: 64, ivLen: 0, blockSize: 8, tagLen: 16 },
 };
+
+/**
+ * OpenSSH's chacha20-poly1305 (PROTOCOL.chacha20poly1305) as a key file uses it: sequence number 0,
+ * no length header; the Poly1305 key is the first ChaCha20 block, the data starts at block 1.
+ */
+function chachaPoly(decrypt: boolean, key: Uint8Array, data: Uint8Array, tag?: Uint8Array): Uint8Array {
+  const mainKey = key.subarray(0, 32);
+  const nonce = new Uint8Array(8);
+  const polyKey = chacha20orig(mainKey, nonce, new Uint8Array(32), undefined, 0);
+  if (decrypt) {
+    const want = poly1305(data, polyKey);
+    if (tag === undefined || tag.length !== 16 || !timingSafeEqual(want, tag)) throw new Error("chacha20-poly1305 tag mismatch");
+    return chacha20orig(mainKey, nonce, data, undefined, 1);
+  }
+  const out = chacha20orig(mainKey, nonce, data, undefined, 1);
+  return concatBytes(out, poly1305(out, polyKey));
+}
 
 /** Ciphers this module can write an encrypted openssh-key-v1 with. */
 export const OPENSSH_CIPHERS = Object.keys(CIPHERS).filter((c) => c !== "none");
@@ -71,6 +91,7 @@ export function isOpenSSHv1(body: Uint8Array): boolean {
 }
 
 function crypt(spec: CipherSpec, decrypt: boolean, key: Uint8Array, iv: Uint8Array, data: Uint8Array, tag?: Uint8Array): Uint8Array {
+  if (spec.node === "chachapoly") return chachaPoly(decrypt, key, data, tag);
   if (spec.tagLen > 0) {
     if (decrypt) {
       const d = createDecipheriv(spec.node as "aes-256-gcm", key, iv);
