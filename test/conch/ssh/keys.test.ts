@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { inspect } from "node:util";
 import { common, keys } from "@twisted-ts/conch/ssh";
 import { HOWTO_MD5, HOWTO_SHA256_TWISTED, HOWTO_SIG_HELLO, hex, howtoPrivateKey, howtoPublicKey, unhex } from "./keys_fixtures.js";
 
@@ -226,4 +227,12 @@ test("PEM private keys round-trip (PKCS#1, SEC1, PKCS#8)", () => {
 test("the private blob round-trips (OpenSSH's private key fields)", () => {
   for (const k of Object.values(generated)) assert.ok(Key.fromString(k.privateBlob(), "private_blob").equals(k));
   assert.throws(() => generated.rsa.public().privateBlob(), keys.BadKeyError);
+});
+
+test("a key in a template string or console.log shows a summary, never the private key", () => {
+  const k = generated.rsa;
+  assert.match(`${k}`, /^<Private Key \(RSA 1024 bits\) SHA256:\S+>$/);
+  assert.equal(inspect(k), `${k}`);
+  assert.doesNotMatch(inspect({ wrapped: k }), /PRIVATE|\d{30}/);
+  assert.match(String(k.public()), /^<Public Key \(RSA 1024 bits\)/);
 });

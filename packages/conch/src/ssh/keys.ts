@@ -414,9 +414,12 @@ export class Key {
    * The key in `format`: `openssh` (a public line, or an openssh-key-v1 private key, encrypted with
    * `passphrase`), `pem`, `pkcs8`, `rfc4716` (public), `putty` (`.ppk`), `lsh`, `agentv3`
    * (private), `blob`. Binary formats (`agentv3`, private `lsh`, `blob`) come back as a binary
-   * string, one character per byte; {@link toBytes} gives their bytes.
+   * string, one character per byte; {@link toBytes} gives their bytes. With no format (as in
+   * `${key}`) it returns {@link inspect}'s summary.
    */
-  toString(format: KeyFormat | string = "openssh", options: ToStringOptions = {}): string {
+  toString(format?: KeyFormat | string, options: ToStringOptions = {}): string {
+    // Without a format (String(key), `${key}`) a summary, never private key material.
+    if (format === undefined) return this.inspect();
     const b = this.toBytes(format, options);
     return format === "agentv3" || format === "blob" || (format === "lsh" && !this.isPublic()) ? latin1(b) : new TextDecoder().decode(b);
   }
@@ -455,6 +458,11 @@ export class Key {
   /** Twisted's repr: the type, and whether public or private, with the fingerprint. */
   inspect(): string {
     return `<${this.isPublic() ? "Public" : "Private"} Key (${this.type()} ${this.size()} bits) ${this.fingerprint("sha256")}>`;
+  }
+
+  /** console.log and util.inspect show the summary, not the private numbers. */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.inspect();
   }
 }
 
