@@ -365,39 +365,117 @@ test("cancelling deferLater cancels the scheduled call", () => {
   assert.equal(ran, false);
 });
 
-test("react passes the reactor and argv to main and ends with exit code 0", async () => {
-  const clock = new Clock();
-  const seen: unknown[] = [];
+/** A reactor for `react`: a Clock with Twisted's run/stop lifecycle and shutdown triggers. */
+class FakeReactor extends Clock {
+  running = false;
+  stopCount = 0;
+  private whenRunning: (() => void)[] = [];
+  private beforeShutdown: (() => void)[] = [];
+  private finish: (() => void) | null = null;
+
+  run(): Promise<void> {
+    this.running = true;
+    const calls = this.whenRunning;
+    this.whenRunning = [];
+    for (const c of calls) c();
+    return new Promise<void>((resolve) => {
+      this.finish = resolve;
+      if (!this.running) resolve();
+    });
+  }
+  stop(): void {
+    if (!this.running) throw Object.assign(new Error("Can't stop reactor that isn't running."), { name: "ReactorNotRunning" });
+    this.stopCount++;
+    for (const t of this.beforeShutdown) t();
+    this.running = false;
+    this.finish?.();
+  }
+  callWhenRunning(fn: (...args: never[]) => unknown, ...args: unknown[]): unknown {
+    const call = (): void => void (fn as (...a: unknown[]) => unknown)(...args);
+    if (this.running) call();
+    else this.whenRunning.push(call);
+    return null;
+  }
+  addSystemEventTrigger(phase: string, event: string, fn: (...args: never[]) => unknown): unknown {
+    if (phase === "before" && event === "shutdown") this.beforeShutdown.push(fn as () => void);
+    return null;
+  }
+  removeSystemEventTrigger(): void {}
+}
+
+async function withExitCode<T>(body: () => Promise<T>): Promise<T> {
   const saved = process.exitCode;
   try {
-    const p = react(
-      (reactor, a: string, b: string) => {
-        seen.push(reactor, a, b);
-        return deferLater(reactor, 1);
-      },
-      ["x", "y"],
-      clock,
-    );
-    clock.advance(1);
-    assert.equal(await p, 0);
-    assert.deepEqual(seen, [clock, "x", "y"]);
+    return await body();
   } finally {
     process.exitCode = saved;
   }
+}
+
+test("react runs the reactor, passes it and argv to main, and stops it when main's Deferred fires", async () => {
+  const reactor = new FakeReactor();
+  const seen: unknown[] = [];
+  const code = await withExitCode(async () => {
+    const p = react(
+      (r, a: string, b: string) => {
+        seen.push(r, a, b, r.running);
+        return deferLater(r, 1);
+      },
+      ["x", "y"],
+      reactor,
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(reactor.running, true);
+    reactor.advance(1);
+    return p;
+  });
+  assert.equal(code, 0);
+  assert.deepEqual(seen, [reactor, "x", "y", false]);
+  assert.equal(reactor.running, false);
+  assert.equal(reactor.stopCount, 1);
+});
+
+test("react with a synchronous result stops the reactor once it is running", async () => {
+  const reactor = new FakeReactor();
+  const code = await withExitCode(() => react(() => succeed("ok"), [], reactor));
+  assert.equal(code, 0);
+  assert.equal(reactor.stopCount, 1);
 });
 
 test("react logs a failure from main and ends with exit code 1; SystemExit sets the code", async () => {
   const events: LogEvent[] = [];
   const obs = (e: LogEvent): void => void events.push(e);
   globalLogPublisher.addObserver(obs);
-  const saved = process.exitCode;
   try {
-    assert.equal(await react(() => fail(new TestException("main broke")), [], new Clock()), 1);
-    assert.ok(events.some((e) => /main function encountered error\n[\s\S]*main broke/.test(eventAsText(e))));
-    assert.equal(await react(() => Promise.reject(new SystemExit(7)), [], new Clock()), 7);
-    assert.equal(await react(() => succeed("ok"), [], new Clock()), 0);
+    await withExitCode(async () => {
+      assert.equal(await react(() => fail(new TestException("main broke")), [], new FakeReactor()), 1);
+      assert.equal(process.exitCode, 1);
+      assert.ok(events.some((e) => /main function encountered error\n[\s\S]*main broke/.test(eventAsText(e))));
+      assert.equal(await react(() => Promise.reject(new SystemExit(7)), [], new FakeReactor()), 7);
+    });
   } finally {
     globalLogPublisher.removeObserver(obs);
-    process.exitCode = saved;
+  }
+});
+
+test("react does not stop a reactor that is already shutting down, but still takes main's failure", async () => {
+  const reactor = new FakeReactor();
+  const d = new Deferred<void>();
+  const events: LogEvent[] = [];
+  const obs = (e: LogEvent): void => void events.push(e);
+  globalLogPublisher.addObserver(obs);
+  try {
+    const code = await withExitCode(async () => {
+      const p = react(() => d, [], reactor);
+      await new Promise((resolve) => setImmediate(resolve));
+      reactor.stop();
+      d.errback(new TestException("during shutdown"));
+      return p;
+    });
+    assert.equal(reactor.stopCount, 1);
+    assert.equal(code, 1);
+    assert.ok(events.some((e) => /during shutdown/.test(eventAsText(e))));
+  } finally {
+    globalLogPublisher.removeObserver(obs);
   }
 });

@@ -10,6 +10,7 @@ import { err as logErr } from "./log.js";
 import { realTimeClock } from "./_internal/task_realtime.js";
 import { AlreadyCalled, AlreadyCancelled } from "./_internal/task_errors.js";
 import type { IDelayedCall, IReactorTime } from "./_internal/task_time.js";
+import type { IReactor, IReactorCore } from "./interfaces.js";
 
 export type { IDelayedCall, IReactorTime } from "./_internal/task_time.js";
 export { AlreadyCalled, AlreadyCancelled } from "./_internal/task_errors.js";
@@ -302,30 +303,52 @@ export class SystemExit extends Error {
   }
 }
 
+/** What `react` needs of a reactor: run/stop, triggers and time (the real reactor provides it). */
+export type ReactReactor = IReactorCore & IReactorTime;
+
 /**
- * Runs `main(reactor, ...argv)` and sets `process.exitCode` when the Deferred or Promise it returns
- * settles: 0 on success, `SystemExit.code`, or 1 after logging any other failure ("main function
- * encountered error"). Node keeps running while timers or sockets are active, so unlike Twisted this
- * does not run or stop a reactor; it resolves to the exit code.
+ * Twisted's `task.react`: runs the reactor, calls `main(reactor, ...argv)`, and when the Deferred
+ * or Promise it returns settles, stops the reactor. A failure is logged ("main function encountered
+ * error") and gives exit code 1; a `SystemExit` failure gives its `code`; success gives 0. The code
+ * goes to `process.exitCode` and resolves the returned Promise once the reactor has shut down
+ * (Twisted calls `sys.exit`; we leave ending the process to Node). If the reactor is shut down
+ * some other way before `main` finishes, the code is 0.
+ *
+ * `reactor` defaults to the global reactor (`@twisted-ts/internet/reactor`); tests pass their own.
  */
-export function react<A extends unknown[]>(
-  main: (reactor: IReactorTime, ...argv: A) => Awaitable<unknown>,
+export async function react<A extends unknown[], R extends ReactReactor = IReactor>(
+  main: (reactor: R, ...argv: A) => Awaitable<unknown>,
   argv?: A,
-  reactor: IReactorTime = realTimeClock(),
+  reactor?: R,
 ): Promise<number> {
-  const finished = ensureDeferred(maybeDeferred(main, reactor, ...((argv ?? []) as A)));
-  return new Promise<number>((resolve) => {
-    finished.addBoth((result) => {
-      let code = 0;
-      if (result instanceof Failure) {
-        if (result.value instanceof SystemExit) code = result.value.code;
-        else {
-          logErr(result, "main function encountered error");
-          code = 1;
-        }
-      }
-      process.exitCode = code;
-      resolve(code);
-    });
+  const r = reactor ?? ((await import("./reactor.js")).reactor as unknown as R);
+  let code = 0;
+  let stopping = false;
+  r.addSystemEventTrigger("before", "shutdown", () => {
+    stopping = true;
   });
+  const stop = (result: unknown, stopReactor: boolean): void => {
+    if (stopReactor) {
+      try {
+        r.stop();
+      } catch (e) {
+        if (!(e instanceof Error && e.name === "ReactorNotRunning")) throw e;
+      }
+    }
+    if (result instanceof Failure) {
+      if (result.value instanceof SystemExit) code = result.value.code;
+      else {
+        logErr(result, "main function encountered error");
+        code = 1;
+      }
+    }
+  };
+  const finished = ensureDeferred(maybeDeferred(main, r, ...((argv ?? []) as A)));
+  finished.addBoth((result) => {
+    if (stopping) stop(result, false);
+    else r.callWhenRunning(stop as (...args: never[]) => unknown, result, true);
+  });
+  await r.run();
+  process.exitCode = code;
+  return code;
 }
