@@ -24,7 +24,9 @@ import type {
   IProcessTransport,
   IProducer,
   IProtocol,
+  IListeningPort,
   IReactorProcess,
+  IReactorTCP,
 } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
 import type { AvatarId } from "@twisted-ts/cred/checkers";
@@ -39,6 +41,14 @@ import {
   type WindowSize,
 } from "./avatar.js";
 import type { SSHChannel } from "./ssh/channel.js";
+import type { GlobalRequestResult } from "./ssh/connection.js";
+import {
+  SSHListenForwardingFactory,
+  SSHListenServerForwardingChannel,
+  forwardingReactor,
+  openConnectForwardingClient,
+  unpackGlobal_tcpip_forward,
+} from "./ssh/forwarding.js";
 import { SSHSession, wrapProtocol, type SSHSessionProcessProtocol } from "./ssh/session.js";
 
 const log = new Logger("twisted-ts.conch.unix");
@@ -131,8 +141,15 @@ async function reactorFor(r: IReactorProcess | undefined): Promise<IReactorProce
 
 /** Options of the Unix realm and its users. */
 export interface UnixRealmOptions {
-  /** Where processes are spawned (default: the global reactor). */
-  reactor?: IReactorProcess;
+  /** Where processes are spawned and forwarded ports listen (default: the global reactor). */
+  reactor?: IReactorProcess & IReactorTCP;
+  /**
+   * Remote forwarding (`tcpip-forward`) binds the address the client names, as OpenSSH's
+   * `GatewayPorts yes`; by default it binds loopback only.
+   */
+  gatewayPorts?: boolean;
+  /** Allow port forwarding (`direct-tcpip` channels and `tcpip-forward`); default true. */
+  allowForwarding?: boolean;
   /** Decides which environment variables clients may set (default: all but {@link FORBIDDEN_ENV}). */
   acceptEnv?: (name: string) => boolean;
 }
@@ -155,6 +172,8 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
   readonly pwd: PasswdEntry;
   readonly options: UnixRealmOptions;
   private readonly sessions = new Set<UnixSession>();
+  /** Remote-forwarding listeners by "host:port" as the client asked. */
+  readonly listeners = new Map<string, IListeningPort>();
 
   constructor(username: string, options: UnixRealmOptions = {}) {
     super();
@@ -163,6 +182,48 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     const me = userInfo();
     this.pwd = getpwnam(username) ?? { name: username, uid: me.uid, gid: me.gid, home: me.homedir, shell: me.shell ?? "/bin/sh" };
     this.channelLookup["session"] = SSHSession;
+    if (options.allowForwarding !== false) this.channelLookup["direct-tcpip"] = openConnectForwardingClient;
+  }
+
+  /**
+   * RFC 4254 §7.1 `tcpip-forward`: listen and open a `forwarded-tcpip` channel back for each
+   * connection; port 0 picks a free port, sent back in the reply.
+   */
+  global_tcpip_forward(data: Uint8Array): GlobalRequestResult {
+    if (this.options.allowForwarding === false || this.conn === undefined) return false;
+    const conn = this.conn;
+    const [host, port] = unpackGlobal_tcpip_forward(data);
+    const bindHost = this.options.gatewayPorts === true && host !== "localhost" ? (host === "" ? "0.0.0.0" : host) : "127.0.0.1";
+    return forwardingReactor(this.options.reactor).then(async (reactor) => {
+      const factory = new SSHListenForwardingFactory(conn, [host, port], SSHListenServerForwardingChannel);
+      let listener: IListeningPort;
+      try {
+        listener = reactor.listenTCP(port, factory, 50, bindHost);
+        const ready = (listener as IListeningPort & { whenListening?: () => PromiseLike<unknown> }).whenListening?.();
+        if (ready !== undefined) await ready;
+      } catch (e) {
+        log.failure("tcpip-forward {host}:{port} failed", e, "warn", { host, port });
+        return false;
+      }
+      const bound = listener.getHost().port;
+      // Clients match forwarded-tcpip opens by the port actually bound (RFC 4254 §7.1).
+      if (port === 0) factory.hostport = [host, bound];
+      this.listeners.set(`${host}:${port === 0 ? bound : port}`, listener);
+      if (port !== 0) return true;
+      const reply = new Uint8Array(4);
+      new DataView(reply.buffer).setUint32(0, bound);
+      return [true, reply] as const;
+    });
+  }
+
+  /** RFC 4254 §7.1 `cancel-tcpip-forward`. */
+  global_cancel_tcpip_forward(data: Uint8Array): GlobalRequestResult {
+    const [host, port] = unpackGlobal_tcpip_forward(data);
+    const listener = this.listeners.get(`${host}:${port}`);
+    if (listener === undefined) return false;
+    this.listeners.delete(`${host}:${port}`);
+    void listener.stopListening();
+    return true;
   }
 
   /** A new {@link UnixSession} for each session channel. */
@@ -190,6 +251,8 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
   logout(): void {
     for (const s of this.sessions) s.closed();
     this.sessions.clear();
+    for (const l of this.listeners.values()) void l.stopListening();
+    this.listeners.clear();
   }
 
   /** @internal */

@@ -8,3 +8,4 @@ export * as connection from "./connection.js";
 export * as channel from "./channel.js";
 export * as userauth from "./userauth.js";
 export * as session from "./session.js";
+export * as forwarding from "./forwarding.js";

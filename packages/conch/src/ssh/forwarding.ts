@@ -1,0 +1,263 @@
+/**
+ * `twisted.conch.ssh.forwarding`: TCP/IP port forwarding (RFC 4254 §7).
+ *
+ * - Local forwarding (`ssh -L`): the client listens with an {@link SSHListenForwardingFactory}
+ *   and opens a `direct-tcpip` channel per accepted connection; the server's
+ *   {@link SSHConnectForwardingChannel} (from {@link openConnectForwardingClient}, in the avatar's
+ *   `channelLookup`) connects to the destination.
+ * - Remote forwarding (`ssh -R`): the client sends the `tcpip-forward` global request; the server
+ *   listens and opens `forwarded-tcpip` channels back.
+ *
+ * The pack/unpack helpers build and read the channel-open and global-request payloads.
+ */
+import type { Deferred } from "@twisted-ts/internet/defer";
+import type { Failure } from "@twisted-ts/internet/failure";
+import type { IAddress, IProtocolFactory, IReactorTCP, ITransport } from "@twisted-ts/internet/interfaces";
+import { Logger } from "@twisted-ts/internet/log";
+import { ClientCreator, Protocol } from "@twisted-ts/internet/protocol";
+import { SSHChannel, type SSHChannelOptions } from "./channel.js";
+import { SSHReader, SSHWriter, concatBytes } from "./common.js";
+import type { SSHConnection } from "./connection.js";
+
+const log = new Logger("twisted-ts.conch.ssh.forwarding");
+
+/** A host and port, as Twisted's `(host, port)` tuples. */
+export type HostPort = readonly [host: string, port: number];
+
+let defaultReactor: IReactorTCP | undefined;
+
+/** The reactor used to connect and listen, unless one is given: the global one, loaded on first use. */
+export async function forwardingReactor(reactor?: IReactorTCP): Promise<IReactorTCP> {
+  if (reactor !== undefined) return reactor;
+  if (defaultReactor === undefined) defaultReactor = (await import("@twisted-ts/internet/reactor")).reactor;
+  return defaultReactor;
+}
+
+/** Twisted's `SSHListenForwardingFactory`: each accepted connection opens a channel of `klass`. */
+export class SSHListenForwardingFactory implements IProtocolFactory {
+  constructor(
+    readonly conn: SSHConnection,
+    /** The address sent in each channel open (the forwarded address; the real port once bound to 0). */
+    public hostport: HostPort,
+    readonly klass: new (options: SSHChannelOptions) => SSHListenForwardingChannel,
+  ) {}
+
+  buildProtocol(addr: IAddress): SSHForwardingClient {
+    const channel = new this.klass({ conn: this.conn });
+    const client = new SSHForwardingClient(channel);
+    channel.client = client;
+    const origin: HostPort = [addr.host, addr.port];
+    this.conn.openChannel(channel, packOpen_direct_tcpip(this.hostport, origin));
+    return client;
+  }
+
+  doStart(): void {}
+  doStop(): void {}
+}
+
+/** Twisted's `SSHListenForwardingChannel`: the channel of one accepted, forwarded connection. */
+export class SSHListenForwardingChannel extends SSHChannel {
+  client: SSHForwardingClient | undefined = undefined;
+
+  override channelOpen(_specificData: Uint8Array): void {
+    this.log.info("opened forwarding channel {id}", { id: this.id });
+    this.client?.channelReady();
+  }
+
+  override openFailed(reason: Error): void {
+    this.log.info("forwarding channel refused: {reason}", { reason: reason.message });
+    this.closed();
+  }
+
+  override dataReceived(data: Uint8Array): void {
+    this.client?.transport.write(data);
+  }
+
+  override eofReceived(): void {
+    this.client?.transport.loseConnection();
+  }
+
+  override closed(): void {
+    const client = this.client;
+    if (client === undefined) return;
+    this.log.info("closing local forwarding channel {id}", { id: this.id });
+    this.client = undefined;
+    client.channel = undefined;
+    client.transport?.loseConnection();
+  }
+}
+
+/** `direct-tcpip`: local (`-L`) forwarding, opened by the client. */
+export class SSHListenClientForwardingChannel extends SSHListenForwardingChannel {
+  override name = "direct-tcpip";
+}
+
+/** `forwarded-tcpip`: remote (`-R`) forwarding, opened by the server. */
+export class SSHListenServerForwardingChannel extends SSHListenForwardingChannel {
+  override name = "forwarded-tcpip";
+}
+
+/**
+ * Twisted's `SSHConnectForwardingChannel`: server side of `direct-tcpip` — connects to `hostport`
+ * and joins the connection to the channel. Data from the client is held until connected.
+ */
+export class SSHConnectForwardingChannel extends SSHChannel {
+  /** Where to connect; the reactor to connect with (default: the global one). */
+  reactor: IReactorTCP | undefined = undefined;
+  client: SSHForwardingClient | undefined = undefined;
+  private readonly clientBuf: Uint8Array[] = [];
+  /** For tests: fires when the connection attempt has been made (with the client or after a failure). */
+  channelOpenDeferred: Deferred<unknown> | undefined = undefined;
+
+  constructor(
+    readonly hostport: HostPort,
+    options: SSHChannelOptions = {},
+  ) {
+    super(options);
+  }
+
+  override channelOpen(_specificData: Uint8Array): void {
+    const [host, port] = this.hostport;
+    this.log.info("connecting to {host}:{port}", { host, port });
+    void forwardingReactor(this.reactor).then((reactor) => {
+      if (this.localClosed) return;
+      const d = new ClientCreator(reactor, SSHForwardingClient, this as SSHChannel).connectTCP(host, port);
+      this.channelOpenDeferred = d.addCallbacks(
+        (client: SSHForwardingClient) => this.setClient(client),
+        (reason: Failure) => this.close(reason),
+      );
+    });
+  }
+
+  private setClient(client: SSHForwardingClient): void {
+    if (!client.connected) {
+      // The connect Deferred may fire before makeConnection gave the protocol its transport.
+      client.onConnected = () => this.setClient(client);
+      return;
+    }
+    this.client = client;
+    this.log.info("connected to {host}:{port}", { host: this.hostport[0], port: this.hostport[1] });
+    for (const b of this.clientBuf.splice(0)) client.transport.write(b);
+    client.channelReady();
+  }
+
+  private close(reason: Failure): void {
+    this.log.error("failed to connect to {host}:{port}: {reason}", { host: this.hostport[0], port: this.hostport[1], reason: reason.value.message });
+    this.loseConnection();
+  }
+
+  override dataReceived(data: Uint8Array): void {
+    if (this.client !== undefined) this.client.transport.write(data);
+    else this.clientBuf.push(data.slice());
+  }
+
+  override eofReceived(): void {
+    const t = this.client?.transport as (ITransport & { loseWriteConnection?: () => void }) | undefined;
+    t?.loseWriteConnection?.();
+  }
+
+  override closed(): void {
+    const client = this.client;
+    if (client === undefined) return;
+    this.log.info("closed remote forwarding channel {id}", { id: this.id });
+    this.client = undefined;
+    client.channel = undefined;
+    client.transport.loseConnection();
+  }
+}
+
+/**
+ * The `direct-tcpip` entry of a server avatar's `channelLookup`: reads the destination from the
+ * open request and makes an {@link SSHConnectForwardingChannel}.
+ */
+export function openConnectForwardingClient(options: Required<Pick<SSHChannelOptions, "remoteWindow" | "remoteMaxPacket" | "data" | "avatar">>): SSHChannel {
+  const [remoteHP] = unpackOpen_direct_tcpip(options.data);
+  return new SSHConnectForwardingChannel(remoteHP, {
+    remoteWindow: options.remoteWindow,
+    remoteMaxPacket: options.remoteMaxPacket,
+    avatar: options.avatar,
+  });
+}
+
+/**
+ * Twisted's `SSHForwardingClient`: the TCP side of a forwarded connection. What arrives before the
+ * channel is open is held and sent once it is.
+ */
+export class SSHForwardingClient extends Protocol<ITransport> {
+  channel: SSHChannel | undefined;
+  private pending: Uint8Array[] | undefined = [];
+
+  constructor(channel: SSHChannel) {
+    super();
+    this.channel = channel;
+  }
+
+  /** @internal Called once from connectionMade. */
+  onConnected: (() => void) | undefined = undefined;
+
+  override connectionMade(): void {
+    const f = this.onConnected;
+    this.onConnected = undefined;
+    f?.();
+  }
+
+  /** The channel is open (or the TCP side connected): send what was held. */
+  channelReady(): void {
+    const held = this.pending;
+    this.pending = undefined;
+    if (held !== undefined && held.length > 0) this.channel?.write(concatBytes(...held));
+  }
+
+  override dataReceived(data: Uint8Array): void {
+    if (this.pending !== undefined) this.pending.push(data.slice());
+    else this.channel?.write(data);
+  }
+
+  override connectionLost(reason: Failure): void {
+    super.connectionLost(reason);
+    const channel = this.channel;
+    this.channel = undefined;
+    channel?.loseConnection();
+  }
+}
+
+// ---- payloads ----------------------------------------------------------------------------------
+
+/**
+ * Packs a `direct-tcpip` / `forwarded-tcpip` open payload (RFC 4254 §7.2): host and port to
+ * connect to (or that was connected), then originator address and port.
+ */
+export function packOpen_direct_tcpip(destination: HostPort, source: HostPort): Uint8Array {
+  return new SSHWriter().string(destination[0]).uint32(destination[1]).string(source[0]).uint32(source[1]).finish().slice();
+}
+
+/** Reads a `direct-tcpip` / `forwarded-tcpip` open payload: `[destination, source]`. */
+export function unpackOpen_direct_tcpip(data: Uint8Array): [HostPort, HostPort] {
+  const r = new SSHReader(data);
+  const host = r.utf8("host");
+  const port = r.uint32();
+  const origHost = r.utf8("originator address");
+  const origPort = r.uint32();
+  return [
+    [host, port],
+    [origHost, origPort],
+  ];
+}
+
+export const packOpen_forwarded_tcpip = packOpen_direct_tcpip;
+export const unpackOpen_forwarded_tcpip = unpackOpen_direct_tcpip;
+
+/** Packs a `tcpip-forward` / `cancel-tcpip-forward` global request payload (RFC 4254 §7.1). */
+export function packGlobal_tcpip_forward(peer: HostPort): Uint8Array {
+  return new SSHWriter().string(peer[0]).uint32(peer[1]).finish().slice();
+}
+
+/** Reads a `tcpip-forward` / `cancel-tcpip-forward` payload: `[address to bind, port]`. */
+export function unpackGlobal_tcpip_forward(data: Uint8Array): HostPort {
+  const r = new SSHReader(data);
+  const host = r.utf8("address to bind");
+  return [host, r.uint32()];
+}
+
+export const packGlobal_cancel_tcpip_forward = packGlobal_tcpip_forward;
+export const unpackGlobal_cancel_tcpip_forward = unpackGlobal_tcpip_forward;
