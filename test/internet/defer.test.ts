@@ -680,3 +680,8 @@ test("a callback throwing a non-Error wraps it in a Failure", () => {
   assert.equal(d.result.getErrorMessage(), "a string");
   d.addErrback(() => null);
 });
+
+test("a non-Error rejection survives the round trip through a Deferred", async () => {
+  const d = Deferred.fromPromise(Promise.reject("plain string"));
+  await assert.rejects(d.asPromise(), (e: unknown) => e === "plain string");
+});

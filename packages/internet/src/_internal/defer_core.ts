@@ -3,7 +3,7 @@
  * `_internal/defer_*` modules can extend and use it without an import cycle through `defer.ts`.
  */
 
-import { Failure, asFailure } from "../failure.js";
+import { Failure, NonErrorThrown, asFailure } from "../failure.js";
 import { Logger } from "../log.js";
 import type { IReactorTime } from "./task_time.js";
 
@@ -322,7 +322,8 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
   }
 
   /**
-   * A Promise for the result: it resolves with the result or rejects with `failure.value`.
+   * A Promise for the result: it resolves with the result or rejects with `failure.value` (the
+   * original thrown value when that was not an Error).
    * As Twisted's `asFuture`, this consumes the result (the Deferred's result becomes `undefined`,
    * and a failure counts as handled).
    */
@@ -335,7 +336,8 @@ export class Deferred<T = unknown> implements PromiseLike<T> {
         },
         NO_ARGS,
         (f) => {
-          reject((f as Failure).value);
+          const value = (f as Failure).value;
+          reject(value instanceof NonErrorThrown ? value.thrown : value);
           return undefined;
         },
         NO_ARGS,
