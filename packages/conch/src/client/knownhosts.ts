@@ -16,7 +16,7 @@ import { Logger } from "@twisted-ts/internet/log";
 import { HostKeyChanged, HostKeyNotVerifiableError, HostKeyRevoked, InvalidEntry, UserRejectedKey } from "../error.js";
 import { Key } from "../ssh/keys.js";
 
-export { HostKeyChanged, HostKeyRevoked, InvalidEntry, UserRejectedKey };
+export { HostKeyChanged, HostKeyNotVerifiableError, HostKeyRevoked, InvalidEntry, UserRejectedKey };
 
 const logger = new Logger("twisted-ts.conch.knownhosts");
 

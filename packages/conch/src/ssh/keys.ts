@@ -38,8 +38,8 @@ import {
 import { parsePrivateLsh, parsePublicLsh, toLsh } from "./_keys/lsh.js";
 import { isOpenSSHv1, parsePrivateV1, parsePublicLine, toPrivateV1, toPublicLine, type ParsedKey } from "./_keys/openssh.js";
 import { isPemLabel, parsePem, toPem } from "./_keys/pem.js";
-import { isPutty, parsePutty, toPutty } from "./_keys/putty.js";
-import { isRfc4716, parseRfc4716, toRfc4716 } from "./_keys/rfc4716.js";
+import { parsePutty, toPutty } from "./_keys/putty.js";
+import { parseRfc4716, toRfc4716 } from "./_keys/rfc4716.js";
 import { latin1, modInverse, parseArmour, passphraseBytes, startsWithAscii } from "./_keys/util.js";
 
 export { BadKeyError, EncryptedKeyError, BadPassphraseError, BadSignatureAlgorithmError, BadFingerPrintFormat };
@@ -558,7 +558,6 @@ export function getPrivateKeyObject(src: KeySource, passphrase?: Passphrase): Ke
   return key;
 }
 
-export { isRfc4716, isPutty };
 
 /** bcrypt_pbkdf (OpenBSD), the key derivation of encrypted openssh-key-v1 keys; exported for tests and tools. */
 export { bcryptPbkdf } from "./_keys/bcrypt_pbkdf.js";
