@@ -156,18 +156,39 @@ function groupFor(s: KexSpec, group: { p: bigint; g: bigint } | undefined): { p:
   return FIXED_GROUPS[s.name]!;
 }
 
-/** Private exponent size: twice the security wanted (512 bits covers every SSH cipher), below p. */
-function dhKeyPair(group: { p: bigint; g: bigint }) {
-  const pBytes = bigintToBytes(group.p);
-  const dh = createDiffieHellman(pBytes, bigintToBytes(group.g));
+/**
+ * One node:crypto DiffieHellman object per group, reused: creating one runs OpenSSL's parameter
+ * checks, which take about 100 ms for the 1024-bit group. Every use sets its private key first,
+ * synchronously, so exchanges in progress on other connections never see each other's key.
+ */
+const dhObjects = new Map<bigint, ReturnType<typeof createDiffieHellman>>();
+const DH_CACHE_SIZE = 16;
+
+function dhObject(group: { p: bigint; g: bigint }): ReturnType<typeof createDiffieHellman> {
+  let dh = dhObjects.get(group.p);
+  if (dh !== undefined && dh.getGenerator().equals(bigintToBytes(group.g))) return dh;
+  dh = createDiffieHellman(bigintToBytes(group.p), bigintToBytes(group.g));
+  if (dhObjects.size >= DH_CACHE_SIZE) dhObjects.delete(dhObjects.keys().next().value!);
+  dhObjects.set(group.p, dh);
+  return dh;
+}
+
+/** A private exponent of twice the security wanted (512 bits covers every SSH cipher), below p. */
+function dhPrivate(group: { p: bigint; g: bigint }): Buffer {
   const pBits = group.p.toString(2).length;
   const xBits = Math.min(512, pBits - 2);
   const x = randomBytes(Math.ceil(xBits / 8));
   const extra = x.length * 8 - xBits;
   x[0] = (x[0]! & (0xff >> extra)) | (0x80 >> extra); // exactly xBits bits: x > 1
+  return x;
+}
+
+/** `base^x mod p`, as unsigned big-endian bytes. */
+function dhPow(group: { p: bigint; g: bigint }, x: Buffer, base: bigint): Buffer {
+  const dh = dhObject(group);
   dh.setPrivateKey(x);
-  dh.generateKeys();
-  return dh;
+  const pLen = Math.ceil(group.p.toString(16).length / 2);
+  return dh.computeSecret(bigintToBytes(base, pLen));
 }
 
 function checkDhPublic(value: bigint, p: bigint, what: string): void {
@@ -175,23 +196,17 @@ function checkDhPublic(value: bigint, p: bigint, what: string): void {
   if (value <= 1n || value >= p - 1n) throw new KeyExchangeError(`${what} is out of range (must be 1 < ${what} < p-1)`);
 }
 
-function dhSecret(dh: ReturnType<typeof createDiffieHellman>, peer: bigint, p: bigint): Uint8Array {
-  const pLen = Math.ceil(p.toString(16).length / 2);
-  const shared = dh.computeSecret(bigintToBytes(peer, pLen));
-  return mpintOf(shared);
-}
-
 class DhClient implements KexClient {
   readonly clientPublic: Uint8Array;
-  private readonly dh: ReturnType<typeof createDiffieHellman>;
+  private readonly x: Buffer;
   constructor(private readonly group: { p: bigint; g: bigint }) {
-    this.dh = dhKeyPair(group);
-    this.clientPublic = mpintBodyOf(this.dh.getPublicKey());
+    this.x = dhPrivate(group);
+    this.clientPublic = mpintBodyOf(dhPow(group, this.x, group.g));
   }
   computeSecret(serverPublic: Uint8Array): Uint8Array {
     const f = readMpintBody(serverPublic, "f");
     checkDhPublic(f, this.group.p, "f");
-    return dhSecret(this.dh, f, this.group.p);
+    return mpintOf(dhPow(this.group, this.x, f));
   }
 }
 
@@ -339,8 +354,8 @@ export function kexServerRespond(
       const grp = groupFor(s, group);
       const e = readMpintBody(clientPublic, "e");
       checkDhPublic(e, grp.p, "e");
-      const dh = dhKeyPair(grp);
-      return { serverPublic: mpintBodyOf(dh.getPublicKey()), secret: dhSecret(dh, e, grp.p) };
+      const y = dhPrivate(grp);
+      return { serverPublic: mpintBodyOf(dhPow(grp, y, grp.g)), secret: mpintOf(dhPow(grp, y, e)) };
     }
     case "ecdh": {
       const nist = NIST_CURVES[name];
