@@ -4,8 +4,7 @@
  */
 
 /** An error class, or any constructor a thrown value may have been made with. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type ErrorType = abstract new (...args: any[]) => unknown;
+export type ErrorType = abstract new (...args: never[]) => unknown;
 
 /** What `trap` / `check` accept: a class, or a class name (qualified names match on their last part too). */
 export type ErrorMatcher = ErrorType | string;
