@@ -54,7 +54,7 @@ interface Server {
   dir: string;
 }
 
-async function startServer(t: TestContext, authorizedKeys: string[]): Promise<Server> {
+async function startServer(t: TestContext, authorizedKeys: string[], twoFactors = false): Promise<Server> {
   const dir = tempDir(t, "twisted-ts-ourserver-");
   const home = join(dir, "home");
   mkdirSync(join(home, ".ssh"), { recursive: true });
@@ -62,11 +62,21 @@ async function startServer(t: TestContext, authorizedKeys: string[]): Promise<Se
   writeFileSync(join(dir, "passwd"), `alice:x:1000:1000:Alice:${home}:/bin/sh\n`);
   const realm = new RecordingRealm();
   const pw = new cchecks.InMemoryUsernamePasswordDatabaseDontUse({ alice: "correct horse" });
-  const portal = new cportal.Portal(realm, [
-    new checkers.SSHPublicKeyChecker(new checkers.UNIXAuthorizedKeysFiles(new checkers.PasswdFile(join(dir, "passwd")))),
-    pw,
-    new cchecks.PAMPasswordChecker(pw),
-  ]);
+  const keyChecker = new checkers.SSHPublicKeyChecker(new checkers.UNIXAuthorizedKeysFiles(new checkers.PasswdFile(join(dir, "passwd"))));
+  let portal: cportal.Portal;
+  if (twoFactors) {
+    // A key and then a password, as sshd's "AuthenticationMethods publickey,password".
+    const both = new (class extends checkers.SSHProtocolChecker {
+      override areDone(id: cchecks.AvatarId): boolean {
+        return (this.successfulCredentials.get(id)?.length ?? 0) >= 2;
+      }
+    })();
+    both.registerChecker(keyChecker);
+    both.registerChecker(pw);
+    portal = new cportal.Portal(realm, [both]);
+  } else {
+    portal = new cportal.Portal(realm, [keyChecker, pw, new cchecks.PAMPasswordChecker(pw)]);
+  }
   const f = new factory.SSHFactory();
   f.moduliPath = undefined;
   f.privateKeys = { "ssh-ed25519": keys.Key.generate("ed25519") };
@@ -197,4 +207,22 @@ test("OpenSSH's ssh with a wrong password is refused, and the server goes on ser
     DISPLAY: ":0",
   });
   assert.equal(ok?.code, 0, ok?.stderr);
+});
+
+test("OpenSSH's ssh completes a two-step login (publickey, then password after partial success)", async (t) => {
+  const keyDir = tempDir(t, "twisted-ts-sshkeys-");
+  const [priv, pub] = await sshKeygen(keyDir, "id_ed25519", "ed25519");
+  const server = await startServer(t, [pub], true);
+  const pass = askpass(server.dir, "correct horse");
+  const r = await ssh(t, server, ["-o", "PreferredAuthentications=publickey,password", "-o", "IdentitiesOnly=yes", "-i", priv, "-o", "NumberOfPasswordPrompts=1"], {
+    SSH_ASKPASS: pass,
+    SSH_ASKPASS_REQUIRE: "force",
+    DISPLAY: ":0",
+  });
+  if (r === undefined) return;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.out, "alice\n");
+  assert.match(r.stderr, /Authenticated using "publickey" with partial success/);
+  assert.match(r.stderr, /Authenticated to 127\.0\.0\.1 .* using "password"/);
+  assert.deepEqual(server.realm.logins.map((l) => l.method), ["password"]);
 });

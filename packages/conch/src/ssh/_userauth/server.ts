@@ -58,7 +58,8 @@ export class SSHUserAuthServer extends SSHService {
   attemptsBeforeDisconnect = 20;
   /**
    * Seconds before a failed password, keyboard-interactive or signed publickey attempt is
-   * answered, counted from when it arrived (the publickey query without signature is not delayed).
+   * answered, counted from when it is taken up (the publickey query without signature is not
+   * delayed).
    */
   passwordDelay = 1;
   /** The timer source; the transport's clock when unset. */
