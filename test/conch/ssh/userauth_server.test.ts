@@ -409,3 +409,34 @@ test("the server needs a portal", () => {
   assert.throws(() => s.serviceStarted(), /no portal/);
   void credentials;
 });
+
+test("a realm that throws: the attempt fails, counts, and the error is logged with its failure", () => {
+  const realm: cportal.IRealm = {
+    requestAvatar: () => {
+      throw new TypeError("realm exploded");
+    },
+  };
+  const p = new cportal.Portal(realm, [new cchecks.InMemoryUsernamePasswordDatabaseDontUse({ alice: "sesame" })]);
+  const t = new FakeTransport({ isClient: false, portal: p });
+  const s = new userauth.SSHUserAuthServer();
+  s.transport = t;
+  s.serviceStarted();
+  s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "password", concatBytes(Uint8Array.of(0), NS("sesame"))));
+  t.clock.advance(1);
+  assert.deepEqual(pkts(t), [failure("password")]);
+  assert.equal(s.loginAttempts, 1);
+  const ev = t.events.find((e) => e.log_failure !== undefined);
+  assert.ok(ev !== undefined && ev.log_level === "error");
+  assert.equal(t.avatar, undefined);
+});
+
+test("credentials interfaces with no SSH method are not offered; none then lists nothing", () => {
+  const p = new cportal.Portal(new TestRealm(), [new cchecks.AllowAnonymousAccess()]);
+  const t = new FakeTransport({ isClient: false, portal: p });
+  const s = new userauth.SSHUserAuthServer();
+  s.transport = t;
+  s.serviceStarted();
+  assert.deepEqual(s.supportedAuthentications, []);
+  s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "none"));
+  assert.deepEqual(pkts(t), [failure("")]);
+});
