@@ -116,7 +116,9 @@ for (const type of ["ed25519", "ecdsa", "rsa"] as const) {
     });
     assert.equal(run.catData, 'This data will be echoed back to us by "cat."\r\n');
     if (type === "rsa") assert.equal(run.signatureAlgorithm, "rsa-sha2-512", "OpenSSH's server-sig-algs allows SHA-2");
-    assert.match(sshd.output(), new RegExp(`Accepted publickey for ${sshd.user} from 127\\.0\\.0\\.1`));
+    const accepted = new RegExp(`Accepted publickey for ${sshd.user} from 127\\.0\\.0\\.1`);
+    for (let i = 0; i < 500 && !accepted.test(sshd.output()); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.match(sshd.output(), accepted);
   });
 }
 
