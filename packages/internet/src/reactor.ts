@@ -165,7 +165,7 @@ export class NodeReactor implements IReactor {
     await Promise.all(waits);
   }
 
-  private async fireSystemEvent(event: SystemEvent): Promise<void> {
+  private fireSystemEvent(event: SystemEvent): Promise<void> {
     const run = (phase: SystemEventPhase): unknown[] => {
       const results: unknown[] = [];
       for (const t of this.triggers.filter((x) => x.event === event && x.phase === phase)) {
@@ -180,16 +180,22 @@ export class NodeReactor implements IReactor {
     const pending = run("before").filter(
       (r): r is PromiseLike<unknown> => typeof r === "object" && r !== null && typeof (r as PromiseLike<unknown>).then === "function",
     );
-    await Promise.all(
+    const rest = (): Promise<void> | undefined => {
+      run("during");
+      if (event === "shutdown") return this.disconnectAll().then(() => void run("after"));
+      run("after");
+      return undefined;
+    };
+    // Without Deferreds to wait for, the phases run synchronously (startup triggers and
+    // callWhenRunning calls have run when run() returns).
+    if (pending.length === 0) return rest() ?? Promise.resolve();
+    return Promise.all(
       pending.map((d) =>
         Promise.resolve(d).then(undefined, (err: unknown) => {
           this.log.failure("Error in before-{event} trigger", err instanceof Failure ? err : new Failure(err), "error", { event });
         }),
       ),
-    );
-    run("during");
-    if (event === "shutdown") await this.disconnectAll();
-    run("after");
+    ).then(() => rest());
   }
 
   /** Runs `fn(...args)` once the reactor is running (at once if it already is). */

@@ -267,10 +267,14 @@ export class StreamConnector implements IConnector {
       });
     }
     this.socket = socket;
+    let tcpUp = false;
+    socket.once("connect", () => {
+      tcpUp = true;
+    });
     const onError = (err: Error): void => {
       socket.off(readyEvent, onReady);
       if (this.socket !== socket) return;
-      const isTLS = t.kind === "TCP" && t.tls !== undefined && socket.remoteAddress !== undefined && socket.readyState === "open";
+      const isTLS = readyEvent === "secureConnect" && tcpUp;
       this.failIfNotConnected(isTLS ? new SSLError(undefined, err.message) : connectErrorFromNode(err));
     };
     const onReady = (): void => {

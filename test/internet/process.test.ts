@@ -1,0 +1,119 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import { ProcessDone, ProcessExitedAlready, ProcessTerminated } from "@twisted-ts/internet/error";
+import type { Failure } from "@twisted-ts/internet/failure";
+import { ProcessProtocol } from "@twisted-ts/internet/protocol";
+import { NodeReactor } from "@twisted-ts/internet/reactor";
+import { until } from "./_helpers.js";
+
+class Collect extends ProcessProtocol {
+  out: Buffer[] = [];
+  err: Buffer[] = [];
+  events: string[] = [];
+  exited: Failure | null = null;
+  ended: Failure | null = null;
+  override connectionMade(): void {
+    this.events.push("made");
+  }
+  override outReceived(data: Uint8Array): void {
+    this.out.push(Buffer.from(data));
+  }
+  override errReceived(data: Uint8Array): void {
+    this.err.push(Buffer.from(data));
+  }
+  override childConnectionLost(fd: number): void {
+    this.events.push(`lost ${fd}`);
+    super.childConnectionLost(fd);
+  }
+  override processExited(reason: Failure): void {
+    this.events.push("exited");
+    this.exited = reason;
+  }
+  override processEnded(reason: Failure): void {
+    this.events.push("ended");
+    this.ended = reason;
+  }
+  stdout(): string {
+    return Buffer.concat(this.out).toString();
+  }
+}
+
+const SH = "/bin/sh";
+
+test("spawnProcess: output on stdout and stderr, exit code 0 as ProcessDone, processEnded after the pipes close", async () => {
+  const r = new NodeReactor();
+  const p = new Collect();
+  const t = r.spawnProcess(p, SH, ["sh", "-c", 'echo "out $0 $FOO"; echo err >&2'], { env: { FOO: "bar" } });
+  assert.equal(typeof t.pid, "number");
+  await until(() => p.ended !== null, "processEnded");
+  assert.equal(p.stdout(), "out sh bar\n");
+  assert.equal(Buffer.concat(p.err).toString(), "err\n");
+  assert.ok(p.exited!.check(ProcessDone));
+  assert.ok(p.ended!.check(ProcessDone));
+  assert.equal(p.events[0], "made");
+  assert.equal(p.events.at(-1), "ended");
+  for (const fd of [0, 1, 2]) assert.ok(p.events.includes(`lost ${fd}`), `fd ${fd} reported lost`);
+});
+
+test("spawnProcess: a non-zero exit is ProcessTerminated with exitCode", async () => {
+  const r = new NodeReactor();
+  const p = new Collect();
+  r.spawnProcess(p, SH, ["sh", "-c", "exit 3"]);
+  await until(() => p.ended !== null);
+  const e = p.ended!.value as ProcessTerminated;
+  assert.ok(e instanceof ProcessTerminated);
+  assert.equal(e.exitCode, 3);
+  assert.equal(e.signal, null);
+});
+
+test("spawnProcess: stdin is written and closed; cat echoes it back", async () => {
+  const r = new NodeReactor();
+  const p = new Collect();
+  const t = r.spawnProcess(p, "/bin/cat", ["cat"]);
+  t.write("hello ");
+  t.writeSequence([Buffer.from("from "), "stdin"]);
+  t.closeStdin();
+  await until(() => p.ended !== null);
+  assert.equal(p.stdout(), "hello from stdin");
+  assert.ok(p.ended!.check(ProcessDone));
+});
+
+test("spawnProcess: signalProcess ends the process with ProcessTerminated carrying the signal", async () => {
+  const r = new NodeReactor();
+  const p = new Collect();
+  const t = r.spawnProcess(p, SH, ["sh", "-c", "echo ready; exec sleep 30"]);
+  await until(() => p.stdout() === "ready\n");
+  t.signalProcess("TERM");
+  await until(() => p.ended !== null);
+  const e = p.ended!.value as ProcessTerminated;
+  assert.ok(e instanceof ProcessTerminated);
+  assert.equal(e.signal, "SIGTERM");
+  assert.equal(e.exitCode, null);
+  assert.throws(() => t.signalProcess("KILL"), ProcessExitedAlready);
+});
+
+test("spawnProcess: childFDs maps an extra pipe the child writes to (fd 3) and the cwd is set by path", async () => {
+  const r = new NodeReactor();
+  const got: string[] = [];
+  class Fd3 extends Collect {
+    override childDataReceived(fd: number, data: Uint8Array): void {
+      if (fd === 3) got.push(Buffer.from(data).toString());
+      else super.childDataReceived(fd, data);
+    }
+  }
+  const p = new Fd3();
+  r.spawnProcess(p, SH, ["sh", "-c", "pwd; echo three >&3"], { path: "/tmp", childFDs: { 0: "w", 1: "r", 2: "r", 3: "r" } });
+  await until(() => p.ended !== null);
+  assert.equal(p.stdout(), "/tmp\n");
+  assert.deepEqual(got, ["three\n"]);
+  assert.ok(p.events.includes("lost 3"));
+});
+
+test("spawnProcess: a missing executable ends the protocol with ProcessTerminated instead of throwing", async () => {
+  const r = new NodeReactor();
+  const p = new Collect();
+  r.spawnProcess(p, "/nonexistent/program", ["program"]);
+  await until(() => p.ended !== null);
+  assert.ok(p.ended!.check(ProcessTerminated));
+});
