@@ -205,10 +205,26 @@ export class Connection implements ITLSTransport {
     const b = asBytes(data);
     if (b.length === 0) return;
     const ok = this.socket.write(b);
-    if (!ok && this.producer !== null && this.streamingProducer && !this.producerPaused) {
+    if (this.producer === null) return;
+    if (!this.streamingProducer) {
+      // 'drain' only follows a write that returned false; otherwise ask again on the next turn.
+      if (ok) this.schedulePull();
+    } else if (!ok && !this.producerPaused) {
       this.producerPaused = true;
       (this.producer as IPushProducer).pauseProducing();
     }
+  }
+
+  private pullScheduled = false;
+
+  private schedulePull(): void {
+    if (this.pullScheduled) return;
+    this.pullScheduled = true;
+    setImmediate(() => {
+      this.pullScheduled = false;
+      const p = this.producer;
+      if (p !== null && !this.streamingProducer && !this.disconnected && !this.socket.writableNeedDrain) p.resumeProducing();
+    });
   }
 
   writeSequence(data: Iterable<Uint8Array | string>): void {
@@ -298,9 +314,7 @@ export class Connection implements ITLSTransport {
         (producer as IPushProducer).pauseProducing();
       }
     } else if (!this.socket.writableNeedDrain) {
-      setImmediate(() => {
-        if (this.producer === producer && !this.disconnected) producer.resumeProducing();
-      });
+      this.schedulePull();
     }
   }
 
