@@ -1,0 +1,183 @@
+/**
+ * OpenSSH's `ssh` and `scp` against OUR server (SSHFactory, userauth, the Unix realm running real
+ * commands through reactor.spawnProcess, and the in-process realm), over loopback TCP: exec with
+ * stdin/stdout/stderr and exit codes, a command that does not exist (127), exit signals, env
+ * (SetEnv/SendEnv), `-tt` shells (refused pty → plain shell in the Unix realm without node-pty; a
+ * granted pty in the in-process realm), `scp -O` both ways through exec, and bulk data through
+ * `cat` with the bytes checked. The host key is pinned in a known_hosts file (no accept-new).
+ */
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ITransport } from "@twisted-ts/internet/interfaces";
+import { Protocol } from "@twisted-ts/internet/protocol";
+import type { unix } from "@twisted-ts/conch";
+import { requirePeer, runCommand } from "../_support/peers.js";
+import { clientEnv, startOurServer, type OurServer } from "./_server_support.js";
+
+function sshArgs(server: OurServer, extra: string[] = []): string[] {
+  return [
+    "-F", "/dev/null",
+    "-p", String(server.port),
+    "-o", `UserKnownHostsFile=${server.knownHosts}`,
+    "-o", "StrictHostKeyChecking=yes",
+    "-o", "BatchMode=yes",
+    "-o", "IdentitiesOnly=yes",
+    "-o", "PreferredAuthentications=publickey",
+    "-o", "ConnectTimeout=10",
+    "-i", server.keyPath,
+    ...extra,
+  ];
+}
+
+async function ssh(t: TestContext, server: OurServer, extra: string[], command: string[], opts: { input?: Uint8Array | string; env?: NodeJS.ProcessEnv } = {}) {
+  const bin = requirePeer(t, "ssh", "openssh-client");
+  if (bin === undefined) return undefined;
+  const r = await runCommand(bin, [...sshArgs(server, extra), `${server.user}@127.0.0.1`, ...command], {
+    env: clientEnv(server, opts.env),
+    timeoutMs: 30_000,
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+  });
+  return { ...r, out: r.stdout.toString() };
+}
+
+const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
+
+test("ssh exec: stdin reaches the command, stdout and stderr come back apart, the exit code is kept", async (t) => {
+  const server = await startOurServer(t);
+  const r = await ssh(t, server, [], ["read line; echo \"got $line\"; echo oops >&2; exit 3"], { input: "hello\n" });
+  if (r === undefined) return;
+  assert.equal(r.code, 3, r.stderr);
+  assert.equal(r.out, "got hello\n");
+  assert.match(r.stderr, /^oops$/m);
+  const ok = await ssh(t, server, [], ["true"]);
+  assert.equal(ok?.code, 0, ok?.stderr);
+  assert.equal(server.logins(), 2);
+  assert.deepEqual(server.criticals(), []);
+});
+
+test("ssh exec: a command that does not exist exits 127 and the server goes on serving", async (t) => {
+  const server = await startOurServer(t);
+  const r = await ssh(t, server, [], ["no-such-command-twisted-ts"]);
+  if (r === undefined) return;
+  assert.equal(r.code, 127, r.stderr);
+  assert.match(r.stderr, /no-such-command-twisted-ts: .*not found/);
+  const again = await ssh(t, server, [], ["echo still here"]);
+  assert.equal(again?.code, 0, again?.stderr);
+  assert.equal(again?.out, "still here\n");
+  assert.deepEqual(server.criticals(), []);
+});
+
+test("ssh exec: a command killed by a signal is reported with exit-signal (ssh exits 255)", async (t) => {
+  const server = await startOurServer(t);
+  const r = await ssh(t, server, ["-o", "LogLevel=DEBUG1"], ["kill -TERM $$"]);
+  if (r === undefined) return;
+  assert.equal(r.code, 255);
+  assert.match(r.stderr, /rtype exit-signal/);
+  assert.doesNotMatch(r.stderr, /rtype exit-status/);
+});
+
+test("ssh env: SetEnv and SendEnv reach the command; forbidden names are refused without failing the session", async (t) => {
+  const server = await startOurServer(t);
+  const r = await ssh(
+    t,
+    server,
+    ["-o", "SetEnv=GREETING=hi-there", "-o", "SendEnv=TT_FROM_CLIENT", "-o", "SetEnv=LD_PRELOAD=/nonexistent.so"],
+    ['echo "$GREETING/$TT_FROM_CLIENT/${LD_PRELOAD:-unset}"'],
+    { env: { TT_FROM_CLIENT: "sent by ssh" } },
+  );
+  if (r === undefined) return;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.out, "hi-there/sent by ssh/unset\n");
+});
+
+test("ssh -T shell (Unix realm): the user's shell reads commands from stdin and its exit code comes back", async (t) => {
+  const server = await startOurServer(t);
+  const r = await ssh(t, server, ["-T"], [], { input: "echo from-the-shell\nexit 7\n" });
+  if (r === undefined) return;
+  assert.equal(r.code, 7, r.stderr);
+  assert.equal(r.out, "from-the-shell\n");
+});
+
+test("ssh -tt (Unix realm without node-pty): the pty-req is refused, so ssh gives up as it does with sshd", async (t) => {
+  // OpenSSH treats a refused pty as fatal when -tt forced one (clientloop.c, client_status_confirm).
+  const server = await startOurServer(t);
+  const r = await ssh(t, server, ["-tt"], [], { input: "exit 7\n" });
+  if (r === undefined) return;
+  assert.equal(r.code, 255);
+  assert.match(r.stderr, /PTY allocation request failed on channel 0/);
+  assert.ok(server.logs.some((e) => /pty-req refused/.test(String(e.log_format))), server.logText());
+});
+
+/** An in-process shell: greets with the terminal it got, echoes lines, "exit" ends with status 5. */
+class TerminalShell extends Protocol<ITransport> {
+  private buf = "";
+  constructor(private readonly session: unix.InProcessSession) {
+    super();
+  }
+  override connectionMade(): void {
+    const [rows, cols] = this.session.winSize;
+    this.transport.write(`term=${this.session.term ?? "none"} size=${cols}x${rows} TT=${this.session.env["TT_VAR"] ?? ""}\r\n`);
+  }
+  override dataReceived(data: Uint8Array): void {
+    this.buf += Buffer.from(data).toString("latin1");
+    let i: number;
+    while ((i = this.buf.search(/[\r\n]/)) >= 0) {
+      const line = this.buf.slice(0, i);
+      this.buf = this.buf.slice(i + 1);
+      if (line === "") continue;
+      if (line === "exit") {
+        (this.transport as unknown as { exit(status: number): void }).exit(5);
+        return;
+      }
+      this.transport.write(`echo: ${line}\r\n`);
+    }
+  }
+}
+
+test("ssh -tt shell (in-process realm): pty-req with the client's TERM is granted, the shell echoes, exit status 5", async (t) => {
+  const server = await startOurServer(t, { realm: "inprocess", inProcess: { shell: (s) => new TerminalShell(s) } });
+  const r = await ssh(t, server, ["-tt", "-o", "SetEnv=TT_VAR=yes"], [], { input: "hello pty\nexit\n", env: { TERM: "xterm-256color" } });
+  if (r === undefined) return;
+  assert.equal(r.code, 5, r.stderr);
+  // ssh sends a 0x0 size when its stdin is not a terminal.
+  assert.match(r.out, /term=xterm-256color size=0x0 TT=yes/);
+  assert.match(r.out, /echo: hello pty/);
+  assert.doesNotMatch(r.stderr, /PTY allocation request failed/);
+});
+
+test("scp -O (the scp protocol through exec) copies a file up and back down, bytes intact", async (t) => {
+  const server = await startOurServer(t);
+  const scp = requirePeer(t, "scp", "openssh-client");
+  if (scp === undefined) return;
+  const data = randomBytes(3 * 1024 * 1024 + 17);
+  const local = join(server.dir, "local.bin");
+  writeFileSync(local, data);
+  const base = sshArgs(server).map((a) => (a === "-p" ? "-P" : a)); // scp spells the port -P
+  const up = await runCommand(scp, ["-O", "-q", ...base, local, `${server.user}@127.0.0.1:uploaded.bin`], { env: clientEnv(server), timeoutMs: 60_000 });
+  assert.equal(up.code, 0, up.stderr);
+  assert.equal(sha256(readFileSync(join(server.home, "uploaded.bin"))), sha256(data));
+  const back = join(server.dir, "back.bin");
+  const down = await runCommand(scp, ["-O", "-q", ...base, `${server.user}@127.0.0.1:uploaded.bin`, back], { env: clientEnv(server), timeoutMs: 60_000 });
+  assert.equal(down.code, 0, down.stderr);
+  assert.equal(sha256(readFileSync(back)), sha256(data));
+  const missing = await runCommand(scp, ["-O", "-q", ...base, `${server.user}@127.0.0.1:not-there.bin`, back], { env: clientEnv(server), timeoutMs: 60_000 });
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /not-there\.bin: No such file or directory/);
+});
+
+test("ssh exec: 4 MiB each way through cat, checked by SHA-256", async (t) => {
+  const server = await startOurServer(t);
+  const data = randomBytes(4 * 1024 * 1024);
+  const r = await ssh(t, server, [], ["cat"], { input: data });
+  if (r === undefined) return;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.length, data.length);
+  assert.equal(sha256(r.stdout), sha256(data));
+  const down = await ssh(t, server, [], ["head -c 4194304 /dev/zero"]);
+  assert.equal(down?.code, 0, down?.stderr);
+  assert.equal(down?.stdout.length, 4 * 1024 * 1024);
+  assert.ok(down?.stdout.every((b) => b === 0));
+});
