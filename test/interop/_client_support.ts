@@ -1,0 +1,500 @@
+/**
+ * Shared helper for "our client against a real server" interop tests (test/interop/client_*.test.ts):
+ * connects our SSHClientTransport / SSHUserAuthClient / SSHConnection to a server with a user
+ * key, checks the server's host key, and runs the scenarios every peer is put through — exec with
+ * stdin/stdout/stderr and exit status, a shell with a pty, env, the sftp subsystem, bulk transfer
+ * both ways with a SHA-256 check, and many channels at once on one connection.
+ *
+ * Bulk data is a deterministic pattern: the AES-128-CTR keystream of {@link PATTERN_KEY} (zero IV),
+ * which the server produces with `openssl enc -aes-128-ctr` and we produce with node:crypto.
+ */
+import assert from "node:assert/strict";
+import { createCipheriv, createHash, type Hash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { TestContext } from "node:test";
+import { Deferred, succeed } from "@twisted-ts/internet/defer";
+import type { Failure } from "@twisted-ts/internet/failure";
+import type { IPushProducer } from "@twisted-ts/internet/interfaces";
+import { ClientFactory } from "@twisted-ts/internet/protocol";
+import { reactor } from "@twisted-ts/internet/reactor";
+import { error } from "@twisted-ts/conch";
+import { common, connection, keys, session, transport, userauth } from "@twisted-ts/conch/ssh";
+import { sshKeygen } from "../_support/sshd.js";
+import { tempDir } from "../_support/peers.js";
+
+/** 256 MiB: the size the issue asks for in each direction. */
+export const BULK_FULL = 256 * 1024 * 1024;
+/** 32 MiB: the bulk size used against the slower (Python, JavaScript) servers. */
+export const BULK_SMALL = 32 * 1024 * 1024;
+
+/** The key of the bulk pattern (AES-128-CTR keystream, zero IV). */
+export const PATTERN_KEY = "000102030405060708090a0b0c0d0e0f";
+
+/** A user key made with ssh-keygen for one test. */
+export interface UserKey {
+  privatePath: string;
+  privateKey: string;
+  publicLine: string;
+}
+
+/** Makes an ed25519 user key in a temp dir removed when the test ends. */
+export async function makeUserKey(t: TestContext): Promise<UserKey> {
+  const dir = tempDir(t, "twisted-ts-clientkey-");
+  const [privatePath, publicLine] = await sshKeygen(dir, "id_ed25519", "ed25519");
+  return { privatePath, privateKey: readFileSync(privatePath, "utf8"), publicLine };
+}
+
+/** Rejects with `what` (and the peer's log) when `p` does not settle within `ms`. */
+export async function within<T>(p: PromiseLike<T>, ms: number, what: string, peerLog?: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      Promise.resolve(p),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          const log = peerLog?.() ?? "";
+          reject(new Error(`${what}: no result within ${ms} ms${log ? `\n--- peer output (last 4000 chars) ---\n${log.slice(-4000)}` : ""}`));
+        }, ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---- channels ---------------------------------------------------------------------------------
+
+/**
+ * A session channel with a Deferred for the open, optional streaming of stdout into a sink
+ * (for bulk data, so nothing is kept), and helpers for requests.
+ */
+export class SessionChannel extends session.SSHSessionClientChannel {
+  readonly opened = new Deferred<SessionChannel>();
+  /** When set, stdout goes here instead of being kept. */
+  stdoutSink: ((data: Uint8Array) => void) | undefined = undefined;
+  /** Called after each chunk of stdout is kept (to wait for output). */
+  onOutput: (() => void) | undefined = undefined;
+  eofSeen = false;
+
+  override channelOpen(_specificData: Uint8Array): void {
+    this.opened.callback(this);
+  }
+
+  override openFailed(reason: Error): void {
+    this.opened.errback(reason);
+  }
+
+  override dataReceived(data: Uint8Array): void {
+    if (this.stdoutSink !== undefined) this.stdoutSink(data);
+    else super.dataReceived(data);
+    this.onOutput?.();
+  }
+
+  override extReceived(dataType: number, data: Uint8Array): void {
+    super.extReceived(dataType, data);
+    this.onOutput?.();
+  }
+
+  override eofReceived(): void {
+    this.eofSeen = true;
+  }
+
+  /** A channel request with want-reply; resolves on SUCCESS, rejects on FAILURE. */
+  request(type: string, data: Uint8Array | string = new Uint8Array(0)): Promise<string> {
+    return this.conn.sendRequest(this, type, data, true).asPromise();
+  }
+
+  get stdoutText(): string {
+    return Buffer.from(this.stdout).toString("utf8");
+  }
+
+  get stderrText(): string {
+    return Buffer.from(this.stderr).toString("utf8");
+  }
+
+  /** Resolves once the text received on stdout matches `re`. */
+  waitForOutput(re: RegExp): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (re.test(this.stdoutText)) {
+          this.onOutput = undefined;
+          resolve();
+        } else if (this.isClosed) reject(new Error(`channel closed before output matched ${re}; got ${JSON.stringify(this.stdoutText)}`));
+      };
+      this.onOutput = check;
+      void this.whenClosed.asPromise().then(check);
+      check();
+    });
+  }
+}
+
+/** What an exec brought back. */
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exitStatus: number | undefined;
+  exitSignal: session.ExitSignal | undefined;
+}
+
+// ---- the client -------------------------------------------------------------------------------
+
+export interface ConnectOptions {
+  port: number;
+  host?: string;
+  user: string;
+  key: UserKey;
+  /** The server's host public key as an OpenSSH line; the connection fails if another is shown. */
+  hostKey?: string;
+  /** Cipher preference (default: the transport's). */
+  ciphers?: string[];
+  /** For error messages. */
+  peerLog?: () => string;
+}
+
+/** A logged-in connection of our client. */
+export class Client {
+  constructor(
+    readonly conn: connection.SSHConnection,
+    readonly sshTransport: transport.SSHClientTransport,
+    readonly peerLog: () => string,
+  ) {}
+
+  /** Opens a session channel and waits for the confirmation. */
+  async openSession(ch: SessionChannel = new SessionChannel()): Promise<SessionChannel> {
+    this.conn.openChannel(ch);
+    return within(ch.opened.asPromise(), 30_000, "session channel open", this.peerLog);
+  }
+
+  /** Runs `command` with `stdin` (then EOF) and optional env requests; collects everything. */
+  async exec(command: string, opts: { stdin?: Uint8Array | string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<ExecResult> {
+    const ch = await this.openSession();
+    for (const [name, value] of Object.entries(opts.env ?? {})) await ch.request("env", session.packRequest_env(name, value));
+    await ch.request("exec", common.NS(command));
+    if (opts.stdin !== undefined) ch.write(opts.stdin);
+    ch.conn.sendEOF(ch);
+    await within(ch.whenClosed.asPromise(), opts.timeoutMs ?? 30_000, `exec ${JSON.stringify(command)}`, this.peerLog);
+    return { stdout: ch.stdoutText, stderr: ch.stderrText, exitStatus: ch.exitStatus, exitSignal: ch.exitSignal };
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    this.sshTransport.loseConnection();
+  }
+}
+
+/** Connects our client to `host:port`, logs in with `key` by publickey, and resolves once the connection service runs. */
+export async function connectClient(opts: ConnectOptions): Promise<Client> {
+  const peerLog = opts.peerLog ?? (() => "");
+  const ready = new Deferred<Client>();
+  const expected = opts.hostKey === undefined ? undefined : keys.Key.fromString(opts.hostKey);
+
+  class Conn extends connection.SSHConnection {
+    override serviceStarted(): void {
+      super.serviceStarted();
+      if (!ready.called) ready.callback(new Client(this, this.transport as transport.SSHClientTransport, peerLog));
+    }
+  }
+
+  class Auth extends userauth.SSHUserAuthClient {
+    override preferredOrder = ["publickey"];
+    private offered = false;
+    override getPublicKey() {
+      if (this.offered) return undefined;
+      this.offered = true;
+      return keys.getPublicKeyString({ data: opts.key.publicLine });
+    }
+    override getPrivateKey() {
+      return succeed(keys.getPrivateKeyObject({ data: opts.key.privateKey }));
+    }
+    override getPassword() {
+      return undefined;
+    }
+  }
+
+  class Transport extends transport.SSHClientTransport {
+    override verifyHostKey(pubKey: Uint8Array, _fingerprint: string) {
+      if (expected !== undefined && !common.bytesEqual(pubKey, expected.blob())) {
+        return Promise.reject(new error.ConchError("the server showed another host key"));
+      }
+      return succeed(true);
+    }
+    override connectionSecure(): void {
+      const auth = new Auth(opts.user, new Conn());
+      auth.whenDone().addErrback((f: Failure) => {
+        if (!ready.called) ready.errback(f);
+      });
+      this.requestService(auth);
+    }
+    override connectionLost(reason: Failure): void {
+      super.connectionLost(reason);
+      if (!ready.called) ready.errback(reason);
+    }
+  }
+  if (opts.ciphers !== undefined) {
+    const ciphers = opts.ciphers;
+    Object.defineProperty(Transport.prototype, "supportedCiphers", { get: () => ciphers, configurable: true });
+  }
+
+  const factory = new ClientFactory();
+  factory.protocol = Transport;
+  reactor.connectTCP(opts.host ?? "127.0.0.1", opts.port, factory);
+  return within(ready.asPromise(), 60_000, `login to ${opts.host ?? "127.0.0.1"}:${opts.port}`, peerLog);
+}
+
+// ---- scenarios --------------------------------------------------------------------------------
+
+/**
+ * exec with stdin, stdout, stderr and an exit status: `cat` echoes stdin, a line goes to stderr,
+ * the command exits 3.
+ */
+export async function checkExec(client: Client): Promise<void> {
+  const stdin = "hello from twisted-ts\nsecond line\n";
+  const r = await client.exec("cat; echo to-stderr >&2; exit 3", { stdin });
+  assert.equal(r.stdout, stdin);
+  assert.equal(r.stderr, "to-stderr\n");
+  assert.equal(r.exitStatus, 3);
+  assert.equal(r.exitSignal, undefined);
+  const t = await client.exec("true");
+  assert.equal(t.exitStatus, 0);
+}
+
+/** A command killed by a signal: exit-signal TERM instead of an exit status. */
+export async function checkExitSignal(client: Client): Promise<void> {
+  const r = await client.exec("kill -TERM $$");
+  assert.equal(r.exitSignal?.signal, "TERM", `exit-signal expected, got status ${r.exitStatus}`);
+}
+
+/** env: an LC_* variable (accepted by every server's default policy) reaches the command. */
+export async function checkEnv(client: Client): Promise<void> {
+  const r = await client.exec('printf "%s" "$LC_TWISTED_TS"', { env: { LC_TWISTED_TS: "hello env=1 ü" } });
+  assert.equal(r.stdout, "hello env=1 ü");
+  assert.equal(r.exitStatus, 0);
+}
+
+/**
+ * A shell with a pty: pty-req 24x80 then shell; `stty size` and `tty` run in it; a window-change
+ * to 40x100 is seen by the next `stty size`; `exit 7` ends it with exit status 7.
+ */
+export async function checkPtyShell(client: Client, opts: { windowChange?: boolean; timeoutMs?: number } = {}): Promise<void> {
+  const ms = opts.timeoutMs ?? 60_000;
+  const ch = await client.openSession();
+  await ch.request("pty-req", session.packRequest_pty_req("xterm", [24, 80, 0, 0], [[53 /* ECHO */, 1]]));
+  await ch.request("shell");
+  // $((6*7)) is only 42 in the command's output, never in the terminal's echo of the command.
+  ch.write("stty size; tty; echo READY$((6*7))\n");
+  await within(ch.waitForOutput(/READY42/), ms, "pty shell: first command", client.peerLog);
+  const first = ch.stdoutText;
+  assert.match(first, /\b24 80\b/, `stty size in the pty: ${JSON.stringify(first)}`);
+  assert.match(first, /\/dev\/(pts\/\d+|tty\w*)/, `tty names a terminal: ${JSON.stringify(first)}`);
+  if (opts.windowChange !== false) {
+    await client.conn.sendRequest(ch, "window-change", session.packRequest_window_change([40, 100, 0, 0]), false).asPromise();
+    ch.write("stty size; echo RESIZED$((6*7))\n");
+    await within(ch.waitForOutput(/RESIZED42/), ms, "pty shell: after window-change", client.peerLog);
+    assert.match(ch.stdoutText.slice(first.length), /\b40 100\b/, `stty size after window-change: ${JSON.stringify(ch.stdoutText)}`);
+  }
+  ch.write("exit 7\n");
+  await within(ch.whenClosed.asPromise(), ms, "pty shell: exit", client.peerLog);
+  assert.equal(ch.exitStatus, 7);
+  assert.equal(ch.stderr.length, 0, "a pty sends everything as data, nothing as stderr");
+}
+
+const FXP_INIT = 1;
+const FXP_VERSION = 2;
+const FXP_REALPATH = 16;
+const FXP_NAME = 104;
+
+/** Reads one length-prefixed SFTP packet from the front of `buf`, or undefined if incomplete. */
+function sftpPacket(buf: Uint8Array): Uint8Array | undefined {
+  if (buf.length < 4) return undefined;
+  const len = new DataView(buf.buffer, buf.byteOffset).getUint32(0);
+  return buf.length >= 4 + len ? buf.subarray(4, 4 + len) : undefined;
+}
+
+/**
+ * The `sftp` subsystem: SSH_FXP_INIT(3) is answered with SSH_FXP_VERSION(3), and
+ * SSH_FXP_REALPATH(".") with an SSH_FXP_NAME holding an absolute path.
+ */
+export async function checkSftpSubsystem(client: Client): Promise<void> {
+  const ch = await client.openSession();
+  await ch.request("subsystem", common.NS("sftp"));
+  ch.write(new common.SSHWriter().uint32(5).byte(FXP_INIT).uint32(3).finish().slice());
+  await within(
+    new Promise<void>((resolve, reject) => {
+      ch.onOutput = () => {
+        if (sftpPacket(ch.stdout) !== undefined) resolve();
+      };
+      void ch.whenClosed.asPromise().then(() => reject(new Error("sftp channel closed before VERSION")));
+    }),
+    30_000,
+    "sftp VERSION",
+    client.peerLog,
+  );
+  const version = new common.SSHReader(sftpPacket(ch.stdout)!);
+  assert.equal(version.byte(), FXP_VERSION);
+  assert.equal(version.uint32(), 3);
+  const versionLength = 4 + sftpPacket(ch.stdout)!.length;
+  const realpath = new common.SSHWriter().byte(FXP_REALPATH).uint32(7).string(".").finish().slice();
+  ch.write(common.concatBytes(new common.SSHWriter().uint32(realpath.length).finish().slice(), realpath));
+  await within(
+    new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (sftpPacket(ch.stdout.subarray(versionLength)) !== undefined) resolve();
+      };
+      ch.onOutput = check;
+      check();
+      void ch.whenClosed.asPromise().then(() => reject(new Error("sftp channel closed before NAME")));
+    }),
+    30_000,
+    "sftp REALPATH",
+    client.peerLog,
+  );
+  const name = new common.SSHReader(sftpPacket(ch.stdout.subarray(versionLength))!);
+  assert.equal(name.byte(), FXP_NAME);
+  assert.equal(name.uint32(), 7, "request id echoed");
+  assert.ok(name.uint32() >= 1, "at least one name");
+  const path = Buffer.from(name.string()).toString("utf8");
+  assert.match(path, /^\//, `REALPATH gives an absolute path, got ${JSON.stringify(path)}`);
+  ch.loseConnection();
+  await within(ch.whenClosed.asPromise(), 30_000, "sftp close", client.peerLog);
+}
+
+/** The pattern's AES-128-CTR keystream generator. */
+function patternStream(): { next(n: number): Uint8Array } {
+  const cipher = createCipheriv("aes-128-ctr", Buffer.from(PATTERN_KEY, "hex"), Buffer.alloc(16));
+  const zeros = Buffer.alloc(1024 * 1024);
+  return {
+    next(n: number): Uint8Array {
+      return cipher.update(n === zeros.length ? zeros : zeros.subarray(0, n));
+    },
+  };
+}
+
+/** SHA-256 (hex) of the first `n` bytes of the pattern. */
+export function patternSha256(n: number): string {
+  const g = patternStream();
+  const h = createHash("sha256");
+  for (let left = n; left > 0; ) {
+    const k = Math.min(left, 1024 * 1024);
+    h.update(g.next(k));
+    left -= k;
+  }
+  return h.digest("hex");
+}
+
+/** The shell command that writes the first `n` bytes of the pattern to stdout. */
+export function patternCommand(n: number): string {
+  return `openssl enc -aes-128-ctr -nosalt -K ${PATTERN_KEY} -iv 00000000000000000000000000000000 -in /dev/zero 2>/dev/null | head -c ${n}`;
+}
+
+export interface BulkResult {
+  bytes: number;
+  seconds: number;
+  mbPerSecond: number;
+}
+
+/** Server → client: `n` pattern bytes from the server, hashed as they arrive, never kept. */
+export async function checkDownload(client: Client, n: number, timeoutMs = 120_000): Promise<BulkResult> {
+  const ch = new SessionChannel();
+  const hash: Hash = createHash("sha256");
+  let received = 0;
+  ch.stdoutSink = (data) => {
+    received += data.length;
+    hash.update(data);
+  };
+  await client.openSession(ch);
+  const start = process.hrtime.bigint();
+  await ch.request("exec", common.NS(patternCommand(n)));
+  ch.conn.sendEOF(ch);
+  await within(ch.whenClosed.asPromise(), timeoutMs, `download of ${n} bytes (got ${received} so far)`, client.peerLog);
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  assert.equal(ch.stderrText, "");
+  assert.equal(received, n, "byte count");
+  assert.equal(hash.digest("hex"), patternSha256(n), "SHA-256 of the bytes received");
+  assert.equal(ch.exitStatus, 0);
+  return { bytes: n, seconds, mbPerSecond: n / 1e6 / seconds };
+}
+
+/**
+ * Client → server: `n` pattern bytes written through the channel as a push producer (paused by
+ * the server's window, so memory stays bounded), EOF, and the server's `sha256sum` compared.
+ */
+export async function checkUpload(client: Client, n: number, timeoutMs = 120_000): Promise<BulkResult> {
+  const ch = await client.openSession();
+  await ch.request("exec", common.NS("sha256sum"));
+  const start = process.hrtime.bigint();
+  const g = patternStream();
+  const hash = createHash("sha256");
+  let sent = 0;
+  let paused = false;
+  let done = false;
+  const chunk = 256 * 1024;
+  const pump = (): void => {
+    while (!paused && sent < n) {
+      const data = g.next(Math.min(chunk, n - sent));
+      hash.update(data);
+      sent += data.length;
+      ch.write(data);
+    }
+    if (sent >= n && !done) {
+      done = true;
+      ch.unregisterProducer();
+      ch.conn.sendEOF(ch);
+    }
+  };
+  const producer: IPushProducer = {
+    pauseProducing: () => {
+      paused = true;
+    },
+    resumeProducing: () => {
+      paused = false;
+      pump();
+    },
+    stopProducing: () => {
+      paused = true;
+    },
+  };
+  ch.registerProducer(producer, true);
+  pump();
+  await within(ch.whenClosed.asPromise(), timeoutMs, `upload of ${n} bytes (sent ${sent} so far)`, client.peerLog);
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  assert.equal(sent, n);
+  assert.equal(ch.stderrText, "");
+  assert.equal(ch.exitStatus, 0);
+  assert.equal(ch.stdoutText.split(/\s/)[0], hash.digest("hex"), "the server's sha256sum of what it read");
+  return { bytes: n, seconds, mbPerSecond: n / 1e6 / seconds };
+}
+
+/**
+ * `count` session channels opened at once on one connection, each running `cat; exit <i % 100>`
+ * with its own 64 KiB of stdin, all in flight together; each channel's output and status checked.
+ */
+export async function checkManyChannels(client: Client, count = 50): Promise<void> {
+  const channels: SessionChannel[] = [];
+  const inputs: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const ch = new SessionChannel();
+    channels.push(ch);
+    inputs.push(Buffer.from(createHash("sha512").update(`channel ${i}`).digest("hex").repeat(512)));
+    client.conn.openChannel(ch);
+  }
+  await within(Promise.all(channels.map((c) => c.opened.asPromise())), 60_000, `${count} channel opens`, client.peerLog);
+  const ids = new Set(channels.map((c) => c.id));
+  assert.equal(ids.size, count, "distinct channel numbers");
+  await within(
+    Promise.all(channels.map((c, i) => c.request("exec", common.NS(`cat; exit ${i % 100}`)))),
+    60_000,
+    `${count} exec requests`,
+    client.peerLog,
+  );
+  for (let i = 0; i < count; i++) {
+    channels[i]!.write(inputs[i]!);
+    channels[i]!.conn.sendEOF(channels[i]!);
+  }
+  await within(Promise.all(channels.map((c) => c.whenClosed.asPromise())), 120_000, `${count} channels to finish`, client.peerLog);
+  for (let i = 0; i < count; i++) {
+    const c = channels[i]!;
+    assert.equal(c.exitStatus, i % 100, `channel ${i} exit status`);
+    assert.ok(Buffer.from(c.stdout).equals(inputs[i]!), `channel ${i} echoed its own input (${c.stdout.length} of ${inputs[i]!.length} bytes)`);
+  }
+  assert.equal(client.conn.channels.size, 0, "no channel left open");
+}

@@ -1,0 +1,45 @@
+/**
+ * Our client (SSHClientTransport, SSHUserAuthClient, SSHConnection, session channels) against
+ * OpenSSH's sshd, started by the test on 127.0.0.1: exec with stdin/stdout/stderr and exit
+ * status, exit-signal, env, a shell with a pty (and window-change), the sftp subsystem, 256 MiB
+ * each way with SHA-256 checks, and 50 channels at once on one connection.
+ */
+import { test, type TestContext } from "node:test";
+import { startSshd } from "../_support/sshd.js";
+import {
+  BULK_FULL,
+  checkDownload,
+  checkEnv,
+  checkExec,
+  checkExitSignal,
+  checkManyChannels,
+  checkPtyShell,
+  checkSftpSubsystem,
+  checkUpload,
+  connectClient,
+  makeUserKey,
+} from "./_client_support.js";
+
+test("our client against OpenSSH's sshd", async (t: TestContext) => {
+  const key = await makeUserKey(t);
+  // MaxSessions: sshd allows 10 sessions per connection by default; the test opens 50.
+  const sshd = await startSshd(t, { authorizedKeys: [key.publicLine], config: ["MaxSessions 64"], hostKeyTypes: ["ed25519"] });
+  if (sshd === undefined) return;
+  const client = await connectClient({ port: sshd.port, user: sshd.user, key, hostKey: sshd.hostKeys.ed25519!, peerLog: sshd.output });
+  t.after(() => client.close());
+
+  await t.test("exec: stdin, stdout, stderr and exit status", () => checkExec(client));
+  await t.test("exec: exit-signal for a command killed by SIGTERM", () => checkExitSignal(client));
+  await t.test("env: an LC_ variable reaches the command", () => checkEnv(client));
+  await t.test("pty-req + shell: stty size, tty, window-change, exit status", () => checkPtyShell(client));
+  await t.test("subsystem: sftp answers INIT and REALPATH", () => checkSftpSubsystem(client));
+  await t.test("50 session channels at once on one connection", () => checkManyChannels(client, 50));
+  await t.test("256 MiB server to client, SHA-256 checked", async (tt) => {
+    const r = await checkDownload(client, BULK_FULL);
+    tt.diagnostic(`download ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);
+  });
+  await t.test("256 MiB client to server, SHA-256 checked", async (tt) => {
+    const r = await checkUpload(client, BULK_FULL);
+    tt.diagnostic(`upload ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);
+  });
+});
