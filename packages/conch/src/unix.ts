@@ -150,6 +150,11 @@ export interface UnixRealmOptions {
   gatewayPorts?: boolean;
   /** Allow port forwarding (`direct-tcpip` channels and `tcpip-forward`); default true. */
   allowForwarding?: boolean;
+  /**
+   * Variables every session starts with, after the defaults (OpenSSH's `SetEnv`). `{ SHLVL: "1" }`
+   * keeps bash from sourcing `~/.bashrc` for commands, as it otherwise does when `SSH_CLIENT` is set.
+   */
+  env?: Readonly<Record<string, string>>;
   /** Decides which environment variables clients may set (default: all but {@link FORBIDDEN_ENV}). */
   acceptEnv?: (name: string) => boolean;
 }
@@ -269,6 +274,8 @@ export class UnixSession implements ISession {
   readonly env: Record<string, string>;
   /** The process (or pty) transport once something runs. */
   process: IProcessTransport | undefined = undefined;
+  /** EOF arrived before the process was spawned (the reactor loads lazily): close stdin once it is. */
+  private eofPending = false;
   term: string | undefined = undefined;
   winSize: WindowSize = [24, 80, 0, 0];
   modes: TerminalModes = [];
@@ -284,6 +291,7 @@ export class UnixSession implements ISession {
       LOGNAME: avatar.username,
       SHELL: avatar.getShell(),
       PATH: process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
+      ...avatar.options.env,
     };
     try {
       const peer = channel.getPeer();
@@ -350,6 +358,7 @@ export class UnixSession implements ISession {
         ...(uid !== undefined ? { uid } : {}),
         ...(gid !== undefined ? { gid } : {}),
       });
+      if (this.eofPending) this.process.closeStdin();
     };
     if (this.avatar.options.reactor !== undefined) start(this.avatar.options.reactor);
     else if (defaultReactor !== undefined) start(defaultReactor);
@@ -368,7 +377,9 @@ export class UnixSession implements ISession {
 
   eofReceived(): void {
     // A pty has no separate stdin to close; the shell reads the user's ^D instead.
-    if (this.pty === undefined) this.process?.closeStdin();
+    if (this.pty !== undefined) return;
+    if (this.process === undefined) this.eofPending = true;
+    else this.process.closeStdin();
   }
 
   signal(name: string): void {

@@ -10,6 +10,8 @@ import { Logger } from "@twisted-ts/internet/log";
 import type { Key } from "./keys.js";
 import type { SSHService, SSHServiceFactory, SSHServiceTransport } from "./service.js";
 import { SSHServerTransport } from "./transport.js";
+import { SSHUserAuthServer } from "./userauth.js";
+import { SSHConnection } from "./connection.js";
 import { parseModuli } from "./_transport/index.js";
 
 /** Where OpenSSH keeps its group-exchange moduli. */
@@ -32,7 +34,10 @@ export class SSHFactory extends ServerFactory<SSHServerTransport> implements SSH
   /** Host private keys by key type. */
   privateKeys: Record<string, Key> | undefined = undefined;
   /** Services by name. `ssh-connection` is only handed out after authentication. */
-  services: Record<string, new () => SSHService> = {};
+  services: Record<string, new () => SSHService> = {
+    "ssh-userauth": SSHUserAuthServer,
+    "ssh-connection": SSHConnection,
+  };
   /** The cred portal users log in through. */
   portal: SSHServiceFactory["portal"] = null;
   /** The moduli file `getPrimes` reads; undefined to use only the built-in groups. */

@@ -9,7 +9,7 @@ import { Protocol } from "@twisted-ts/internet/protocol";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { Logger } from "@twisted-ts/internet/log";
 import type { IAddress, IProtocolFactory, ITransport } from "@twisted-ts/internet/interfaces";
-const globalReactor = { seconds: () => Date.now() / 1000, callLater: (d: number, fn: () => void) => { const h = setTimeout(fn, d * 1000); let a = true; return { cancel: () => { clearTimeout(h); a = false; }, active: () => a }; } }; // TEMP
+import { reactor as globalReactor } from "@twisted-ts/internet/reactor";
 import { SSHReader, SSHWriter, decodeUtf8 } from "../common.js";
 import {
   DISCONNECT_CONNECTION_LOST,

@@ -1,0 +1,183 @@
+/**
+ * SSH handshakes per second over loopback TCP, our transport beside ssh2 and OpenSSH's sshd in
+ * the same run: connect, key exchange (curve25519-sha256, ssh-ed25519 host key,
+ * aes128-gcm@openssh.com), host key check, done, disconnect — one connection at a time.
+ *
+ *     npm run build && node bench/dist/transport.js [seconds-per-case]
+ */
+import { createRequire } from "node:module";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer, connect as netConnect } from "node:net";
+import { reactor } from "@twisted-ts/internet";
+import { ClientFactory } from "@twisted-ts/internet/protocol";
+import { succeed } from "@twisted-ts/internet/defer";
+import type { Failure } from "@twisted-ts/internet/failure";
+import { factory, keys, service, transport } from "@twisted-ts/conch/ssh";
+
+const require = createRequire(import.meta.url);
+const SECONDS = Number(process.argv[2] ?? 3);
+const KEX = "curve25519-sha256";
+const CIPHER = "aes128-gcm@openssh.com";
+
+interface Ssh2Client {
+  on(event: string, fn: (...a: unknown[]) => void): Ssh2Client;
+  connect(opts: Record<string, unknown>): void;
+  end(): void;
+  destroy(): void;
+}
+interface Ssh2Module {
+  Client: new () => Ssh2Client;
+  Server: new (opts: Record<string, unknown>, fn: (client: { on(e: string, fn: (...a: unknown[]) => void): void; end(): void }) => void) => {
+    listen(port: number, host: string, fn: () => void): void;
+    address(): { port: number };
+    close(): void;
+  };
+}
+const ssh2 = require("ssh2") as Ssh2Module;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const c = netConnect(port, "127.0.0.1");
+      c.once("connect", () => (c.destroy(), r(true)));
+      c.once("error", () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`port ${port} never opened`);
+}
+
+/** One handshake by our client; resolves when the keys are in use. */
+function oursOnce(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    class Client extends transport.SSHClientTransport {
+      override supportedKeyExchanges = [KEX];
+      override supportedCiphers = [CIPHER];
+      override supportedPublicKeys = ["ssh-ed25519"];
+      override verifyHostKey(): unknown {
+        return succeed(true);
+      }
+      override connectionSecure(): void {
+        resolve();
+        this.transport.abortConnection();
+      }
+      override connectionLost(reason: Failure): void {
+        super.connectionLost(reason);
+        if (this.disconnectReason) reject(this.disconnectReason);
+      }
+    }
+    const f = new ClientFactory();
+    f.protocol = Client;
+    f.clientConnectionFailed = (_c, r) => reject(r.value);
+    reactor.connectTCP("127.0.0.1", port, f);
+  });
+}
+
+/** One handshake by ssh2's client; resolves on its 'handshake' event. */
+function ssh2Once(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = new ssh2.Client();
+    c.on("handshake", () => {
+      resolve();
+      c.destroy();
+    });
+    c.on("error", (e) => reject(e));
+    c.connect({
+      host: "127.0.0.1",
+      port,
+      username: "bench",
+      algorithms: { kex: [KEX], cipher: [CIPHER], serverHostKey: ["ssh-ed25519"] },
+      hostVerifier: () => true,
+    });
+  });
+}
+
+async function rate(name: string, once: () => Promise<void>): Promise<[string, number]> {
+  for (let i = 0; i < 5; i++) await once();
+  const end = Date.now() + SECONDS * 1000;
+  let n = 0;
+  const t0 = process.hrtime.bigint();
+  while (Date.now() < end) {
+    await once();
+    n++;
+  }
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  return [name, n / secs];
+}
+
+async function main(): Promise<void> {
+  const hostKey = keys.Key.generate("ed25519");
+  // Our server.
+  const f = new factory.SSHFactory();
+  f.privateKeys = { "ssh-ed25519": hostKey };
+  f.services = { "ssh-userauth": service.SSHService };
+  const port = reactor.listenTCP(0, f, 50, "127.0.0.1");
+  await port.whenListening();
+  const ourPort = (port.getHost() as { port: number }).port;
+  // ssh2's server.
+  const s2 = new ssh2.Server({ hostKeys: [hostKey.toString("openssh")] }, (client) => {
+    client.on("error", () => undefined);
+  });
+  await new Promise<void>((r) => s2.listen(0, "127.0.0.1", r));
+  const s2Port = s2.address().port;
+  // OpenSSH's sshd.
+  let sshdPort: number | undefined;
+  let sshd: ReturnType<typeof spawn> | undefined;
+  const dir = mkdtempSync(join(tmpdir(), "bench-sshd-"));
+  if (existsSync("/usr/sbin/sshd")) {
+    if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { recursive: true });
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "hk")]);
+    sshdPort = await freePort();
+    writeFileSync(
+      join(dir, "cfg"),
+      [`Port ${sshdPort}`, "ListenAddress 127.0.0.1", `HostKey ${join(dir, "hk")}`, `PidFile ${join(dir, "pid")}`, "UsePAM no", "MaxStartups 100", "LogLevel QUIET"].join("\n") + "\n",
+    );
+    sshd = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "cfg")], { stdio: "ignore" });
+    await waitForPort(sshdPort);
+  }
+
+  const results: Array<[string, number]> = [];
+  results.push(await rate("twisted-ts client → twisted-ts server", () => oursOnce(ourPort)));
+  results.push(await rate("ssh2 client → ssh2 server", () => ssh2Once(s2Port)));
+  if (sshdPort !== undefined) {
+    results.push(await rate("twisted-ts client → sshd", () => oursOnce(sshdPort!)));
+    results.push(await rate("ssh2 client → sshd", () => ssh2Once(sshdPort!)));
+  }
+  await port.stopListening();
+  s2.close();
+  sshd?.kill();
+  rmSync(dir, { recursive: true, force: true });
+
+  console.log(`\nSSH handshakes per second (${KEX}, ssh-ed25519, ${CIPHER}), ${SECONDS} s per case, sequential\n`);
+  console.log("| client → server | handshakes/s |");
+  console.log("|---|---|");
+  for (const [name, r] of results) console.log(`| ${name} | ${r.toFixed(0)} |`);
+  const byName = new Map(results);
+  const ratio = (a: string, b: string): string => {
+    const x = byName.get(a);
+    const y = byName.get(b);
+    return x && y ? (x / y).toFixed(2) : "n/a";
+  };
+  console.log(`\nours→ours / ssh2→ssh2: ${ratio("twisted-ts client → twisted-ts server", "ssh2 client → ssh2 server")}`);
+  console.log(`ours→sshd / ssh2→sshd: ${ratio("twisted-ts client → sshd", "ssh2 client → sshd")}`);
+  process.exit(0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,186 @@
+/**
+ * The transport layer against OpenSSH 9.2, both ways, one algorithm forced at a time.
+ *
+ * Our client → sshd: the key exchange completes, the host key is the one sshd has, and an
+ * encrypted SERVICE_REQUEST/ACCEPT round trip works. OpenSSH's ssh → our server: ssh negotiates
+ * the forced algorithm and gets through to user authentication (which a stub refuses), so
+ * encrypted packets flowed both ways.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { reactor } from "@twisted-ts/internet";
+import { ClientFactory } from "@twisted-ts/internet/protocol";
+import { succeed } from "@twisted-ts/internet/defer";
+import type { Failure } from "@twisted-ts/internet/failure";
+import { common, factory, keys, service, transport } from "@twisted-ts/conch/ssh";
+import { startSshd } from "../_support/sshd.js";
+import { requirePeer, runCommand } from "../_support/peers.js";
+
+/** Ciphers, MACs and kex that OpenSSH 9.2 and we share. */
+const OPENSSH_KEX = transport.ALL_KEY_EXCHANGES.filter((k) => k !== "mlkem768x25519-sha256");
+const OPENSSH_CIPHERS = ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr", "aes128-cbc", "aes192-cbc", "aes256-cbc"];
+const OPENSSH_MACS = ["hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com", "hmac-sha1-etm@openssh.com", "hmac-sha2-256", "hmac-sha2-512", "hmac-sha1"];
+
+interface Outcome {
+  secure: boolean;
+  accepted: boolean;
+  fingerprint: string | undefined;
+  algorithms: transport.NegotiatedAlgorithms | undefined;
+  reason: string;
+}
+
+class Probe extends service.SSHService {
+  override name = "ssh-userauth";
+  onStart: () => void = () => undefined;
+  override serviceStarted(): void {
+    this.onStart();
+  }
+}
+
+function connectOnce(port: number, configure: (t: transport.SSHClientTransport) => void): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const outcome: Outcome = { secure: false, accepted: false, fingerprint: undefined, algorithms: undefined, reason: "" };
+    class Client extends transport.SSHClientTransport {
+      override verifyHostKey(_blob: Uint8Array, fp: string): unknown {
+        outcome.fingerprint = fp;
+        return succeed(true);
+      }
+      override connectionSecure(): void {
+        outcome.secure = true;
+        outcome.algorithms = this.algorithms;
+        const probe = new Probe();
+        probe.onStart = () => {
+          outcome.accepted = true;
+          this.loseConnection();
+        };
+        this.requestService(probe);
+      }
+      override connectionMade(): void {
+        configure(this);
+        super.connectionMade();
+      }
+      override connectionLost(reason: Failure): void {
+        super.connectionLost(reason);
+        outcome.reason = this.disconnectReason?.message ?? reason.getErrorMessage();
+        resolve(outcome);
+      }
+    }
+    const f = new ClientFactory();
+    f.protocol = Client;
+    f.clientConnectionFailed = (_c, reason) => {
+      outcome.reason = reason.getErrorMessage();
+      resolve(outcome);
+    };
+    reactor.connectTCP("127.0.0.1", port, f);
+  });
+}
+
+function md5OfLine(line: string): string {
+  return keys.Key.fromString(line).fingerprint();
+}
+
+test("our client completes every shared key exchange, host key, cipher and MAC with sshd", async (t) => {
+  const sshd = await startSshd(t, {
+    hostKeyTypes: ["ed25519", "ecdsa", "rsa"],
+    config: [
+      `KexAlgorithms ${OPENSSH_KEX.join(",")}`,
+      `Ciphers ${OPENSSH_CIPHERS.join(",")}`,
+      `MACs ${OPENSSH_MACS.join(",")}`,
+      "HostKeyAlgorithms ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256,ssh-rsa",
+      "Compression yes",
+    ],
+  });
+  if (!sshd) return;
+  const cases: Array<[string, (c: transport.SSHClientTransport) => void, (o: Outcome) => void]> = [];
+  for (const kex of OPENSSH_KEX) {
+    cases.push([`kex ${kex}`, (c) => (c.supportedKeyExchanges = [kex]), (o) => assert.equal(o.algorithms?.kex, kex)]);
+  }
+  for (const [alg, type] of [
+    ["ssh-ed25519", "ed25519"],
+    ["ecdsa-sha2-nistp256", "ecdsa"],
+    ["rsa-sha2-512", "rsa"],
+    ["rsa-sha2-256", "rsa"],
+    ["ssh-rsa", "rsa"],
+  ] as const) {
+    cases.push([
+      `host key ${alg}`,
+      (c) => (c.supportedPublicKeys = [alg]),
+      (o) => {
+        assert.equal(o.algorithms?.hostKey, alg);
+        assert.equal(o.fingerprint, md5OfLine(sshd.hostKeys[type]!));
+      },
+    ]);
+  }
+  for (const cipher of OPENSSH_CIPHERS) {
+    cases.push([`cipher ${cipher}`, (c) => (c.supportedCiphers = [cipher]), (o) => assert.equal(o.algorithms?.cipherCS, cipher)]);
+  }
+  for (const mac of OPENSSH_MACS) {
+    cases.push([
+      `mac ${mac}`,
+      (c) => {
+        c.supportedCiphers = ["aes128-ctr"];
+        c.supportedMACs = [mac];
+      },
+      (o) => assert.equal(o.algorithms?.macSC, mac),
+    ]);
+  }
+  cases.push(["compression zlib@openssh.com", (c) => (c.supportedCompressions = ["zlib@openssh.com"]), (o) => assert.equal(o.algorithms?.compCS, "zlib@openssh.com")]);
+  for (const [name, configure, check] of cases) {
+    const o = await connectOnce(sshd.port, configure);
+    assert.ok(o.secure && o.accepted, `${name}: ${o.reason}\n${sshd.output().slice(-2000)}`);
+    check(o);
+  }
+});
+
+/** A userauth stand-in that refuses everything, so ssh gets as far as authentication. */
+class RefuseAll extends service.SSHService {
+  override name = "ssh-userauth";
+  override packetReceived(messageNum: number): void {
+    if (messageNum === 50) this.sendPacket(51, new common.SSHWriter().nameList(["publickey"]).boolean(false).finish());
+  }
+}
+
+test("OpenSSH's ssh negotiates every shared algorithm with our server", async (t) => {
+  const ssh = requirePeer(t, "ssh", "openssh-client");
+  if (!ssh) return;
+  const f = new factory.SSHFactory();
+  const hostKeys = [keys.Key.generate("ed25519"), keys.Key.generate("ecdsa", { bits: 256 }), keys.Key.generate("rsa", { bits: 2048 })];
+  f.privateKeys = Object.fromEntries(hostKeys.map((k) => [k.sshType(), k]));
+  f.services = { "ssh-userauth": RefuseAll };
+  class Server extends transport.SSHServerTransport {
+    override supportedKeyExchanges = [...transport.ALL_KEY_EXCHANGES];
+    override supportedCiphers = [...transport.ALL_CIPHERS];
+    override supportedMACs = [...transport.ALL_MACS];
+    override supportedPublicKeys = [...transport.ALL_PUBLIC_KEYS];
+  }
+  f.protocol = Server;
+  const port = reactor.listenTCP(0, f, 50, "127.0.0.1");
+  t.after(() => port.stopListening());
+  await port.whenListening();
+  const portNum = (port.getHost() as { port: number }).port;
+  const run = async (opts: string[]) =>
+    runCommand(ssh, [
+      "-vv",
+      "-o", "BatchMode=yes",
+      "-o", "StrictHostKeyChecking=no",
+      "-o", "UserKnownHostsFile=/dev/null",
+      "-o", "IdentitiesOnly=yes",
+      "-o", "IdentityFile=/dev/null",
+      "-o", "ConnectTimeout=10",
+      ...opts,
+      "-p", String(portNum),
+      "root@127.0.0.1",
+      "true",
+    ]);
+  const cases: Array<[string[], RegExp]> = [];
+  for (const kex of OPENSSH_KEX) cases.push([["-o", `KexAlgorithms=${kex}`], new RegExp(`kex: algorithm: ${kex.replace(/[.@]/g, "\\$&")}`)]);
+  for (const hk of ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256"]) cases.push([["-o", `HostKeyAlgorithms=${hk}`], new RegExp(`host key algorithm: ${hk}`)]);
+  for (const c of OPENSSH_CIPHERS) cases.push([["-c", c], new RegExp(`server->client cipher: ${c.replace(/[.@]/g, "\\$&")}`)]);
+  for (const m of OPENSSH_MACS) cases.push([["-c", "aes128-ctr", "-m", m], new RegExp(`MAC: ${m.replace(/[.@]/g, "\\$&")}`)]);
+  cases.push([["-C"], /compression: zlib@openssh.com/]);
+  for (const [opts, expect] of cases) {
+    const r = await run(opts);
+    assert.match(r.stderr, expect, `${opts.join(" ")}\n${r.stderr.slice(-3000)}`);
+    assert.match(r.stderr, /Permission denied \(publickey\)/, `${opts.join(" ")}: did not reach authentication\n${r.stderr.slice(-3000)}`);
+  }
+});
