@@ -440,3 +440,49 @@ test("credentials interfaces with no SSH method are not offered; none then lists
   s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "none"));
   assert.deepEqual(pkts(t), [failure("")]);
 });
+
+test("a subclass adds a method: auth_<name> plus an interfaceToMethod entry (Twisted's extension point)", async () => {
+  const { InterfaceToken, implementer } = await import("@twisted-ts/cred/interfaces");
+  interface Token {
+    readonly username: string;
+    readonly token: string;
+  }
+  const IToken = new InterfaceToken<Token>("IToken", [credentials.ICredentials]);
+  @implementer(IToken)
+  class TokenCredentials implements Token {
+    constructor(
+      readonly username: string,
+      readonly token: string,
+    ) {}
+  }
+  const checker: cchecks.ICredentialsChecker = {
+    credentialInterfaces: [IToken],
+    requestAvatarId: (c) => {
+      const t = c as Token;
+      if (t.token !== "let-me-in") throw new Error("bad token");
+      return t.username;
+    },
+  };
+  class TokenServer extends userauth.SSHUserAuthServer {
+    constructor() {
+      super();
+      this.interfaceToMethod.set(IToken, "x-token");
+    }
+    /** `string token` */
+    auth_x_token(packet: Uint8Array) {
+      const token = new TextDecoder().decode(new common.SSHReader(packet).string());
+      return this.login(new TokenCredentials(this.username ?? "", token));
+    }
+  }
+  const realm = new TestRealm();
+  const t = new FakeTransport({ isClient: false, portal: new cportal.Portal(realm, [checker]) });
+  const s = new TokenServer();
+  s.transport = t;
+  s.serviceStarted();
+  assert.deepEqual(s.supportedAuthentications, ["x-token"]);
+  s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "x-token", NS("wrong")));
+  s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "x-token", NS("let-me-in")));
+  assert.deepEqual(pkts(t), [failure("x-token"), [userauth.MSG_USERAUTH_SUCCESS, ""]]);
+  assert.equal(s.loginAttempts, 1);
+  assert.equal((t.avatar as TestAvatar).mind.method, "x-token");
+});

@@ -174,19 +174,15 @@ export class SSHUserAuthClient extends SSHService {
     this.log.warn("authentication failed: {error}", { error: error.message });
   }
 
-  /** Starts method `kind`: `auth_<kind>`; true when a request went out, false to try the next. */
+  /**
+   * Starts method `kind` with `auth_<kind>()` (dashes become underscores): true when a request
+   * went out, false to try the next method. A subclass adds a method by defining `auth_<name>`.
+   */
   tryAuth(kind: string): Awaitable<boolean> {
     this.log.debug("trying to auth with {kind}", { kind });
-    switch (kind) {
-      case "publickey":
-        return this.auth_publickey();
-      case "password":
-        return this.auth_password();
-      case "keyboard-interactive":
-        return this.auth_keyboard_interactive();
-      default:
-        return false;
-    }
+    const fn = (this as unknown as Record<string, unknown>)[`auth_${kind.replace(/-/g, "_")}`];
+    if (typeof fn !== "function") return false;
+    return (fn as () => Awaitable<boolean>).call(this);
   }
 
   /** A callback or prompt failed: ask again with "none" to get the list of methods. */

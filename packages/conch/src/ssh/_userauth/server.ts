@@ -89,6 +89,8 @@ export class SSHUserAuthServer extends SSHService {
   /** Methods that gave partial success for the current user and service. */
   authenticatedWith: string[] = [];
   loginAttempts = 0;
+  /** The username of the request being checked, decoded (UTF-8). */
+  username: string | undefined = undefined;
   /** The raw username of the last request. */
   user: Uint8Array | undefined = undefined;
   nextService: string | undefined = undefined;
@@ -238,8 +240,10 @@ export class SSHUserAuthServer extends SSHService {
   }
 
   /**
-   * Checks one request: `auth_<method>` for an offered method, a failure otherwise. Fires with
-   * the login result, or fails (UnauthorizedLogin, NotEnoughAuthentication, IgnoreAuthentication).
+   * Checks one request: `auth_<method>(data)` (dashes become underscores) for an offered method,
+   * a failure otherwise. Fires with the login result, or fails (UnauthorizedLogin,
+   * NotEnoughAuthentication, IgnoreAuthentication). A subclass adds a method by defining
+   * `auth_<name>` and mapping a credentials interface to it in `interfaceToMethod`.
    */
   tryAuth(kind: string, user: Uint8Array, data: Uint8Array): Deferred<LoginResult<unknown>> {
     this.log.debug("{user} trying auth {kind}", { user: JSON.stringify(Buffer.from(user).toString("latin1")), kind });
@@ -247,46 +251,42 @@ export class SSHUserAuthServer extends SSHService {
       return fail(kind === "none" ? new IgnoreNone() : new ConchError(`unsupported authentication method ${JSON.stringify(kind)}`));
     }
     if (user.length > MAX_USERNAME_LENGTH) return fail(new UnauthorizedLogin("username too long"));
-    let username: string;
     try {
-      username = decodeUtf8(user, "username");
+      this.username = decodeUtf8(user, "username");
     } catch {
       return fail(new UnauthorizedLogin("username is not valid UTF-8"));
     }
+    const fn = (this as unknown as Record<string, unknown>)[`auth_${kind.replace(/-/g, "_")}`];
+    if (typeof fn !== "function") return fail(new ConchError(`bad auth type: ${kind}`));
     try {
-      switch (kind) {
-        case "publickey":
-          return this.auth_publickey(username, data);
-        case "password":
-          return this.auth_password(username, data);
-        case "keyboard-interactive":
-          return this.auth_keyboard_interactive(username, data);
-        default:
-          return fail(new ConchError(`bad auth type: ${kind}`));
-      }
+      const ret = (fn as (packet: Uint8Array) => Deferred<LoginResult<unknown>> | undefined).call(this, data);
+      return ret ?? fail(new ConchError(`auth_${kind} returned nothing instead of a Deferred`));
     } catch (e) {
       if (e instanceof ShortReadError || e instanceof MalformedFieldError) return fail(new UnauthorizedLogin(`malformed ${kind} request: ${e.message}`));
       return fail(e);
     }
   }
 
-  private mind(username: string, method: string, credentials: object): UserAuthMind {
-    const peerHost = this.peerHost();
+  private mind(credentials: object): UserAuthMind {
     return {
-      username,
-      method,
+      username: this.username ?? "",
+      method: this.method ?? "",
       credentials,
-      peerHost,
+      peerHost: this.peerHost(),
       get keyOptions(): unknown {
         return (credentials as { keyOptions?: unknown }).keyOptions;
       },
     };
   }
 
-  private login(credentials: object, username: string, method: string): Deferred<LoginResult<unknown>> {
+  /**
+   * Logs `credentials` in through the portal, asking for `avatarInterfaces`, with a
+   * {@link UserAuthMind} for the realm (Twisted's `self.portal.login(c, None, IConchUser)`).
+   */
+  protected login(credentials: object): Deferred<LoginResult<unknown>> {
     const portal = this.portal;
     if (portal === undefined) return fail(new ConchError("no portal"));
-    return portal.login(credentials, this.mind(username, method, credentials), ...this.avatarInterfaces) as Deferred<LoginResult<unknown>>;
+    return portal.login(credentials, this.mind(credentials), ...this.avatarInterfaces) as Deferred<LoginResult<unknown>>;
   }
 
   /**
@@ -295,7 +295,8 @@ export class SSHUserAuthServer extends SSHService {
    * signature must cover `session id, MSG_USERAUTH_REQUEST, user, service, "publickey", TRUE,
    * algorithm, blob`.
    */
-  auth_publickey(username: string, packet: Uint8Array): Deferred<LoginResult<unknown>> {
+  auth_publickey(packet: Uint8Array): Deferred<LoginResult<unknown>> {
+    const username = this.username ?? "";
     const r = new SSHReader(packet);
     const hasSig = r.boolean();
     const algName = decodeUtf8(r.string(), "algorithm name");
@@ -330,9 +331,9 @@ export class SSHUserAuthServer extends SSHService {
         NS(algName),
         NS(blob),
       );
-      return this.login(credentials(sigData, signature), username, "publickey");
+      return this.login(credentials(sigData, signature));
     }
-    return this.login(credentials(undefined, undefined), username, "publickey").addErrback<never>((f: Failure) => {
+    return this.login(credentials(undefined, undefined)).addErrback<never>((f: Failure) => {
       f.trap(ValidPublicKey);
       this.sendPacket(MSG_USERAUTH_PK_OK, concatBytes(NS(algName), NS(blob)));
       return new Failure(new IgnoreAuthentication("sent PK_OK"));
@@ -340,24 +341,24 @@ export class SSHUserAuthServer extends SSHService {
   }
 
   /** `boolean FALSE, string password` (RFC 4252 §8); a password change (TRUE) is refused. */
-  auth_password(username: string, packet: Uint8Array): Deferred<LoginResult<unknown>> {
+  auth_password(packet: Uint8Array): Deferred<LoginResult<unknown>> {
     const r = new SSHReader(packet);
     const change = r.boolean();
     const password = decodeUtf8(r.string(), "password");
     if (change) return fail(new UnauthorizedLogin("password change is not supported"));
-    return this.login(new UsernamePassword(username, password), username, "password");
+    return this.login(new UsernamePassword(this.username ?? "", password));
   }
 
   /**
    * `string language tag, string submethods` (RFC 4256 §3.1): the checker converses with the
    * client through INFO_REQUEST / INFO_RESPONSE.
    */
-  auth_keyboard_interactive(username: string, packet: Uint8Array): Deferred<LoginResult<unknown>> {
+  auth_keyboard_interactive(packet: Uint8Array): Deferred<LoginResult<unknown>> {
     const r = new SSHReader(packet);
     r.string(); // language tag (deprecated)
     r.string(); // submethods: a hint we do not use
-    const c = new PluggableAuthenticationModules(username, (msgs) => this.pamConversation(msgs));
-    return this.login(c, username, "keyboard-interactive");
+    const c = new PluggableAuthenticationModules(this.username ?? "", (msgs) => this.pamConversation(msgs));
+    return this.login(c);
   }
 
   /**
