@@ -12,3 +12,4 @@ export * as basic from "./basic.js";
 export * as testing from "./testing.js";
 export * as address from "./address.js";
 export { reactor } from "./reactor.js";
+export * as endpoints from "./endpoints.js";
