@@ -184,3 +184,68 @@ test("OpenSSH's ssh negotiates every shared algorithm with our server", async (t
     assert.match(r.stderr, /Permission denied \(publickey\)/, `${opts.join(" ")}: did not reach authentication\n${r.stderr.slice(-3000)}`);
   }
 });
+
+// ---------------------------------------------------------------- rekeying under load
+
+const REKEY_BULK = 64 * 1024 * 1024;
+
+test("rekeys every MiB in the middle of 64 MiB each way between our client and sshd, bytes intact", async (t) => {
+  const { connectClient, makeUserKey, checkUpload, checkDownload } = await import("./_client_support.js");
+  const key = await makeUserKey(t);
+  const sshd = await startSshd(t, { authorizedKeys: [key.publicLine], config: ["RekeyLimit 1M"] });
+  if (!sshd) return;
+  const client = await connectClient({ port: sshd.port, user: sshd.user, key, hostKey: sshd.hostKeys["ed25519"]!, peerLog: sshd.output });
+  t.after(() => client.close());
+  const tr = client.sshTransport;
+  tr.rekeyBytes = 1024 * 1024;
+  let rekeys = 0;
+  const sessionID = tr.sessionID;
+  const sendKexInit = tr.sendKexInit.bind(tr);
+  tr.sendKexInit = () => {
+    rekeys++;
+    sendKexInit();
+  };
+  await checkUpload(client, REKEY_BULK);
+  await checkDownload(client, REKEY_BULK);
+  assert.ok(rekeys >= 64, `expected a rekey per MiB, saw ${rekeys}`);
+  assert.deepEqual(tr.sessionID, sessionID);
+});
+
+test("OpenSSH's ssh with RekeyLimit=1M and compression moves 64 MiB each way through our server under strict kex", async (t) => {
+  const ssh = requirePeer(t, "ssh", "openssh-client");
+  if (!ssh) return;
+  const { startOurServer, clientEnv } = await import("./_server_support.js");
+  const { createHash, randomBytes } = await import("node:crypto");
+  const { writeFileSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const server = await startOurServer(t);
+  const data = randomBytes(REKEY_BULK);
+  const digest = createHash("sha256").update(data).digest("hex");
+  const file = join(server.home, "blob");
+  writeFileSync(file, data);
+  const args = [
+    "-vv",
+    "-C",
+    "-o", "RekeyLimit=1M",
+    "-o", "BatchMode=yes",
+    "-o", `UserKnownHostsFile=${server.knownHosts}`,
+    "-o", "StrictHostKeyChecking=yes",
+    "-o", "IdentitiesOnly=yes",
+    "-i", server.keyPath,
+    "-p", String(server.port),
+    `${server.user}@127.0.0.1`,
+  ];
+  const up = await runCommand(ssh, [...args, "sha256sum"], { input: data, env: clientEnv(server), timeoutMs: 180_000 });
+  assert.equal(up.code, 0, up.stderr.slice(-3000));
+  assert.equal(up.stdout.toString().split(/\s/)[0], digest, "what our server's command read");
+  assert.match(up.stderr, /kex_input_ext_info|strict/i);
+  assert.match(up.stderr, /compression: zlib@openssh.com/);
+  const upRekeys = (up.stderr.match(/SSH2_MSG_KEXINIT sent/g) ?? []).length;
+  assert.ok(upRekeys >= 32, `ssh rekeyed ${upRekeys} times uploading`);
+  const down = await runCommand(ssh, [...args, "cat blob"], { env: clientEnv(server), timeoutMs: 180_000 });
+  assert.equal(down.code, 0, down.stderr.slice(-3000));
+  assert.equal(createHash("sha256").update(down.stdout).digest("hex"), digest, "what ssh received");
+  const downRekeys = (down.stderr.match(/SSH2_MSG_KEXINIT (sent|received)/g) ?? []).length;
+  assert.ok(downRekeys >= 32, `rekeys while downloading: ${downRekeys}`);
+  assert.deepEqual(server.criticals(), []);
+});
