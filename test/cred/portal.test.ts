@@ -239,3 +239,28 @@ test("error classes carry stable codes", () => {
   assert.equal(new error.Unauthorized().code, "ERR_CRED_UNAUTHORIZED");
   assert.ok(!(new error.LoginDenied() instanceof error.Unauthorized));
 });
+
+test("Portal.login: credentials providing an interface derived from a registered one use its checker", async () => {
+  const IDerived = new InterfaceToken<credentials.IUsernamePasswordShape>("IDerivedCredentials", [credentials.IUsernamePassword]);
+  @implementer(IDerived)
+  class DerivedCredentials {
+    constructor(
+      readonly username: string,
+      readonly password: string,
+    ) {}
+    checkPassword(pw: string | Uint8Array) {
+      return credentials.secretsEqual(this.password, pw);
+    }
+  }
+  const realm = new TestRealm();
+  const p = new Portal(realm, [new checkers.InMemoryUsernamePasswordDatabaseDontUse({ bob: "hello" })]);
+  const [iface, avatar] = await p.login(new DerivedCredentials("bob", "hello"), undefined, IAccount);
+  assert.equal(iface, IAccount);
+  assert.equal((avatar as Account).id, "bob");
+  assert.ok(IAccount.providedBy(avatar) === false, "the avatar is a plain object here");
+});
+
+test("FilePasswordDB.getUser on a missing file throws UnauthorizedLogin", () => {
+  const db = new checkers.FilePasswordDB("test_thisbetternoteverexist.db");
+  assert.throws(() => db.getUser("user"), error.UnauthorizedLogin);
+});
