@@ -17,8 +17,11 @@ import type { InterfaceToken } from "@twisted-ts/cred/interfaces";
 import { Portal, type IRealm, type LoginResult } from "@twisted-ts/cred/portal";
 import { addObserver, formatEvent, removeObserver, type LogEvent } from "@twisted-ts/internet/log";
 import { reactor } from "@twisted-ts/internet/reactor";
-import { checkers, unix } from "@twisted-ts/conch";
-import { connection, factory, keys, userauth } from "@twisted-ts/conch/ssh";
+import { fail, succeed, type Deferred } from "@twisted-ts/internet/defer";
+import type { Failure } from "@twisted-ts/internet/failure";
+import { ClientFactory } from "@twisted-ts/internet/protocol";
+import { checkers, error, unix } from "@twisted-ts/conch";
+import { common, connection, factory, keys, service, transport, userauth } from "@twisted-ts/conch/ssh";
 import { tempDir } from "../_support/peers.js";
 import { sshKeygen } from "../_support/sshd.js";
 
@@ -168,4 +171,227 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
 /** A small environment for client programs: PATH, HOME (the server's temp dir) and extras. */
 export function clientEnv(server: OurServer, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: server.dir, LANG: "C.UTF-8", ...extra };
+}
+
+// ---- a raw client: our transport and userauth, then connection-layer messages sent by hand ----
+
+/** One message received by the {@link RawConnection}: number and payload (after the number). */
+export interface RawMessage {
+  num: number;
+  payload: Uint8Array;
+  reader: () => common.SSHReader;
+}
+
+/**
+ * The `ssh-connection` service of a client that we drive by hand: it sends whatever bytes a test
+ * builds (however wrong) and keeps every message the server sends, for `next()` to pick out.
+ */
+export class RawConnection extends service.SSHService {
+  override name = "ssh-connection";
+  private readonly inbox: RawMessage[] = [];
+  private readonly waiters: Array<{ pred: (m: RawMessage) => boolean; resolve: (m: RawMessage) => void; reject: (e: Error) => void }> = [];
+  /** Set when the connection ended: the disconnect (ours or the server's) or the TCP reason. */
+  endedWith: Error | undefined = undefined;
+  /** Fires once the connection has ended. */
+  readonly ended: Promise<Error>;
+  private markEnded!: (e: Error) => void;
+  /** @internal */
+  onStarted: () => void = () => undefined;
+  transportRef: transport.SSHClientTransport | undefined = undefined;
+
+  constructor() {
+    super();
+    this.ended = new Promise((resolve) => (this.markEnded = resolve));
+  }
+
+  override serviceStarted(): void {
+    this.onStarted();
+  }
+
+  override packetReceived(num: number, payload: Uint8Array): void {
+    const m: RawMessage = { num, payload, reader: () => new common.SSHReader(payload) };
+    const i = this.waiters.findIndex((w) => w.pred(m));
+    if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(m);
+    else this.inbox.push(m);
+  }
+
+  /** Sends one message as given. */
+  send(num: number, payload: Uint8Array | common.SSHWriter = new Uint8Array(0)): void {
+    this.requireTransport().sendPacket(num, payload instanceof common.SSHWriter ? payload.finish() : payload);
+  }
+
+  /** The first message (already received or to come) that `pred` accepts; fails if the connection ends first. */
+  next(pred: (m: RawMessage) => boolean = () => true, ms = 15_000): Promise<RawMessage> {
+    const i = this.inbox.findIndex(pred);
+    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]!);
+    if (this.endedWith !== undefined) return Promise.reject(this.endedWith);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const k = this.waiters.indexOf(w);
+        if (k >= 0) this.waiters.splice(k, 1);
+        reject(new Error(`no matching message within ${ms} ms; inbox: ${this.inbox.map((m) => m.num).join(",")}`));
+      }, ms);
+      const w = {
+        pred,
+        resolve: (m: RawMessage) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.waiters.push(w);
+    });
+  }
+
+  /** Messages received and not taken yet. */
+  pending(): RawMessage[] {
+    return [...this.inbox];
+  }
+
+  /** @internal */
+  _ended(e: Error): void {
+    this.endedWith = e;
+    for (const w of this.waiters.splice(0)) w.reject(e);
+    this.markEnded(e);
+  }
+
+  /** Closes the TCP connection. */
+  close(): void {
+    this.transportRef?.loseConnection();
+  }
+
+  // -- message builders (RFC 4254) --
+
+  /** CHANNEL_OPEN "session" as `sender` with the given window and maximum packet. */
+  openSession(sender: number, window = 1 << 21, maxPacket = 32768, type = "session"): void {
+    this.send(connection.MSG_CHANNEL_OPEN, new common.SSHWriter().string(type).uint32(sender).uint32(window).uint32(maxPacket));
+  }
+
+  /** Waits for the answer to our open of `sender`: [server channel, window, max packet] or a failure code. */
+  async opened(sender: number): Promise<{ ok: true; remote: number; window: number; maxPacket: number } | { ok: false; reason: number; description: string }> {
+    const m = await this.next(
+      (x) => (x.num === connection.MSG_CHANNEL_OPEN_CONFIRMATION || x.num === connection.MSG_CHANNEL_OPEN_FAILURE) && x.reader().uint32() === sender,
+    );
+    const r = m.reader();
+    r.uint32();
+    if (m.num === connection.MSG_CHANNEL_OPEN_FAILURE) {
+      const reason = r.uint32();
+      return { ok: false, reason, description: Buffer.from(r.string()).toString("utf8") };
+    }
+    return { ok: true, remote: r.uint32(), window: r.uint32(), maxPacket: r.uint32() };
+  }
+
+  /** CHANNEL_REQUEST to the server's channel `remote`. */
+  request(remote: number, type: string, wantReply: boolean, data: Uint8Array = new Uint8Array(0)): void {
+    this.send(connection.MSG_CHANNEL_REQUEST, new common.SSHWriter().uint32(remote).string(type).boolean(wantReply).raw(data));
+  }
+
+  /** The next message for our channel `local` whose number is in `nums`. */
+  forChannel(local: number, nums: number[], ms?: number): Promise<RawMessage> {
+    return this.next((x) => nums.includes(x.num) && x.payload.length >= 4 && x.reader().uint32() === local, ms);
+  }
+
+  /**
+   * Runs `command` on a new session channel numbered `local` and collects its output until the
+   * server closes the channel (then closes our side).
+   */
+  async exec(local: number, command: string): Promise<{ stdout: string; stderr: string; status: number | undefined; signal: string | undefined; order: string[] }> {
+    this.openSession(local);
+    const o = await this.opened(local);
+    if (!o.ok) throw new Error(`session open refused: ${o.reason} ${o.description}`);
+    this.request(o.remote, "exec", true, common.NS(command));
+    let stdout = "";
+    let stderr = "";
+    let status: number | undefined;
+    let signal: string | undefined;
+    const order: string[] = [];
+    const nums = [
+      connection.MSG_CHANNEL_SUCCESS,
+      connection.MSG_CHANNEL_FAILURE,
+      connection.MSG_CHANNEL_DATA,
+      connection.MSG_CHANNEL_EXTENDED_DATA,
+      connection.MSG_CHANNEL_EOF,
+      connection.MSG_CHANNEL_REQUEST,
+      connection.MSG_CHANNEL_CLOSE,
+      connection.MSG_CHANNEL_WINDOW_ADJUST,
+    ];
+    for (;;) {
+      const m = await this.forChannel(local, nums);
+      const r = m.reader();
+      r.uint32();
+      switch (m.num) {
+        case connection.MSG_CHANNEL_SUCCESS:
+          order.push("success");
+          break;
+        case connection.MSG_CHANNEL_FAILURE:
+          order.push("failure");
+          break;
+        case connection.MSG_CHANNEL_DATA:
+          if (order.at(-1) !== "data") order.push("data");
+          stdout += Buffer.from(r.string()).toString("utf8");
+          break;
+        case connection.MSG_CHANNEL_EXTENDED_DATA:
+          r.uint32();
+          if (order.at(-1) !== "stderr") order.push("stderr");
+          stderr += Buffer.from(r.string()).toString("utf8");
+          break;
+        case connection.MSG_CHANNEL_EOF:
+          order.push("eof");
+          break;
+        case connection.MSG_CHANNEL_REQUEST: {
+          const type = Buffer.from(r.string()).toString("latin1");
+          r.boolean();
+          order.push(type);
+          if (type === "exit-status") status = r.uint32();
+          if (type === "exit-signal") signal = Buffer.from(r.string()).toString("latin1");
+          break;
+        }
+        case connection.MSG_CHANNEL_CLOSE:
+          order.push("close");
+          this.send(connection.MSG_CHANNEL_CLOSE, new common.SSHWriter().uint32(o.remote));
+          return { stdout, stderr, status, signal, order };
+        default:
+          break;
+      }
+    }
+  }
+}
+
+/** Logs in to `server` as alice by password and returns the hand-driven connection service. */
+export function connectRaw(server: OurServer): Promise<RawConnection> {
+  return new Promise((resolve, reject) => {
+    const raw = new RawConnection();
+    raw.onStarted = () => resolve(raw);
+    const hostKey = Object.values(server.hostKeys)[0]!;
+    class PasswordAuth extends userauth.SSHUserAuthClient {
+      override preferredOrder = ["password"];
+      override getPassword(): Deferred<string> {
+        return succeed(server.password);
+      }
+    }
+    class RawTransport extends transport.SSHClientTransport {
+      override verifyHostKey(_blob: Uint8Array, fingerprint: string): Deferred<number> {
+        return fingerprint === hostKey.fingerprint() ? succeed(1) : fail(new error.ConchError("host key mismatch"));
+      }
+      override connectionSecure(): void {
+        raw.transportRef = this;
+        const auth = new PasswordAuth(server.user, raw);
+        auth.whenDone().addErrback((f: Failure) => reject(f.value as Error));
+        this.requestService(auth);
+      }
+      override connectionLost(reason: Failure): void {
+        super.connectionLost(reason);
+        const e = this.disconnectReason ?? (reason.value instanceof Error ? reason.value : new Error(reason.getErrorMessage()));
+        raw._ended(e);
+        reject(e);
+      }
+    }
+    const f = new ClientFactory();
+    f.protocol = RawTransport;
+    f.clientConnectionFailed = (_c, reason) => reject(reason.value as Error);
+    reactor.connectTCP("127.0.0.1", server.port, f);
+  });
 }
