@@ -294,3 +294,12 @@ test("the connection ending first fails whenDone", async () => {
   c.serviceStopped();
   await assert.rejects(done.asPromise(), /ended before authentication finished/);
 });
+
+test("whenDone after the end gives the same outcome", async () => {
+  const { c } = start();
+  c.packetReceived(userauth.MSG_USERAUTH_SUCCESS, new Uint8Array(0));
+  await c.whenDone();
+  const { c: c2 } = start();
+  c2.packetReceived(userauth.MSG_USERAUTH_FAILURE, failurePacket("hostbased"));
+  await assert.rejects(c2.whenDone().asPromise(), error.NoMoreAuthMethodsError);
+});

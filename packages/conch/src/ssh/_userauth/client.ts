@@ -54,6 +54,7 @@ export class SSHUserAuthClient extends SSHService {
     return this.transport?.logger ?? fallbackLog;
   }
   private finished = false;
+  private outcome: Error | undefined = undefined;
   private waiters: Deferred<void>[] = [];
   private oldPassword: string | undefined = undefined;
 
@@ -80,13 +81,15 @@ export class SSHUserAuthClient extends SSHService {
    */
   whenDone(): Deferred<void> {
     const d = new Deferred<void>();
-    if (this.finished) d.errback(new ConchError("authentication already finished"));
-    else this.waiters.push(d);
+    if (!this.finished) this.waiters.push(d);
+    else if (this.outcome === undefined) d.callback(undefined);
+    else d.errback(this.outcome);
     return d;
   }
 
   private finish(error: Error | undefined): void {
     this.finished = true;
+    this.outcome = error;
     const waiters = this.waiters;
     this.waiters = [];
     for (const d of waiters) {
