@@ -144,7 +144,7 @@ export interface ConnectOptions {
   user: string;
   key: UserKey;
   /** The server's host public key as an OpenSSH line; the connection fails if another is shown. */
-  hostKey?: string;
+  hostKey?: string | undefined;
   /** Cipher preference (default: the transport's). */
   ciphers?: string[];
   /** For error messages. */
@@ -272,11 +272,25 @@ export async function checkEnv(client: Client): Promise<void> {
 }
 
 /**
+ * env on a server that does not take env requests (Dropbear 2022.83 has none): the request fails
+ * with ChannelRequestFailedError, and the same channel still runs a command, without the variable.
+ */
+export async function checkEnvRefused(client: Client): Promise<void> {
+  const ch = await client.openSession();
+  await assert.rejects(ch.request("env", session.packRequest_env("LC_TWISTED_TS", "refused")), error.ChannelRequestFailedError);
+  await ch.request("exec", common.NS('printf "[%s]" "$LC_TWISTED_TS"'));
+  ch.conn.sendEOF(ch);
+  await within(ch.whenClosed.asPromise(), 30_000, "exec after a refused env", client.peerLog);
+  assert.equal(ch.stdoutText, "[]");
+  assert.equal(ch.exitStatus, 0);
+}
+
+/**
  * A shell with a pty: pty-req 24x80 then shell; `stty size` and `tty` run in it; a window-change
  * to 40x100 is seen by the next `stty size`; `exit 7` ends it with exit status 7.
  */
 export async function checkPtyShell(client: Client, opts: { windowChange?: boolean; timeoutMs?: number } = {}): Promise<void> {
-  const ms = opts.timeoutMs ?? 60_000;
+  const ms = opts.timeoutMs ?? 120_000;
   const ch = await client.openSession();
   await ch.request("pty-req", session.packRequest_pty_req("xterm", [24, 80, 0, 0], [[53 /* ECHO */, 1]]));
   await ch.request("shell");

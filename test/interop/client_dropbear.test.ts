@@ -1,0 +1,90 @@
+/**
+ * Our client against Dropbear's server (dropbear-bin), started by the test on 127.0.0.1 with an
+ * ed25519 host key in a temp dir: exec with stdin/stdout/stderr and exit status, exit-signal,
+ * env (refused: Dropbear has no env request), a shell with a pty (and window-change), the sftp subsystem (Dropbear runs
+ * /usr/lib/sftp-server), 256 MiB each way with SHA-256 checks, and 50 channels at once.
+ *
+ * Dropbear 2022.83 reads authorized keys only from the user's ~/.ssh/authorized_keys (no option
+ * to point elsewhere), so the test appends its key there with a marker and removes exactly that
+ * line (and any file or directory it created) when it ends.
+ */
+import { test, type TestContext } from "node:test";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
+import { join } from "node:path";
+import { freePort, requirePeer, runCommand, spawnPeer, tempDir, waitForPort } from "../_support/peers.js";
+import {
+  BULK_FULL,
+  checkDownload,
+  checkEnvRefused,
+  checkExec,
+  checkExitSignal,
+  checkManyChannels,
+  checkPtyShell,
+  checkSftpSubsystem,
+  checkUpload,
+  connectClient,
+  makeUserKey,
+} from "./_client_support.js";
+
+/** Appends `line` to ~/.ssh/authorized_keys for the test's duration; restores the file after. */
+function authorizeForTest(t: TestContext, line: string): void {
+  const sshDir = join(userInfo().homedir, ".ssh");
+  const file = join(sshDir, "authorized_keys");
+  const marker = `twisted-ts-interop-${process.pid}-${Date.now()}`;
+  const madeDir = !existsSync(sshDir);
+  if (madeDir) mkdirSync(sshDir, { mode: 0o700 });
+  const madeFile = !existsSync(file);
+  const before = madeFile ? "" : readFileSync(file, "utf8");
+  const sep = before === "" || before.endsWith("\n") ? "" : "\n";
+  appendFileSync(file, `${sep}${line} ${marker}\n`, { mode: 0o600 });
+  t.after(() => {
+    const now = existsSync(file) ? readFileSync(file, "utf8") : "";
+    const kept = now.split("\n").filter((l) => !l.includes(marker)).join("\n");
+    if (madeFile && kept.trim() === "") rmSync(file, { force: true });
+    else writeFileSync(file, sep !== "" && kept.endsWith("\n") ? kept.slice(0, -1) : kept);
+    if (madeDir && readdirSync(sshDir).length === 0) rmdirSync(sshDir);
+  });
+}
+
+test("our client against Dropbear's server", async (t: TestContext) => {
+  const dropbear = requirePeer(t, "/usr/sbin/dropbear", "dropbear-bin");
+  if (dropbear === undefined) return;
+  const dropbearkey = requirePeer(t, "dropbearkey", "dropbear-bin");
+  if (dropbearkey === undefined) return;
+  const dir = tempDir(t, "twisted-ts-dropbear-");
+  const hostKeyPath = join(dir, "dropbear_ed25519_host_key");
+  const made = await runCommand(dropbearkey, ["-t", "ed25519", "-f", hostKeyPath]);
+  const hostKey = /^(ssh-ed25519 \S+)/m.exec(made.stdout.toString())?.[1];
+  if (made.code !== 0 || hostKey === undefined) throw new Error(`dropbearkey failed: ${made.stderr}${made.stdout.toString()}`);
+  const key = await makeUserKey(t);
+  authorizeForTest(t, key.publicLine);
+  const port = await freePort();
+  // -e passes our environment on: SHLVL=1 keeps root's bash from sourcing ~/.bashrc (pyenv) for
+  // every command (see PERF-NOTES). -W: a 2 MiB receive window, as OpenSSH uses (default 24 KiB).
+  const server = spawnPeer(
+    t,
+    dropbear,
+    ["-F", "-E", "-e", "-s", "-p", `127.0.0.1:${port}`, "-r", hostKeyPath, "-P", join(dir, "dropbear.pid"), "-W", String(2 * 1024 * 1024)],
+    { ...process.env, SHLVL: "1" },
+  );
+  await waitForPort(port);
+  const client = await connectClient({ port, user: userInfo().username, key, hostKey, peerLog: server.output });
+  t.after(() => client.close());
+
+  await t.test("exec: stdin, stdout, stderr and exit status", () => checkExec(client));
+  await t.test("exec: exit-signal for a command killed by SIGTERM", () => checkExitSignal(client));
+  // Dropbear 2022.83 has no "env" channel request (it passes its own environment on with -e).
+  await t.test("env: refused with CHANNEL_FAILURE, and the channel still runs a command", () => checkEnvRefused(client));
+  await t.test("pty-req + shell: stty size, tty, window-change, exit status", () => checkPtyShell(client));
+  await t.test("subsystem: sftp answers INIT and REALPATH", () => checkSftpSubsystem(client));
+  await t.test("50 session channels at once on one connection", () => checkManyChannels(client, 50));
+  await t.test("256 MiB server to client, SHA-256 checked", async (tt) => {
+    const r = await checkDownload(client, BULK_FULL);
+    tt.diagnostic(`download ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);
+  });
+  await t.test("256 MiB client to server, SHA-256 checked", async (tt) => {
+    const r = await checkUpload(client, BULK_FULL);
+    tt.diagnostic(`upload ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);
+  });
+});
