@@ -383,7 +383,7 @@ export class SSHPublicKeyChecker implements ICredentialsChecker {
     const c = credentials as ISSHPrivateKeyShape;
     let pubKey: Key;
     try {
-      pubKey = Key.fromString(c.blob);
+      pubKey = Key.fromString(c.blob, "public_blob");
     } catch (e) {
       return fail(new UnauthorizedLogin(`bad key: ${String(e)}`));
     }

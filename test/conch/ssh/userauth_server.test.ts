@@ -486,3 +486,12 @@ test("a subclass adds a method: auth_<name> plus an interfaceToMethod entry (Twi
   assert.equal(s.loginAttempts, 1);
   assert.equal((t.avatar as TestAvatar).mind.method, "x-token");
 });
+
+test("USERAUTH_REQUEST publickey: only a wire blob is parsed, never a key file sent in its place", () => {
+  const { s, t } = startServer();
+  const key = userKey("ed25519");
+  for (const text of [key.toString("openssh"), key.public().toString("openssh")]) {
+    s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "publickey", concatBytes(Uint8Array.of(0), NS("ssh-ed25519"), NS(text))));
+  }
+  assert.deepEqual(pkts(t), [failure(ALL), failure(ALL)]);
+});

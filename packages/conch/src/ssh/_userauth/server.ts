@@ -304,7 +304,7 @@ export class SSHUserAuthServer extends SSHService {
     const signature = hasSig ? r.string() : undefined;
     let key: Key;
     try {
-      key = Key.fromString(blob);
+      key = Key.fromString(blob, "public_blob"); // only a wire blob: never parse other formats from the network
     } catch (e) {
       this.log.info("unsupported key type {alg} or bad key: {error}", { alg: algName, error: String(e) });
       return fail(new UnauthorizedLogin(`Unsupported key type ${algName} or bad key`));
