@@ -15,6 +15,8 @@ import type { AvatarId } from "@twisted-ts/cred/checkers";
 import { InMemoryUsernamePasswordDatabaseDontUse, PAMPasswordChecker } from "@twisted-ts/cred/checkers";
 import type { InterfaceToken } from "@twisted-ts/cred/interfaces";
 import { Portal, type IRealm, type LoginResult } from "@twisted-ts/cred/portal";
+import type { ITransport } from "@twisted-ts/internet/interfaces";
+import { Protocol } from "@twisted-ts/internet/protocol";
 import { addObserver, formatEvent, removeObserver, type LogEvent } from "@twisted-ts/internet/log";
 import { reactor } from "@twisted-ts/internet/reactor";
 import { fail, succeed, type Deferred } from "@twisted-ts/internet/defer";
@@ -22,7 +24,8 @@ import type { Failure } from "@twisted-ts/internet/failure";
 import { ClientFactory } from "@twisted-ts/internet/protocol";
 import { checkers, error, unix } from "@twisted-ts/conch";
 import { common, connection, factory, keys, service, transport, userauth } from "@twisted-ts/conch/ssh";
-import { tempDir } from "../_support/peers.js";
+import { fileURLToPath } from "node:url";
+import { SYSTEM_PYTHON, requirePythonModule, runCommand, tempDir } from "../_support/peers.js";
 import { sshKeygen } from "../_support/sshd.js";
 
 export const USER = "alice";
@@ -58,6 +61,8 @@ export interface OurServer {
   knownHosts: string;
   /** Logins so far (avatars the realm made). */
   logins: () => number;
+  /** The userauth method of each login so far. */
+  loginMethods: () => string[];
   /** Every event our code logged since the server started. */
   logs: LogEvent[];
   /** The log as text lines "level namespace: message". */
@@ -65,6 +70,38 @@ export interface OurServer {
   /** Events at level critical (unhandled errors); a healthy server logs none. */
   criticals: () => LogEvent[];
 }
+
+/**
+ * An in-process shell for pty tests: greets with `term=<TERM> size=<cols>x<rows> TT=<$TT_VAR>`,
+ * answers each line with `echo: <line>`, and ends with exit status 5 on `exit`.
+ */
+export class TerminalShell extends Protocol<ITransport> {
+  private buf = "";
+  constructor(private readonly session: unix.InProcessSession) {
+    super();
+  }
+  override connectionMade(): void {
+    const [rows, cols] = this.session.winSize;
+    this.transport.write(`term=${this.session.term ?? "none"} size=${cols}x${rows} TT=${this.session.env["TT_VAR"] ?? ""}\r\n`);
+  }
+  override dataReceived(data: Uint8Array): void {
+    this.buf += Buffer.from(data).toString("latin1");
+    let i: number;
+    while ((i = this.buf.search(/[\r\n]/)) >= 0) {
+      const line = this.buf.slice(0, i);
+      this.buf = this.buf.slice(i + 1);
+      if (line === "") continue;
+      if (line === "exit") {
+        (this.transport as unknown as { exit(status: number): void }).exit(5);
+        return;
+      }
+      this.transport.write(`echo: ${line}\r\n`);
+    }
+  }
+}
+
+/** Server options for the in-process realm serving {@link TerminalShell}. */
+export const TERMINAL_SHELL: ServerOptions = { realm: "inprocess", inProcess: { shell: (s) => new TerminalShell(s) } };
 
 /** A UnixConchUser whose shell is /bin/sh and whose home is the test's temp dir. */
 class TestUnixUser extends unix.UnixConchUser {
@@ -84,9 +121,11 @@ class TestUnixUser extends unix.UnixConchUser {
 
 class CountingRealm implements IRealm {
   count = 0;
+  readonly methods: string[] = [];
   constructor(private readonly make: (name: string) => unknown) {}
-  requestAvatar(avatarId: AvatarId, _mind: unknown, ...interfaces: InterfaceToken<unknown>[]): LoginResult<unknown> {
+  requestAvatar(avatarId: AvatarId, mind: unknown, ...interfaces: InterfaceToken<unknown>[]): LoginResult<unknown> {
     this.count++;
+    this.methods.push((mind as { method?: string } | undefined)?.method ?? "?");
     const name = typeof avatarId === "string" ? avatarId : Buffer.from(avatarId as Uint8Array).toString("utf8");
     const avatar = this.make(name);
     const logout = (avatar as { logout?: () => void }).logout;
@@ -162,6 +201,7 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
     hostKeys,
     knownHosts,
     logins: () => realm.count,
+    loginMethods: () => [...realm.methods],
     logs,
     logText: () => logs.map((e) => `${e.log_level} ${e.log_namespace}: ${formatEvent(e)}`).join("\n"),
     criticals: () => logs.filter((e) => e.log_level === "critical"),
@@ -394,4 +434,38 @@ export function connectRaw(server: OurServer): Promise<RawConnection> {
     f.clientConnectionFailed = (_c, reason) => reject(reason.value as Error);
     reactor.connectTCP("127.0.0.1", server.port, f);
   });
+}
+
+// ---- python client scripts (test/interop/peers/client_*.py) ----
+
+/** test/interop/peers, from the compiled test/dist/interop. */
+export const PEERS_DIR = fileURLToPath(new URL("../../interop/peers/", import.meta.url));
+
+/**
+ * Runs `peers/<script>` with Debian's python3 against `server` and returns the JSON it prints, or
+ * undefined when `module` cannot be imported (skipped; failed under CI=true).
+ */
+export async function runPythonClient(
+  t: TestContext,
+  server: OurServer,
+  script: string,
+  module: string,
+  hint: string,
+  scenario: string,
+): Promise<Record<string, unknown> | undefined> {
+  if (!requirePythonModule(t, module, hint)) return undefined;
+  const spec = {
+    port: server.port,
+    user: server.user,
+    key: server.keyPath,
+    password: server.password,
+    known_hosts: server.knownHosts,
+    scenario,
+  };
+  const r = await runCommand(SYSTEM_PYTHON, ["-W", "ignore", join(PEERS_DIR, script), JSON.stringify(spec)], {
+    env: clientEnv(server, { PYTHONWARNINGS: "ignore" }),
+    timeoutMs: 60_000,
+  });
+  if (r.code !== 0) throw new Error(`${script} ${scenario} exited ${r.code}: ${r.stderr}\n--- server log ---\n${server.logText()}`);
+  return JSON.parse(r.stdout.toString()) as Record<string, unknown>;
 }

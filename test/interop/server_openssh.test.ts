@@ -11,11 +11,8 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { ITransport } from "@twisted-ts/internet/interfaces";
-import { Protocol } from "@twisted-ts/internet/protocol";
-import type { unix } from "@twisted-ts/conch";
 import { requirePeer, runCommand } from "../_support/peers.js";
-import { clientEnv, startOurServer, type OurServer } from "./_server_support.js";
+import { TERMINAL_SHELL, clientEnv, startOurServer, type OurServer } from "./_server_support.js";
 
 function sshArgs(server: OurServer, extra: string[] = []): string[] {
   return [
@@ -111,34 +108,8 @@ test("ssh -tt (Unix realm without node-pty): the pty-req is refused, so ssh give
   assert.ok(server.logs.some((e) => /pty-req refused/.test(String(e.log_format))), server.logText());
 });
 
-/** An in-process shell: greets with the terminal it got, echoes lines, "exit" ends with status 5. */
-class TerminalShell extends Protocol<ITransport> {
-  private buf = "";
-  constructor(private readonly session: unix.InProcessSession) {
-    super();
-  }
-  override connectionMade(): void {
-    const [rows, cols] = this.session.winSize;
-    this.transport.write(`term=${this.session.term ?? "none"} size=${cols}x${rows} TT=${this.session.env["TT_VAR"] ?? ""}\r\n`);
-  }
-  override dataReceived(data: Uint8Array): void {
-    this.buf += Buffer.from(data).toString("latin1");
-    let i: number;
-    while ((i = this.buf.search(/[\r\n]/)) >= 0) {
-      const line = this.buf.slice(0, i);
-      this.buf = this.buf.slice(i + 1);
-      if (line === "") continue;
-      if (line === "exit") {
-        (this.transport as unknown as { exit(status: number): void }).exit(5);
-        return;
-      }
-      this.transport.write(`echo: ${line}\r\n`);
-    }
-  }
-}
-
 test("ssh -tt shell (in-process realm): pty-req with the client's TERM is granted, the shell echoes, exit status 5", async (t) => {
-  const server = await startOurServer(t, { realm: "inprocess", inProcess: { shell: (s) => new TerminalShell(s) } });
+  const server = await startOurServer(t, TERMINAL_SHELL);
   const r = await ssh(t, server, ["-tt", "-o", "SetEnv=TT_VAR=yes"], [], { input: "hello pty\nexit\n", env: { TERM: "xterm-256color" } });
   if (r === undefined) return;
   assert.equal(r.code, 5, r.stderr);
