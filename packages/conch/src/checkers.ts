@@ -211,7 +211,7 @@ export function parseAuthorizedKeyOptions(text: string): AuthorizedKeyOptions {
 }
 
 /** Parses one authorized_keys line: options and key. Throws for a line that cannot be used. */
-export function parseAuthorizedKeyLine(line: string, parseKey: (data: string) => Key = (d) => Key.fromString(d)): AuthorizedKey {
+export function parseAuthorizedKeyLine(line: string, parseKey: (data: string) => Key = (d) => Key.fromString(d, "public_openssh")): AuthorizedKey {
   const [opts, rest] = splitOptions(line.trim());
   const options = opts === "" ? defaultAuthorizedKeyOptions() : parseAuthorizedKeyOptions(opts);
   const key = parseKey(rest);
