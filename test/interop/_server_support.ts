@@ -73,7 +73,8 @@ export interface OurServer {
 
 /**
  * An in-process shell for pty tests: greets with `term=<TERM> size=<cols>x<rows> TT=<$TT_VAR>`,
- * answers each line with `echo: <line>`, and ends with exit status 5 on `exit`.
+ * answers `size` with `now <cols>x<rows>` (after window-change), other lines with `echo: <line>`, and
+ * ends with exit status 5 on `exit`.
  */
 export class TerminalShell extends Protocol<ITransport> {
   private buf = "";
@@ -94,6 +95,11 @@ export class TerminalShell extends Protocol<ITransport> {
       if (line === "exit") {
         (this.transport as unknown as { exit(status: number): void }).exit(5);
         return;
+      }
+      if (line === "size") {
+        const [rows, cols] = this.session.winSize;
+        this.transport.write(`now ${cols}x${rows}\r\n`);
+        continue;
       }
       this.transport.write(`echo: ${line}\r\n`);
     }
