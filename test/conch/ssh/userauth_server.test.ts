@@ -495,3 +495,13 @@ test("USERAUTH_REQUEST publickey: only a wire blob is parsed, never a key file s
   }
   assert.deepEqual(pkts(t), [failure(ALL), failure(ALL)]);
 });
+
+test("after disconnecting for too many failures, requests still queued are dropped", () => {
+  const { s, t, clock } = startServer();
+  s.attemptsBeforeDisconnect = 2;
+  for (let i = 0; i < 6; i++) s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "password", concatBytes(Uint8Array.of(0), NS(`g${i}`))));
+  for (let i = 0; i < 10; i++) clock.advance(1);
+  assert.equal(t.packets.length, 2);
+  assert.deepEqual(t.disconnects, [[error.DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, "too many bad auths"]]);
+  assert.equal(s.loginAttempts, 3);
+});

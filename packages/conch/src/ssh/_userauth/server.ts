@@ -145,7 +145,14 @@ export class SSHUserAuthServer extends SSHService {
   timeoutAuthentication(): void {
     this.loginTimer = undefined;
     this.log.info("authentication timed out for {peer}", { peer: this.peerHost() ?? "?" });
-    this.requireTransport().sendDisconnect(DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, "you took too long");
+    this.disconnect(DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, "you took too long");
+  }
+
+  /** Ends the connection; nothing more is sent or taken up from this client. */
+  private disconnect(reason: number, description: string): void {
+    this.stopped = true;
+    this.queued = [];
+    this.requireTransport().sendDisconnect(reason, description);
   }
 
   private peerHost(): string | undefined {
@@ -170,7 +177,7 @@ export class SSHUserAuthServer extends SSHService {
    * Requests are handled one at a time; one sent ahead waits for the answer to the previous.
    */
   ssh_USERAUTH_REQUEST(packet: Uint8Array): void {
-    if (this.succeeded) return;
+    if (this.succeeded || this.stopped) return;
     if (this.pamPending !== undefined) {
       // RFC 4256 §3.4: a new request abandons a keyboard-interactive exchange.
       const pam = this.pamPending;
@@ -180,7 +187,7 @@ export class SSHUserAuthServer extends SSHService {
     if (this.busy) {
       if (this.queued.length >= MAX_QUEUED_REQUESTS) {
         this.log.warn("too many authentication requests queued from {peer}", { peer: this.peerHost() ?? "?" });
-        this.requireTransport().sendDisconnect(DISCONNECT_PROTOCOL_ERROR, "too many queued authentication requests");
+        this.disconnect(DISCONNECT_PROTOCOL_ERROR, "too many queued authentication requests");
         return;
       }
       this.queued.push(packet);
@@ -203,7 +210,7 @@ export class SSHUserAuthServer extends SSHService {
       rest = r.rest();
     } catch (e) {
       this.log.warn("malformed USERAUTH_REQUEST from {peer}: {error}", { peer: this.peerHost() ?? "?", error: String(e) });
-      t.sendDisconnect(DISCONNECT_PROTOCOL_ERROR, "malformed USERAUTH_REQUEST");
+      this.disconnect(DISCONNECT_PROTOCOL_ERROR, "malformed USERAUTH_REQUEST");
       return;
     }
     if (this.user === undefined || !bytesEqual(user, this.user) || nextService !== this.nextService) {
@@ -461,7 +468,7 @@ export class SSHUserAuthServer extends SSHService {
     this.loginAttempts += 1;
     if (this.loginAttempts > this.attemptsBeforeDisconnect) {
       this.log.warn("too many failed authentications from {peer}", { peer });
-      this.requireTransport().sendDisconnect(DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, "too many bad auths");
+      this.disconnect(DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, "too many bad auths");
       return;
     }
     if (abandoned) return;
