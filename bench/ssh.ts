@@ -1,0 +1,288 @@
+/**
+ * SSH bulk throughput through a session channel and time to `exec true`, all in one run:
+ *
+ * - clients → OpenSSH's sshd: our client, `ssh2` (with its native crypto binding) and OpenSSH's
+ *   `ssh`, each in a process of its own, its CPU seconds measured;
+ * - OpenSSH's `ssh` → our server (SSHFactory, the Unix realm, in this process) beside `ssh` → sshd.
+ *
+ * Per cipher (aes128-gcm@openssh.com, chacha20-poly1305@openssh.com, aes128-ctr with
+ * hmac-sha2-256-etm@openssh.com) and direction: up runs `printf S; exec cat >/dev/null` with the
+ * client writing N zero bytes from the start, down runs `head -c N /dev/zero`. The data phase runs
+ * from the remote command's first output byte to the end (channel closed / `ssh` exited); MB/s is
+ * N / that time. CPU is the client process's user+system seconds per GiB (the Node clients over the
+ * data phase, `ssh` over its whole life through /usr/bin/time, handshake included: a few ms).
+ * Key exchange curve25519-sha256 and ssh-ed25519 host keys everywhere. Median of the repetitions.
+ *
+ *     npm run build && node bench/dist/ssh.js [MiB per transfer = 256] [repetitions = 3] [ciphers,comma,separated]
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import { createServer, connect as netConnect } from "node:net";
+import { fileURLToPath } from "node:url";
+import { reactor } from "@twisted-ts/internet/reactor";
+import { Portal } from "@twisted-ts/cred/portal";
+import { checkers, unix } from "@twisted-ts/conch";
+import { factory, keys } from "@twisted-ts/conch/ssh";
+
+const MIB = Number(process.argv[2] ?? 256);
+const REPS = Number(process.argv[3] ?? 3);
+const N = MIB * 1024 * 1024;
+const GIB = 1024 * 1024 * 1024;
+const KEX = "curve25519-sha256";
+const ETM = "hmac-sha2-256-etm@openssh.com";
+const ALL_CIPHERS = ["aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"];
+const CIPHERS = process.argv[4] ? process.argv[4].split(",") : ALL_CIPHERS;
+const HELPER = fileURLToPath(new URL("./_ssh_client.js", import.meta.url));
+const USER = userInfo().username;
+
+interface Run {
+  seconds: number;
+  cpu: number;
+}
+
+interface Row {
+  pair: string;
+  cipher: string;
+  dir: "up" | "down";
+  mbps: number;
+  cpuPerGiB: number;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((r) => {
+      const c = netConnect(port, "127.0.0.1");
+      c.once("connect", () => (c.destroy(), r(true)));
+      c.once("error", () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`port ${port} never opened`);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function run(cmd: string, argv: string[]): Promise<{ code: number; stdout: string; stderr: string; seconds: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code: code ?? -1, stdout, stderr, seconds: Number(process.hrtime.bigint() - t0) / 1e9 }));
+  });
+}
+
+/** Runs the Node helper for `impl`; returns its runs. */
+async function nodeClient(impl: "ours" | "ssh2", op: "up" | "down" | "true", port: number, keyPath: string, cipher: string, reps: number): Promise<Run[]> {
+  const a = JSON.stringify({ impl, op, port, user: USER, keyPath, cipher, mac: ETM, bytes: N, reps });
+  const r = await run(process.execPath, [HELPER, a]);
+  if (r.code !== 0) throw new Error(`${impl} ${op} ${cipher}: exit ${r.code}\n${r.stderr}`);
+  return (JSON.parse(r.stdout) as { runs: Run[] }).runs;
+}
+
+function sshArgs(port: number, keyPath: string, cipher: string): string[] {
+  return [
+    "-F", "/dev/null", "-i", keyPath, "-p", String(port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", `KexAlgorithms=${KEX}`,
+    "-o", "HostKeyAlgorithms=ssh-ed25519", "-c", cipher, "-m", ETM, `${USER}@127.0.0.1`,
+  ];
+}
+
+const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+
+/**
+ * One bulk transfer with OpenSSH's ssh: a shell pipeline times the data phase (the first byte of
+ * output marks its start) and /usr/bin/time gives ssh's CPU.
+ */
+async function sshTransfer(dir: string, op: "up" | "down", port: number, keyPath: string, cipher: string): Promise<Run> {
+  const t = join(dir, "time"), s = join(dir, "start"), e = join(dir, "end");
+  const remote = op === "up" ? "printf S; exec cat >/dev/null" : `head -c ${N} /dev/zero`;
+  const ssh = `/usr/bin/time -f '%U %S' -o ${t} ssh ${sshArgs(port, keyPath, cipher).map(q).join(" ")} ${q(remote)}`;
+  const source = op === "up" ? `head -c ${N} /dev/zero | ${ssh}` : `${ssh} </dev/null`;
+  const script = `{ ${source}; } | { head -c 1 >/dev/null; date +%s.%N >${s}; cat >/dev/null; }; date +%s.%N >${e}`;
+  const r = await run("/bin/sh", ["-c", script]);
+  if (r.code !== 0) throw new Error(`ssh ${op} ${cipher}: exit ${r.code}\n${r.stderr}`);
+  const [user, sys] = readFileSync(t, "utf8").trim().split(/\s+/).slice(-2).map(Number) as [number, number];
+  const seconds = Number(readFileSync(e, "utf8")) - Number(readFileSync(s, "utf8"));
+  return { seconds, cpu: user + sys };
+}
+
+async function sshTrue(port: number, keyPath: string): Promise<Run> {
+  const r = await run("ssh", [...sshArgs(port, keyPath, "aes128-gcm@openssh.com"), "true"]);
+  if (r.code !== 0) throw new Error(`ssh true: exit ${r.code}\n${r.stderr}`);
+  return { seconds: r.seconds, cpu: 0 };
+}
+
+async function startSshd(dir: string, userPub: string): Promise<{ port: number; stop: () => void }> {
+  if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "hostkey")]);
+  writeFileSync(join(dir, "authorized_keys"), userPub + "\n", { mode: 0o600 });
+  const port = await freePort();
+  const cfg = [
+    `Port ${port}`,
+    "ListenAddress 127.0.0.1",
+    `HostKey ${join(dir, "hostkey")}`,
+    `PidFile ${join(dir, "sshd.pid")}`,
+    `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+    "StrictModes no",
+    "UsePAM no",
+    "PermitRootLogin yes",
+    "PasswordAuthentication no",
+    "KbdInteractiveAuthentication no",
+    // Keeps root's bash from sourcing ~/.bashrc for every command (PERF-NOTES).
+    "SetEnv SHLVL=1",
+    "MaxStartups 100",
+    "LogLevel QUIET",
+  ];
+  writeFileSync(join(dir, "sshd_config"), cfg.join("\n") + "\n");
+  const child = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: "ignore" });
+  await waitForPort(port);
+  return { port, stop: () => child.kill() };
+}
+
+async function startOurServer(userPub: string): Promise<{ port: number; stop: () => PromiseLike<unknown> }> {
+  const f = new factory.SSHFactory();
+  f.moduliPath = undefined;
+  f.privateKeys = { "ssh-ed25519": keys.Key.generate("ed25519") };
+  f.portal = new Portal(new unix.UnixSSHRealm({ env: { SHLVL: "1" } }), [
+    new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [USER]: [keys.Key.fromString(userPub)] })),
+  ]);
+  const listening = reactor.listenTCP(0, f, 50, "127.0.0.1");
+  await listening.whenListening();
+  const host = listening.getHost();
+  return { port: "port" in host ? host.port : 0, stop: () => listening.stopListening() };
+}
+
+function fmt(x: number, digits = 0): string {
+  return Number.isFinite(x) ? x.toFixed(digits) : "n/a";
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-ssh-"));
+  const keyPath = join(dir, "id_ed25519");
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", keyPath]);
+  const userPub = readFileSync(keyPath + ".pub", "utf8").trim();
+  const sshd = await startSshd(dir, userPub);
+  const ours = await startOurServer(userPub);
+  const rows: Row[] = [];
+  const add = (pair: string, cipher: string, d: "up" | "down", runs: Run[]): void => {
+    const mbps = median(runs.map((r) => N / 1e6 / r.seconds));
+    const cpuPerGiB = median(runs.map((r) => (r.cpu * GIB) / N));
+    rows.push({ pair, cipher, dir: d, mbps, cpuPerGiB });
+    process.stderr.write(`${pair.padEnd(22)} ${cipher.padEnd(30)} ${d.padEnd(4)} ${fmt(mbps).padStart(5)} MB/s  ${fmt(cpuPerGiB, 2)} CPU s/GiB\n`);
+  };
+  // Repetitions are interleaved (every client once, then again) so that the load of the shared
+  // machine drifts over all of them alike.
+  const cases: Array<{ pair: string; cipher: string; d: "up" | "down"; once: () => Promise<Run[]>; runs: Run[]; failed?: string }> = [];
+  for (const cipher of CIPHERS) {
+    for (const d of ["up", "down"] as const) {
+      cases.push({ pair: "twisted-ts → sshd", cipher, d, once: () => nodeClient("ours", d, sshd.port, keyPath, cipher, 1), runs: [] });
+      cases.push({ pair: "ssh2 → sshd", cipher, d, once: () => nodeClient("ssh2", d, sshd.port, keyPath, cipher, 1), runs: [] });
+      cases.push({ pair: "ssh → sshd", cipher, d, once: async () => [await sshTransfer(dir, d, sshd.port, keyPath, cipher)], runs: [] });
+      cases.push({ pair: "ssh → twisted-ts", cipher, d, once: async () => [await sshTransfer(dir, d, ours.port, keyPath, cipher)], runs: [] });
+    }
+  }
+  for (let i = 0; i < REPS; i++) {
+    for (const c of cases) {
+      if (c.failed !== undefined) continue;
+      try {
+        c.runs.push(...(await c.once()));
+      } catch (e) {
+        c.failed = e instanceof Error ? e.message : String(e);
+        process.stderr.write(`${c.pair} ${c.cipher} ${c.d}: ${c.failed}\n`);
+      }
+    }
+  }
+  for (const c of cases) {
+    if (c.failed === undefined) add(c.pair, c.cipher, c.d, c.runs);
+    else rows.push({ pair: c.pair, cipher: c.cipher, dir: c.d, mbps: NaN, cpuPerGiB: NaN });
+  }
+
+  // Time to the end of `exec true` on a new connection (connect, kex, auth, session, exec, close).
+  const TRUE_REPS = Math.max(5, REPS);
+  const ttfb: Array<[string, number]> = [];
+  const trueCase = async (name: string, f: () => Promise<Run[]>): Promise<void> => {
+    try {
+      ttfb.push([name, median((await f()).map((r) => r.seconds * 1000))]);
+    } catch (e) {
+      process.stderr.write(`${name} exec true: ${e instanceof Error ? e.message : String(e)}\n`);
+      ttfb.push([name, NaN]);
+    }
+  };
+  const sshTrues = async (port: number): Promise<Run[]> => {
+    const runs: Run[] = [];
+    for (let i = 0; i < TRUE_REPS; i++) runs.push(await sshTrue(port, keyPath));
+    return runs;
+  };
+  await trueCase("twisted-ts → sshd", () => nodeClient("ours", "true", sshd.port, keyPath, "aes128-gcm@openssh.com", TRUE_REPS));
+  await trueCase("ssh2 → sshd", () => nodeClient("ssh2", "true", sshd.port, keyPath, "aes128-gcm@openssh.com", TRUE_REPS));
+  await trueCase("ssh → sshd", () => sshTrues(sshd.port));
+  await trueCase("ssh → twisted-ts", () => sshTrues(ours.port));
+
+  sshd.stop();
+  await ours.stop();
+  rmSync(dir, { recursive: true, force: true });
+
+  const get = (pair: string, cipher: string, d: string): Row | undefined => rows.find((r) => r.pair === pair && r.cipher === cipher && r.dir === d);
+  const short = (c: string): string => (c === "aes128-ctr" ? "aes128-ctr + hmac-sha2-256-etm" : c.replace("@openssh.com", ""));
+  console.log(`\nSSH throughput, ${MIB} MiB per transfer, median of ${REPS}: MB/s of the data phase (client CPU s/GiB)\n`);
+  console.log(`| client → server | dir | ${CIPHERS.map(short).join(" | ")} |`);
+  console.log(`|---|---|${CIPHERS.map(() => "---").join("|")}|`);
+  for (const pair of ["twisted-ts → sshd", "ssh2 → sshd", "ssh → sshd", "ssh → twisted-ts"]) {
+    for (const d of ["up", "down"]) {
+      const cells = CIPHERS.map((c) => {
+        const r = get(pair, c, d);
+        return r === undefined ? "n/a" : `${fmt(r.mbps)} (${fmt(r.cpuPerGiB, 2)})`;
+      });
+      console.log(`| ${pair} | ${d} | ${cells.join(" | ")} |`);
+    }
+  }
+  const ratio = (a: string, b: string, d: string, c: string, what: "mbps" | "cpuPerGiB"): string => {
+    const x = get(a, c, d)?.[what];
+    const y = get(b, c, d)?.[what];
+    return x !== undefined && y !== undefined ? fmt(x / y, 2) : "n/a";
+  };
+  console.log(`\nRatios (throughput; CPU/GiB in brackets, lower is better)\n`);
+  console.log(`| ratio | dir | ${CIPHERS.map(short).join(" | ")} |`);
+  console.log(`|---|---|${CIPHERS.map(() => "---").join("|")}|`);
+  const pairs: Array<[string, string, string, boolean]> = [
+    ["twisted-ts / ssh2 (client → sshd)", "twisted-ts → sshd", "ssh2 → sshd", true],
+    ["twisted-ts / ssh (client → sshd)", "twisted-ts → sshd", "ssh → sshd", true],
+    ["twisted-ts / sshd (server, ssh client)", "ssh → twisted-ts", "ssh → sshd", false],
+  ];
+  for (const [label, a, b, cpu] of pairs) {
+    for (const d of ["up", "down"]) {
+      const cells = CIPHERS.map((c) => ratio(a, b, d, c, "mbps") + (cpu ? ` (${ratio(a, b, d, c, "cpuPerGiB")})` : ""));
+      console.log(`| ${label} | ${d} | ${cells.join(" | ")} |`);
+    }
+  }
+  console.log(`\nTime to the end of \`exec true\` on a new connection (ms, median of ${TRUE_REPS}; ssh: the whole process)\n`);
+  console.log("| client → server | ms |");
+  console.log("|---|---|");
+  for (const [name, ms] of ttfb) console.log(`| ${name} | ${fmt(ms)} |`);
+  process.exit(0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
