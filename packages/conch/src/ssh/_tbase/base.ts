@@ -350,6 +350,11 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       this.sendUnimplemented();
       return;
     }
+    if (num <= 79 && this.authenticated && !this.isClient) {
+      // RFC 4252 §5.1: authentication requests after USERAUTH_SUCCESS are ignored.
+      this.logger.debug("ignoring authentication message {num} after success", { num });
+      return;
+    }
     this.service.packetReceived(num, body);
   }
 
@@ -775,7 +780,8 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
 
   /** The public key signature algorithms the server accepts in userauth. */
   protected serverSigAlgsToAdvertise(): string[] {
-    return ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
+    // ssh-rsa (SHA-1) is left out: SSHUserAuthServer refuses it unless configured otherwise.
+    return ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256"];
   }
 
   /**
