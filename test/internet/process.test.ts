@@ -117,3 +117,15 @@ test("spawnProcess: a missing executable ends the protocol with ProcessTerminate
   await until(() => p.ended !== null);
   assert.ok(p.ended!.check(ProcessTerminated));
 });
+
+test("spawnProcess: uid and gid run the child as another user (when we are root)", async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.skip("needs root to change uid");
+    return;
+  }
+  const r = new NodeReactor();
+  const p = new Collect();
+  r.spawnProcess(p, SH, ["sh", "-c", "id -u; id -g"], { uid: 65534, gid: 65534, env: { PATH: "/usr/bin:/bin" } });
+  await until(() => p.ended !== null);
+  assert.equal(p.stdout(), "65534\n65534\n");
+});

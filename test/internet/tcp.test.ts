@@ -432,3 +432,46 @@ test("UNIX: listenUNIX and connectUNIX carry data both ways", async (t) => {
   client!.transport.loseConnection();
   assert.ok((await client!.lost).check(ConnectionDone));
 });
+
+test("TCP: IPv6 loopback and hostnames resolve as Node does", async (t) => {
+  const r = new NodeReactor();
+  class Echo extends Protocol {
+    override dataReceived(data: Uint8Array): void {
+      this.transport.write(data);
+    }
+  }
+  const p6 = r.listenTCP(0, Factory.forProtocol(Echo), 50, "::1");
+  try {
+    await p6.whenListening();
+  } catch {
+    t.skip("no IPv6 loopback here");
+    return;
+  }
+  t.after(() => p6.stopListening());
+  assert.equal(p6.getHost().family, "IPv6");
+  assert.equal(p6.getHost().host, "::1");
+  const f = new RecordingClientFactory(Recorder);
+  let client: Recorder | null = null;
+  const orig = f.buildProtocol.bind(f);
+  f.buildProtocol = (addr) => (client = orig(addr) as Recorder);
+  const c = r.connectTCP("::1", p6.getHost().port, f);
+  assert.equal(c.getDestination().family, "IPv6");
+  await until(() => client !== null && client.connected, "IPv6 connection");
+  assert.equal(client!.transport.getPeer().family, "IPv6");
+  client!.transport.write("six");
+  await until(() => client!.text() === "six");
+  client!.transport.loseConnection();
+  await client!.lost;
+
+  // "localhost" resolves (to 127.0.0.1 or ::1); listen on both families to accept either.
+  const any = r.listenTCP(0, Factory.forProtocol(Echo));
+  t.after(() => any.stopListening());
+  const f2 = new RecordingClientFactory(Recorder);
+  let c2: Recorder | null = null;
+  const orig2 = f2.buildProtocol.bind(f2);
+  f2.buildProtocol = (addr) => (c2 = orig2(addr) as Recorder);
+  r.connectTCP("localhost", any.getHost().port, f2);
+  await until(() => c2 !== null && c2.connected, "connection to localhost");
+  c2!.transport.loseConnection();
+  await c2!.lost;
+});
