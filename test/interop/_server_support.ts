@@ -42,6 +42,8 @@ export interface ServerOptions {
   hostKeyTypes?: HostKeyType[];
   /** The ssh-connection service class (e.g. one with a lower `maxOpenChannels`). */
   connectionClass?: new () => connection.SSHConnection;
+  /** Key exchange algorithms the server offers, in order (default: the library's list). */
+  keyExchanges?: string[];
 }
 
 export interface OurServer {
@@ -172,6 +174,12 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   f.moduliPath = undefined;
   f.privateKeys = hostKeys;
   f.portal = portal;
+  if (opts.keyExchanges !== undefined) {
+    const kex = opts.keyExchanges;
+    f.protocol = class extends transport.SSHServerTransport {
+      override supportedKeyExchanges = kex;
+    };
+  }
   f.services = { "ssh-userauth": QuickUserAuthServer, "ssh-connection": opts.connectionClass ?? connection.SSHConnection };
 
   const logs: LogEvent[] = [];
