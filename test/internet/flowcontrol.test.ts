@@ -135,3 +135,73 @@ test("TCP: a pull producer is asked for one chunk each time the socket drains", 
   await until(() => closed, "transfer");
   assert.equal(received, chunks * 32 * 1024);
 });
+
+test("TCP: loseConnection with a pull producer registered waits until it unregisters", async (t) => {
+  const r = new NodeReactor();
+  class EarlyClose extends Protocol implements IPullProducer {
+    calls = 0;
+    override connectionMade(): void {
+      this.transport.registerProducer(this, false);
+      this.transport.loseConnection();
+    }
+    resumeProducing(): void {
+      this.calls += 1;
+      if (this.calls > 10) {
+        this.transport.unregisterProducer();
+        return;
+      }
+      this.transport.write(Buffer.alloc(1000, this.calls));
+    }
+    stopProducing(): void {}
+  }
+  const port = r.listenTCP(0, Factory.forProtocol(EarlyClose), 50, "127.0.0.1");
+  await port.whenListening();
+  t.after(() => port.stopListening());
+  let received = 0;
+  let reason: Failure | null = null;
+  class Sink extends Protocol {
+    override dataReceived(data: Uint8Array): void {
+      received += data.length;
+    }
+    override connectionLost(why: Failure): void {
+      reason = why;
+    }
+  }
+  r.connectTCP("127.0.0.1", port.getHost().port, new RecordingClientFactory(Sink));
+  await until(() => reason !== null, "close");
+  assert.equal(received, 10_000);
+  assert.ok(reason!.check(ConnectionDone));
+});
+
+test("TCP: writes in the same turn as loseConnection are sent, later ones dropped, and the close stays clean", async (t) => {
+  const r = new NodeReactor();
+  let serverReason: Failure | null = null;
+  class Closer extends Protocol {
+    override connectionMade(): void {
+      this.transport.write("before");
+      this.transport.loseConnection();
+      this.transport.write(" same turn");
+      setImmediate(() => setImmediate(() => this.transport.write(" too late")));
+    }
+    override connectionLost(why: Failure): void {
+      serverReason = why;
+    }
+  }
+  const port = r.listenTCP(0, Factory.forProtocol(Closer), 50, "127.0.0.1");
+  await port.whenListening();
+  t.after(() => port.stopListening());
+  let text = "";
+  let closed = false;
+  class Sink extends Protocol {
+    override dataReceived(data: Uint8Array): void {
+      text += Buffer.from(data).toString();
+    }
+    override connectionLost(): void {
+      closed = true;
+    }
+  }
+  r.connectTCP("127.0.0.1", port.getHost().port, new RecordingClientFactory(Sink));
+  await until(() => closed && serverReason !== null, "close");
+  assert.equal(text, "before same turn");
+  assert.ok(serverReason!.check(ConnectionDone), String(serverReason));
+});

@@ -201,7 +201,8 @@ export class Connection implements ITLSTransport {
   // --- ITransport ---------------------------------------------------------------------------
 
   write(data: Uint8Array | string): void {
-    if (this.disconnected || this.writeDisconnected) return;
+    // Once the socket has been ended (a turn after loseConnection) later writes are dropped.
+    if (this.disconnected || this.writeDisconnected || this.socket.writableEnded) return;
     const b = asBytes(data);
     if (b.length === 0) return;
     const ok = this.socket.write(b);
@@ -237,12 +238,24 @@ export class Connection implements ITLSTransport {
     }
   }
 
+  /**
+   * Closes after everything written has been sent. With a pull producer registered, the close
+   * waits until it unregisters (it may still have data to give), as in Twisted.
+   */
   loseConnection(): void {
     if (this.disconnected || this.disconnecting) return;
     this.disconnecting = true;
     this.socket.pause();
-    this.closeGracefully();
+    if (this.producer !== null && !this.streamingProducer) {
+      this.closeAfterProducer = true;
+      return;
+    }
+    // End on the next turn: writes made in the same turn (after loseConnection, as Twisted
+    // allows while disconnecting) still go out before the FIN.
+    setImmediate(() => this.closeGracefully());
   }
+
+  private closeAfterProducer = false;
 
   abortConnection(): void {
     if (this.disconnected) return;
@@ -321,6 +334,10 @@ export class Connection implements ITLSTransport {
   unregisterProducer(): void {
     this.producer = null;
     this.producerPaused = false;
+    if (this.closeAfterProducer && !this.disconnected) {
+      this.closeAfterProducer = false;
+      this.closeGracefully();
+    }
   }
 
   // --- IPushProducer (the transport as a producer of received data) --------------------------
