@@ -457,6 +457,18 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
   }
 
   /**
+   * The process exited: nobody reads its stdin any more, so close our end (otherwise the pipe can
+   * stay open and `processEnded` never come).
+   */
+  override processExited(_reason: Failure): void {
+    try {
+      this.transport?.closeStdin();
+    } catch (e) {
+      log.failure("closing stdin after exit failed", e, "warn");
+    }
+  }
+
+  /**
    * The process ended: exit-signal (killed by a signal) or exit-status goes to the client, then
    * the channel closes once its queued output is sent.
    */
