@@ -10,6 +10,7 @@ import {
   ConnectionDone,
   ConnectionLost,
   ConnectionRefusedError,
+  DNSLookupError,
   TimeoutError,
   UserError,
 } from "@twisted-ts/internet/error";
@@ -474,4 +475,12 @@ test("TCP: IPv6 loopback and hostnames resolve as Node does", async (t) => {
   await until(() => c2 !== null && c2.connected, "connection to localhost");
   c2!.transport.loseConnection();
   await c2!.lost;
+});
+
+test("TCP: a hostname that does not resolve fails with DNSLookupError", async () => {
+  const r = new NodeReactor();
+  const f = new RecordingClientFactory(Recorder);
+  r.connectTCP("nonexistent.invalid", 22, f, 10);
+  const reason = await f.failed;
+  assert.ok(reason.check(DNSLookupError), String(reason));
 });
