@@ -63,3 +63,8 @@ test("gotGlobalRequest dispatches to global_<name> with - as _; unknown requests
 test("EnvironmentVariableNotPermitted has a stable code", () => {
   assert.equal(new avatar.EnvironmentVariableNotPermitted().code, "ERR_SSH_ENV_NOT_PERMITTED");
 });
+
+test("avatar.IConchUser is the token the userauth server asks realms for", async () => {
+  const { userauth } = await import("@twisted-ts/conch/ssh");
+  assert.equal(avatar.IConchUser, userauth.IConchUserToken);
+});

@@ -14,6 +14,13 @@ import { ConchError, OPEN_UNKNOWN_CHANNEL_TYPE } from "./error.js";
 import { SSHChannel, type SSHChannelOptions } from "./ssh/channel.js";
 import type { GlobalRequestResult, SSHConnection } from "./ssh/connection.js";
 import type { SSHSessionProcessProtocol } from "./ssh/session.js";
+import { IConchUserToken } from "./ssh/userauth.js";
+
+/**
+ * The cred interface token the SSH server asks realms for; a realm answers
+ * `[avatar.IConchUser, user, logout]` (the same token as `userauth.IConchUserToken`).
+ */
+export const IConchUser = IConchUserToken;
 
 /** A channel class (constructed with Twisted's keyword arguments as options) or a factory function. */
 export type ChannelFactory =
