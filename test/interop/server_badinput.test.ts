@@ -10,6 +10,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { common, connection } from "@twisted-ts/conch/ssh";
 import { error } from "@twisted-ts/conch";
 import { connectRaw, startOurServer, type OurServer, type RawConnection } from "./_server_support.js";
@@ -263,5 +265,24 @@ test(
     t.after(() => raw.close());
     const r = await raw.exec(0, "frobnicate now");
     assert.deepEqual(r.order, ["success", "stderr", "eof", "exit-status", "close"]);
+  },
+);
+
+test(
+  "a client that never gives window back: the command's output is held back (the process blocks), not buffered without bound",
+  { todo: "library bug: SSHSessionProcessProtocol never pauses the process when the channel's remote window is full" },
+  async (t) => {
+    const server = await startOurServer(t);
+    const raw = await connectRaw(server);
+    t.after(() => raw.close());
+    raw.openSession(0, 32768, 32768);
+    const o = await raw.opened(0);
+    assert.ok(o.ok);
+    // 32 MiB of output against a 32 KiB window that is never adjusted: with flow control the pipe
+    // fills and `head` blocks, so `finished` is never made.
+    raw.request(o.remote, "exec", true, common.NS("head -c 33554432 /dev/zero; touch finished"));
+    const done = join(server.home, "finished");
+    for (let i = 0; i < 30 && !existsSync(done); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(existsSync(done), false, "the whole output was read into the server's memory");
   },
 );
