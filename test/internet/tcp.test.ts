@@ -484,3 +484,23 @@ test("TCP: a hostname that does not resolve fails with DNSLookupError", async ()
   const reason = await f.failed;
   assert.ok(reason.check(DNSLookupError), String(reason));
 });
+
+test("TCP: connectTCP binds the local end to bindAddress", async (t) => {
+  const r = new NodeReactor();
+  const peers: string[] = [];
+  class S extends Recorder {
+    override connectionMade(): void {
+      super.connectionMade();
+      const p = this.transport.getPeer();
+      peers.push(`${p.host}:${p.port}`);
+      this.transport.loseConnection();
+    }
+  }
+  const server = await listen(r, Factory.forProtocol(S));
+  t.after(server.stop);
+  const local = await freePort();
+  const f = new RecordingClientFactory(Recorder);
+  r.connectTCP("127.0.0.1", server.port, f, 30, { host: "127.0.0.1", port: local });
+  await until(() => f.lostReasons.length === 1, "connection made and closed");
+  assert.deepEqual(peers, [`127.0.0.1:${local}`]);
+});
