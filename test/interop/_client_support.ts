@@ -402,8 +402,9 @@ export async function checkSftpSubsystem(client: Client): Promise<void> {
   assert.ok(name.uint32() >= 1, "at least one name");
   const path = Buffer.from(name.string()).toString("utf8");
   assert.match(path, /^\//, `REALPATH gives an absolute path, got ${JSON.stringify(path)}`);
-  ch.loseConnection();
-  await within(ch.whenClosed.asPromise(), 30_000, "sftp close", client.peerLog);
+  // As OpenSSH's sftp does: EOF, then the server ends the subsystem and closes the channel.
+  ch.conn.sendEOF(ch);
+  await within(ch.whenClosed.asPromise(), 30_000, "sftp close after EOF", client.peerLog);
 }
 
 /** The pattern's AES-128-CTR keystream generator. */

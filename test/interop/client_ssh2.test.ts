@@ -1,0 +1,57 @@
+/**
+ * Our client against ssh2's server (the npm package, 1.17), started by the test on
+ * 127.0.0.1 from test/interop/peers/ssh2_server.cjs (real commands through child_process, a real pty through
+ * peers/pty_bridge.py, ssh2's SFTP server): exec with stdin/stdout/stderr
+ * and exit status, exit-signal, env, a shell with a pty (and window-change), the sftp subsystem,
+ * 32 MiB each way with SHA-256 checks (the full 256 MiB runs against sshd and Dropbear), and 50
+ * channels at once.
+ */
+import { test, type TestContext } from "node:test";
+import { sshKeygen } from "../_support/sshd.js";
+import { requirePythonModule, tempDir } from "../_support/peers.js";
+import {
+  BULK_SMALL,
+  checkDownload,
+  checkEnv,
+  checkExec,
+  checkExitSignal,
+  checkManyChannels,
+  checkPtyShell,
+  checkSftpSubsystem,
+  checkUpload,
+  connectClient,
+  makeUserKey,
+  peerScript,
+  startListeningPeer,
+} from "./_client_support.js";
+
+test("our client against ssh2's server", async (t: TestContext) => {
+  // The ssh2 package is a dev dependency; the pty bridge needs Debian's python3.
+  if (!requirePythonModule(t, "pty", "python3")) return;
+  const dir = tempDir(t, "twisted-ts-ssh2d-");
+  const [hostKeyPath, hostKey] = await sshKeygen(dir, "ssh_host_ed25519_key", "ed25519");
+  const key = await makeUserKey(t);
+  const server = await startListeningPeer(t, process.execPath, (port) => [
+    peerScript("ssh2_server.cjs"),
+    String(port),
+    hostKeyPath,
+    key.publicLine,
+  ]);
+  const client = await connectClient({ port: server.port, user: "alice", key, hostKey, peerLog: server.output });
+  t.after(() => client.close());
+
+  await t.test("exec: stdin, stdout, stderr and exit status", () => checkExec(client));
+  await t.test("exec: exit-signal for a command killed by SIGTERM", () => checkExitSignal(client));
+  await t.test("env: an LC_ variable reaches the command", () => checkEnv(client));
+  await t.test("pty-req + shell: stty size, tty, window-change, exit status", () => checkPtyShell(client));
+  await t.test("subsystem: sftp answers INIT and REALPATH", () => checkSftpSubsystem(client));
+  await t.test("50 session channels at once on one connection", () => checkManyChannels(client, 50));
+  await t.test("32 MiB server to client, SHA-256 checked", async (tt) => {
+    const r = await checkDownload(client, BULK_SMALL);
+    tt.diagnostic(`download ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);
+  });
+  await t.test("32 MiB client to server, SHA-256 checked", async (tt) => {
+    const r = await checkUpload(client, BULK_SMALL);
+    tt.diagnostic(`upload ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);
+  });
+});
