@@ -15,7 +15,6 @@ import { Deferred, fail, maybeDeferred, succeed } from "@twisted-ts/internet/def
 import { ConnectionLost } from "@twisted-ts/internet/error";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { Logger } from "@twisted-ts/internet/log";
-import type { IConchUser } from "../avatar.js";
 import {
   ChannelClosedError,
   ChannelOpenError,
@@ -35,6 +34,31 @@ import type { SSHChannel } from "./channel.js";
 import { NS, SSHReader, toBytes } from "./common.js";
 import { SSHService, type MessageTable } from "./service.js";
 import { OrderedReplies } from "./_connection/replies.js";
+import {
+  MSG_GLOBAL_REQUEST,
+  MSG_REQUEST_SUCCESS,
+  MSG_REQUEST_FAILURE,
+  MSG_CHANNEL_OPEN,
+  MSG_CHANNEL_OPEN_CONFIRMATION,
+  MSG_CHANNEL_OPEN_FAILURE,
+  MSG_CHANNEL_WINDOW_ADJUST,
+  MSG_CHANNEL_DATA,
+  MSG_CHANNEL_EXTENDED_DATA,
+  MSG_CHANNEL_EOF,
+  MSG_CHANNEL_CLOSE,
+  MSG_CHANNEL_REQUEST,
+  MSG_CHANNEL_SUCCESS,
+  MSG_CHANNEL_FAILURE,
+  MAX_OPEN_CHANNELS,
+  messages,
+  EMPTY,
+  globalOk,
+  isConchUser,
+  isThenable,
+  latin1,
+  u32,
+} from "./_connection/messages.js";
+
 
 export {
   OPEN_ADMINISTRATIVELY_PROHIBITED,
@@ -43,47 +67,25 @@ export {
   OPEN_UNKNOWN_CHANNEL_TYPE,
 } from "../error.js";
 
-export const MSG_GLOBAL_REQUEST = 80;
-export const MSG_REQUEST_SUCCESS = 81;
-export const MSG_REQUEST_FAILURE = 82;
-export const MSG_CHANNEL_OPEN = 90;
-export const MSG_CHANNEL_OPEN_CONFIRMATION = 91;
-export const MSG_CHANNEL_OPEN_FAILURE = 92;
-export const MSG_CHANNEL_WINDOW_ADJUST = 93;
-export const MSG_CHANNEL_DATA = 94;
-export const MSG_CHANNEL_EXTENDED_DATA = 95;
-export const MSG_CHANNEL_EOF = 96;
-export const MSG_CHANNEL_CLOSE = 97;
-export const MSG_CHANNEL_REQUEST = 98;
-export const MSG_CHANNEL_SUCCESS = 99;
-export const MSG_CHANNEL_FAILURE = 100;
-
-/** The data type code of stderr in CHANNEL_EXTENDED_DATA (RFC 4254 §5.2). */
-export const EXTENDED_DATA_STDERR = 1;
-
-/**
- * Channels one connection may have open or opening at once. Past it, CHANNEL_OPEN is refused with
- * OPEN_RESOURCE_SHORTAGE (a flood of opens cannot exhaust the server).
- */
-export const MAX_OPEN_CHANNELS = 1024;
-
-/** Message numbers of the connection service, to Twisted's names. */
-export const messages: MessageTable = {
-  [MSG_GLOBAL_REQUEST]: "MSG_GLOBAL_REQUEST",
-  [MSG_REQUEST_SUCCESS]: "MSG_REQUEST_SUCCESS",
-  [MSG_REQUEST_FAILURE]: "MSG_REQUEST_FAILURE",
-  [MSG_CHANNEL_OPEN]: "MSG_CHANNEL_OPEN",
-  [MSG_CHANNEL_OPEN_CONFIRMATION]: "MSG_CHANNEL_OPEN_CONFIRMATION",
-  [MSG_CHANNEL_OPEN_FAILURE]: "MSG_CHANNEL_OPEN_FAILURE",
-  [MSG_CHANNEL_WINDOW_ADJUST]: "MSG_CHANNEL_WINDOW_ADJUST",
-  [MSG_CHANNEL_DATA]: "MSG_CHANNEL_DATA",
-  [MSG_CHANNEL_EXTENDED_DATA]: "MSG_CHANNEL_EXTENDED_DATA",
-  [MSG_CHANNEL_EOF]: "MSG_CHANNEL_EOF",
-  [MSG_CHANNEL_CLOSE]: "MSG_CHANNEL_CLOSE",
-  [MSG_CHANNEL_REQUEST]: "MSG_CHANNEL_REQUEST",
-  [MSG_CHANNEL_SUCCESS]: "MSG_CHANNEL_SUCCESS",
-  [MSG_CHANNEL_FAILURE]: "MSG_CHANNEL_FAILURE",
-};
+export {
+  MSG_GLOBAL_REQUEST,
+  MSG_REQUEST_SUCCESS,
+  MSG_REQUEST_FAILURE,
+  MSG_CHANNEL_OPEN,
+  MSG_CHANNEL_OPEN_CONFIRMATION,
+  MSG_CHANNEL_OPEN_FAILURE,
+  MSG_CHANNEL_WINDOW_ADJUST,
+  MSG_CHANNEL_DATA,
+  MSG_CHANNEL_EXTENDED_DATA,
+  MSG_CHANNEL_EOF,
+  MSG_CHANNEL_CLOSE,
+  MSG_CHANNEL_REQUEST,
+  MSG_CHANNEL_SUCCESS,
+  MSG_CHANNEL_FAILURE,
+  EXTENDED_DATA_STDERR,
+  MAX_OPEN_CHANNELS,
+  messages,
+} from "./_connection/messages.js";
 
 /**
  * What `gotGlobalRequest` / `global_<name>` return: true (success), false (failure), or
@@ -98,34 +100,6 @@ export type GlobalRequestResult =
 
 /** A client-side `channel_<type>(windowSize, maxPacket, data)` factory. */
 export type ChannelFactoryMethod = (windowSize: number, maxPacket: number, data: Uint8Array) => SSHChannel | undefined;
-
-const EMPTY = new Uint8Array(0);
-
-/** Channel types and request names are US-ASCII on the wire (RFC 4250 §4.6.1); keep every byte. */
-function latin1(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.length).toString("latin1");
-}
-
-function u32(...values: number[]): Uint8Array {
-  const out = new Uint8Array(4 * values.length);
-  const v = new DataView(out.buffer);
-  values.forEach((n, i) => v.setUint32(4 * i, n >>> 0));
-  return out;
-}
-
-function isConchUser(avatar: unknown): avatar is IConchUser {
-  return typeof avatar === "object" && avatar !== null && typeof (avatar as IConchUser).lookupChannel === "function";
-}
-
-function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return (typeof x === "object" || typeof x === "function") && x !== null && typeof (x as PromiseLike<unknown>).then === "function";
-}
-
-/** A request result is success when truthy (Twisted's `if result:`); `[ok, data]` by its `ok`. */
-function globalOk(result: unknown): [boolean, Uint8Array] {
-  if (Array.isArray(result)) return [Boolean(result[0]), result[1] instanceof Uint8Array ? result[1] : EMPTY];
-  return [Boolean(result), EMPTY];
-}
 
 /** Twisted's `SSHConnection`: the `ssh-connection` service. */
 export class SSHConnection extends SSHService {
