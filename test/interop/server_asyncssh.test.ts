@@ -1,7 +1,8 @@
 /**
  * AsyncSSH (python3-asyncssh) as a client of OUR server, through test/interop/peers/client_asyncssh.py:
  * publickey, password and keyboard-interactive logins with the host key pinned in known_hosts,
- * exec with stdin/stdout/stderr and exit codes, a missing command (127), an exit signal, env,
+ * exec with stdin/stdout/stderr and exit codes, a missing command (127), an exit signal, a signal
+ * request delivered to the command, env,
  * 2 MiB through `cat`, twenty channels at once, a shell without a pty, and a pty shell
  * (in-process realm).
  */
@@ -29,6 +30,7 @@ test("AsyncSSH: exec, exit codes and signals, 127, env, bulk, parallel channels,
   assert.match(missing.stderr, /no-such-command-asyncssh: .*not found/);
   assert.equal((r["signal"] as Run).signal, "TERM");
   assert.equal((r["env"] as Run).stdout, "from asyncssh\n");
+  assert.deepEqual(r["sent_signal"], { signal: "TERM", status: -1 });
   const bulk = r["bulk"] as Run;
   assert.equal(bulk.bytes, 2 * 1024 * 1024);
   assert.equal(bulk.sha256, r["bulk_sent_sha256"]);

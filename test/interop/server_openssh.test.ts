@@ -152,3 +152,14 @@ test("ssh exec: 4 MiB each way through cat, checked by SHA-256", async (t) => {
   assert.equal(down?.stdout.length, 4 * 1024 * 1024);
   assert.ok(down?.stdout.every((b) => b === 0));
 });
+
+test("ssh -o RekeyLimit=1M: 4 MiB through cat while keys are renewed several times mid-stream", async (t) => {
+  const server = await startOurServer(t);
+  const data = randomBytes(4 * 1024 * 1024);
+  const r = await ssh(t, server, ["-o", "RekeyLimit=1M", "-o", "LogLevel=DEBUG1"], ["cat"], { input: data });
+  if (r === undefined) return;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(sha256(r.stdout), sha256(data));
+  const rekeys = r.stderr.match(/SSH2_MSG_NEWKEYS received/g)?.length ?? 0;
+  assert.ok(rekeys >= 3, `expected several key exchanges, saw ${rekeys}`);
+});

@@ -50,6 +50,12 @@ async def main():
             result["bulk"] = res(await conn.run("cat", input=blob, encoding=None))
             rs = await asyncio.gather(*[conn.run("echo channel-%d" % i) for i in range(20)])
             result["parallel"] = [r.stdout for r in rs]
+            # A signal request (RFC 4254 §6.9) reaches the running command.
+            proc = await conn.create_process("echo started; exec sleep 20")
+            await proc.stdout.readline()
+            proc.send_signal("TERM")
+            done = await proc.wait(check=False)
+            result["sent_signal"] = {"signal": done.exit_signal[0] if done.exit_signal else None, "status": done.exit_status}
             # A shell without a pty: commands on stdin.
             result["shell"] = res(await conn.run(input="echo from-shell\nexit 4\n"))
         for auth in ("password", "kbdint"):
