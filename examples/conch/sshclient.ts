@@ -11,6 +11,7 @@
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { fail, succeed, type Deferred } from "@twisted-ts/internet/defer";
+import type { Failure } from "@twisted-ts/internet/failure";
 import { ClientFactory } from "@twisted-ts/internet/protocol";
 import { reactor } from "@twisted-ts/internet/reactor";
 import { error } from "@twisted-ts/conch";
@@ -25,18 +26,31 @@ export interface HowtoOptions {
   fingerprint: string;
   /** Called with what cat sent back (the default prints the howto's line and stops the reactor). */
   onResult?: (catData: string) => void;
+  /** Called when the connection ends without a result (the default prints it and stops the reactor). */
+  onFailure?: (reason: Error) => void;
 }
 
 /** Builds the howto's four classes around `options` and returns the ClientFactory. */
 export function howtoFactory(options: HowtoOptions): ClientFactory {
   const publicKey = keys.Key.fromString(options.privateKey).public().toString("openssh");
   const privateKey = options.privateKey;
-  const onResult =
-    options.onResult ??
-    ((catData: string) => {
+  let finished = false;
+  const stop = (): void => {
+    if (reactor.running) reactor.stop();
+  };
+  const defaultFailure = (err: Error): void => {
+    console.error(`connection failed: ${err.message}`);
+    process.exitCode = 1;
+    stop();
+  };
+  const onResult = (catData: string): void => {
+    finished = true;
+    if (options.onResult !== undefined) options.onResult(catData);
+    else {
       console.log('We got this from "cat":', catData);
-      reactor.stop();
-    });
+      stop();
+    }
+  };
 
   class ClientTransport extends transport.SSHClientTransport {
     override verifyHostKey(_pubKey: Uint8Array, fingerprint: string): Deferred<number> {
@@ -46,6 +60,15 @@ export function howtoFactory(options: HowtoOptions): ClientFactory {
 
     override connectionSecure(): void {
       this.requestService(new ClientUserAuth(options.user, new ClientConnection()));
+    }
+
+    /** Not in the howto (whose reactor never stops): report a failed connection and stop. */
+    override connectionLost(reason: Failure): void {
+      super.connectionLost(reason);
+      if (!finished) {
+        finished = true;
+        (options.onFailure ?? defaultFailure)(reason.value);
+      }
     }
   }
 
