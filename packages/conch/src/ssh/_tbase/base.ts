@@ -54,6 +54,9 @@ const EXT_INFO_S = "ext-info-s";
 const STRICT_C = "kex-strict-c-v00@openssh.com";
 const STRICT_S = "kex-strict-s-v00@openssh.com";
 
+/** Packets at least this long that arrive in pieces are gathered in a buffer of their own. */
+const ASSEMBLE_AT = 4096;
+
 const NO_KEYS = { key: new Uint8Array(0), iv: new Uint8Array(0), macKey: new Uint8Array(0) };
 const EMPTY = new Uint8Array(0);
 
@@ -133,6 +136,9 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   private inbuf: Uint8Array = EMPTY;
   private inOff = 0;
   private pendingLength = -1;
+  /** A packet of `pendingLength` split across reads, gathered here until it is whole. */
+  private assembly: Buffer | undefined = undefined;
+  private assemblyFill = 0;
   private opener: PacketOpener = createOpener("none", "none", NO_KEYS);
   private sealer: PacketSealer = createSealer("none", "none", NO_KEYS);
   private inCipher = "none";
@@ -174,18 +180,41 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
 
   override dataReceived(data: Uint8Array): void {
     if (this.disconnected) return;
+    const a = this.assembly;
+    if (a !== undefined) {
+      // A big packet is being gathered: copy just its bytes, then go on with the rest of `data`.
+      const k = Math.min(a.length - this.assemblyFill, data.length);
+      a.set(k === data.length ? data : data.subarray(0, k), this.assemblyFill);
+      this.assemblyFill += k;
+      if (this.assemblyFill < a.length) return;
+      this.assembly = undefined;
+      this.inbuf = a;
+      this.inOff = 0;
+      if (k === data.length) {
+        this.processInput();
+        return;
+      }
+      this.processInput();
+      if (this.disconnected) return;
+      data = data.subarray(k);
+    }
+    this.appendInput(data);
+    this.processInput();
+  }
+
+  /** Adds `data` after the unread input (no copy when nothing is left over). */
+  private appendInput(data: Uint8Array): void {
     if (this.inOff >= this.inbuf.length) {
       this.inbuf = data;
       this.inOff = 0;
     } else {
       const rest = this.inbuf.length - this.inOff;
-      const next = new Uint8Array(rest + data.length);
+      const next = Buffer.allocUnsafe(rest + data.length);
       next.set(this.inbuf.subarray(this.inOff));
       next.set(data, rest);
       this.inbuf = next;
       this.inOff = 0;
     }
-    this.processInput();
   }
 
   /** Reads and dispatches what the buffer holds; protocol faults end the connection. */
@@ -275,6 +304,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
 
   /** The next whole packet's payload (message number first), or undefined until it has arrived. */
   private readPacket(): Uint8Array | undefined {
+    if (this.assembly !== undefined) return undefined;
     const avail = this.inbuf.length - this.inOff;
     if (this.pendingLength < 0) {
       const headerLength = this.opener.headerLength;
@@ -286,7 +316,19 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       this.pendingLength = length;
     }
     const total = 4 + this.pendingLength + this.opener.macLength;
-    if (avail < total) return undefined;
+    if (avail < total) {
+      if (total >= ASSEMBLE_AT) {
+        // Gather the rest of this packet into a buffer of its own as it arrives, rather than
+        // joining every later read to what is left over (one copy of the packet, no more).
+        const a = Buffer.allocUnsafe(total);
+        a.set(this.inbuf.subarray(this.inOff));
+        this.assembly = a;
+        this.assemblyFill = avail;
+        this.inbuf = EMPTY;
+        this.inOff = 0;
+      }
+      return undefined;
+    }
     const wire = this.inbuf.subarray(this.inOff, this.inOff + total);
     this.inOff += total;
     this.pendingLength = -1;
