@@ -183,3 +183,24 @@ test("in-process: a shell without a shell factory is refused", () => {
   assert.equal(ch.refused, true);
   assert.equal(ch.isClosed, true);
 });
+
+test("a client that stops reading bounds the server's memory: the command's output is paused, then resumes", async () => {
+  const client = new connection.SSHConnection();
+  const server = new connection.SSHConnection();
+  const pump = new Pump(client, server, new unix.UnixConchUser(me));
+  const size = 8 * 1024 * 1024;
+  const ch = new Exec({ conn: client }, `head -c ${size} /dev/zero`);
+  ch.pauseProducing();
+  client.openChannel(ch);
+  await pump.until(() => ch.stdout.length >= ch.localWindowSize);
+  let turns = 0;
+  await pump.until(() => ++turns > 200);
+  const serverChannel = server.channels.get(0)!;
+  // One window reached the client; the server holds at most about a pipe's worth more.
+  assert.ok(ch.stdout.length <= ch.localWindowSize, `client got ${ch.stdout.length}`);
+  assert.ok(serverChannel.bufferedAmount < 1024 * 1024, `server buffered ${serverChannel.bufferedAmount}`);
+  ch.resumeProducing();
+  await pump.until(() => ch.isClosed);
+  assert.equal(ch.stdout.length, size);
+  assert.equal(ch.exitStatus, 0);
+});

@@ -17,6 +17,7 @@ import type {
   IProcessTransport,
   IProducer,
   IProtocol,
+  IPushProducer,
   ITransport,
 } from "@twisted-ts/internet/interfaces";
 import { Deferred } from "@twisted-ts/internet/defer";
@@ -338,6 +339,12 @@ export class SSHSession extends SSHChannel {
   }
 }
 
+/** The pipes of a Node child process, when the process transport exposes it. */
+interface ChildStreams {
+  stdout?: { pause(): unknown; resume(): unknown } | null;
+  stderr?: { pause(): unknown; resume(): unknown } | null;
+}
+
 /** Twisted's `_ProtocolWrapper`: a stream Protocol seen as a ProcessProtocol. */
 export class ProtocolWrapper extends ProcessProtocol {
   constructor(readonly proto: IProtocol) {
@@ -426,8 +433,22 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
     super();
   }
 
-  /** Replays the data that arrived before the process started, then lets the window open again. */
+  /**
+   * Joins the two flows, so memory stays bounded both ways: the channel pauses (gives the client
+   * no more window) while the child's stdin is full, and the child's output is paused while the
+   * client's window is. Then replays the data that arrived before the process started.
+   */
   override connectionMade(): void {
+    const t = this.transport as IProcessTransport & Partial<IPushProducer> & { child?: ChildStreams };
+    t.registerProducer(this.session, true);
+    const streams = (): Array<{ pause(): unknown; resume(): unknown }> =>
+      [t.child?.stdout, t.child?.stderr].filter((x): x is NonNullable<typeof x> => x !== null && x !== undefined);
+    const outputProducer: IPushProducer = {
+        pauseProducing: () => (typeof t.pauseProducing === "function" ? t.pauseProducing() : streams().forEach((x) => x.pause())),
+        resumeProducing: () => (typeof t.resumeProducing === "function" ? t.resumeProducing() : streams().forEach((x) => x.resume())),
+        stopProducing: () => undefined,
+    };
+    this.session.registerProducer(outputProducer, true);
     const early = this.session.earlyData;
     if (early.length > 0) this.transport.write(early.takeAll());
     this.session.resumeProducing();
