@@ -49,7 +49,7 @@ import {
   openConnectForwardingClient,
   unpackGlobal_tcpip_forward,
 } from "./ssh/forwarding.js";
-import { SSHSession, wrapProtocol, type SSHSessionProcessProtocol } from "./ssh/session.js";
+import { SSHSession, signalName, wrapProtocol, type SSHSessionProcessProtocol } from "./ssh/session.js";
 
 const log = new Logger("twisted-ts.conch.unix");
 
@@ -417,7 +417,7 @@ class PtyTransport implements IProcessTransport {
       proto.childConnectionLost(2);
       const reason =
         signal !== undefined && signal !== 0
-          ? new ProcessTerminated(null, String(signal))
+          ? new ProcessTerminated(null, `SIG${signalName(signal)}`)
           : exitCode === 0
             ? new ProcessDone(0)
             : new ProcessTerminated(exitCode);
