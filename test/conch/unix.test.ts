@@ -87,6 +87,16 @@ test("env: a variable set by the client is in the command's environment; LD_PREL
   assert.deepEqual(ch.replies, ["env ok", "env refused"]);
 });
 
+test("UnixSSHRealm({ env }) starts every session with those variables", async () => {
+  const client = new connection.SSHConnection();
+  const server = new connection.SSHConnection();
+  const pump = new Pump(client, server, new unix.UnixConchUser(me, { env: { TWISTED_TS_SETENV: "from-server" } }));
+  const ch = new Exec({ conn: client }, "echo $TWISTED_TS_SETENV");
+  client.openChannel(ch);
+  await pump.until(() => ch.isClosed);
+  assert.equal(text(ch.stdout), "from-server\n");
+});
+
 test("pty-req: refused with a clear reason when node-pty is not installed; exec still runs", async (t) => {
   if (unix.ptyAvailable()) {
     t.skip("node-pty is installed here");
