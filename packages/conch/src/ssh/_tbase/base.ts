@@ -219,6 +219,9 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
 
   /** Reads and dispatches what the buffer holds; protocol faults end the connection. */
   protected processInput(): void {
+    // What the messages read here make us send goes out in one write at the end.
+    const outer = this.outBatch === undefined;
+    if (outer) this.outBatch = [];
     try {
       if (!this.gotVersion && !this.readVersion()) return;
       while (!this.inboundBlocked && !this.disconnected) {
@@ -228,6 +231,8 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       }
     } catch (e) {
       this.protocolFault(e);
+    } finally {
+      if (outer) this.endBatch();
     }
   }
 
@@ -437,14 +442,49 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   }
 
   private writePacket(messageType: number, payload: Uint8Array): void {
-    let message: Uint8Array = new Uint8Array(payload.length + 1);
+    // Not zero-filled: every byte is written just below.
+    let message: Uint8Array = Buffer.allocUnsafe(payload.length + 1);
     message[0] = messageType;
     message.set(payload, 1);
     if (this.compressOut !== undefined) message = this.compressOut.compress(message);
     const wire = this.sealer.seal(this.seqOut, message);
     this.seqOut = (this.seqOut + 1) >>> 0;
-    this.transport.write(wire);
+    if (this.outBatch !== undefined) this.outBatch.push(wire);
+    else this.transport.write(wire);
     this.countBytes(wire.length);
+  }
+
+  /** Packets sealed during a batch, in order, not written yet. */
+  private outBatch: Uint8Array[] | undefined = undefined;
+
+  /**
+   * Runs `fn` with the packets it sends gathered, then writes them to the transport at once
+   * (`writeSequence`: one system call for many packets on TCP). Nested batches join the outer
+   * one. Input processing runs in a batch; code that sends many packets from elsewhere (a channel
+   * emptying its buffer) may use this too.
+   */
+  batchWrites<T>(fn: () => T): T {
+    if (this.outBatch !== undefined) return fn();
+    this.outBatch = [];
+    try {
+      return fn();
+    } finally {
+      this.endBatch();
+    }
+  }
+
+  private endBatch(): void {
+    this.flushWrites();
+    this.outBatch = undefined;
+  }
+
+  /** Writes what the current batch holds (before closing the transport, and at its end). */
+  private flushWrites(): void {
+    const batch = this.outBatch;
+    if (batch === undefined || batch.length === 0) return;
+    this.outBatch = [];
+    if (batch.length === 1) this.transport.write(batch[0]!);
+    else this.transport.writeSequence(batch);
   }
 
   private countBytes(n: number): void {
@@ -487,6 +527,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       name: DISCONNECT_REASON_NAMES[reason] ?? "unknown",
       description,
     });
+    this.flushWrites();
     this.transport.loseConnection();
   }
 
@@ -525,6 +566,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     this.disconnectReason = new SSHDisconnectError(code, description, true);
     this.disconnected = true;
     this.receiveError(code, description);
+    this.flushWrites();
     this.transport.loseConnection();
   }
 
