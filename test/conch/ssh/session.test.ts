@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ProcessDone, ProcessTerminated } from "@twisted-ts/internet/error";
 import { Failure } from "@twisted-ts/internet/failure";
-import type { IAddress, IProcessTransport, IProducer, ITransport } from "@twisted-ts/internet/interfaces";
+import type { IAddress, IProcessTransport, IProducer, IPushProducer, ITransport } from "@twisted-ts/internet/interfaces";
 import { Protocol } from "@twisted-ts/internet/protocol";
 import { common, connection, session } from "@twisted-ts/conch/ssh";
 import { avatar } from "@twisted-ts/conch";
@@ -400,4 +400,40 @@ test("a command that ends inside its exec request closes only after the SUCCESS 
     connection.MSG_CHANNEL_REQUEST,
     connection.MSG_CHANNEL_CLOSE,
   ]);
+});
+
+test("an in-process command may register its own producer on the session transport", () => {
+  class Streamer extends Protocol<ITransport> {
+    override connectionMade(): void {
+      this.transport.registerProducer({ pauseProducing() {}, resumeProducing() {}, stopProducing() {} } as IPushProducer, true);
+      this.transport.write("streaming");
+    }
+  }
+  class S implements avatar.ISession {
+    getPty(): void {}
+    openShell(): void {}
+    execCommand(pp: session.SSHSessionProcessProtocol): void {
+      const p = new Streamer();
+      p.makeConnection(pp);
+      pp.makeConnection(session.wrapProtocol(p));
+    }
+    windowChanged(): void {}
+    eofReceived(): void {}
+    closed(): void {}
+  }
+  class U extends avatar.ConchUser {
+    constructor() {
+      super();
+      this.channelLookup["session"] = session.SSHSession;
+    }
+    sessionFor(): avatar.ISession {
+      return new S();
+    }
+  }
+  const conn = new connection.SSHConnection();
+  const t = attach(conn, false, new U());
+  conn.ssh_CHANNEL_OPEN(cat(NS("session"), u32(7, 0x200000, 0x8000)));
+  t.take();
+  request(conn, "exec", NS("stream"));
+  assert.deepEqual(replies(t), [connection.MSG_CHANNEL_DATA, connection.MSG_CHANNEL_SUCCESS]);
 });

@@ -343,7 +343,7 @@ export class SSHChannel implements ITransport, IPushProducer {
   // ---- IConsumer: a producer writing into this channel ----------------------------------------
 
   /** Registers a producer that is paused while the peer's window is full and resumed after. */
-  registerProducer(producer: IProducer, streaming: boolean): void {
+  registerProducer(producer: IPushProducer | IPullProducer, streaming: boolean): void {
     if (this.producer !== undefined) throw new Error("a producer is already registered on this channel");
     this.producer = producer;
     this.streamingProducer = streaming;

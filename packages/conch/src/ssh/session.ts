@@ -439,6 +439,17 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
    * client's window is. Then replays the data that arrived before the process started.
    */
   override connectionMade(): void {
+    if (!(this.transport instanceof DummyTransport)) this.joinFlowControl();
+    const early = this.session.earlyData;
+    if (early.length > 0) this.transport.write(early.takeAll());
+    this.session.resumeProducing();
+  }
+
+  /**
+   * A real process: its stdin pauses the channel, the channel pauses its stdout/stderr. (An
+   * in-process protocol writes to this transport itself and may register its own producer.)
+   */
+  private joinFlowControl(): void {
     const t = this.transport as IProcessTransport & Partial<IPushProducer> & { child?: ChildStreams };
     t.registerProducer(this.session, true);
     const streams = (): Array<{ pause(): unknown; resume(): unknown }> =>
@@ -449,9 +460,6 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
         stopProducing: () => undefined,
     };
     this.session.registerProducer(outputProducer, true);
-    const early = this.session.earlyData;
-    if (early.length > 0) this.transport.write(early.takeAll());
-    this.session.resumeProducing();
   }
 
   override outReceived(data: Uint8Array): void {
