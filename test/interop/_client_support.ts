@@ -548,3 +548,114 @@ export async function checkManyChannels(client: Client, count = 50): Promise<voi
   }
   assert.equal(client.conn.channels.size, openBefore, "all 50 channels forgotten once closed");
 }
+
+// ---- further checks (flow control, errors) ------------------------------------------------------
+
+/**
+ * A paused consumer: the channel is paused (`pauseProducing`) before `n` bytes are asked for, so
+ * no window is given back and the server stops after one window; resumed, the rest arrives and
+ * the SHA-256 matches.
+ */
+export async function checkPausedConsumer(client: Client, n = 8 * 1024 * 1024): Promise<void> {
+  const ch = new SessionChannel();
+  const hash = createHash("sha256");
+  let received = 0;
+  ch.stdoutSink = (data) => {
+    received += data.length;
+    hash.update(data);
+  };
+  await client.openSession(ch);
+  ch.pauseProducing();
+  await ch.request("exec", common.NS(patternCommand(n)));
+  ch.conn.sendEOF(ch);
+  // Wait until a window's worth has arrived, and then a little longer to see it stop there.
+  const deadline = Date.now() + 30_000;
+  while (received < ch.localWindowSize && Date.now() < deadline && !ch.isClosed) await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(received, ch.localWindowSize, `paused: exactly one window (${ch.localWindowSize} bytes) arrives, got ${received}`);
+  assert.equal(ch.isClosed, false);
+  ch.resumeProducing();
+  await within(ch.whenClosed.asPromise(), 60_000, `paused download, after resume (got ${received})`, client.peerLog);
+  assert.equal(received, n);
+  assert.equal(hash.digest("hex"), patternSha256(n));
+  assert.equal(ch.exitStatus, 0);
+}
+
+/**
+ * stdout and stderr at once, `n` bytes each (two `cat`s of one file running together; not
+ * `tee /dev/fd/2`, which cannot reopen a socket, as Node gives ssh2's children): both streams
+ * share the channel window (extended data counts against it too) and both arrive whole.
+ */
+export async function checkStdoutAndStderrBulk(client: Client, n = 4 * 1024 * 1024): Promise<void> {
+  const want = patternSha256(n);
+  const ch = await client.openSession();
+  await ch.request("exec", common.NS(`f=$(mktemp) && ${patternCommand(n)} > "$f" && { cat "$f" & cat "$f" >&2; wait; rm -f "$f"; }`));
+  ch.conn.sendEOF(ch);
+  await within(ch.whenClosed.asPromise(), 60_000, "stdout+stderr bulk", client.peerLog);
+  assert.equal(ch.stdout.length, n, "stdout length");
+  assert.equal(ch.stderr.length, n, `stderr length${ch.stderr.length < 1000 ? `: ${JSON.stringify(ch.stderrText)}` : ""}`);
+  assert.equal(createHash("sha256").update(ch.stdout).digest("hex"), want, "stdout SHA-256");
+  assert.equal(createHash("sha256").update(ch.stderr).digest("hex"), want, "stderr SHA-256");
+  assert.equal(ch.exitStatus, 0);
+}
+
+/** A command that does not exist: the shell's exit status 127 and its message on stderr. */
+export async function checkCommandNotFound(client: Client): Promise<void> {
+  const r = await client.exec("no-such-command-twisted-ts");
+  assert.equal(r.exitStatus, 127);
+  assert.match(r.stderr, /not found/);
+  assert.equal(r.stdout, "");
+}
+
+/**
+ * A channel type the server does not know: openFailed with a ChannelOpenError carrying the
+ * server's reason code — OPEN_UNKNOWN_CHANNEL_TYPE (3) by RFC 4254 §5.1, though OpenSSH's sshd
+ * answers every refused type with OPEN_CONNECT_FAILED (2) — and the connection goes on.
+ */
+export async function checkUnknownChannelType(client: Client, expectedReason: number = error.OPEN_UNKNOWN_CHANNEL_TYPE): Promise<void> {
+  const ch = new SessionChannel();
+  ch.name = "x-unknown@twisted-ts.invalid";
+  client.conn.openChannel(ch);
+  const e = await within(
+    ch.opened.asPromise().then(
+      () => undefined,
+      (err: unknown) => err,
+    ),
+    30_000,
+    "unknown channel type refusal",
+    client.peerLog,
+  );
+  assert.ok(e instanceof error.ChannelOpenError, `openFailed with a ChannelOpenError, got ${String(e)}`);
+  assert.equal(e.reasonCode, expectedReason);
+  assert.equal(e.data, expectedReason);
+  // The connection still works.
+  assert.equal((await client.exec("true")).exitStatus, 0);
+}
+
+/** An unknown global request with want-reply: REQUEST_FAILURE, a GlobalRequestFailedError. */
+export async function checkGlobalRequestRefused(client: Client): Promise<void> {
+  await assert.rejects(
+    within(client.conn.sendGlobalRequest("x-unknown@twisted-ts.invalid", new Uint8Array(0), true).asPromise(), 30_000, "global request reply", client.peerLog),
+    error.GlobalRequestFailedError,
+  );
+}
+
+/** RFC 4254 §6.9 "signal": TERM sent to a running `sleep` ends it with exit-signal TERM. */
+export async function checkSignalRequest(client: Client): Promise<void> {
+  const ch = await client.openSession();
+  await ch.request("exec", common.NS("echo started; exec sleep 30"));
+  await within(ch.waitForOutput(/started/), 30_000, "sleep started", client.peerLog);
+  await client.conn.sendRequest(ch, "signal", common.NS("TERM"), false).asPromise();
+  await within(ch.whenClosed.asPromise(), 20_000, "signal to end the command", client.peerLog);
+  assert.equal(ch.exitSignal?.signal, "TERM", `exit-signal TERM expected, got status ${ch.exitStatus}`);
+}
+
+/** A request on a channel that has closed: a failed Deferred (ChannelClosedError), nothing sent. */
+export async function checkRequestOnClosedChannel(client: Client): Promise<void> {
+  const ch = await client.openSession();
+  await ch.request("exec", common.NS("true"));
+  ch.conn.sendEOF(ch);
+  await within(ch.whenClosed.asPromise(), 30_000, "exec true", client.peerLog);
+  await assert.rejects(client.conn.sendRequest(ch, "exec", common.NS("true"), true).asPromise(), error.ChannelClosedError);
+  assert.equal((await client.exec("true")).exitStatus, 0, "the connection still works");
+}

@@ -19,6 +19,13 @@ import {
   checkPtyShell,
   checkSftpSubsystem,
   checkUpload,
+  checkCommandNotFound,
+  checkGlobalRequestRefused,
+  checkPausedConsumer,
+  checkRequestOnClosedChannel,
+  checkSignalRequest,
+  checkStdoutAndStderrBulk,
+  checkUnknownChannelType,
   connectClient,
   makeUserKey,
   peerScript,
@@ -47,6 +54,13 @@ test("our client against AsyncSSH's server", async (t: TestContext) => {
   await t.test("pty-req + shell: stty size, tty, window-change, exit status", () => checkPtyShell(client));
   await t.test("subsystem: sftp answers INIT and REALPATH", () => checkSftpSubsystem(client));
   await t.test("50 session channels at once on one connection", () => checkManyChannels(client, 50));
+  await t.test("exec: a command that does not exist exits 127", () => checkCommandNotFound(client));
+  await t.test("signal: TERM ends a running command with exit-signal TERM", () => checkSignalRequest(client));
+  await t.test("flow control: a paused channel receives one window, then the rest once resumed", () => checkPausedConsumer(client));
+  await t.test("flow control: 4 MiB on stdout and on stderr at once", () => checkStdoutAndStderrBulk(client));
+  await t.test("CHANNEL_OPEN of an unknown type: OPEN_UNKNOWN_CHANNEL_TYPE", () => checkUnknownChannelType(client));
+  await t.test("GLOBAL_REQUEST unknown to the server: GlobalRequestFailedError", () => checkGlobalRequestRefused(client));
+  await t.test("a request on a closed channel: ChannelClosedError, nothing sent", () => checkRequestOnClosedChannel(client));
   await t.test("32 MiB server to client, SHA-256 checked", async (tt) => {
     const r = await checkDownload(client, BULK_SMALL);
     tt.diagnostic(`download ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);

@@ -2,9 +2,13 @@
  * Our client (SSHClientTransport, SSHUserAuthClient, SSHConnection, session channels) against
  * OpenSSH's sshd, started by the test on 127.0.0.1: exec with stdin/stdout/stderr and exit
  * status, exit-signal, env, a shell with a pty (and window-change), the sftp subsystem, 256 MiB
- * each way with SHA-256 checks, and 50 channels at once on one connection.
+ * each way with SHA-256 checks, and 50 channels at once on one connection; then flow control
+ * (a paused channel, stdout and stderr together) and refusals (unknown channel type, unknown
+ * global request, a request on a closed channel). No "signal" request: sshd refuses to signal
+ * root's sessions ("session signalling requires privilege separation").
  */
 import { test, type TestContext } from "node:test";
+import { error } from "@twisted-ts/conch";
 import { startSshd } from "../_support/sshd.js";
 import {
   BULK_FULL,
@@ -16,6 +20,12 @@ import {
   checkPtyShell,
   checkSftpSubsystem,
   checkUpload,
+  checkCommandNotFound,
+  checkGlobalRequestRefused,
+  checkPausedConsumer,
+  checkRequestOnClosedChannel,
+  checkStdoutAndStderrBulk,
+  checkUnknownChannelType,
   connectClient,
   makeUserKey,
 } from "./_client_support.js";
@@ -34,6 +44,13 @@ test("our client against OpenSSH's sshd", async (t: TestContext) => {
   await t.test("pty-req + shell: stty size, tty, window-change, exit status", () => checkPtyShell(client));
   await t.test("subsystem: sftp answers INIT and REALPATH", () => checkSftpSubsystem(client));
   await t.test("50 session channels at once on one connection", () => checkManyChannels(client, 50));
+  await t.test("exec: a command that does not exist exits 127", () => checkCommandNotFound(client));
+  await t.test("flow control: a paused channel receives one window, then the rest once resumed", () => checkPausedConsumer(client));
+  await t.test("flow control: 4 MiB on stdout and on stderr at once", () => checkStdoutAndStderrBulk(client));
+  // sshd refuses every channel type it does not serve with OPEN_CONNECT_FAILED, not 3.
+  await t.test("CHANNEL_OPEN of an unknown type: refused (sshd says OPEN_CONNECT_FAILED)", () => checkUnknownChannelType(client, error.OPEN_CONNECT_FAILED));
+  await t.test("GLOBAL_REQUEST unknown to the server: GlobalRequestFailedError", () => checkGlobalRequestRefused(client));
+  await t.test("a request on a closed channel: ChannelClosedError, nothing sent", () => checkRequestOnClosedChannel(client));
   await t.test("256 MiB server to client, SHA-256 checked", async (tt) => {
     const r = await checkDownload(client, BULK_FULL);
     tt.diagnostic(`download ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);

@@ -7,8 +7,8 @@ Listens on 127.0.0.1:PORT with the host key in HOST_KEY_FILE, accepts any user n
 authorized key, and runs each session through AsyncSSH's process API (SSHServerProcess):
 exec runs `/bin/sh -c COMMAND` with stdin/stdout/stderr copied both ways and the exit status
 (or exit-signal) sent back; a shell with a pty-req runs /bin/sh on a real pty of the requested
-size, resized on window-change (AsyncSSH raises TerminalSizeChanged on stdin); env requests
-reach the command's environment; the sftp subsystem is AsyncSSH's own SFTP server.
+size, resized on window-change (AsyncSSH raises TerminalSizeChanged on stdin); "signal"
+requests reach the command (SignalReceived); env requests reach the command's environment; the sftp subsystem is AsyncSSH's own SFTP server.
 
 Prints LISTENING once the port is open.
 """
@@ -37,13 +37,16 @@ def finish(process, rc):
         process.exit(rc)
 
 
-async def copy_in(process, writer):
+async def copy_in(process, writer, proc):
     while True:
         try:
             data = await process.stdin.read(65536)
         except asyncssh.TerminalSizeChanged:
             continue
         except asyncssh.BreakReceived:
+            continue
+        except asyncssh.SignalReceived as exc:
+            proc.send_signal(signal.Signals["SIG" + exc.signal])
             continue
         if not data:
             break
@@ -66,7 +69,7 @@ async def run_pipes(process, env):
         "/bin/sh", "-c", process.command,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )
-    feeder = asyncio.ensure_future(copy_in(process, proc.stdin))
+    feeder = asyncio.ensure_future(copy_in(process, proc.stdin, proc))
     await asyncio.gather(copy_out(proc.stdout, process.stdout), copy_out(proc.stderr, process.stderr))
     rc = await proc.wait()
     feeder.cancel()

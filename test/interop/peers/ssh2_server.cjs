@@ -8,7 +8,7 @@
  * `/bin/sh -c COMMAND` with stdin/stdout/stderr piped (backpressure through ssh2's streams) and
  * sends exit-status or exit-signal; env requests reach the command; with a pty-req, the command
  * (or `/bin/sh -i` for a shell) runs on a real pty through pty_bridge.py, which window-change
- * resizes; the sftp subsystem is ssh2's SFTP server answering REALPATH.
+ * resizes; "signal" requests are passed to the command; the sftp subsystem is ssh2's SFTP server answering REALPATH.
  *
  * Prints LISTENING once the port is open.
  */
@@ -22,7 +22,7 @@ const [port, hostKeyFile, authorized] = process.argv.slice(2);
 const allowed = utils.parseKey(authorized);
 const BRIDGE = join(__dirname, "pty_bridge.py");
 
-function run(stream, command, env, pty, resizers) {
+function run(stream, command, env, pty, resizers, signals) {
   let child;
   if (pty) {
     const argv = [BRIDGE, String(pty.rows), String(pty.cols), pty.term || "xterm", ...(command === undefined ? ["/bin/sh", "-i"] : ["/bin/sh", "-c", command])];
@@ -31,6 +31,7 @@ function run(stream, command, env, pty, resizers) {
   } else {
     child = spawn("/bin/sh", ["-c", command], { env: { ...process.env, ...env } });
   }
+  signals.push((name) => child.kill(`SIG${name}`));
   stream.pipe(child.stdin);
   child.stdin.on("error", () => {});
   child.stdout.pipe(stream, { end: false });
@@ -56,6 +57,7 @@ new Server({ hostKeys: [readFileSync(hostKeyFile)], debug: process.env.SSH2_DEBU
       const session = acceptSession();
       const env = {};
       const resizers = [];
+      const signals = [];
       let pty;
       session.on("env", (accept, _reject, info) => {
         env[info.key] = info.val;
@@ -69,8 +71,12 @@ new Server({ hostKeys: [readFileSync(hostKeyFile)], debug: process.env.SSH2_DEBU
         for (const r of resizers) r(info.rows, info.cols);
         accept?.();
       });
-      session.on("exec", (accept, _reject, info) => run(accept(), info.command, env, pty, resizers));
-      session.on("shell", (accept) => run(accept(), undefined, env, pty ?? { rows: 24, cols: 80, term: "dumb" }, resizers));
+      session.on("signal", (accept, _reject, info) => {
+        for (const f of signals) f(info.name);
+        accept?.();
+      });
+      session.on("exec", (accept, _reject, info) => run(accept(), info.command, env, pty, resizers, signals));
+      session.on("shell", (accept) => run(accept(), undefined, env, pty ?? { rows: 24, cols: 80, term: "dumb" }, resizers, signals));
       session.on("sftp", (accept) => {
         const sftp = accept();
         // ssh2 leaves closing an SFTP channel to the application: on the client's EOF or CLOSE it
