@@ -23,6 +23,8 @@ import type {
   IProcessProtocol,
   IProcessTransport,
   IProducer,
+  IPushProducer,
+  IPullProducer,
   IProtocol,
   IListeningPort,
   IReactorProcess,
@@ -449,7 +451,7 @@ class PtyTransport implements IProcessTransport {
   loseConnection(): void {
     if (!this.exited) this.pty.kill("SIGHUP");
   }
-  registerProducer(_p: IProducer, _streaming: boolean): void {}
+  registerProducer(_p: IPushProducer | IPullProducer, _streaming: boolean): void {}
   unregisterProducer(): void {}
   getPeer(): IAddress {
     return { type: "UNIX", family: "UNIX", name: null, host: "", port: 0 };

@@ -16,6 +16,7 @@ import type {
   IProcessProtocol,
   IProcessTransport,
   IProducer,
+  IPullProducer,
   IProtocol,
   IPushProducer,
   ITransport,
@@ -395,7 +396,7 @@ export class DummyTransport implements IProcessTransport {
     this.lost = true;
     this.proto.connectionLost(new FailureClass(new ConnectionDone()));
   }
-  registerProducer(_producer: IProducer, _streaming: boolean): void {}
+  registerProducer(_producer: IPushProducer | IPullProducer, _streaming: boolean): void {}
   unregisterProducer(): void {}
   getPeer(): IAddress {
     return { type: "UNIX", family: "UNIX", name: null, host: "", port: 0 };
@@ -556,7 +557,7 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
   get disconnecting(): boolean {
     return this.session.closing;
   }
-  registerProducer(producer: IProducer, streaming: boolean): void {
+  registerProducer(producer: IPushProducer | IPullProducer, streaming: boolean): void {
     this.session.registerProducer(producer, streaming);
   }
   unregisterProducer(): void {
