@@ -551,3 +551,28 @@ test("an unknown message number is answered with UNIMPLEMENTED", () => {
   assert.equal(t.unimplemented, 1);
 });
 
+
+test("CHANNEL_OPEN_CONFIRMATION: data written while the channel was opening goes out at once", () => {
+  const { conn, t } = setUp();
+  const ch = new TestChannel();
+  conn.openChannel(ch);
+  t.take();
+  ch.write("early");
+  assert.deepEqual(packets(t), []);
+  conn.ssh_CHANNEL_OPEN_CONFIRMATION(cat(u32(0, 255), u32(0x20000, 0x8000)));
+  assert.deepEqual(packets(t), [P(connection.MSG_CHANNEL_DATA, u32(255), NS("early"))]);
+  assert.deepEqual(ch.events, ["open"]);
+});
+
+test("CHANNEL_OPEN_CONFIRMATION: a channel closed while opening sends CLOSE as soon as it is confirmed", () => {
+  const { conn, t } = setUp();
+  const ch = new TestChannel();
+  conn.openChannel(ch);
+  t.take();
+  ch.loseConnection();
+  assert.deepEqual(packets(t), []);
+  conn.ssh_CHANNEL_OPEN_CONFIRMATION(cat(u32(0, 255), u32(0x20000, 0x8000)));
+  assert.deepEqual(packets(t), [P(connection.MSG_CHANNEL_CLOSE, u32(255))]);
+  conn.ssh_CHANNEL_CLOSE(u32(0));
+  assert.deepEqual(ch.events, ["closeReceived", "closed"]);
+});
