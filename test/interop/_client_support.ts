@@ -659,3 +659,59 @@ export async function checkRequestOnClosedChannel(client: Client): Promise<void>
   await assert.rejects(client.conn.sendRequest(ch, "exec", common.NS("true"), true).asPromise(), error.ChannelClosedError);
   assert.equal((await client.exec("true")).exitStatus, 0, "the connection still works");
 }
+
+/**
+ * One `write` of `n` bytes (no producer) then EOF at once: the channel queues what the window
+ * does not take, sends it as WINDOW_ADJUSTs arrive, and holds the EOF until the queue is empty.
+ */
+export async function checkUploadOneWrite(client: Client, n = 16 * 1024 * 1024): Promise<void> {
+  const data = patternStream().next(Math.min(n, 1024 * 1024));
+  const big = Buffer.concat(Array.from({ length: Math.ceil(n / data.length) }, () => data)).subarray(0, n);
+  const r = await client.exec("sha256sum", { stdin: big, timeoutMs: 60_000 });
+  assert.equal(r.stderr, "");
+  assert.equal(r.exitStatus, 0);
+  assert.equal(r.stdout.split(/\s/)[0], createHash("sha256").update(big).digest("hex"));
+}
+
+/**
+ * `count` channels each echoing `n` bytes through `cat` at once: data flows both ways on all
+ * channels together, each with its own window, and every channel gets back exactly its bytes.
+ */
+export async function checkConcurrentEcho(client: Client, count = 8, n = 4 * 1024 * 1024): Promise<void> {
+  const chans = await Promise.all(Array.from({ length: count }, () => client.openSession()));
+  await Promise.all(chans.map((c) => c.request("exec", common.NS("cat"))));
+  const inputs = chans.map((_, i) => {
+    const h = createHash("sha512").update(`echo ${i}`).digest();
+    return Buffer.concat(Array.from({ length: n / h.length }, () => h));
+  });
+  chans.forEach((c, i) => {
+    c.write(inputs[i]!);
+    c.conn.sendEOF(c);
+  });
+  await within(Promise.all(chans.map((c) => c.whenClosed.asPromise())), 120_000, `${count} concurrent echoes`, client.peerLog);
+  chans.forEach((c, i) => {
+    assert.equal(c.stdout.length, n, `channel ${i} length`);
+    assert.ok(Buffer.from(c.stdout).equals(inputs[i]!), `channel ${i} bytes`);
+    assert.equal(c.exitStatus, 0);
+  });
+}
+
+/**
+ * The connection drops (our side closes the TCP connection) with one channel running a command
+ * and one still opening: the open one is closed (`closed()`), the opening one gets `openFailed`.
+ */
+export async function checkConnectionLost(client: Client): Promise<void> {
+  const running = await client.openSession();
+  await running.request("exec", common.NS("sleep 30"));
+  const opening = new SessionChannel();
+  client.conn.openChannel(opening);
+  const openResult = opening.opened.asPromise().then(
+    () => "opened",
+    (e: unknown) => e,
+  );
+  client.close();
+  await within(running.whenClosed.asPromise(), 30_000, "running channel closed by connection loss", client.peerLog);
+  const r = await within(openResult, 30_000, "opening channel fails on connection loss", client.peerLog);
+  assert.ok(r instanceof Error, `the channel still opening fails, got ${String(r)}`);
+  assert.equal(running.exitStatus, undefined);
+}

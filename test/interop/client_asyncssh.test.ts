@@ -20,6 +20,9 @@ import {
   checkSftpSubsystem,
   checkUpload,
   checkCommandNotFound,
+  checkConcurrentEcho,
+  checkConnectionLost,
+  checkUploadOneWrite,
   checkGlobalRequestRefused,
   checkPausedConsumer,
   checkRequestOnClosedChannel,
@@ -58,6 +61,8 @@ test("our client against AsyncSSH's server", async (t: TestContext) => {
   await t.test("signal: TERM ends a running command with exit-signal TERM", () => checkSignalRequest(client));
   await t.test("flow control: a paused channel receives one window, then the rest once resumed", () => checkPausedConsumer(client));
   await t.test("flow control: 4 MiB on stdout and on stderr at once", () => checkStdoutAndStderrBulk(client));
+  await t.test("flow control: 16 MiB in one write, then EOF held until it is sent", () => checkUploadOneWrite(client));
+  await t.test("flow control: 8 channels echoing 4 MiB each through cat at once", () => checkConcurrentEcho(client));
   await t.test("CHANNEL_OPEN of an unknown type: OPEN_UNKNOWN_CHANNEL_TYPE", () => checkUnknownChannelType(client));
   await t.test("GLOBAL_REQUEST unknown to the server: GlobalRequestFailedError", () => checkGlobalRequestRefused(client));
   await t.test("a request on a closed channel: ChannelClosedError, nothing sent", () => checkRequestOnClosedChannel(client));
@@ -69,4 +74,5 @@ test("our client against AsyncSSH's server", async (t: TestContext) => {
     const r = await checkUpload(client, BULK_SMALL);
     tt.diagnostic(`upload ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);
   });
+  await t.test("connection lost: the running channel is closed, the opening one fails", () => checkConnectionLost(client));
 });

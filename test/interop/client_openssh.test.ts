@@ -21,6 +21,9 @@ import {
   checkSftpSubsystem,
   checkUpload,
   checkCommandNotFound,
+  checkConcurrentEcho,
+  checkConnectionLost,
+  checkUploadOneWrite,
   checkGlobalRequestRefused,
   checkPausedConsumer,
   checkRequestOnClosedChannel,
@@ -48,6 +51,8 @@ test("our client against OpenSSH's sshd", async (t: TestContext) => {
   await t.test("flow control: a paused channel receives one window, then the rest once resumed", () => checkPausedConsumer(client));
   await t.test("flow control: 4 MiB on stdout and on stderr at once", () => checkStdoutAndStderrBulk(client));
   // sshd refuses every channel type it does not serve with OPEN_CONNECT_FAILED, not 3.
+  await t.test("flow control: 16 MiB in one write, then EOF held until it is sent", () => checkUploadOneWrite(client));
+  await t.test("flow control: 8 channels echoing 4 MiB each through cat at once", () => checkConcurrentEcho(client));
   await t.test("CHANNEL_OPEN of an unknown type: refused (sshd says OPEN_CONNECT_FAILED)", () => checkUnknownChannelType(client, error.OPEN_CONNECT_FAILED));
   await t.test("GLOBAL_REQUEST unknown to the server: GlobalRequestFailedError", () => checkGlobalRequestRefused(client));
   await t.test("a request on a closed channel: ChannelClosedError, nothing sent", () => checkRequestOnClosedChannel(client));
@@ -59,4 +64,5 @@ test("our client against OpenSSH's sshd", async (t: TestContext) => {
     const r = await checkUpload(client, BULK_FULL);
     tt.diagnostic(`upload ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);
   });
+  await t.test("connection lost: the running channel is closed, the opening one fails", () => checkConnectionLost(client));
 });

@@ -20,6 +20,9 @@ import {
   checkSftpSubsystem,
   checkUpload,
   checkCommandNotFound,
+  checkConcurrentEcho,
+  checkConnectionLost,
+  checkUploadOneWrite,
   checkGlobalRequestRefused,
   checkPausedConsumer,
   checkRequestOnClosedChannel,
@@ -59,6 +62,8 @@ test("our client against ssh2's server", async (t: TestContext) => {
   // both wait for window (server.js CHANNEL_WINDOW_ADJUST resumes a stale stdout chunk left in
   // channel._chunk instead of the waiting stderr one): stdout arrives with extra bytes and stderr
   // stops short, while our window is open. A peer bug, shown with a 4 MiB `cat f; cat f >&2`.
+  await t.test("flow control: 16 MiB in one write, then EOF held until it is sent", () => checkUploadOneWrite(client));
+  await t.test("flow control: 8 channels echoing 4 MiB each through cat at once", () => checkConcurrentEcho(client));
   await t.test("CHANNEL_OPEN of an unknown type: OPEN_UNKNOWN_CHANNEL_TYPE", () => checkUnknownChannelType(client));
   await t.test("GLOBAL_REQUEST unknown to the server: GlobalRequestFailedError", () => checkGlobalRequestRefused(client));
   await t.test("a request on a closed channel: ChannelClosedError, nothing sent", () => checkRequestOnClosedChannel(client));
@@ -70,4 +75,5 @@ test("our client against ssh2's server", async (t: TestContext) => {
     const r = await checkUpload(client, BULK_SMALL);
     tt.diagnostic(`upload ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);
   });
+  await t.test("connection lost: the running channel is closed, the opening one fails", () => checkConnectionLost(client));
 });
