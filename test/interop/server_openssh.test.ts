@@ -9,9 +9,9 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { requirePeer, runCommand } from "../_support/peers.js";
+import { requirePeer, runCommand, spawnPeer } from "../_support/peers.js";
 import { TERMINAL_SHELL, clientEnv, startOurServer, type OurServer } from "./_server_support.js";
 
 function sshArgs(server: OurServer, extra: string[] = []): string[] {
@@ -162,4 +162,34 @@ test("ssh -o RekeyLimit=1M: 4 MiB through cat while keys are renewed several tim
   assert.equal(sha256(r.stdout), sha256(data));
   const rekeys = r.stderr.match(/SSH2_MSG_NEWKEYS received/g)?.length ?? 0;
   assert.ok(rekeys >= 3, `expected several key exchanges, saw ${rekeys}`);
+});
+
+test("ssh ControlMaster: many sessions, some at once, over one connection (ssh reuses its channel numbers)", async (t) => {
+  const server = await startOurServer(t);
+  const sock = join(server.dir, "cm.sock");
+  const bin = requirePeer(t, "ssh", "openssh-client");
+  if (bin === undefined) return;
+  // The master stays in the foreground (-N, no -f) so that the test owns and ends it.
+  const master = spawnPeer(t, bin, [...sshArgs(server, ["-M", "-S", sock, "-N"]), `${server.user}@127.0.0.1`], clientEnv(server));
+  for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(existsSync(sock), master.output());
+  const one = (i: number) => ssh(t, server, ["-S", sock], [`echo session-${i}`]);
+  const first = await Promise.all([0, 1, 2, 3, 4, 5].map(one));
+  const second = await Promise.all([6, 7, 8, 9, 10, 11].map(one));
+  assert.deepEqual(
+    [...first, ...second].map((r) => [r?.code, r?.out]),
+    Array.from({ length: 12 }, (_, i) => [0, `session-${i}\n`]),
+  );
+  assert.equal(server.logins(), 1, "every session went over the master's one connection");
+  const exit = await ssh(t, server, ["-S", sock, "-O", "exit"], []);
+  assert.equal(exit?.code, 0, exit?.stderr);
+});
+
+test("ssh -s: a subsystem the avatar does not have is refused; the connection ends cleanly", async (t) => {
+  const server = await startOurServer(t);
+  const r = await ssh(t, server, ["-s"], ["no-such-subsystem"]);
+  if (r === undefined) return;
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /subsystem request failed on channel 0/);
+  assert.deepEqual(server.criticals(), []);
 });
