@@ -214,3 +214,23 @@ test("a client that stops reading bounds the server's memory: the command's outp
   assert.equal(ch.stdout.length, size);
   assert.equal(ch.exitStatus, 0);
 });
+
+test("signal: the client's signal request reaches the running command", async () => {
+  class Interrupt extends session.SSHSessionClientChannel {
+    override channelOpen(): void {
+      this.conn.sendRequest(this, "exec", NS("exec sleep 30"), true).addCallback(() => {
+        this.conn.sendRequest(this, "signal", NS("KILL"), true).addErrback(() => undefined);
+      });
+    }
+  }
+  const client = new connection.SSHConnection();
+  const server = new connection.SSHConnection();
+  const pump = new Pump(client, server, new unix.UnixConchUser(me));
+  const ch = new Interrupt({ conn: client });
+  client.openChannel(ch);
+  // The signal can only be delivered once the (lazily spawned) process exists: retry until it is.
+  await pump.until(() => ch.isClosed || (server.channels.get(0) as session.SSHSession | undefined)?.client?.transport?.pid !== undefined);
+  if (!ch.isClosed) client.sendRequest(ch, "signal", NS("KILL"), true).addErrback(() => undefined);
+  await pump.until(() => ch.isClosed);
+  assert.equal(ch.exitSignal?.signal, "KILL");
+});
