@@ -37,25 +37,18 @@ def run(c, command, stdin=b"", env=None):
     if env:
         ch.update_environment(env)
     ch.exec_command(command)
-    if stdin:
-        ch.sendall(stdin)
-    ch.shutdown_write()
-    out = bytearray()
-    err = bytearray()
-    while True:
-        if ch.recv_ready():
-            out += ch.recv(65536)
-        elif ch.recv_stderr_ready():
-            err += ch.recv_stderr(65536)
-        elif ch.exit_status_ready() and ch.eof_received:
-            out += ch.recv(65536) if ch.recv_ready() else b""
-            break
-        else:
-            d = ch.recv(65536)
-            if d:
-                out += d
-    while ch.recv_stderr_ready():
-        err += ch.recv_stderr(65536)
+    def feed():
+        if stdin:
+            ch.sendall(stdin)
+        ch.shutdown_write()
+
+    # Input goes in from a thread while output is read, as a real client would.
+    writer = threading.Thread(target=feed)
+    writer.start()
+    # Paramiko buffers stderr without bound, so reading stdout to EOF first cannot deadlock.
+    out = ch.makefile("rb").read()
+    err = ch.makefile_stderr("rb").read()
+    writer.join()
     status = ch.recv_exit_status()
     ch.close()
     return {"stdout": out.decode("utf-8", "replace"), "stderr": err.decode("utf-8", "replace"), "status": status, "bytes": len(out), "sha256": hashlib.sha256(bytes(out)).hexdigest()}
