@@ -286,3 +286,38 @@ test(
     assert.equal(existsSync(done), false, "the whole output was read into the server's memory");
   },
 );
+
+test(
+  "a command that does not read its stdin: the server stops giving window back instead of buffering without bound",
+  async (t) => {
+    const server = await startOurServer(t);
+    const raw = await connectRaw(server);
+    t.after(() => raw.close());
+    raw.openSession(0);
+    const o = await raw.opened(0);
+    assert.ok(o.ok);
+    raw.request(o.remote, "exec", true, common.NS("sleep 5"));
+    await raw.forChannel(0, [MSG_CHANNEL_SUCCESS]);
+    // Send as fast as the server's window allows, for a while; count what it let in.
+    let window = o.window;
+    let sent = 0;
+    const LIMIT = 48 * 1024 * 1024;
+    const chunk = new Uint8Array(o.maxPacket);
+    while (sent < LIMIT) {
+      while (window > 0 && sent < LIMIT) {
+        const n = Math.min(o.maxPacket, window);
+        raw.send(MSG_CHANNEL_DATA, data(o.remote, chunk.subarray(0, n)));
+        window -= n;
+        sent += n;
+      }
+      const adjust = await raw.forChannel(0, [MSG_CHANNEL_WINDOW_ADJUST], 1500).catch(() => undefined);
+      if (adjust === undefined) break;
+      const r = adjust.reader();
+      r.uint32();
+      window += r.uint32();
+    }
+    t.diagnostic(`accepted ${sent} bytes`);
+    // One window, a pipe and a little buffering at most: not everything we offered.
+    assert.ok(sent < 8 * 1024 * 1024, `the server accepted ${sent} bytes for a command that reads none`);
+  },
+);
