@@ -715,3 +715,27 @@ export async function checkConnectionLost(client: Client): Promise<void> {
   assert.ok(r instanceof Error, `the channel still opening fails, got ${String(r)}`);
   assert.equal(running.exitStatus, undefined);
 }
+
+/**
+ * A small local window (`localWindow` 16 KiB, below the 32 KiB max packet): the server must send
+ * in pieces of at most the window, and our WINDOW_ADJUSTs keep `n` bytes flowing, hash checked.
+ */
+export async function checkSmallWindow(client: Client, n = 2 * 1024 * 1024, localWindow = 16 * 1024): Promise<void> {
+  const ch = new SessionChannel({ localWindow });
+  const hash = createHash("sha256");
+  let received = 0;
+  let largest = 0;
+  ch.stdoutSink = (data) => {
+    received += data.length;
+    largest = Math.max(largest, data.length);
+    hash.update(data);
+  };
+  await client.openSession(ch);
+  await ch.request("exec", common.NS(patternCommand(n)));
+  ch.conn.sendEOF(ch);
+  await within(ch.whenClosed.asPromise(), 60_000, `download through a ${localWindow}-byte window (got ${received})`, client.peerLog);
+  assert.equal(received, n);
+  assert.ok(largest <= localWindow, `no packet larger than the window (largest ${largest})`);
+  assert.equal(hash.digest("hex"), patternSha256(n));
+  assert.equal(ch.exitStatus, 0);
+}

@@ -8,6 +8,7 @@
  * root's sessions ("session signalling requires privilege separation").
  */
 import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
 import { error } from "@twisted-ts/conch";
 import { startSshd } from "../_support/sshd.js";
 import {
@@ -24,6 +25,7 @@ import {
   checkConcurrentEcho,
   checkConnectionLost,
   checkUploadOneWrite,
+  checkSmallWindow,
   checkGlobalRequestRefused,
   checkPausedConsumer,
   checkRequestOnClosedChannel,
@@ -53,6 +55,7 @@ test("our client against OpenSSH's sshd", async (t: TestContext) => {
   // sshd refuses every channel type it does not serve with OPEN_CONNECT_FAILED, not 3.
   await t.test("flow control: 16 MiB in one write, then EOF held until it is sent", () => checkUploadOneWrite(client));
   await t.test("flow control: 8 channels echoing 4 MiB each through cat at once", () => checkConcurrentEcho(client));
+  await t.test("flow control: a 16 KiB local window (below the max packet) still moves 2 MiB", () => checkSmallWindow(client));
   await t.test("CHANNEL_OPEN of an unknown type: refused (sshd says OPEN_CONNECT_FAILED)", () => checkUnknownChannelType(client, error.OPEN_CONNECT_FAILED));
   await t.test("GLOBAL_REQUEST unknown to the server: GlobalRequestFailedError", () => checkGlobalRequestRefused(client));
   await t.test("a request on a closed channel: ChannelClosedError, nothing sent", () => checkRequestOnClosedChannel(client));
@@ -65,4 +68,19 @@ test("our client against OpenSSH's sshd", async (t: TestContext) => {
     tt.diagnostic(`upload ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);
   });
   await t.test("connection lost: the running channel is closed, the opening one fails", () => checkConnectionLost(client));
+});
+
+test("our client answers sshd's keepalive@openssh.com probes, so ClientAliveInterval does not drop it", async (t: TestContext) => {
+  const key = await makeUserKey(t);
+  const sshd = await startSshd(t, { authorizedKeys: [key.publicLine], config: ["ClientAliveInterval 1", "ClientAliveCountMax 1"], hostKeyTypes: ["ed25519"] });
+  if (sshd === undefined) return;
+  const client = await connectClient({ port: sshd.port, user: sshd.user, key, hostKey: sshd.hostKeys.ed25519!, peerLog: sshd.output });
+  t.after(() => client.close());
+  // sshd probes every second and drops a client that misses more than one probe; with a channel
+  // open the probe is a channel request, without one a global request: both must be answered.
+  await new Promise((r) => setTimeout(r, 3_500));
+  const r = await client.exec("sleep 3; echo alive");
+  assert.equal(r.stdout, "alive\n");
+  assert.equal(r.exitStatus, 0);
+  assert.doesNotMatch(sshd.output(), /Timeout, client not responding/);
 });

@@ -24,6 +24,7 @@ import {
   checkConcurrentEcho,
   checkConnectionLost,
   checkUploadOneWrite,
+  checkSmallWindow,
   checkGlobalRequestRefused,
   checkPausedConsumer,
   checkRequestOnClosedChannel,
@@ -64,6 +65,7 @@ test("our client against Twisted Conch's server", async (t: TestContext) => {
   await t.test("flow control: 4 MiB on stdout and on stderr at once", () => checkStdoutAndStderrBulk(client));
   await t.test("flow control: 16 MiB in one write, then EOF held until it is sent", () => checkUploadOneWrite(client));
   await t.test("flow control: 8 channels echoing 4 MiB each through cat at once", () => checkConcurrentEcho(client));
+  await t.test("flow control: a 16 KiB local window (below the max packet) still moves 2 MiB", () => checkSmallWindow(client));
   await t.test("CHANNEL_OPEN of an unknown type: OPEN_UNKNOWN_CHANNEL_TYPE", () => checkUnknownChannelType(client));
   await t.test("GLOBAL_REQUEST unknown to the server: GlobalRequestFailedError", () => checkGlobalRequestRefused(client));
   await t.test("a request on a closed channel: ChannelClosedError, nothing sent", () => checkRequestOnClosedChannel(client));
