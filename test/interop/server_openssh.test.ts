@@ -81,13 +81,15 @@ test("ssh env: SetEnv and SendEnv reach the command; forbidden names are refused
   const r = await ssh(
     t,
     server,
-    ["-o", "SetEnv=GREETING=hi-there", "-o", "SendEnv=TT_FROM_CLIENT", "-o", "SetEnv=LD_PRELOAD=/nonexistent.so"],
+    // One SetEnv with both: ssh keeps only the first SetEnv option given.
+    ["-o", "SetEnv=GREETING=hi-there LD_PRELOAD=/nonexistent.so", "-o", "SendEnv=TT_FROM_CLIENT", "-o", "LogLevel=DEBUG1"],
     ['echo "$GREETING/$TT_FROM_CLIENT/${LD_PRELOAD:-unset}"'],
     { env: { TT_FROM_CLIENT: "sent by ssh" } },
   );
   if (r === undefined) return;
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.out, "hi-there/sent by ssh/unset\n");
+  assert.match(r.stderr, /setting env LD_PRELOAD = "\/nonexistent.so"/);
 });
 
 test("ssh -T shell (Unix realm): the user's shell reads commands from stdin and its exit code comes back", async (t) => {
@@ -171,7 +173,7 @@ test("ssh ControlMaster: many sessions, some at once, over one connection (ssh r
   if (bin === undefined) return;
   // The master stays in the foreground (-N, no -f) so that the test owns and ends it.
   const master = spawnPeer(t, bin, [...sshArgs(server, ["-M", "-S", sock, "-N"]), `${server.user}@127.0.0.1`], clientEnv(server));
-  for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 300 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
   assert.ok(existsSync(sock), master.output());
   const one = (i: number) => ssh(t, server, ["-S", sock], [`echo session-${i}`]);
   const first = await Promise.all([0, 1, 2, 3, 4, 5].map(one));
