@@ -174,6 +174,8 @@ export interface ConnectOptions {
   hostKey?: string | undefined;
   /** Cipher preference (default: the transport's). */
   ciphers?: string[];
+  /** MAC preference (default: the transport's). */
+  macs?: string[];
   /** For error messages. */
   peerLog?: () => string;
 }
@@ -239,6 +241,8 @@ export async function connectClient(opts: ConnectOptions): Promise<Client> {
   }
 
   class Transport extends transport.SSHClientTransport {
+    override supportedCiphers: string[] = [...(opts.ciphers ?? transport.DEFAULT_CIPHERS)];
+    override supportedMACs: string[] = [...(opts.macs ?? transport.DEFAULT_MACS)];
     override verifyHostKey(pubKey: Uint8Array, _fingerprint: string) {
       if (expected !== undefined && !common.bytesEqual(pubKey, expected.blob())) {
         return Promise.reject(new error.ConchError("the server showed another host key"));
@@ -256,10 +260,6 @@ export async function connectClient(opts: ConnectOptions): Promise<Client> {
       super.connectionLost(reason);
       if (!ready.called) ready.errback(reason);
     }
-  }
-  if (opts.ciphers !== undefined) {
-    const ciphers = opts.ciphers;
-    Object.defineProperty(Transport.prototype, "supportedCiphers", { get: () => ciphers, configurable: true });
   }
 
   const factory = new ClientFactory();
