@@ -11,20 +11,19 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
+import { fileURLToPath } from "node:url";
 import type { AvatarId } from "@twisted-ts/cred/checkers";
 import { InMemoryUsernamePasswordDatabaseDontUse, PAMPasswordChecker } from "@twisted-ts/cred/checkers";
 import type { InterfaceToken } from "@twisted-ts/cred/interfaces";
 import { Portal, type IRealm, type LoginResult } from "@twisted-ts/cred/portal";
 import type { ITransport } from "@twisted-ts/internet/interfaces";
-import { Protocol } from "@twisted-ts/internet/protocol";
+import { ClientFactory, Protocol } from "@twisted-ts/internet/protocol";
 import { addObserver, formatEvent, removeObserver, type LogEvent } from "@twisted-ts/internet/log";
 import { reactor } from "@twisted-ts/internet/reactor";
 import { fail, succeed, type Deferred } from "@twisted-ts/internet/defer";
 import type { Failure } from "@twisted-ts/internet/failure";
-import { ClientFactory } from "@twisted-ts/internet/protocol";
 import { checkers, error, unix } from "@twisted-ts/conch";
 import { common, connection, factory, keys, service, transport, userauth } from "@twisted-ts/conch/ssh";
-import { fileURLToPath } from "node:url";
 import { SYSTEM_PYTHON, requirePythonModule, runCommand, tempDir } from "../_support/peers.js";
 import { sshKeygen } from "../_support/sshd.js";
 
@@ -159,9 +158,9 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
     hostKeys[k.sshType()] = k;
   }
 
-  const inProcess = new unix.InProcessRealm(opts.inProcess ?? {});
+  const inProcessOptions = opts.inProcess ?? {};
   const realm = new CountingRealm((name) =>
-    opts.realm === "inprocess" ? new unix.InProcessConchUser(name, inProcess.options) : new TestUnixUser(name, home),
+    opts.realm === "inprocess" ? new unix.InProcessConchUser(name, inProcessOptions) : new TestUnixUser(name, home),
   );
   const passwords = new InMemoryUsernamePasswordDatabaseDontUse({ [USER]: PASSWORD });
   const portal = new Portal(realm, [
