@@ -9,7 +9,7 @@
  * hmac-sha2-256-etm@openssh.com) and direction: up runs `printf S; exec cat >/dev/null` with the
  * client writing N zero bytes from the start, down runs `head -c N /dev/zero`. The data phase runs
  * from the remote command's first output byte to the end (channel closed / `ssh` exited); MB/s is
- * N / that time. CPU is the client process's user+system seconds per GiB (the Node clients over the
+ * N / that time. (`ssh` gets the marker on stderr and sends stdout to /dev/null; see sshTransfer.) CPU is the client process's user+system seconds per GiB (the Node clients over the
  * data phase, `ssh` over its whole life through /usr/bin/time, handshake included: a few ms).
  * Key exchange curve25519-sha256 and ssh-ed25519 host keys everywhere. Median of the repetitions.
  *
@@ -110,18 +110,21 @@ function sshArgs(port: number, keyPath: string, cipher: string): string[] {
 const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
 /**
- * One bulk transfer with OpenSSH's ssh: a shell pipeline times the data phase (the first byte of
- * output marks its start) and /usr/bin/time gives ssh's CPU.
+ * One bulk transfer with OpenSSH's ssh: a shell pipeline times the data phase and /usr/bin/time
+ * gives ssh's CPU. Its stdout goes to /dev/null (through a pipe to a reader, ssh spends 4x the
+ * CPU and takes twice as long here); the remote command writes a marker to stderr as it starts,
+ * and the marker's arrival starts the clock.
  */
 async function sshTransfer(dir: string, op: "up" | "down", port: number, keyPath: string, cipher: string): Promise<Run> {
   const t = join(dir, "time"), s = join(dir, "start"), e = join(dir, "end");
-  const remote = op === "up" ? "printf S; exec cat >/dev/null" : `head -c ${N} /dev/zero`;
-  const ssh = `/usr/bin/time -f '%U %S' -o ${t} ssh ${sshArgs(port, keyPath, cipher).map(q).join(" ")} ${q(remote)}`;
+  const remote = op === "up" ? "printf S >&2; exec cat >/dev/null" : `printf S >&2; exec head -c ${N} /dev/zero`;
+  const ssh = `/usr/bin/time -f '%U %S' -o ${t} ssh ${sshArgs(port, keyPath, cipher).map(q).join(" ")} ${q(remote)} 2>&1 >/dev/null`;
   const source = op === "up" ? `head -c ${N} /dev/zero | ${ssh}` : `${ssh} </dev/null`;
   const script = `{ ${source}; } | { head -c 1 >/dev/null; date +%s.%N >${s}; cat >/dev/null; }; date +%s.%N >${e}`;
   const r = await run("/bin/sh", ["-c", script]);
-  if (r.code !== 0) throw new Error(`ssh ${op} ${cipher}: exit ${r.code}\n${r.stderr}`);
-  const [user, sys] = readFileSync(t, "utf8").trim().split(/\s+/).slice(-2).map(Number) as [number, number];
+  const times = readFileSync(t, "utf8");
+  if (r.code !== 0 || /exited|signal/.test(times)) throw new Error(`ssh ${op} ${cipher}: ${times} ${r.stderr}`);
+  const [user, sys] = times.trim().split(/\s+/).slice(-2).map(Number) as [number, number];
   const seconds = Number(readFileSync(e, "utf8")) - Number(readFileSync(s, "utf8"));
   return { seconds, cpu: user + sys };
 }
