@@ -8,10 +8,12 @@
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { requirePeer, runCommand, spawnPeer } from "../_support/peers.js";
+import { connection } from "@twisted-ts/conch/ssh";
 import { TERMINAL_SHELL, clientEnv, startOurServer, type OurServer } from "./_server_support.js";
 
 function sshArgs(server: OurServer, extra: string[] = []): string[] {
@@ -166,15 +168,22 @@ test("ssh -o RekeyLimit=1M: 4 MiB through cat while keys are renewed several tim
   assert.ok(rekeys >= 3, `expected several key exchanges, saw ${rekeys}`);
 });
 
-test("ssh ControlMaster: many sessions, some at once, over one connection (ssh reuses its channel numbers)", async (t) => {
-  const server = await startOurServer(t);
+/** Starts `ssh -M -N` as a ControlMaster (owned by the test); resolves with its socket path. */
+async function startMaster(t: TestContext, server: OurServer): Promise<string | undefined> {
   const sock = join(server.dir, "cm.sock");
   const bin = requirePeer(t, "ssh", "openssh-client");
-  if (bin === undefined) return;
+  if (bin === undefined) return undefined;
   // The master stays in the foreground (-N, no -f) so that the test owns and ends it.
   const master = spawnPeer(t, bin, [...sshArgs(server, ["-M", "-S", sock, "-N"]), `${server.user}@127.0.0.1`], clientEnv(server));
   for (let i = 0; i < 300 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
   assert.ok(existsSync(sock), master.output());
+  return sock;
+}
+
+test("ssh ControlMaster: many sessions, some at once, over one connection (ssh reuses its channel numbers)", async (t) => {
+  const server = await startOurServer(t);
+  const sock = await startMaster(t, server);
+  if (sock === undefined) return;
   const one = (i: number) => ssh(t, server, ["-S", sock], [`echo session-${i}`]);
   const first = await Promise.all([0, 1, 2, 3, 4, 5].map(one));
   const second = await Promise.all([6, 7, 8, 9, 10, 11].map(one));
@@ -194,4 +203,41 @@ test("ssh -s: a subsystem the avatar does not have is refused; the connection en
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /subsystem request failed on channel 0/);
   assert.deepEqual(server.criticals(), []);
+});
+
+test("ssh ControlMaster past a per-connection channel limit: the extra session is refused, ssh falls back to a new connection, the others carry on", async (t) => {
+  class TwoChannels extends connection.SSHConnection {
+    override maxOpenChannels = 2;
+  }
+  const server = await startOurServer(t, { connectionClass: TwoChannels });
+  const sock = await startMaster(t, server);
+  if (sock === undefined) return;
+  // Two sessions that wait for their stdin to close hold both channels...
+  const bin = requirePeer(t, "ssh", "openssh-client")!;
+  const holders = [0, 1].map((i) => {
+    const child = spawn(bin, [...sshArgs(server, ["-S", sock]), `${server.user}@127.0.0.1`, `echo holding-${i}; cat >/dev/null`], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: clientEnv(server),
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const done = new Promise((r) => child.once("close", r));
+    t.after(() => child.kill("SIGKILL"));
+    return { child, out: () => out, done };
+  });
+  for (let i = 0; i < 300 && !holders.every((h) => h.out().includes("holding-")); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(holders.every((h) => h.out().includes("holding-")), holders.map((h) => h.out()).join("|"));
+  // ...so the server refuses a third on that connection; ssh reports it and falls back to a
+  // connection of its own, which the server serves.
+  const third = await ssh(t, server, ["-S", sock], ["echo third"]);
+  assert.match(third?.stderr ?? "", /session request failed: Session open refused by peer/);
+  assert.equal(third?.out, "third\n", third?.stderr);
+  assert.equal(server.logins(), 2);
+  assert.ok(server.logs.some((e) => /refusing \{channelType\} channel/.test(String(e.log_format))), server.logText());
+  // The holders end (EOF on their stdin); then there is room again.
+  for (const h of holders) h.child.stdin.end();
+  await Promise.all(holders.map((h) => h.done));
+  const after = await ssh(t, server, ["-S", sock], ["echo after"]);
+  assert.equal(after?.out, "after\n", after?.stderr);
+  await ssh(t, server, ["-S", sock, "-O", "exit"], []);
 });
