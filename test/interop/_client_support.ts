@@ -739,3 +739,32 @@ export async function checkSmallWindow(client: Client, n = 2 * 1024 * 1024, loca
   assert.equal(hash.digest("hex"), patternSha256(n));
   assert.equal(ch.exitStatus, 0);
 }
+
+/** Cipher/MAC pairs to try against a server; the MAC is unused with AEAD ciphers. */
+export const CIPHER_MATRIX: ReadonlyArray<readonly [string, string]> = [
+  ["chacha20-poly1305@openssh.com", "hmac-sha2-256"],
+  ["aes128-gcm@openssh.com", "hmac-sha2-256"],
+  ["aes256-gcm@openssh.com", "hmac-sha2-256"],
+  ["aes128-ctr", "hmac-sha2-256-etm@openssh.com"],
+  ["aes192-ctr", "hmac-sha2-512"],
+  ["aes256-ctr", "hmac-sha1"],
+];
+
+/**
+ * For each [cipher, MAC] pair, a connection offering only that pair runs `cat` over 1 MiB (plus a
+ * line on stderr) and gets it all back.
+ */
+export async function checkCipherMatrix(connect: (ciphers: string[], macs: string[]) => Promise<Client>, combos: ReadonlyArray<readonly [string, string]> = CIPHER_MATRIX): Promise<void> {
+  const data = Buffer.alloc(1024 * 1024, "abcdefghijklmnopqrstuvwxyz0123456789\n").toString();
+  for (const [cipher, mac] of combos) {
+    const client = await connect([cipher], [mac]);
+    try {
+      const r = await client.exec("cat; echo done >&2", { stdin: data });
+      assert.ok(r.stdout === data, `${cipher} + ${mac}: the bytes came back (${r.stdout.length} of ${data.length})`);
+      assert.equal(r.stderr, "done\n");
+      assert.equal(r.exitStatus, 0);
+    } finally {
+      client.close();
+    }
+  }
+}

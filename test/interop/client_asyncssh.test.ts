@@ -19,6 +19,7 @@ import {
   checkPtyShell,
   checkSftpSubsystem,
   checkUpload,
+  checkCipherMatrix,
   checkCommandNotFound,
   checkConcurrentEcho,
   checkConnectionLost,
@@ -77,4 +78,7 @@ test("our client against AsyncSSH's server", async (t: TestContext) => {
     tt.diagnostic(`upload ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);
   });
   await t.test("connection lost: the running channel is closed, the opening one fails", () => checkConnectionLost(client));
+  await t.test("each cipher and MAC in CIPHER_MATRIX: 1 MiB through cat", () =>
+    checkCipherMatrix((ciphers, macs) => connectClient({ port: server.port, user: "alice", key, hostKey, ciphers, macs, peerLog: server.output })),
+  );
 });

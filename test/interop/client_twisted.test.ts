@@ -20,6 +20,7 @@ import {
   checkPtyShell,
   checkSftpSubsystem,
   checkUpload,
+  checkCipherMatrix,
   checkCommandNotFound,
   checkConcurrentEcho,
   checkConnectionLost,
@@ -78,4 +79,15 @@ test("our client against Twisted Conch's server", async (t: TestContext) => {
     tt.diagnostic(`upload ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);
   });
   await t.test("connection lost: the running channel is closed, the opening one fails", () => checkConnectionLost(client));
+  // Twisted 22.4 has neither chacha20-poly1305 nor AES-GCM, nor the -etm MACs.
+  await t.test("each CTR cipher with an HMAC Twisted offers: 1 MiB through cat", () =>
+    checkCipherMatrix(
+      (ciphers, macs) => connectClient({ port: server.port, user, key, hostKey, ciphers, macs, peerLog: server.output }),
+      [
+        ["aes128-ctr", "hmac-sha2-256"],
+        ["aes192-ctr", "hmac-sha2-512"],
+        ["aes256-ctr", "hmac-sha1"],
+      ],
+    ),
+  );
 });
