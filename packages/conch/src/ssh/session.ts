@@ -46,7 +46,7 @@ const EMPTY = new Uint8Array(0);
  * that sends its input, EOF and CLOSE at once (the Conch howto's `cat`) still gets the output, and
  * a command that ignores its closed stdin is hung up on after this long.
  */
-export const SESSION_CLOSE_GRACE = 5;
+export const SESSION_CLOSE_GRACE = 30;
 
 /** The signals every session should understand (RFC 4254 §6.10), without the SIG prefix. */
 export const SUPPORTED_SIGNALS = ["ABRT", "ALRM", "FPE", "HUP", "ILL", "INT", "KILL", "PIPE", "QUIT", "SEGV", "TERM", "USR1", "USR2"] as const;
@@ -88,6 +88,9 @@ export class SSHSession extends SSHChannel {
   private readonly afterRequest: Array<() => void> = [];
   private graceTimer: { cancel(): void } | undefined = undefined;
   private gotEOF = false;
+  private graceWanted = false;
+  /** Seconds a running command may go on after the client closed (see {@link SESSION_CLOSE_GRACE}). */
+  closeGrace = SESSION_CLOSE_GRACE;
 
   constructor(options: SSHChannelOptions = {}) {
     super(options);
@@ -312,13 +315,26 @@ export class SSHSession extends SSHChannel {
           log.failure("session.eofReceived failed", e, "error");
         }
       }
-      this.graceTimer = clock.callLater(SESSION_CLOSE_GRACE, () => {
-        this.graceTimer = undefined;
-        this.loseConnection();
-      });
+      this.graceWanted = true;
+      // The grace counts from the process's start: spawning may itself take a while.
+      if (pp.connected) this._startGrace();
       return;
     }
     super.closeReceived();
+  }
+
+  /** @internal Starts the close grace once the process runs (called again from connectionMade). */
+  _startGrace(): void {
+    if (!this.graceWanted || this.graceTimer !== undefined || this.localClosed) return;
+    const clock = this.hasConnection ? this.conn.transport?.clock : undefined;
+    if (clock === undefined) {
+      this.loseConnection();
+      return;
+    }
+    this.graceTimer = clock.callLater(this.closeGrace, () => {
+      this.graceTimer = undefined;
+      this.loseConnection();
+    });
   }
 
   override closed(): void {
@@ -425,9 +441,12 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
   private lostOutOrErr = false;
   private ended = false;
 
-  /** True from the start of the shell or command until it ended. */
+  /**
+   * True from the shell or command request until it ended — also while a process is still being
+   * spawned (the client may close before the process exists; its input must still reach it).
+   */
   get running(): boolean {
-    return this.connected && !this.ended;
+    return !this.ended;
   }
 
   constructor(readonly session: SSHSession) {
@@ -444,6 +463,7 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
     const early = this.session.earlyData;
     if (early.length > 0) this.transport.write(early.takeAll());
     this.session.resumeProducing();
+    this.session._startGrace();
   }
 
   /**
