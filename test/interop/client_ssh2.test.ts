@@ -83,3 +83,21 @@ test("our client against ssh2's server", async (t: TestContext) => {
     checkCipherMatrix((ciphers, macs) => connectClient({ port: server.port, user: "alice", key, hostKey, ciphers, macs, peerLog: server.output })),
   );
 });
+
+test("our client through ssh2's server rekeying every 400 ms, host key checks answered 300 ms late: 3 × 4 MiB each way, hashed", async (t: TestContext) => {
+  if (!requirePythonModule(t, "pty", "python3")) return;
+  const dir = tempDir(t, "twisted-ts-ssh2d-");
+  const [hostKeyPath, hostKey] = await sshKeygen(dir, "ssh_host_ed25519_key", "ed25519");
+  const key = await makeUserKey(t);
+  const server = await startListeningPeer(t, process.execPath, (port) => [peerScript("ssh2_server.cjs"), String(port), hostKeyPath, key.publicLine], {
+    ...process.env,
+    SSH2_REKEY_EVERY_MS: "400",
+  });
+  const client = await connectClient({ port: server.port, user: "alice", key, hostKey, verifyDelayMs: 300, peerLog: server.output });
+  t.after(() => client.close());
+  for (let i = 0; i < 3; i++) {
+    await checkDownload(client, 4 * 1024 * 1024);
+    await checkUpload(client, 4 * 1024 * 1024);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+});

@@ -1,7 +1,7 @@
 """
 AsyncSSH's SSH server (Debian's python3-asyncssh), for interop tests of our client.
 
-Usage: python3 asyncssh_server.py PORT HOST_KEY_FILE AUTHORIZED_PUBLIC_KEY_LINE
+Usage: python3 asyncssh_server.py PORT HOST_KEY_FILE AUTHORIZED_PUBLIC_KEY_LINE [REKEY_BYTES]
 
 Listens on 127.0.0.1:PORT with the host key in HOST_KEY_FILE, accepts any user name with the one
 authorized key, and runs each session through AsyncSSH's process API (SSHServerProcess):
@@ -22,7 +22,15 @@ import termios
 
 import asyncssh
 
+if os.environ.get("ASYNCSSH_DEBUG"):
+    import logging
+
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stdout)
+    asyncssh.set_debug_level(2)
+
 port, host_key_file, authorized = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+# With REKEY_BYTES, the server starts a key exchange after every REKEY_BYTES bytes each way.
+extra = {"rekey_bytes": int(sys.argv[4])} if len(sys.argv) > 4 else {}
 
 
 def set_size(fd, width, height, pixwidth=0, pixheight=0):
@@ -147,7 +155,7 @@ async def main():
         asyncssh.SSHServer, "127.0.0.1", port,
         server_host_keys=[asyncssh.read_private_key(host_key_file)],
         authorized_client_keys=asyncssh.import_authorized_keys(authorized + "\n"),
-        process_factory=handle, sftp_factory=True, encoding=None,
+        process_factory=handle, sftp_factory=True, encoding=None, **extra,
     )
     print("LISTENING", flush=True)
     await asyncio.Event().wait()

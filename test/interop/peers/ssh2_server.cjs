@@ -10,6 +10,8 @@
  * (or `/bin/sh -i` for a shell) runs on a real pty through pty_bridge.py, which window-change
  * resizes; "signal" requests are passed to the command; the sftp subsystem is ssh2's SFTP server answering REALPATH.
  *
+ * With SSH2_REKEY_EVERY_MS set, the server rekeys each connection that often.
+ *
  * Prints LISTENING once the port is open.
  */
 "use strict";
@@ -53,6 +55,12 @@ new Server({ hostKeys: [readFileSync(hostKeyFile)], debug: process.env.SSH2_DEBU
     ctx.reject(["publickey"]);
   });
   client.on("ready", () => {
+    // SSH2_REKEY_EVERY_MS: the server starts a key exchange that often (client.rekey()).
+    const every = Number(process.env.SSH2_REKEY_EVERY_MS ?? 0);
+    if (every > 0) {
+      const timer = setInterval(() => client.rekey(), every);
+      client.on("close", () => clearInterval(timer));
+    }
     client.on("session", (acceptSession) => {
       const session = acceptSession();
       const env = {};
