@@ -29,6 +29,9 @@ interface Args {
   mac: string;
   bytes: number;
   reps: number;
+  /** Our client's channel window and maximum packet (default: the channel's defaults). */
+  window?: number;
+  maxPacket?: number;
 }
 
 export interface Run {
@@ -117,7 +120,7 @@ function oursConnect(): Promise<{ conn: connection.SSHConnection; close: () => v
 }
 
 async function oursOpen(conn: connection.SSHConnection, command: string): Promise<BenchChannel> {
-  const ch = new BenchChannel();
+  const ch = new BenchChannel({ localWindow: args.window ?? 0, localMaxPacket: args.maxPacket ?? 0 });
   conn.openChannel(ch);
   await ch.opened.asPromise();
   void conn.sendRequest(ch, "exec", common.NS(command), false);
