@@ -5,6 +5,7 @@
  * `transport.ts`, which is the public module.
  */
 import { randomBytes } from "node:crypto";
+import { Socket } from "node:net";
 import { Protocol } from "@twisted-ts/internet/protocol";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { Logger } from "@twisted-ts/internet/log";
@@ -390,8 +391,10 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       this.callHandler(name, body);
       return;
     }
-    // 50 and up belong to the service.
-    if (inKex || this.service === undefined) {
+    // 50 and up belong to the service. RFC 4253 §7.1 says a peer stops sending them once it has
+    // sent KEXINIT; some (AsyncSSH) keep sending during a rekey, and OpenSSH and Twisted accept
+    // them, so only the first key exchange is strict about it.
+    if (this.service === undefined || (inKex && this.sessionID.length === 0)) {
       if (inKex || this.sessionID.length === 0) throw this.unexpected(num);
       this.logger.debug("couldn't handle {num}: no service", { num });
       this.sendUnimplemented();
@@ -450,8 +453,32 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     const wire = this.sealer.seal(this.seqOut, message);
     this.seqOut = (this.seqOut + 1) >>> 0;
     if (this.outBatch !== undefined) this.outBatch.push(wire);
-    else this.transport.write(wire);
+    else {
+      this.corkSocket();
+      this.transport.write(wire);
+    }
     this.countBytes(wire.length);
+  }
+
+  /** The socket corked until the event loop's next check phase, if any. */
+  private corked: Socket | undefined = undefined;
+
+  /**
+   * On a TCP (or TLS) connection, holds the socket's writes until the current turn of the event
+   * loop is over, so that the packets sent meanwhile (a channel writing a 64 KiB read of a
+   * process's output is two packets) leave in one writev. The bytes are in the socket's buffer at
+   * once, as before; only the system call moves. Closing (`end()`) uncorks.
+   */
+  private corkSocket(): void {
+    if (this.corked !== undefined) return;
+    const s = (this.transport as { socket?: unknown }).socket;
+    if (!(s instanceof Socket) || s.destroyed) return;
+    s.cork();
+    this.corked = s;
+    setImmediate(() => {
+      this.corked = undefined;
+      s.uncork();
+    });
   }
 
   /** Packets sealed during a batch, in order, not written yet. */
@@ -733,7 +760,9 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       }
       this.peerSupportsExtInfo = theirs.kex.includes(this.isClient ? EXT_INFO_S : EXT_INFO_C);
     }
-    if (theirs.firstKexPacketFollows && (theirs.kex[0] !== result.kex || theirs.hostKey[0] !== result.hostKey)) {
+    // RFC 4253 §7.1 (and OpenSSH's proposals_match): the guess is right only when both sides put
+    // the same kex and host key algorithms first.
+    if (theirs.firstKexPacketFollows && (theirs.kex[0] !== ours.kex[0] || theirs.hostKey[0] !== ours.hostKey[0])) {
       this.ignoreNextKexPacket = true;
     }
     const spec = KEX_ALGORITHMS[result.kex];
