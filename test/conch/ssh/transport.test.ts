@@ -390,3 +390,46 @@ test("DISCONNECT from the peer reaches receiveError and disconnectReason", () =>
 test("hostKey helper gives distinct key types", () => {
   assert.equal(hostKey("rsa").sshType(), "ssh-rsa");
 });
+
+test("rekey: service messages a peer keeps sending after its KEXINIT are delivered (AsyncSSH does this)", () => {
+  const p = sshPair();
+  const { serverSvc } = startEcho(p);
+  p.client.rekey();
+  // Bypass the client's own queue, as a peer that keeps sending during its key exchange would.
+  (p.client as unknown as { writePacket(t: number, d: Uint8Array): void }).writePacket(70, new Uint8Array([42]));
+  p.pump.flush();
+  assert.deepEqual(serverSvc.received.map(([n, d]) => [n, d[0]]), [[70, 42]]);
+  assertSecure(p);
+  assert.equal(p.server.keyExchangeInProgress, false);
+});
+
+test("first_kex_packet_follows: a wrong guess (first algorithms differ) is skipped, a right one is used", () => {
+  for (const [clientFirst, guessRight] of [
+    ["curve25519-sha256", false],
+    ["mlkem768x25519-sha256", true],
+  ] as const) {
+    const p = sshPair({
+      greet: false,
+      configure: (c) => {
+        c.supportedKeyExchanges = [clientFirst, ...transport.DEFAULT_KEY_EXCHANGES.filter((k) => k !== clientFirst)];
+        // The client's KEXINIT says a guessed key exchange packet follows.
+        const lists = c["kexInitLists"].bind(c);
+        (c as unknown as { kexInitLists: () => unknown }).kexInitLists = () => ({ ...lists(), firstKexPacketFollows: true });
+      },
+    });
+    // The guess: a KEX_ECDH_INIT whose public value is garbage.
+    (p.client as unknown as { writePacket(t: number, d: Uint8Array): void }).writePacket(
+      transport.MSG_KEX_ECDH_INIT,
+      new SSHWriter().string(new Uint8Array(7)).finish(),
+    );
+    p.pump.flush();
+    if (guessRight) {
+      // Both sides put mlkem768x25519-sha256 first: the server takes the guessed packet, and its garbage fails the exchange.
+      assert.equal(p.server.disconnectReason?.reasonCode, error.DISCONNECT_KEY_EXCHANGE_FAILED);
+    } else {
+      // The server prefers mlkem768x25519-sha256: the guess is skipped and the real init that follows succeeds.
+      assertSecure(p);
+      assert.equal(p.server.kexAlg, clientFirst);
+    }
+  }
+});
