@@ -258,7 +258,6 @@ test("exec of a command that does not exist: exit-status 127 with the in-process
 
 test(
   "in-process realm: the \"command not found\" message follows the exec request's CHANNEL_SUCCESS",
-  { todo: "library bug: InProcessSession.execCommand writes stderr before the reply (unix.ts says SUCCESS first)" },
   async (t) => {
     const server = await startOurServer(t, { realm: "inprocess", inProcess: { commands: {} } });
     const raw = await connectRaw(server);

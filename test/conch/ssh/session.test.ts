@@ -394,8 +394,8 @@ test("a command that ends inside its exec request closes only after the SUCCESS 
   t.take();
   request(conn, "exec", NS("quick"));
   assert.deepEqual(replies(t), [
-    connection.MSG_CHANNEL_DATA,
     connection.MSG_CHANNEL_SUCCESS,
+    connection.MSG_CHANNEL_DATA,
     connection.MSG_CHANNEL_EOF,
     connection.MSG_CHANNEL_REQUEST,
     connection.MSG_CHANNEL_CLOSE,
@@ -435,5 +435,5 @@ test("an in-process command may register its own producer on the session transpo
   conn.ssh_CHANNEL_OPEN(cat(NS("session"), u32(7, 0x200000, 0x8000)));
   t.take();
   request(conn, "exec", NS("stream"));
-  assert.deepEqual(replies(t), [connection.MSG_CHANNEL_DATA, connection.MSG_CHANNEL_SUCCESS]);
+  assert.deepEqual(replies(t), [connection.MSG_CHANNEL_SUCCESS, connection.MSG_CHANNEL_DATA]);
 });

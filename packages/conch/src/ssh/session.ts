@@ -558,15 +558,20 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
   getPeer(): IAddress {
     return this.session.getPeer();
   }
+  /** Output written while the exec/shell request is handled goes out after its reply. */
   write(data: Uint8Array | string): void {
+    const copy = typeof data === "string" ? data : data.slice();
+    if (this.session._afterReply(() => this.session.write(copy))) return;
     this.session.write(data);
   }
-  /** Writes to the client's stderr (extended data type 1). */
+  /** Writes to the client's stderr (extended data type 1), after the request's reply. */
   writeErr(data: Uint8Array | string): void {
+    const copy = typeof data === "string" ? data : data.slice();
+    if (this.session._afterReply(() => this.session.writeExtended(EXTENDED_DATA_STDERR, copy))) return;
     this.session.writeExtended(EXTENDED_DATA_STDERR, data);
   }
   writeSequence(seq: Iterable<Uint8Array | string>): void {
-    for (const d of seq) this.session.write(d);
+    for (const d of seq) this.write(d);
   }
   loseConnection(): void {
     this.session.loseConnection();
