@@ -150,6 +150,8 @@ export interface UnixRealmOptions {
    * `GatewayPorts yes`; by default it binds loopback only.
    */
   gatewayPorts?: boolean;
+  /** Give sessions terminals on pty-req (needs node-pty); false refuses every pty-req. Default true. */
+  pty?: boolean;
   /** Allow port forwarding (`direct-tcpip` channels and `tcpip-forward`); default true. */
   allowForwarding?: boolean;
   /**
@@ -305,6 +307,10 @@ export class UnixSession implements ISession {
   }
 
   getPty(term: string, windowSize: WindowSize, modes: TerminalModes): void {
+    if (this.avatar.options.pty === false) {
+      log.warn("pty-req refused: terminals are turned off for this realm");
+      throw new Error("pty-req refused: terminals are turned off");
+    }
     if (ptyModule === undefined) {
       log.warn("pty-req refused: the optional node-pty package is not installed (npm install node-pty to enable terminals)");
       throw new Error("pty-req refused: node-pty is not installed");
