@@ -95,6 +95,8 @@ export interface ITCPTransport extends ITransport, IPushProducer {
   setTcpNoDelay(enabled: boolean): void;
   getTcpKeepAlive(): boolean;
   setTcpKeepAlive(enabled: boolean): void;
+  /** Optional: send the writes of the current event-loop turn together when it ends (one writev). */
+  coalesceWrites?(): void;
 }
 
 /** A TCP transport that can be upgraded to TLS in place. */

@@ -5,11 +5,10 @@
  * `transport.ts`, which is the public module.
  */
 import { randomBytes } from "node:crypto";
-import { Socket } from "node:net";
 import { Protocol } from "@twisted-ts/internet/protocol";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { Logger } from "@twisted-ts/internet/log";
-import type { IAddress, IProtocolFactory, ITransport } from "@twisted-ts/internet/interfaces";
+import type { IAddress, IProtocolFactory, ITCPTransport, ITransport } from "@twisted-ts/internet/interfaces";
 import { reactor as globalReactor } from "@twisted-ts/internet/reactor";
 import { SSHReader, SSHWriter, decodeUtf8 } from "../common.js";
 import {
@@ -460,25 +459,13 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     this.countBytes(wire.length);
   }
 
-  /** The socket corked until the event loop's next check phase, if any. */
-  private corked: Socket | undefined = undefined;
-
   /**
-   * On a TCP (or TLS) connection, holds the socket's writes until the current turn of the event
-   * loop is over, so that the packets sent meanwhile (a channel writing a 64 KiB read of a
-   * process's output is two packets) leave in one writev. The bytes are in the socket's buffer at
-   * once, as before; only the system call moves. Closing (`end()`) uncorks.
+   * On a TCP (or TLS) connection, holds the writes until the current turn of the event loop is
+   * over (`coalesceWrites`), so that the packets sent meanwhile (a channel writing a 64 KiB read of
+   * a process's output is two packets) leave in one writev.
    */
   private corkSocket(): void {
-    if (this.corked !== undefined) return;
-    const s = (this.transport as { socket?: unknown }).socket;
-    if (!(s instanceof Socket) || s.destroyed) return;
-    s.cork();
-    this.corked = s;
-    setImmediate(() => {
-      this.corked = undefined;
-      s.uncork();
-    });
+    (this.transport as Partial<ITCPTransport>).coalesceWrites?.();
   }
 
   /** Packets sealed during a batch, in order, not written yet. */
