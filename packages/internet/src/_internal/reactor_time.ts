@@ -3,8 +3,8 @@
  * and does not disturb the reactor, as Twisted's `runUntilCurrent` does.
  */
 import { Failure } from "../failure.js";
-import { AlreadyCalled, AlreadyCancelled } from "../task.js";
-import type { IDelayedCall } from "../task.js";
+import { AlreadyCalled, AlreadyCancelled } from "./task_errors.js";
+import type { IDelayedCall } from "./task_time.js";
 import type { Logger } from "../log.js";
 
 /** The reactor side a DelayedCall needs. */
