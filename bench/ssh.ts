@@ -19,12 +19,12 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
-import { createServer, connect as netConnect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { reactor } from "@twisted-ts/internet/reactor";
 import { Portal } from "@twisted-ts/cred/portal";
 import { checkers, unix } from "@twisted-ts/conch";
 import { factory, keys } from "@twisted-ts/conch/ssh";
+import { freePort, waitForPort } from "./_net.js";
 
 const MIB = Number(process.argv[2] ?? 256);
 const REPS = Number(process.argv[3] ?? 3);
@@ -50,28 +50,6 @@ interface Row {
   cpuPerGiB: number;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = netConnect(port, "127.0.0.1");
-      c.once("connect", () => (c.destroy(), r(true)));
-      c.once("error", () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} never opened`);
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

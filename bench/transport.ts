@@ -10,12 +10,12 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer, connect as netConnect } from "node:net";
 import { reactor } from "@twisted-ts/internet";
 import { ClientFactory } from "@twisted-ts/internet/protocol";
 import { succeed } from "@twisted-ts/internet/defer";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { factory, keys, service, transport } from "@twisted-ts/conch/ssh";
+import { freePort, waitForPort } from "./_net.js";
 
 const require = createRequire(import.meta.url);
 const SECONDS = Number(process.argv[2] ?? 3);
@@ -38,28 +38,6 @@ interface Ssh2Module {
 }
 const ssh2 = require("ssh2") as Ssh2Module;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const c = netConnect(port, "127.0.0.1");
-      c.once("connect", () => (c.destroy(), r(true)));
-      c.once("error", () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} never opened`);
-}
 
 /** One handshake by our client; resolves when the keys are in use. */
 function oursOnce(port: number): Promise<void> {
