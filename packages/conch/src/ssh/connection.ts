@@ -32,7 +32,7 @@ import {
 } from "../error.js";
 import type { SSHChannel } from "./channel.js";
 import { NS, SSHReader, toBytes } from "./common.js";
-import { SSHService, type MessageTable } from "./service.js";
+import { SSHService, type MessageTable, type SSHServiceTransport } from "./service.js";
 import { OrderedReplies } from "./_connection/replies.js";
 import {
   MSG_GLOBAL_REQUEST,
@@ -100,6 +100,27 @@ export type GlobalRequestResult =
 
 /** A client-side `channel_<type>(windowSize, maxPacket, data)` factory. */
 export type ChannelFactoryMethod = (windowSize: number, maxPacket: number, data: Uint8Array) => SSHChannel | undefined;
+
+/** A transport that can seal a message from two parts without joining them (`SSHTransportBase`). */
+interface PartsTransport extends SSHServiceTransport {
+  sendPacketParts?(messageType: number, head: Uint8Array, body: Uint8Array): void;
+}
+
+/**
+ * Sends `messageType || head || body`: through `sendPacketParts` where the transport has it (the
+ * data goes straight into the wire buffer), otherwise as one joined payload.
+ */
+function sendParts(transport: PartsTransport, messageType: number, head: Uint8Array, body: Uint8Array): void {
+  if (transport.sendPacketParts !== undefined) {
+    transport.sendPacketParts(messageType, head, body);
+    return;
+  }
+  // Not zero-filled: every byte is written just below.
+  const payload = Buffer.allocUnsafe(head.length + body.length);
+  payload.set(head, 0);
+  payload.set(body, head.length);
+  transport.sendPacket(messageType, payload);
+}
 
 /** Twisted's `SSHConnection`: the `ssh-connection` service. */
 export class SSHConnection extends SSHService {
@@ -673,11 +694,8 @@ export class SSHConnection extends SSHService {
     const remote = this.channelsToRemoteChannel.get(channel);
     if (remote === undefined) return;
     this.requireTransport().sendPacket(MSG_CHANNEL_WINDOW_ADJUST, u32(remote, bytesToAdd));
-    this.log.debug("adding {bytesToAdd} to {localWindowLeft} in channel {id}", {
-      bytesToAdd,
-      localWindowLeft: channel.localWindowLeft,
-      id: channel.id,
-    });
+    // No per-call debug log here: it runs for every other data packet received, and Logger has
+    // no cheap level check, so its fields object would be built for nothing.
     channel.localWindowLeft += bytesToAdd;
   }
 
@@ -689,12 +707,10 @@ export class SSHConnection extends SSHService {
     if (channel.localClosed) return;
     const remote = this.channelsToRemoteChannel.get(channel);
     if (remote === undefined) return;
-    const payload = new Uint8Array(8 + data.length);
-    const v = new DataView(payload.buffer);
-    v.setUint32(0, remote);
-    v.setUint32(4, data.length);
-    payload.set(data, 8);
-    this.requireTransport().sendPacket(MSG_CHANNEL_DATA, payload);
+    const head = Buffer.allocUnsafe(8);
+    head.writeUInt32BE(remote >>> 0, 0);
+    head.writeUInt32BE(data.length, 4);
+    sendParts(this.requireTransport(), MSG_CHANNEL_DATA, head, data);
   }
 
   /** Sends one CHANNEL_EXTENDED_DATA message (use `channel.writeExtended`). No-op once closed. */
@@ -702,13 +718,11 @@ export class SSHConnection extends SSHService {
     if (channel.localClosed) return;
     const remote = this.channelsToRemoteChannel.get(channel);
     if (remote === undefined) return;
-    const payload = new Uint8Array(12 + data.length);
-    const v = new DataView(payload.buffer);
-    v.setUint32(0, remote);
-    v.setUint32(4, dataType);
-    v.setUint32(8, data.length);
-    payload.set(data, 12);
-    this.requireTransport().sendPacket(MSG_CHANNEL_EXTENDED_DATA, payload);
+    const head = Buffer.allocUnsafe(12);
+    head.writeUInt32BE(remote >>> 0, 0);
+    head.writeUInt32BE(dataType >>> 0, 4);
+    head.writeUInt32BE(data.length, 8);
+    sendParts(this.requireTransport(), MSG_CHANNEL_EXTENDED_DATA, head, data);
   }
 
   /**

@@ -440,16 +440,46 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       this.blocked.push([messageType, payload]);
       return;
     }
-    this.writePacket(messageType, payload);
+    this.writePacketParts(messageType, EMPTY, payload);
   }
 
+  /**
+   * Sends one SSH message whose payload is `head` followed by `body` (a channel data message: the
+   * channel number and length, then the data), sealed without joining the two first. Queued
+   * during a key exchange like `sendPacket` (as one copied payload). Neither array is kept once
+   * this returns, so the caller may reuse them.
+   */
+  sendPacketParts(messageType: number, head: Uint8Array, body: Uint8Array): void {
+    if (this.disconnected) return;
+    if (this.kexState !== "none" && !allowedDuringKeyExchange(messageType)) {
+      const payload = Buffer.allocUnsafe(head.length + body.length);
+      payload.set(head, 0);
+      payload.set(body, head.length);
+      this.blocked.push([messageType, payload]);
+      return;
+    }
+    this.writePacketParts(messageType, head, body);
+  }
+
+  /** Seals and writes one message now, past the key-exchange queue. */
   private writePacket(messageType: number, payload: Uint8Array): void {
-    // Not zero-filled: every byte is written just below.
-    let message: Uint8Array = Buffer.allocUnsafe(payload.length + 1);
-    message[0] = messageType;
-    message.set(payload, 1);
-    if (this.compressOut !== undefined) message = this.compressOut.compress(message);
-    const wire = this.sealer.seal(this.seqOut, message);
+    this.writePacketParts(messageType, EMPTY, payload);
+  }
+
+  /** Seals and writes the message `messageType || head || body` now. */
+  private writePacketParts(messageType: number, head: Uint8Array, body: Uint8Array): void {
+    let wire: Uint8Array;
+    if (this.compressOut !== undefined) {
+      // Not zero-filled: every byte is written just below.
+      const message = Buffer.allocUnsafe(1 + head.length + body.length);
+      message[0] = messageType;
+      message.set(head, 1);
+      message.set(body, 1 + head.length);
+      wire = this.sealer.seal(this.seqOut, this.compressOut.compress(message));
+    } else {
+      // The message number, head and body go straight into the wire buffer.
+      wire = this.sealer.sealParts(this.seqOut, messageType, head, body);
+    }
     this.seqOut = (this.seqOut + 1) >>> 0;
     if (this.outBatch !== undefined) this.outBatch.push(wire);
     else {

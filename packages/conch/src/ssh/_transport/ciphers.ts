@@ -82,6 +82,12 @@ export interface PacketSealer {
    * payload, random padding, encrypted, then the MAC or tag, in one buffer.
    */
   seal(seq: number, payload: Uint8Array): Uint8Array;
+  /**
+   * The same wire packet as `seal(seq, [messageType, ...head, ...body])`, with the message number,
+   * `head` and `body` written straight into the wire buffer instead of being joined first (a
+   * channel data message: a small header and the caller's data).
+   */
+  sealParts(seq: number, messageType: number, head: Uint8Array, body: Uint8Array): Uint8Array;
 }
 
 export interface PacketOpener {
@@ -136,20 +142,35 @@ function paddingFor(covered: number, blockSize: number): number {
 }
 
 /**
- * Writes `uint32 packet_length || byte padding_length || payload || padding` into a new buffer with
- * `extra` bytes of room after it; returns the buffer and the packet end (4 + packet_length).
+ * A new buffer for an `n`-byte payload, with `extra` bytes of room after the packet: writes
+ * `uint32 packet_length || byte padding_length` and the random padding, and leaves the payload
+ * (`buf[5, 5 + n)`) to the caller. `buf.length - extra` is the packet end (4 + packet_length).
  */
-function frame(payload: Uint8Array, blockSize: number, lengthCovered: boolean, extra: number): { buf: Buffer; end: number } {
-  const n = payload.length;
+function frame(n: number, blockSize: number, lengthCovered: boolean, extra: number): Buffer {
   const pad = paddingFor((lengthCovered ? 5 : 1) + n, blockSize);
   const plen = 1 + n + pad;
-  const end = 4 + plen;
-  const buf = Buffer.allocUnsafe(end + extra);
+  const buf = Buffer.allocUnsafe(4 + plen + extra);
   buf.writeUInt32BE(plen, 0);
   buf[4] = pad;
-  buf.set(payload, 5);
   fillPadding(buf, 5 + n, pad);
-  return { buf, end };
+  return buf;
+}
+
+/** `frame` with `payload` written in. */
+function framePayload(payload: Uint8Array, blockSize: number, lengthCovered: boolean, extra: number): Buffer {
+  const buf = frame(payload.length, blockSize, lengthCovered, extra);
+  buf.set(payload, 5);
+  return buf;
+}
+
+/** `frame` with the payload `messageType || head || body` written in. */
+function frameParts(messageType: number, head: Uint8Array, body: Uint8Array, blockSize: number, lengthCovered: boolean, extra: number): Buffer {
+  const h = head.length;
+  const buf = frame(1 + h + body.length, blockSize, lengthCovered, extra);
+  buf[5] = messageType;
+  if (h !== 0) buf.set(head, 6);
+  buf.set(body, 6 + h);
+  return buf;
 }
 
 /** The payload of a decrypted `byte padding_length || payload || padding` of `plen` bytes. */
@@ -178,8 +199,13 @@ class ChaChaSealer implements PacketSealer {
     this.cc = new OpenSSHChaChaPoly(key);
   }
   seal(seq: number, payload: Uint8Array): Uint8Array {
-    const { buf, end } = frame(payload, 8, false, 16);
-    this.cc.sealInPlace(seq, buf, end);
+    return this.protect(seq, framePayload(payload, 8, false, 16));
+  }
+  sealParts(seq: number, messageType: number, head: Uint8Array, body: Uint8Array): Uint8Array {
+    return this.protect(seq, frameParts(messageType, head, body, 8, false, 16));
+  }
+  private protect(seq: number, buf: Buffer): Buffer {
+    this.cc.sealInPlace(seq, buf, buf.length - 16);
     return buf;
   }
 }
@@ -233,7 +259,13 @@ class GcmSealer implements PacketSealer {
     this.iv = Buffer.from(keys.iv.subarray(0, 12));
   }
   seal(_seq: number, payload: Uint8Array): Uint8Array {
-    const { buf, end } = frame(payload, 16, false, 16);
+    return this.protect(framePayload(payload, 16, false, 16));
+  }
+  sealParts(_seq: number, messageType: number, head: Uint8Array, body: Uint8Array): Uint8Array {
+    return this.protect(frameParts(messageType, head, body, 16, false, 16));
+  }
+  private protect(buf: Buffer): Buffer {
+    const end = buf.length - 16;
     const c = createCipheriv(this.algo, this.key, this.iv) as import("node:crypto").CipherGCM;
     bumpCounter(this.iv);
     c.setAAD(buf.subarray(0, 4));
@@ -309,7 +341,13 @@ class StreamSealer implements PacketSealer {
     this.etm = mac?.etm ?? false;
   }
   seal(seq: number, payload: Uint8Array): Uint8Array {
-    const { buf, end } = frame(payload, this.blockSize, !this.etm, this.macLength);
+    return this.protect(seq, framePayload(payload, this.blockSize, !this.etm, this.macLength));
+  }
+  sealParts(seq: number, messageType: number, head: Uint8Array, body: Uint8Array): Uint8Array {
+    return this.protect(seq, frameParts(messageType, head, body, this.blockSize, !this.etm, this.macLength));
+  }
+  private protect(seq: number, buf: Buffer): Buffer {
+    const end = buf.length - this.macLength;
     const cipher = this.cipher;
     const mac = this.mac;
     if (this.etm) {
