@@ -34,7 +34,7 @@ import {
   fixedGroupFor,
 } from "./_transport/index.js";
 import type { KexClient } from "./_transport/index.js";
-import { TransportMachinery } from "./_tbase/base.js";
+import { KeyExchangeMachinery } from "./_tbase/exchange.js";
 import {
   MSG_KEXDH_INIT,
   MSG_KEXDH_REPLY,
@@ -98,7 +98,7 @@ export const DEFAULT_LOGIN_GRACE_TIME = 120;
  * Twisted's `SSHTransportBase`: version exchange, packets, key exchange, services. The algorithm
  * lists are ordered preferences a subclass or an instance may override.
  */
-export abstract class SSHTransportBase extends TransportMachinery {
+export abstract class SSHTransportBase extends KeyExchangeMachinery {
   supportedKeyExchanges: string[] = [...DEFAULT_KEY_EXCHANGES];
   supportedPublicKeys: string[] = [...DEFAULT_PUBLIC_KEYS];
   supportedCiphers: string[] = [...DEFAULT_CIPHERS];

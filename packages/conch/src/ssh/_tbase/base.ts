@@ -1,10 +1,9 @@
 /**
  * The machinery under `SSHTransportBase`: version exchange, binary packet framing (RFC 4253 §6),
- * message gating by phase, key-exchange bookkeeping (KEXINIT, NEWKEYS, strict kex, rekeying,
- * queueing), services and disconnects. The client and server key-exchange steps live in
- * `transport.ts`, which is the public module.
+ * message gating by phase, queueing during key exchange, services and disconnects. The
+ * key-exchange bookkeeping (KEXINIT, NEWKEYS, strict kex, rekeying) is the layer above, in
+ * `exchange.ts`; the client and server exchange steps are in `transport.ts`, the public module.
  */
-import { randomBytes } from "node:crypto";
 import { Protocol } from "@twisted-ts/internet/protocol";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { Logger } from "@twisted-ts/internet/log";
@@ -13,18 +12,16 @@ import { reactor as globalReactor } from "@twisted-ts/internet/reactor";
 import { SSHReader, SSHWriter, decodeUtf8 } from "../common.js";
 import {
   DISCONNECT_CONNECTION_LOST,
-  DISCONNECT_KEY_EXCHANGE_FAILED,
   DISCONNECT_PROTOCOL_ERROR,
   DISCONNECT_PROTOCOL_VERSION_NOT_SUPPORTED,
   DISCONNECT_REASON_NAMES,
   SSHDisconnectError,
 } from "../../error.js";
 import type { SSHService, SSHServiceFactory, SSHServiceTransport, ServiceClock } from "../service.js";
-import { CIPHERS, MACS, KEX_ALGORITHMS, createOpener, createSealer, deriveKey } from "../_transport/index.js";
+import { CIPHERS, createOpener, createSealer } from "../_transport/index.js";
 import type { KexSpec, PacketOpener, PacketSealer } from "../_transport/index.js";
 import { Compressor, Decompressor } from "./compression.js";
-import { decodeKexInit, encodeKexInit, negotiate } from "./kexinit.js";
-import type { KexInitLists, NegotiatedAlgorithms } from "./kexinit.js";
+import type { NegotiatedAlgorithms } from "./kexinit.js";
 import {
   MSG_DISCONNECT,
   MSG_EXT_INFO,
@@ -49,10 +46,6 @@ export const DEFAULT_REKEY_BYTES = 1024 * 1024 * 1024;
 /** Rekey after this many seconds (RFC 4253 §9 recommends one hour). */
 export const DEFAULT_REKEY_INTERVAL = 3600;
 
-const EXT_INFO_C = "ext-info-c";
-const EXT_INFO_S = "ext-info-s";
-const STRICT_C = "kex-strict-c-v00@openssh.com";
-const STRICT_S = "kex-strict-s-v00@openssh.com";
 
 /** Packets at least this long that arrive in pieces are gathered in a buffer of their own. */
 const ASSEMBLE_AT = 4096;
@@ -132,35 +125,35 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   protected pendingKeys: PendingKeys | undefined = undefined;
   protected disconnected = false;
 
-  private gotVersion = false;
-  private inbuf: Uint8Array = EMPTY;
-  private inOff = 0;
-  private pendingLength = -1;
+  protected gotVersion = false;
+  protected inbuf: Uint8Array = EMPTY;
+  protected inOff = 0;
+  protected pendingLength = -1;
   /** A packet of `pendingLength` split across reads, gathered here until it is whole. */
-  private assembly: Buffer | undefined = undefined;
-  private assemblyFill = 0;
-  private opener: PacketOpener = createOpener("none", "none", NO_KEYS);
-  private sealer: PacketSealer = createSealer("none", "none", NO_KEYS);
-  private inCipher = "none";
-  private outCipher = "none";
-  private inMac = "none";
-  private outMac = "none";
-  private seqIn = 0;
-  private seqOut = 0;
-  private compressIn: Decompressor | undefined = undefined;
-  private compressOut: Compressor | undefined = undefined;
+  protected assembly: Buffer | undefined = undefined;
+  protected assemblyFill = 0;
+  protected opener: PacketOpener = createOpener("none", "none", NO_KEYS);
+  protected sealer: PacketSealer = createSealer("none", "none", NO_KEYS);
+  protected inCipher = "none";
+  protected outCipher = "none";
+  protected inMac = "none";
+  protected outMac = "none";
+  protected seqIn = 0;
+  protected seqOut = 0;
+  protected compressIn: Decompressor | undefined = undefined;
+  protected compressOut: Compressor | undefined = undefined;
   /** `zlib@openssh.com` waits for authentication; these hold it until then. */
-  private delayedCompression: { in: boolean; out: boolean } = { in: false, out: false };
-  private authenticated = false;
-  private kexState: KexState = "none";
-  private blocked: Array<[number, Uint8Array]> = [];
-  private sentNewKeys = false;
-  private gotNewKeys = false;
-  private receivedAnyPacket = false;
-  private ignoreNextKexPacket = false;
-  private bytesSinceKex = 0;
-  private rekeyTimer: { cancel(): void; active(): boolean } | undefined = undefined;
-  private closingCleanly = false;
+  protected delayedCompression: { in: boolean; out: boolean } = { in: false, out: false };
+  protected authenticated = false;
+  protected kexState: KexState = "none";
+  protected blocked: Array<[number, Uint8Array]> = [];
+  protected sentNewKeys = false;
+  protected gotNewKeys = false;
+  protected receivedAnyPacket = false;
+  protected ignoreNextKexPacket = false;
+  protected bytesSinceKex = 0;
+  protected rekeyTimer: { cancel(): void; active(): boolean } | undefined = undefined;
+  protected closingCleanly = false;
 
   // ---------------------------------------------------------------- connection
 
@@ -203,7 +196,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   }
 
   /** Adds `data` after the unread input (no copy when nothing is left over). */
-  private appendInput(data: Uint8Array): void {
+  protected appendInput(data: Uint8Array): void {
     if (this.inOff >= this.inbuf.length) {
       this.inbuf = data;
       this.inOff = 0;
@@ -271,7 +264,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   // ---------------------------------------------------------------- version
 
   /** Parses the peer's identification line; false while it is incomplete. */
-  private readVersion(): boolean {
+  protected readVersion(): boolean {
     for (;;) {
       const nl = this.inbuf.indexOf(0x0a, this.inOff);
       if (nl < 0) {
@@ -308,7 +301,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   // ---------------------------------------------------------------- packets in
 
   /** The next whole packet's payload (message number first), or undefined until it has arrived. */
-  private readPacket(): Uint8Array | undefined {
+  protected readPacket(): Uint8Array | undefined {
     if (this.assembly !== undefined) return undefined;
     const avail = this.inbuf.length - this.inOff;
     if (this.pendingLength < 0) {
@@ -408,13 +401,13 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   }
 
   /** Set when the first packet was not KEXINIT (fatal under strict kex). */
-  private receivedNonKexFirst = false;
+  protected receivedNonKexFirst = false;
 
-  private hasHandler(name: string): boolean {
+  protected hasHandler(name: string): boolean {
     return typeof (this as unknown as Record<string, unknown>)[`ssh_${name.slice(4)}`] === "function";
   }
 
-  private callHandler(name: string, body: Uint8Array): void {
+  protected callHandler(name: string, body: Uint8Array): void {
     const method = (this as unknown as Record<string, unknown>)[`ssh_${name.slice(4)}`];
     if (typeof method !== "function") {
       this.logger.debug("couldn't handle {name}", { name });
@@ -424,7 +417,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     (method as (this: this, p: Uint8Array) => void).call(this, body);
   }
 
-  private unexpected(num: number): SSHDisconnectError {
+  protected unexpected(num: number): SSHDisconnectError {
     return new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, `unexpected message ${num} (${TRANSPORT_MESSAGES[num] ?? kexMessageName(this.kexSpec?.family, num) ?? "service message"}) at this stage`, false);
   }
 
@@ -462,12 +455,12 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   }
 
   /** Seals and writes one message now, past the key-exchange queue. */
-  private writePacket(messageType: number, payload: Uint8Array): void {
+  protected writePacket(messageType: number, payload: Uint8Array): void {
     this.writePacketParts(messageType, EMPTY, payload);
   }
 
   /** Seals and writes the message `messageType || head || body` now. */
-  private writePacketParts(messageType: number, head: Uint8Array, body: Uint8Array): void {
+  protected writePacketParts(messageType: number, head: Uint8Array, body: Uint8Array): void {
     let wire: Uint8Array;
     if (this.compressOut !== undefined) {
       // Not zero-filled: every byte is written just below.
@@ -494,12 +487,12 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
    * over (`coalesceWrites`), so that the packets sent meanwhile (a channel writing a 64 KiB read of
    * a process's output is two packets) leave in one writev.
    */
-  private corkSocket(): void {
+  protected corkSocket(): void {
     (this.transport as Partial<ITCPTransport>).coalesceWrites?.();
   }
 
   /** Packets sealed during a batch, in order, not written yet. */
-  private outBatch: Uint8Array[] | undefined = undefined;
+  protected outBatch: Uint8Array[] | undefined = undefined;
 
   /**
    * Runs `fn` with the packets it sends gathered, then writes them to the transport at once
@@ -517,13 +510,13 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     }
   }
 
-  private endBatch(): void {
+  protected endBatch(): void {
     this.flushWrites();
     this.outBatch = undefined;
   }
 
   /** Writes what the current batch holds (before closing the transport, and at its end). */
-  private flushWrites(): void {
+  protected flushWrites(): void {
     const batch = this.outBatch;
     if (batch === undefined || batch.length === 0) return;
     this.outBatch = [];
@@ -531,7 +524,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     else this.transport.writeSequence(batch);
   }
 
-  private countBytes(n: number): void {
+  protected countBytes(n: number): void {
     this.bytesSinceKex += n;
     if (this.bytesSinceKex > this.rekeyBytes && this.kexState === "none" && !this.firstKex && !this.disconnected) {
       this.logger.info("rekeying after {bytes} bytes", { bytes: this.bytesSinceKex });
@@ -703,221 +696,8 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     return this.kexState !== "none";
   }
 
-  // ---------------------------------------------------------------- key exchange
+  // ---------------------------------------------------------------- key exchange (exchange.ts)
 
-  /** The name-lists of our KEXINIT. */
-  protected kexInitLists(): KexInitLists {
-    const kex = [...this.supportedKeyExchanges];
-    if (this.firstKex) {
-      // RFC 8308 §2.1 and OpenSSH's PROTOCOL: both signals go in the first KEXINIT only.
-      kex.push(this.isClient ? EXT_INFO_C : EXT_INFO_S, this.isClient ? STRICT_C : STRICT_S);
-    }
-    return {
-      kex,
-      hostKey: this.hostKeyAlgorithms(),
-      cipherCS: this.supportedCiphers,
-      cipherSC: this.supportedCiphers,
-      macCS: this.supportedMACs,
-      macSC: this.supportedMACs,
-      compCS: this.supportedCompressions,
-      compSC: this.supportedCompressions,
-      langCS: this.supportedLanguages,
-      langSC: this.supportedLanguages,
-      firstKexPacketFollows: false,
-    };
-  }
-
-  /** Host key algorithms we offer (the server narrows this to the keys it has). */
-  protected hostKeyAlgorithms(): string[] {
-    return this.supportedPublicKeys;
-  }
-
-  /**
-   * Sends KEXINIT, starting a key exchange (or answering the peer's). Throws when one is already
-   * under way. Use `rekey()` to start one from application code.
-   */
-  sendKexInit(): void {
-    if (this.kexState !== "none") throw new Error(`Cannot send KEXINIT while key exchange state is ${this.kexState}`);
-    this.ourKexInitPayload = encodeKexInit(randomBytes(16), this.kexInitLists());
-    this.kexState = "requested";
-    this.sentNewKeys = false;
-    this.gotNewKeys = false;
-    this.pendingKeys = undefined;
-    this.writePacket(MSG_KEXINIT, this.ourKexInitPayload.subarray(1));
-  }
-
-  /** Starts a key exchange now, unless one is already under way. */
-  rekey(): void {
-    if (this.kexState === "none" && !this.disconnected && !this.firstKex) this.sendKexInit();
-  }
-
-  /* byte[16] cookie, 10 name-lists, boolean first_kex_packet_follows, uint32 0 (RFC 4253 §7.1) */
-  ssh_KEXINIT(packet: Uint8Array): void {
-    if (this.kexState === "progressing") {
-      throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, "KEXINIT during key exchange", false);
-    }
-    const theirs = decodeKexInit(packet);
-    const copy = new Uint8Array(packet.length + 1);
-    copy[0] = MSG_KEXINIT;
-    copy.set(packet, 1);
-    this.otherKexInitPayload = copy;
-    if (this.kexState === "none") this.sendKexInit();
-    this.kexState = "progressing";
-    const ours = this.kexInitLists();
-    const [client, server] = this.isClient ? [ours, theirs] : [theirs, ours];
-    const result = negotiate(client, server, (c) => CIPHERS[c]?.aead ?? false);
-    if ("failed" in result) {
-      this.logger.warn("no {part} algorithm in common with the peer", { part: result.failed });
-      throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, "couldn't match all kex parts", false);
-    }
-    if (this.firstKex) {
-      this.strictKex = ours.kex.includes(this.isClient ? STRICT_C : STRICT_S) && theirs.kex.includes(this.isClient ? STRICT_S : STRICT_C);
-      if (this.strictKex && this.receivedNonKexFirst) {
-        throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, "strict KEX violation: KEXINIT was not the first packet", false);
-      }
-      this.peerSupportsExtInfo = theirs.kex.includes(this.isClient ? EXT_INFO_S : EXT_INFO_C);
-    }
-    // RFC 4253 §7.1 (and OpenSSH's proposals_match): the guess is right only when both sides put
-    // the same kex and host key algorithms first.
-    if (theirs.firstKexPacketFollows && (theirs.kex[0] !== ours.kex[0] || theirs.hostKey[0] !== ours.hostKey[0])) {
-      this.ignoreNextKexPacket = true;
-    }
-    const spec = KEX_ALGORITHMS[result.kex];
-    if (spec === undefined) throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `unsupported kex ${result.kex}`, false);
-    this.algorithms = result;
-    this.kexAlg = result.kex;
-    this.keyAlg = result.hostKey;
-    this.kexSpec = spec;
-    this.logger.debug("kex alg={kex} key alg={hostKey}", { kex: result.kex, hostKey: result.hostKey });
-    this.startKeyExchange();
-  }
-
-  /** Subclass step after negotiation: the client sends its first kex message, the server waits. */
-  protected abstract startKeyExchange(): void;
-
-  /**
-   * Derives the next keys from the shared secret `K` (already encoded) and exchange hash `H`
-   * (RFC 4253 §7.2). The first exchange hash becomes the session id.
-   */
-  protected keySetup(K: Uint8Array, H: Uint8Array): void {
-    if (this.sessionID.length === 0) this.sessionID = H;
-    const alg = this.algorithms!;
-    const hash = this.kexSpec!.hash;
-    const derive = (letter: string, length: number): Uint8Array =>
-      length === 0 ? EMPTY : deriveKey(hash, K, H, letter, this.sessionID, length);
-    const cs = { cipher: alg.cipherCS, mac: alg.macCS || "none" };
-    const sc = { cipher: alg.cipherSC, mac: alg.macSC || "none" };
-    const keysFor = (dir: { cipher: string; mac: string }, ivL: string, keyL: string, macL: string) => {
-      const c = CIPHERS[dir.cipher]!;
-      const m = c.aead ? undefined : MACS[dir.mac];
-      return {
-        key: derive(keyL, c.keyLength),
-        iv: derive(ivL, c.ivLength),
-        macKey: m === undefined ? EMPTY : derive(macL, m.keyLength),
-      };
-    };
-    const csKeys = keysFor(cs, "A", "C", "E");
-    const scKeys = keysFor(sc, "B", "D", "F");
-    const [out, inn, outKeys, inKeys] = this.isClient ? [cs, sc, csKeys, scKeys] : [sc, cs, scKeys, csKeys];
-    this.pendingKeys = {
-      sealer: createSealer(out.cipher, out.mac, outKeys),
-      opener: createOpener(inn.cipher, inn.mac, inKeys),
-      outCipher: out.cipher,
-      inCipher: inn.cipher,
-      outMac: out.mac,
-      inMac: inn.mac,
-      outCompression: this.isClient ? alg.compCS : alg.compSC,
-      inCompression: this.isClient ? alg.compSC : alg.compCS,
-    };
-  }
-
-  /** Sends NEWKEYS and switches our outgoing keys (RFC 4253 §7.3). */
-  protected sendNewKeys(): void {
-    const keys = this.pendingKeys;
-    if (keys === undefined) throw new Error("sendNewKeys before keySetup");
-    this.writePacket(MSG_NEWKEYS, EMPTY);
-    this.sealer = keys.sealer;
-    this.outCipher = keys.outCipher;
-    this.outMac = keys.outMac;
-    if (this.strictKex) this.seqOut = 0;
-    this.setCompression("out", keys.outCompression);
-    this.sentNewKeys = true;
-    if (this.firstKex && !this.isClient && this.peerSupportsExtInfo) this.sendExtInfo();
-    if (this.gotNewKeys) this.finishKeyExchange();
-  }
-
-  /* (no payload) RFC 4253 §7.3 */
-  ssh_NEWKEYS(packet: Uint8Array): void {
-    if (packet.length !== 0) throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, "NEWKEYS takes no data", false);
-    const keys = this.pendingKeys;
-    if (keys === undefined || this.gotNewKeys) throw this.unexpected(MSG_NEWKEYS);
-    this.opener = keys.opener;
-    this.inCipher = keys.inCipher;
-    this.inMac = keys.inMac;
-    if (this.strictKex) this.seqIn = 0;
-    this.setCompression("in", keys.inCompression);
-    this.gotNewKeys = true;
-    if (this.sentNewKeys) this.finishKeyExchange();
-  }
-
-  private setCompression(direction: "in" | "out", name: string): void {
-    const delayed = name === "zlib@openssh.com" && !this.authenticated;
-    const on = name === "zlib" || (name === "zlib@openssh.com" && this.authenticated);
-    if (direction === "in") {
-      this.compressIn = on ? new Decompressor() : undefined;
-      this.delayedCompression.in = delayed;
-    } else {
-      this.compressOut = on ? new Compressor() : undefined;
-      this.delayedCompression.out = delayed;
-    }
-  }
-
-  /** Both NEWKEYS are through: flush what waited, tell the application on the first exchange. */
-  private finishKeyExchange(): void {
-    const wasFirst = this.firstKex;
-    this.kexState = "none";
-    this.firstKex = false;
-    this.pendingKeys = undefined;
-    this.bytesSinceKex = 0;
-    const alg = this.algorithms!;
-    this.logger.info(
-      "keys in use: kex {kex}, host key {hostKey}, cipher {cipherCS}/{cipherSC}, MAC {macCS}/{macSC}, compression {compCS}/{compSC}{strict}",
-      {
-        ...alg,
-        macCS: alg.macCS || "(aead)",
-        macSC: alg.macSC || "(aead)",
-        strict: this.strictKex ? ", strict kex" : "",
-      },
-    );
-    this.rekeyTimer?.cancel();
-    if (this.rekeyInterval > 0 && Number.isFinite(this.rekeyInterval)) {
-      this.rekeyTimer = this.clock.callLater(this.rekeyInterval, () => {
-        this.rekeyTimer = undefined;
-        this.rekey();
-      });
-    }
-    const queued = this.blocked;
-    this.blocked = [];
-    for (const [type, payload] of queued) this.sendPacket(type, payload);
-    if (wasFirst) this.connectionSecure();
-  }
-
-  /** RFC 8308 §3.1: tell the client which signature algorithms userauth accepts. */
-  private sendExtInfo(): void {
-    const algs = this.serverSigAlgsToAdvertise();
-    this.writePacket(MSG_EXT_INFO, new SSHWriter().uint32(1).string("server-sig-algs").string(algs.join(",")).finish());
-  }
-
-  /** The public key signature algorithms the server accepts in userauth. */
-  protected serverSigAlgsToAdvertise(): string[] {
-    // ssh-rsa (SHA-1) is left out: SSHUserAuthServer refuses it unless configured otherwise.
-    return ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256"];
-  }
-
-  /**
-   * Called once the first key exchange is complete and the connection is encrypted (the client
-   * requests its service here). Unlike Twisted, which calls it again after every rekey, it runs
-   * once: a howto-style `connectionSecure` that requests a service must not run twice.
-   */
-  connectionSecure(): void {}
+  /** Sends KEXINIT, starting a key exchange (or answering the peer's); see `KeyExchangeMachinery`. */
+  abstract sendKexInit(): void;
 }
