@@ -775,3 +775,62 @@ export async function checkCipherMatrix(connect: (ciphers: string[], macs: strin
     }
   }
 }
+
+// ---- the scenario list every server is put through -------------------------------------------
+
+/** What a server can do, where servers differ; each exception says why at the call site. */
+export interface ServerTraits {
+  /** Bytes for each bulk transfer (BULK_FULL or BULK_SMALL). */
+  bulkBytes: number;
+  /** "refused": the server has no env request (Dropbear 2022.83). Default "accepted". */
+  env?: "accepted" | "refused";
+  /** False when the server does not deliver `signal` requests (sshd for root, Twisted 22.4). */
+  signals?: boolean;
+  /** False when the server cannot send stdout and stderr bulk at once correctly (ssh2 1.17). */
+  stdoutAndStderr?: boolean;
+  /** The reason code the server refuses an unknown channel type with (sshd: OPEN_CONNECT_FAILED). */
+  unknownChannelReason?: number;
+}
+
+/**
+ * Runs the scenarios the issue asks of every server, as subtests of `t`, in an order where each
+ * leaves the connection usable for the next; "connection lost" comes last because it ends it.
+ */
+export async function runServerScenarios(t: TestContext, client: Client, traits: ServerTraits): Promise<void> {
+  const mib = traits.bulkBytes / (1024 * 1024);
+  await t.test("exec: stdin, stdout, stderr and exit status", () => checkExec(client));
+  await t.test("exec: exit-signal for a command killed by SIGTERM", () => checkExitSignal(client));
+  if (traits.env === "refused") {
+    await t.test("env: refused with CHANNEL_FAILURE, and the channel still runs a command", () => checkEnvRefused(client));
+  } else {
+    await t.test("env: an LC_ variable reaches the command", () => checkEnv(client));
+  }
+  await t.test("pty-req + shell: stty size, tty, window-change, exit status", () => checkPtyShell(client));
+  await t.test("subsystem: sftp answers INIT and REALPATH", () => checkSftpSubsystem(client));
+  await t.test("50 session channels at once on one connection", () => checkManyChannels(client, 50));
+  await t.test("exec: a command that does not exist exits 127", () => checkCommandNotFound(client));
+  if (traits.signals !== false) {
+    await t.test("signal: TERM ends a running command with exit-signal TERM", () => checkSignalRequest(client));
+  }
+  await t.test("flow control: a paused channel receives one window, then the rest once resumed", () => checkPausedConsumer(client));
+  if (traits.stdoutAndStderr !== false) {
+    await t.test("flow control: 4 MiB on stdout and on stderr at once", () => checkStdoutAndStderrBulk(client));
+  }
+  await t.test("flow control: 16 MiB in one write, then EOF held until it is sent", () => checkUploadOneWrite(client));
+  await t.test("flow control: 8 channels echoing 4 MiB each through cat at once", () => checkConcurrentEcho(client));
+  await t.test("flow control: a 16 KiB local window (below the max packet) still moves 2 MiB", () => checkSmallWindow(client));
+  await t.test("CHANNEL_OPEN of an unknown type: refused with the server's reason code", () =>
+    checkUnknownChannelType(client, traits.unknownChannelReason ?? error.OPEN_UNKNOWN_CHANNEL_TYPE),
+  );
+  await t.test("GLOBAL_REQUEST unknown to the server: GlobalRequestFailedError", () => checkGlobalRequestRefused(client));
+  await t.test("a request on a closed channel: ChannelClosedError, nothing sent", () => checkRequestOnClosedChannel(client));
+  await t.test(`${mib} MiB server to client, SHA-256 checked`, async (tt) => {
+    const r = await checkDownload(client, traits.bulkBytes);
+    tt.diagnostic(`download ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);
+  });
+  await t.test(`${mib} MiB client to server, SHA-256 checked`, async (tt) => {
+    const r = await checkUpload(client, traits.bulkBytes);
+    tt.diagnostic(`upload ${r.bytes} bytes in ${r.seconds.toFixed(2)} s (${r.mbPerSecond.toFixed(0)} MB/s)`);
+  });
+  await t.test("connection lost: the running channel is closed, the opening one fails", () => checkConnectionLost(client));
+}
