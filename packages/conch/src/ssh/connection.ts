@@ -51,13 +51,8 @@ import {
   MSG_CHANNEL_FAILURE,
   MAX_OPEN_CHANNELS,
   messages,
-  EMPTY,
-  globalOk,
-  isConchUser,
-  isThenable,
-  latin1,
-  u32,
 } from "./_connection/messages.js";
+import { EMPTY, globalOk, isConchUser, isThenable, latin1, u32 } from "./_connection/util.js";
 
 
 export {
@@ -67,25 +62,7 @@ export {
   OPEN_UNKNOWN_CHANNEL_TYPE,
 } from "../error.js";
 
-export {
-  MSG_GLOBAL_REQUEST,
-  MSG_REQUEST_SUCCESS,
-  MSG_REQUEST_FAILURE,
-  MSG_CHANNEL_OPEN,
-  MSG_CHANNEL_OPEN_CONFIRMATION,
-  MSG_CHANNEL_OPEN_FAILURE,
-  MSG_CHANNEL_WINDOW_ADJUST,
-  MSG_CHANNEL_DATA,
-  MSG_CHANNEL_EXTENDED_DATA,
-  MSG_CHANNEL_EOF,
-  MSG_CHANNEL_CLOSE,
-  MSG_CHANNEL_REQUEST,
-  MSG_CHANNEL_SUCCESS,
-  MSG_CHANNEL_FAILURE,
-  EXTENDED_DATA_STDERR,
-  MAX_OPEN_CHANNELS,
-  messages,
-} from "./_connection/messages.js";
+export * from "./_connection/messages.js";
 
 /**
  * What `gotGlobalRequest` / `global_<name>` return: true (success), false (failure), or

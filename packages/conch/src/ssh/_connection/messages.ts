@@ -1,9 +1,8 @@
 /**
  * The connection service's message numbers and names (RFC 4250 §4.1.2, Twisted's
- * `connection.MSG_*`), its limits, and the small wire helpers its handlers share.
+ * `connection.MSG_*`) and its limits: the public constants `connection` re-exports.
  */
 import type { MessageTable } from "../service.js";
-import type { IConchUser } from "../../avatar.js";
 
 export const MSG_GLOBAL_REQUEST = 80;
 export const MSG_REQUEST_SUCCESS = 81;
@@ -46,32 +45,3 @@ export const messages: MessageTable = {
   [MSG_CHANNEL_SUCCESS]: "MSG_CHANNEL_SUCCESS",
   [MSG_CHANNEL_FAILURE]: "MSG_CHANNEL_FAILURE",
 };
-
-export const EMPTY = new Uint8Array(0);
-
-/** Channel types and request names are US-ASCII on the wire (RFC 4250 §4.6.1); keep every byte. */
-export function latin1(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.length).toString("latin1");
-}
-
-export function u32(...values: number[]): Uint8Array {
-  const out = new Uint8Array(4 * values.length);
-  const v = new DataView(out.buffer);
-  values.forEach((n, i) => v.setUint32(4 * i, n >>> 0));
-  return out;
-}
-
-export function isConchUser(avatar: unknown): avatar is IConchUser {
-  return typeof avatar === "object" && avatar !== null && typeof (avatar as IConchUser).lookupChannel === "function";
-}
-
-export function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return (typeof x === "object" || typeof x === "function") && x !== null && typeof (x as PromiseLike<unknown>).then === "function";
-}
-
-/** A request result is success when truthy (Twisted's `if result:`); `[ok, data]` by its `ok`. */
-export function globalOk(result: unknown): [boolean, Uint8Array] {
-  if (Array.isArray(result)) return [Boolean(result[0]), result[1] instanceof Uint8Array ? result[1] : EMPTY];
-  return [Boolean(result), EMPTY];
-}
-

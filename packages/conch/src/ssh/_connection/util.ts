@@ -1,0 +1,31 @@
+/** Small wire and type helpers the connection service's handlers share (internal). */
+import type { IConchUser } from "../../avatar.js";
+
+export const EMPTY = new Uint8Array(0);
+
+/** Channel types and request names are US-ASCII on the wire (RFC 4250 §4.6.1); keep every byte. */
+export function latin1(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString("latin1");
+}
+
+export function u32(...values: number[]): Uint8Array {
+  const out = new Uint8Array(4 * values.length);
+  const v = new DataView(out.buffer);
+  values.forEach((n, i) => v.setUint32(4 * i, n >>> 0));
+  return out;
+}
+
+export function isConchUser(avatar: unknown): avatar is IConchUser {
+  return typeof avatar === "object" && avatar !== null && typeof (avatar as IConchUser).lookupChannel === "function";
+}
+
+export function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return (typeof x === "object" || typeof x === "function") && x !== null && typeof (x as PromiseLike<unknown>).then === "function";
+}
+
+/** A request result is success when truthy (Twisted's `if result:`); `[ok, data]` by its `ok`. */
+export function globalOk(result: unknown): [boolean, Uint8Array] {
+  if (Array.isArray(result)) return [Boolean(result[0]), result[1] instanceof Uint8Array ? result[1] : EMPTY];
+  return [Boolean(result), EMPTY];
+}
+
