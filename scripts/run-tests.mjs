@@ -24,5 +24,11 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? "2";
-const r = spawnSync(process.execPath, ["--test", `--test-concurrency=${concurrency}`, ...files], { stdio: "inherit" });
+// A test file whose tests are done exits even if a handle stays open, and no single test may run
+// longer than 10 minutes: a hang fails the run instead of stalling CI.
+const r = spawnSync(
+  process.execPath,
+  ["--test", `--test-concurrency=${concurrency}`, "--test-force-exit", "--test-timeout=600000", ...files],
+  { stdio: "inherit" },
+);
 process.exit(r.status ?? 1);
