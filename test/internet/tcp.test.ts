@@ -504,3 +504,60 @@ test("TCP: connectTCP binds the local end to bindAddress", async (t) => {
   await until(() => f.lostReasons.length === 1, "connection made and closed");
   assert.deepEqual(peers, [`127.0.0.1:${local}`]);
 });
+
+/** Sends `total` bytes of a counting pattern to each client, in 100 KiB writes, then closes. */
+class PatternSender extends Protocol {
+  static total = 2 * 1024 * 1024 + 123;
+  override connectionMade(): void {
+    const all = Buffer.alloc(PatternSender.total);
+    for (let i = 0; i < all.length; i++) all[i] = (i * 13) & 0xff;
+    for (let off = 0; off < all.length; off += 100 * 1024) this.transport!.write(all.subarray(off, off + 100 * 1024));
+    this.transport!.loseConnection();
+  }
+}
+
+/** Keeps every chunk it is given as is; records the memory each one lives in. */
+class KeepingRecorder extends Recorder {
+  buffers = new Set<ArrayBufferLike>();
+  override dataReceived(data: Uint8Array): void {
+    this.buffers.add(data.buffer);
+    this.chunks.push(data as Buffer);
+  }
+}
+
+/** Borrows: copies each chunk and scribbles over what it was given. */
+class BorrowingRecorder extends KeepingRecorder {
+  readonly borrowsReceivedData = true as const;
+  override dataReceived(data: Uint8Array): void {
+    this.buffers.add(data.buffer);
+    this.chunks.push(Buffer.from(data));
+    data.fill(0xa5);
+  }
+}
+
+function checkPattern(chunks: Buffer[]): void {
+  const got = Buffer.concat(chunks);
+  assert.equal(got.length, PatternSender.total);
+  for (let i = 0; i < got.length; i++) if (got[i] !== ((i * 13) & 0xff)) assert.fail(`byte ${i} is wrong`);
+}
+
+test("TCP: connectTCP reads into one reused buffer; a borrowing protocol gets views of it, others their own copies", async (t) => {
+  const r = new NodeReactor();
+  const server = await listen(r, Factory.forProtocol(PatternSender));
+  t.after(server.stop);
+  for (const Kind of [KeepingRecorder, BorrowingRecorder]) {
+    const f = new RecordingClientFactory(Kind);
+    let proto: KeepingRecorder | undefined;
+    const orig = f.buildProtocol.bind(f);
+    f.buildProtocol = (addr) => (proto = orig(addr) as KeepingRecorder);
+    r.connectTCP("127.0.0.1", server.port, f);
+    await until(() => proto !== undefined, "connection");
+    const reason = await proto!.lost;
+    assert.ok(reason.check(ConnectionDone));
+    // The chunks a keeping protocol holds are still right after later reads; a borrowing one's
+    // copies are right even though it scribbled over every view it was given.
+    checkPattern(proto!.chunks);
+    assert.ok(proto!.chunks.length > 1, "several reads");
+    if (Kind === BorrowingRecorder) assert.equal(proto!.buffers.size, 1, "every read in the same buffer");
+  }
+});

@@ -28,7 +28,7 @@ import type {
   IStreamServerEndpoint,
   ITransport,
 } from "./interfaces.js";
-import { isHalfCloseable } from "./interfaces.js";
+import { borrowsReceivedData, isHalfCloseable } from "./interfaces.js";
 import { ClientFactory, Factory } from "./protocol.js";
 import { ContextFactory } from "./reactor.js";
 import { HAProxyWrappingFactory } from "./_internal/proxy_wrapper.js";
@@ -80,6 +80,8 @@ export class WrappingProtocol implements IProtocol {
         writeConnectionLost: () => w.writeConnectionLost(),
       });
     }
+    // Borrowed read buffers pass straight through when the wrapped protocol takes them.
+    if (borrowsReceivedData(w)) Object.assign(this, { borrowsReceivedData: true });
   }
 
   makeConnection(transport: ITransport): void {

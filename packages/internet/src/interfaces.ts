@@ -139,6 +139,23 @@ export interface IProtocol {
   connectionLost(reason: Failure): void;
 }
 
+/**
+ * A protocol whose `dataReceived` (or, for a process protocol, `childDataReceived`) is done with
+ * the bytes it is given when it returns: whatever it keeps, it copies. A transport may then hand
+ * it views of one read buffer that it reuses for the next read, instead of a new buffer per read.
+ * That saves an allocation per read and the garbage behind it, which is most of the cost of
+ * receiving bulk data in Node. Twisted has no such notion (Python's bytes are immutable); a
+ * protocol that does not declare it gets bytes of its own, as always.
+ */
+export interface IBorrowingProtocol {
+  readonly borrowsReceivedData: true;
+}
+
+/** True when `p` declares IBorrowingProtocol. */
+export function borrowsReceivedData(p: unknown): boolean {
+  return typeof p === "object" && p !== null && (p as Partial<IBorrowingProtocol>).borrowsReceivedData === true;
+}
+
 /** A protocol that wants the halves of a half-closed connection reported separately. */
 export interface IHalfCloseableProtocol {
   /** The peer sent EOF; writing is still possible. */

@@ -6,6 +6,10 @@
  * Flow control is Twisted's: a streaming producer is paused when `socket.write` reports the
  * high-water mark passed and resumed on `drain`; a pull producer is asked for more on `drain`.
  * The transport is itself a push producer: `pauseProducing` stops reading from the socket.
+ *
+ * Sockets we open (`connectTCP`, `connectUNIX`) read into one reused buffer (Node's `onread`)
+ * instead of a new buffer per read: a protocol that declares `borrowsReceivedData` gets views of
+ * it, any other protocol a copy of each read, as before.
  */
 import type { Socket } from "node:net";
 import { TLSSocket, connect as tlsConnect, createSecureContext } from "node:tls";
@@ -21,7 +25,7 @@ import type {
   IPushProducer,
   ITLSTransport,
 } from "../interfaces.js";
-import { isHalfCloseable } from "../interfaces.js";
+import { borrowsReceivedData, isHalfCloseable } from "../interfaces.js";
 import type { Logger } from "../log.js";
 
 export type StreamKind = "TCP" | "UNIX";
@@ -39,6 +43,34 @@ export function socketAddresses(socket: Socket, kind: StreamKind, unixPath?: str
     host: fromNode("TCP", socket.localAddress, socket.localPort, socket.localFamily),
     peer: fromNode("TCP", socket.remoteAddress, socket.remotePort, socket.remoteFamily),
   };
+}
+
+/** The size of the read buffer a socket made with `reusedReadBuffer` reads into. */
+export const READ_BUFFER_SIZE = 64 * 1024;
+
+/**
+ * The `onread` option for `net.connect`: Node reads into one buffer of READ_BUFFER_SIZE bytes and
+ * calls back with each read, which goes to the connection once `connection` is set (reads before
+ * that, which a connected socket does not make, are kept as copies).
+ */
+export class ReusedReadBuffer {
+  private conn: Connection | null = null;
+  private early: Buffer[] = [];
+  readonly onread = {
+    // One buffer, not a function: Node would call a function for a fresh buffer after every read.
+    buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
+    // Returning false would stop reading; pausing goes through socket.pause() as usual.
+    callback: (nread: number, buf: Uint8Array): boolean => {
+      if (this.conn !== null) this.conn.bufferRead(nread, buf);
+      else this.early.push(Buffer.from(buf.subarray(0, nread)));
+      return true;
+    },
+  };
+
+  set connection(conn: Connection) {
+    this.conn = conn;
+    for (const b of this.early.splice(0)) conn.bufferRead(b.length, b);
+  }
 }
 
 export class Connection implements ITLSTransport {
@@ -86,6 +118,23 @@ export class Connection implements ITLSTransport {
       this.protocolFailed(e, "dataReceived");
     }
   };
+
+  /** The protocol takes views of a reused read buffer (`IBorrowingProtocol`). */
+  private borrowing = false;
+
+  /**
+   * One read of `nread` bytes into the start of `buf`, a buffer the socket reuses for its next
+   * read: a borrowing protocol gets a view of it, any other protocol a copy.
+   */
+  bufferRead(nread: number, buf: Uint8Array): void {
+    if (this.disconnected || this.protocol === null) return;
+    const view = buf.subarray(0, nread);
+    try {
+      this.protocol.dataReceived(this.borrowing ? view : Buffer.from(view));
+    } catch (e) {
+      this.protocolFailed(e, "dataReceived");
+    }
+  }
 
   private readonly onEnd = (): void => {
     if (this.disconnected) return;
@@ -141,6 +190,7 @@ export class Connection implements ITLSTransport {
   /** Hands the connection to `protocol` (calls `makeConnection`). */
   attach(protocol: IProtocol): void {
     this.protocol = protocol;
+    this.borrowing = borrowsReceivedData(protocol);
     try {
       protocol.makeConnection(this);
     } catch (e) {

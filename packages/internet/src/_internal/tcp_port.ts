@@ -33,7 +33,7 @@ import type {
 } from "../interfaces.js";
 import type { Logger } from "../log.js";
 import type { IDelayedCall } from "../task.js";
-import { Connection, socketAddresses, type StreamKind } from "./tcp_connection.js";
+import { Connection, ReusedReadBuffer, socketAddresses, type StreamKind } from "./tcp_connection.js";
 
 /** What ports and connectors need from their reactor. */
 export interface StreamReactor {
@@ -211,6 +211,8 @@ export class StreamConnector implements IConnector {
   state: "disconnected" | "connecting" | "connected" = "disconnected";
   transport: Connection | null = null;
   private socket: Socket | null = null;
+  /** The reused read buffer of the socket being opened (plain TCP and UNIX, not TLS). */
+  private reads: ReusedReadBuffer | null = null;
   private factoryStarted = false;
   private timeoutCall: IDelayedCall | null = null;
 
@@ -243,8 +245,10 @@ export class StreamConnector implements IConnector {
     const t = this.target;
     let socket: Socket;
     let readyEvent: "connect" | "secureConnect" = "connect";
+    const reads = new ReusedReadBuffer();
+    this.reads = reads;
     if (t.kind === "UNIX") {
-      socket = netConnect({ path: t.path, allowHalfOpen: true });
+      socket = netConnect({ path: t.path, allowHalfOpen: true, onread: reads.onread });
     } else if (t.tls !== undefined) {
       const opts: ConnectionOptions & { localAddress?: string; localPort?: number } = {
         ...(t.tls.getContext() as ConnectionOptions),
@@ -263,6 +267,7 @@ export class StreamConnector implements IConnector {
         host: t.host,
         port: t.port,
         allowHalfOpen: true,
+        onread: reads.onread,
         ...(t.bindAddress !== null ? { localAddress: t.bindAddress.host, localPort: t.bindAddress.port } : {}),
       });
     }
@@ -304,6 +309,8 @@ export class StreamConnector implements IConnector {
       protocol = null;
     }
     const conn = new Connection(socket, t.kind, false, this.reactor.log, addrs);
+    if (this.reads !== null) this.reads.connection = conn;
+    this.reads = null;
     this.transport = conn;
     this.reactor.connections.add(conn);
     conn.onLost = (reason) => {

@@ -9,7 +9,8 @@ import { IPv4Address } from "../address.js";
 import { ConnectionAborted, ConnectionDone, ConnectionLost } from "../error.js";
 import { Failure } from "../failure.js";
 import type { IAddress, IPullProducer, IPushProducer, IProtocol, ITCPTransport } from "../interfaces.js";
-import { isHalfCloseable } from "../interfaces.js";
+import { borrowsReceivedData, isHalfCloseable } from "../interfaces.js";
+
 
 function toBuffer(data: Uint8Array | string): Buffer {
   if (typeof data === "string") return Buffer.from(data, "utf8");
@@ -53,6 +54,11 @@ export class FakeTransport implements ITCPTransport {
   producer: IPushProducer | IPullProducer | null = null;
   streamingProducer = false;
   producerPaused = false;
+  /**
+   * The largest read handed at once to a protocol that borrows its data (`IBorrowingProtocol`),
+   * 64 KiB as from a socket; set it smaller to have packets arrive in pieces.
+   */
+  readSize = 64 * 1024;
   /** High-water mark for a streaming producer. */
   bufferSize = 65536;
   tcpNoDelay = false;
@@ -176,11 +182,43 @@ export class FakeTransport implements ITCPTransport {
     if (this.paused || this.disconnected || this.incoming.length === 0) return false;
     const chunks = this.incoming;
     this.incoming = [];
+    if (borrowsReceivedData(this.protocol)) {
+      this.deliverBorrowed(chunks);
+      return true;
+    }
     for (const c of chunks) {
       if (this.disconnected) break;
       this.protocol.dataReceived(c);
     }
     return true;
+  }
+
+  private scratch: Buffer | null = null;
+
+  /**
+   * Delivers to a protocol that borrows its data as a TCP connection of the reactor does: in reads
+   * of at most `readSize` bytes through one reused buffer, which is scribbled over after every read, so a
+   * protocol that keeps a view of what it was given sees garbage (and its tests fail).
+   */
+  private deliverBorrowed(chunks: Buffer[]): void {
+    const size = Math.max(1, this.readSize);
+    if (this.scratch === null || this.scratch.length < size) this.scratch = Buffer.allocUnsafe(size);
+    const scratch = this.scratch;
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i]!;
+      for (let off = 0; off < c.length; off += size) {
+        if (this.disconnected) return;
+        if (this.paused) {
+          // Paused by the protocol in the middle: the rest waits for resumeProducing.
+          this.incoming.unshift(c.subarray(off), ...chunks.slice(i + 1));
+          return;
+        }
+        const n = Math.min(size, c.length - off);
+        c.copy(scratch, 0, off, off + n);
+        this.protocol.dataReceived(scratch.subarray(0, n));
+        scratch.fill(0xa5, 0, n);
+      }
+    }
   }
 
   /** Delivers connectionLost once. */

@@ -171,7 +171,29 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     this.sendKexInit();
   }
 
+  /**
+   * `dataReceived` keeps no view of what it is given (a packet's payload is decrypted into memory
+   * of its own; an unread remainder is copied before it returns), so a TCP connection may hand it
+   * views of a read buffer it reuses (`IBorrowingProtocol`).
+   */
+  readonly borrowsReceivedData = true as const;
+
   override dataReceived(data: Uint8Array): void {
+    this.receiveData(data);
+    if (this.inbufBorrowed) {
+      // What is left unread (part of a packet, or input held while inbound is blocked) must
+      // outlive the caller's buffer.
+      this.inbufBorrowed = false;
+      if (this.inOff < this.inbuf.length) this.inbuf = Buffer.from(this.inbuf.subarray(this.inOff));
+      else this.inbuf = EMPTY;
+      this.inOff = 0;
+    }
+  }
+
+  /** `inbuf` is (a view of) the argument of the current `dataReceived`. */
+  private inbufBorrowed = false;
+
+  private receiveData(data: Uint8Array): void {
     if (this.disconnected) return;
     const a = this.assembly;
     if (a !== undefined) {
@@ -182,6 +204,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       if (this.assemblyFill < a.length) return;
       this.assembly = undefined;
       this.inbuf = a;
+      this.inbufBorrowed = false;
       this.inOff = 0;
       if (k === data.length) {
         this.processInput();
@@ -200,12 +223,14 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     if (this.inOff >= this.inbuf.length) {
       this.inbuf = data;
       this.inOff = 0;
+      this.inbufBorrowed = true;
     } else {
       const rest = this.inbuf.length - this.inOff;
       const next = Buffer.allocUnsafe(rest + data.length);
       next.set(this.inbuf.subarray(this.inOff));
       next.set(data, rest);
       this.inbuf = next;
+      this.inbufBorrowed = false;
       this.inOff = 0;
     }
   }
@@ -323,6 +348,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
         this.assembly = a;
         this.assemblyFill = avail;
         this.inbuf = EMPTY;
+        this.inbufBorrowed = false;
         this.inOff = 0;
       }
       return undefined;
