@@ -231,3 +231,47 @@ test("signal: the client's signal request reaches the running command", async ()
   await pump.until(() => ch.isClosed);
   assert.equal(ch.exitSignal?.signal, "KILL");
 });
+
+test("exec: a large output in small writes arrives whole and in order, before the exit status", async () => {
+  const ch = await run("seq -f '%015.0f' 0 99999; echo done >&2; exit 4");
+  const lines = text(ch.stdout).split("\n");
+  assert.equal(lines.length, 100_001);
+  for (let i = 0; i < 100_000; i++) if (lines[i] !== String(i).padStart(15, "0")) assert.fail(`line ${i}: ${lines[i]}`);
+  assert.equal(text(ch.stderr), "done\n");
+  assert.equal(ch.exitStatus, 4);
+});
+
+/** The parts of a session SSHSessionProcessProtocol sends through, recording what it is given. */
+function fakeSession(maxPacket: number) {
+  const sent: string[] = [];
+  const fake = {
+    remoteMaxPacket: maxPacket,
+    bufferedAmount: 0,
+    write: (d: Uint8Array) => sent.push(`data ${Buffer.from(d).toString()}`),
+    writeExtended: (_t: number, d: Uint8Array) => sent.push(`err ${Buffer.from(d).toString()}`),
+    conn: { sendEOF: () => sent.push("eof") },
+  };
+  return { sent, pp: new session.SSHSessionProcessProtocol(fake as unknown as session.SSHSession) };
+}
+
+test("SSHSessionProcessProtocol gathers a turn's small reads into packets; stderr and EOF go out after what came before", async () => {
+  const { sent, pp } = fakeSession(8);
+  const scratch = Buffer.alloc(5);
+  for (const piece of ["abc", "defgh", "ij"]) {
+    // The process transport lends its read buffer: reuse it, as it does.
+    scratch.write(piece.padEnd(5, "#"));
+    pp.outReceived(scratch.subarray(0, piece.length));
+    scratch.fill(0x2e);
+  }
+  // A full packet's worth went at once; the rest waits for the end of the turn...
+  assert.deepEqual(sent, ["data abcdefgh"]);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(sent, ["data abcdefgh", "data ij"]);
+  // ...or for stderr or EOF, which never overtake stdout.
+  pp.outReceived(Buffer.from("kl"));
+  pp.errReceived(Buffer.from("oops"));
+  pp.outReceived(Buffer.from("mn"));
+  pp.outConnectionLost();
+  pp.errConnectionLost();
+  assert.deepEqual(sent.slice(2), ["data kl", "err oops", "data mn", "eof"]);
+});

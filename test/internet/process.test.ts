@@ -129,3 +129,56 @@ test("spawnProcess: uid and gid run the child as another user (when we are root)
   await until(() => p.ended !== null);
   assert.equal(p.stdout(), "65534\n65534\n");
 });
+
+/** Copies what it is given, then scribbles over it; records the memory each read lived in. */
+class BorrowingCollect extends Collect {
+  readonly borrowsReceivedData = true as const;
+  buffers = new Map<number, Set<ArrayBufferLike>>();
+  reads = 0;
+  override childDataReceived(fd: number, data: Uint8Array): void {
+    const seen = this.buffers.get(fd) ?? new Set<ArrayBufferLike>();
+    seen.add(data.buffer);
+    this.buffers.set(fd, seen);
+    this.reads++;
+    super.childDataReceived(fd, data);
+    data.fill(0x2a);
+  }
+}
+
+test("spawnProcess: a borrowing protocol gets its output as views of one reused buffer per pipe, intact, on both pipes", async () => {
+  const r = new NodeReactor();
+  const p = new BorrowingCollect();
+  // 3 MiB of numbered lines on stdout, a line on stderr, then exit 5.
+  const script = "seq -f '%063.0f' 0 49151; echo bye >&2; exit 5";
+  r.spawnProcess(p, SH, ["sh", "-c", script], {});
+  await until(() => p.ended !== null, "processEnded");
+  const lines = p.stdout().split("\n");
+  assert.equal(lines.length, 49153);
+  for (let i = 0; i < 49152; i++) if (lines[i] !== String(i).padStart(63, "0")) assert.fail(`line ${i}: ${lines[i]}`);
+  assert.equal(Buffer.concat(p.err).toString(), "bye\n");
+  assert.ok(p.reads > 2, "several reads");
+  assert.equal(p.buffers.get(1)?.size, 1, "every read of stdout in the same buffer");
+  assert.equal(p.buffers.get(2)?.size, 1);
+  assert.ok(p.ended!.check(ProcessTerminated));
+  assert.equal((p.ended!.value as ProcessTerminated).exitCode, 5);
+  for (const fd of [0, 1, 2]) assert.ok(p.events.includes(`lost ${fd}`), `fd ${fd} reported lost`);
+});
+
+test("spawnProcess: pauseProducing stops reading the child's output until resumeProducing", async () => {
+  const r = new NodeReactor();
+  const p = new BorrowingCollect();
+  const t = r.spawnProcess(p, SH, ["sh", "-c", "head -c 4194304 /dev/zero"], {}) as unknown as {
+    pauseProducing(): void;
+    resumeProducing(): void;
+  };
+  await until(() => p.reads > 0, "first read");
+  t.pauseProducing();
+  const at = p.reads;
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  // At most the reads already under way when it paused.
+  assert.ok(p.reads <= at + 1, `${p.reads - at} reads while paused`);
+  assert.equal(p.ended, null);
+  t.resumeProducing();
+  await until(() => p.ended !== null, "processEnded");
+  assert.equal(Buffer.concat(p.out).length, 4194304);
+});

@@ -422,6 +422,9 @@ export class DummyTransport implements IProcessTransport {
   }
 }
 
+/** The most process output gathered into one channel data packet. */
+const MAX_GATHER = 64 * 1024;
+
 /** Twisted's `wrapProcessProtocol`: a Protocol becomes a ProcessProtocol; others pass through. */
 export function wrapProcessProtocol(inst: IProtocol | IProcessProtocol): IProcessProtocol {
   return inst instanceof Protocol ? new ProtocolWrapper(inst) : (inst as IProcessProtocol);
@@ -483,16 +486,64 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
     this.session.registerProducer(outputProducer, true);
   }
 
+  /**
+   * Output read during this turn of the event loop, gathered into one packet's worth (`outFill`
+   * bytes of `outBuf`). Programs often write 4–8 KiB at a time; sent as read, that is a packet per
+   * read, and most of the cost of a packet is per packet (sshd gathers the same way). What is
+   * gathered goes out when a packet is full, at the end of the turn, and before anything else this
+   * protocol sends (stderr, EOF, exit status). The buffer is reused while the channel sends what
+   * it is given at once.
+   */
+  private outBuf: Buffer | null = null;
+  private outFill = 0;
+  private flushScheduled = false;
+
+  /**
+   * What the process writes is copied (gathered, or stderr copied) before `outReceived` and
+   * `errReceived` return, so the process transport may read its pipes into a reused buffer.
+   */
+  readonly borrowsReceivedData = true as const;
+
   override outReceived(data: Uint8Array): void {
-    this.session.write(data);
+    const max = Math.min(MAX_GATHER, Math.max(1, this.session.remoteMaxPacket));
+    let off = 0;
+    while (off < data.length) {
+      const buf = (this.outBuf ??= Buffer.allocUnsafe(max));
+      const n = Math.min(data.length - off, buf.length - this.outFill);
+      buf.set(n === data.length ? data : data.subarray(off, off + n), this.outFill);
+      this.outFill += n;
+      off += n;
+      if (this.outFill === buf.length) this.flushOut();
+    }
+    if (this.outFill > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flushOut();
+      });
+    }
+  }
+
+  /** Sends the gathered output now. */
+  private flushOut(): void {
+    const buf = this.outBuf;
+    const n = this.outFill;
+    if (buf === null || n === 0) return;
+    this.outFill = 0;
+    this.session.write(n === buf.length ? buf : buf.subarray(0, n));
+    // The buffer can be filled again unless the channel kept it (the client's window was full).
+    if (this.session.bufferedAmount > 0) this.outBuf = null;
   }
 
   override errReceived(data: Uint8Array): void {
-    this.session.writeExtended(EXTENDED_DATA_STDERR, data);
+    this.flushOut();
+    // A copy: the channel keeps what the client's window has no room for.
+    this.session.writeExtended(EXTENDED_DATA_STDERR, Buffer.from(data));
   }
 
   /** EOF goes out only when both stdout and stderr have closed. */
   override outConnectionLost(): void {
+    this.flushOut();
     if (this.lostOutOrErr) this.session.conn.sendEOF(this.session);
     else this.lostOutOrErr = true;
   }
@@ -523,6 +574,7 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
    * the channel closes once its queued output is sent.
    */
   override processEnded(reason: Failure): void {
+    this.flushOut();
     if (this.ended || this.session._afterReply(() => this.processEnded(reason))) return;
     this.ended = true;
     const err = reason.value as Error & { exitCode?: number | null; signal?: string | number | null; coreDumped?: boolean };

@@ -9,6 +9,7 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess, StdioOptions } from "node:child_process";
+import { Socket } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import { UNIXAddress } from "../address.js";
 import { ProcessDone, ProcessExitedAlready, ProcessTerminated } from "../error.js";
@@ -21,6 +22,7 @@ import type {
   IPushProducer,
   SpawnProcessOptions,
 } from "../interfaces.js";
+import { borrowsReceivedData } from "../interfaces.js";
 import type { Logger } from "../log.js";
 
 export interface ProcessReactor {
@@ -34,6 +36,44 @@ function signalName(sig: string | number): NodeJS.Signals | number {
   return (s.startsWith("SIG") ? s : `SIG${s}`) as NodeJS.Signals;
 }
 
+/** The size of the buffer a child's output pipe is read into when it is reused. */
+const READ_BUFFER_SIZE = 64 * 1024;
+
+/**
+ * Reads a child's output pipe into one reused buffer, handing each read to `deliver` as a view of
+ * it, for a process protocol that borrows its data (IBorrowingProtocol). Node reads a stream into
+ * a new buffer per read (an allocation, fresh pages to fault in and garbage to collect for every
+ * few KiB a program writes), and offers a reused buffer (`onread`) only for sockets it is asked
+ * to create, while it creates a child's pipes itself. So the pipe's handle moves to a socket
+ * made with `onread`, through the socket constructor's `handle` option, which Node uses for
+ * exactly this (wrapping a child's pipes) but does not document; the stream Node made is left
+ * without a handle. Returns null, and the pipe is read as a stream, where that is not possible.
+ */
+function readIntoReusedBuffer(stream: Readable, deliver: (chunk: Uint8Array) => void): Socket | null {
+  const internal = stream as unknown as { _handle?: { useUserBuffer?: unknown } | null };
+  const handle = internal._handle;
+  if (!(stream instanceof Socket) || handle === null || handle === undefined || typeof handle.useUserBuffer !== "function") {
+    return null;
+  }
+  const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+  internal._handle = null;
+  // Otherwise Node resumes the old stream when the child exits, which would start a second read.
+  stream.readable = false;
+  const options = {
+    handle,
+    readable: true,
+    writable: false,
+    onread: {
+      buffer,
+      callback: (nread: number, buf: Uint8Array): boolean => {
+        deliver(buf.subarray(0, nread));
+        return true;
+      },
+    },
+  };
+  return new Socket(options as ConstructorParameters<typeof Socket>[0]);
+}
+
 export class ProcessTransport implements IProcessTransport {
   readonly child: ChildProcess;
   /** The child's exit status once it has exited. */
@@ -44,6 +84,8 @@ export class ProcessTransport implements IProcessTransport {
   private lostReported = new Set<number>();
   private spawnError: Error | null = null;
   private producer: IPushProducer | IPullProducer | null = null;
+  /** The streams of the child's pipes by descriptor (an output pipe may be our own socket on it). */
+  private readonly pipes = new Map<number, Readable | Writable>();
   private streaming = false;
 
   constructor(
@@ -76,21 +118,26 @@ export class ProcessTransport implements IProcessTransport {
       ...(options.gid !== undefined ? { gid: options.gid } : {}),
     });
     reactor.processes.add(this);
+    const borrowing = borrowsReceivedData(proto);
     for (const [fd, mode] of this.pipeModes) {
-      const stream = this.child.stdio[fd];
+      let stream: Readable | Writable | null | undefined = this.child.stdio[fd];
       if (stream === null || stream === undefined) continue;
       this.openPipes.add(fd);
       const lost = (): void => this.pipeLost(fd);
       if (mode === "r") {
-        (stream as Readable).on("data", (chunk: Buffer) => {
+        const deliver = (chunk: Uint8Array): void => {
           try {
             this.proto.childDataReceived(fd, chunk);
           } catch (e) {
             this.reactor.log.failure("Unhandled error in childDataReceived", new Failure(e), "error");
           }
-        });
+        };
+        const reused = borrowing ? readIntoReusedBuffer(stream as Readable, deliver) : null;
+        if (reused !== null) stream = reused;
+        else (stream as Readable).on("data", deliver);
         stream.on("end", lost);
       }
+      this.pipes.set(fd, stream);
       stream.on("close", lost);
       stream.on("error", (err: Error) => {
         this.reactor.log.debug("child fd {fd} error: {error}", { fd, error: err.message });
@@ -157,7 +204,7 @@ export class ProcessTransport implements IProcessTransport {
   }
 
   writeToChild(childFD: number, data: Uint8Array | string): void {
-    const s = this.child.stdio[childFD] as Writable | null | undefined;
+    const s = this.pipes.get(childFD) as Writable | undefined;
     if (s === null || s === undefined || this.pipeModes.get(childFD) !== "w" || s.writableEnded) return;
     const ok = s.write(typeof data === "string" ? Buffer.from(data, "utf8") : data);
     if (!ok && this.producer !== null && this.streaming) (this.producer as IPushProducer).pauseProducing();
@@ -172,8 +219,8 @@ export class ProcessTransport implements IProcessTransport {
   }
 
   closeChildFD(childFD: number): void {
-    const s = this.child.stdio[childFD];
-    if (s === null || s === undefined) return;
+    const s = this.pipes.get(childFD);
+    if (s === undefined) return;
     if (this.pipeModes.get(childFD) === "w") (s as Writable).end();
     else s.destroy();
   }
@@ -207,6 +254,21 @@ export class ProcessTransport implements IProcessTransport {
 
   unregisterProducer(): void {
     this.producer = null;
+  }
+
+  // --- IPushProducer (the child's output), as Twisted's Process -------------------------------
+
+  /** Stops reading the child's output pipes (the child blocks once they fill). */
+  pauseProducing(): void {
+    for (const [fd, s] of this.pipes) if (this.pipeModes.get(fd) === "r") (s as Readable).pause();
+  }
+
+  resumeProducing(): void {
+    for (const [fd, s] of this.pipes) if (this.pipeModes.get(fd) === "r") (s as Readable).resume();
+  }
+
+  stopProducing(): void {
+    this.loseConnection();
   }
 
   getPeer(): IAddress {
