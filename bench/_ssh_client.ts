@@ -1,7 +1,7 @@
 /**
  * The Node clients of bench/ssh.ts, each run in a process of its own so that its CPU time is its
  * own: `node bench/dist/_ssh_client.js '<json>'` with
- * `{ impl: "ours" | "ssh2", op: "up" | "down" | "true", port, user, keyPath, cipher, mac, bytes, reps }`.
+ * `{ impl: "ours" | "ssh2", op: "up" | "down" | "true", port, user, keyPath, cipher, mac, bytes, reps, warmup? }`.
  * Prints one JSON line: `{ runs: [{ seconds, cpu }] }` — for up/down the seconds of the data phase
  * (from the remote command's first output byte to the channel's close) and the process CPU seconds
  * over the same span; for "true" the seconds from connect to the channel's close (a new
@@ -29,6 +29,12 @@ interface Args {
   mac: string;
   bytes: number;
   reps: number;
+  /**
+   * Bytes moved once on the same connection, the same way, before the measured transfers (default
+   * 0): a Node process compiles its hot paths and grows its heaps during the first hundred MiB,
+   * so a single cold transfer measures start-up as much as throughput.
+   */
+  warmup?: number;
   /** Our client's channel window and maximum packet (default: the channel's defaults). */
   window?: number;
   maxPacket?: number;
@@ -292,10 +298,12 @@ async function main(): Promise<void> {
     for (let i = 0; i < args.reps; i++) runs.push(await (args.impl === "ours" ? oursTrue() : ssh2True()));
   } else if (args.impl === "ours") {
     const { conn, close } = await oursConnect();
+    if ((args.warmup ?? 0) > 0) await oursTransfer(conn, args.op, args.warmup!);
     for (let i = 0; i < args.reps; i++) runs.push(await oursTransfer(conn, args.op, args.bytes));
     close();
   } else {
     const c = await ssh2Connect();
+    if ((args.warmup ?? 0) > 0) await ssh2Transfer(c, args.op, args.warmup!);
     for (let i = 0; i < args.reps; i++) runs.push(await ssh2Transfer(c, args.op, args.bytes));
     c.end();
   }
