@@ -25,7 +25,7 @@ function keysFor(cipher: string, mac: string) {
 }
 
 /** Body sizes: every size 0..300, around the pieces threshold, and 32 KiB (the channel packet). */
-const bodySizes = [...Array.from({ length: 301 }, (_, i) => i), 511, 512, 513, 1000, 4095, 32767, 32768];
+const bodySizes = [...Array.from({ length: 301 }, (_, i) => i), 1000, 4095, 4096, 4097, 32767, 32768];
 /** Head sizes: none (sendPacket), channel headers (8 and 12 bytes), and past the pieces limit. */
 const headSizes = [0, 8, 12, 64, 65];
 
