@@ -40,6 +40,8 @@ const USER = userInfo().username;
 interface Run {
   seconds: number;
   cpu: number;
+  /** ssh → twisted-ts: CPU seconds of this process (our server) over the whole transfer. */
+  serverCpu?: number;
 }
 
 interface Row {
@@ -48,6 +50,7 @@ interface Row {
   dir: "up" | "down";
   mbps: number;
   cpuPerGiB: number;
+  serverCpuPerGiB?: number;
 }
 
 
@@ -153,6 +156,14 @@ async function startOurServer(userPub: string): Promise<{ port: number; stop: ()
   return { port: "port" in host ? host.port : 0, stop: () => listening.stopListening() };
 }
 
+/** A transfer to our server (in this process), with this process's CPU seconds over it. */
+async function withServerCpu(f: () => Promise<Run>): Promise<Run[]> {
+  const c0 = process.cpuUsage();
+  const r = await f();
+  const c = process.cpuUsage(c0);
+  return [{ ...r, serverCpu: (c.user + c.system) / 1e6 }];
+}
+
 function fmt(x: number, digits = 0): string {
   return Number.isFinite(x) ? x.toFixed(digits) : "n/a";
 }
@@ -168,8 +179,10 @@ async function main(): Promise<void> {
   const add = (pair: string, cipher: string, d: "up" | "down", runs: Run[]): void => {
     const mbps = median(runs.map((r) => N / 1e6 / r.seconds));
     const cpuPerGiB = median(runs.map((r) => (r.cpu * GIB) / N));
-    rows.push({ pair, cipher, dir: d, mbps, cpuPerGiB });
-    process.stderr.write(`${pair.padEnd(22)} ${cipher.padEnd(30)} ${d.padEnd(4)} ${fmt(mbps).padStart(5)} MB/s  ${fmt(cpuPerGiB, 2)} CPU s/GiB\n`);
+    const server = runs.every((r) => r.serverCpu !== undefined) ? median(runs.map((r) => (r.serverCpu! * GIB) / N)) : undefined;
+    rows.push({ pair, cipher, dir: d, mbps, cpuPerGiB, ...(server === undefined ? {} : { serverCpuPerGiB: server }) });
+    const serverNote = server === undefined ? "" : `  (server ${fmt(server, 2)} CPU s/GiB)`;
+    process.stderr.write(`${pair.padEnd(22)} ${cipher.padEnd(30)} ${d.padEnd(4)} ${fmt(mbps).padStart(5)} MB/s  ${fmt(cpuPerGiB, 2)} CPU s/GiB${serverNote}\n`);
   };
   // Repetitions are interleaved (every client once, then again) so that the load of the shared
   // machine drifts over all of them alike.
@@ -179,7 +192,7 @@ async function main(): Promise<void> {
       cases.push({ pair: "twisted-ts → sshd", cipher, d, once: () => nodeClient("ours", d, sshd.port, keyPath, cipher, 1), runs: [] });
       cases.push({ pair: "ssh2 → sshd", cipher, d, once: () => nodeClient("ssh2", d, sshd.port, keyPath, cipher, 1), runs: [] });
       cases.push({ pair: "ssh → sshd", cipher, d, once: async () => [await sshTransfer(dir, d, sshd.port, keyPath, cipher)], runs: [] });
-      cases.push({ pair: "ssh → twisted-ts", cipher, d, once: async () => [await sshTransfer(dir, d, ours.port, keyPath, cipher)], runs: [] });
+      cases.push({ pair: "ssh → twisted-ts", cipher, d, once: () => withServerCpu(() => sshTransfer(dir, d, ours.port, keyPath, cipher)), runs: [] });
     }
   }
   for (let i = 0; i < REPS; i++) {
@@ -237,6 +250,10 @@ async function main(): Promise<void> {
       console.log(`| ${pair} | ${d} | ${cells.join(" | ")} |`);
     }
   }
+  console.log(`\nOur server's CPU s/GiB (this process, whole transfer) under ssh → twisted-ts\n`);
+  console.log(`| dir | ${CIPHERS.map(short).join(" | ")} |`);
+  console.log(`|---|${CIPHERS.map(() => "---").join("|")}|`);
+  for (const d of ["up", "down"]) console.log(`| ${d} | ${CIPHERS.map((c) => fmt(get("ssh → twisted-ts", c, d)?.serverCpuPerGiB ?? NaN, 2)).join(" | ")} |`);
   const ratio = (a: string, b: string, d: string, c: string, what: "mbps" | "cpuPerGiB"): string => {
     const x = get(a, c, d)?.[what];
     const y = get(b, c, d)?.[what];

@@ -13,7 +13,7 @@
  * words are the same, so the IV is `counter as 8 bytes LE || seq as 8 bytes BE`.
  */
 import { createCipheriv, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
-import { poly1305Into } from "./poly1305.js";
+import { poly1305Into, poly1305PartsInto } from "./poly1305.js";
 
 const ZERO64 = Buffer.alloc(64);
 
@@ -114,6 +114,30 @@ export class OpenSSHChaChaPoly {
     const polyKey = c.update(ZERO64).subarray(0, 32);
     buf.set(c.update(buf.subarray(4, end)), 4);
     poly1305Into(polyKey, buf.subarray(0, end), buf, end);
+  }
+
+  /**
+   * The packet whose plaintext after the length is `before || body || after`, as three pieces:
+   * `encrypted length || encrypted before`, `encrypted body`, `encrypted after || tag`. ChaCha20
+   * is a stream cipher, so encrypting the three in turn gives the ciphertext of their
+   * concatenation; the body's ciphertext is the cipher's own output buffer, kept as a piece (no
+   * wire buffer to copy it into), and Poly1305 reads the pieces where they are.
+   */
+  sealPieces(seq: number, plen: number, before: Uint8Array, body: Uint8Array, after: Uint8Array): Uint8Array[] {
+    const c = createCipheriv("chacha20", this.mainKey, this.setIv(seq, 0));
+    const polyKey = c.update(ZERO64).subarray(0, 32);
+    const encBefore = c.update(before);
+    const encBody = c.update(body);
+    const encAfter = c.update(after);
+    // Small pieces come from Buffer's shared pool; copying a few bytes costs less than an extra write.
+    const first = Buffer.allocUnsafe(4 + encBefore.length);
+    first.writeUInt32BE(plen, 0);
+    this.cryptLength(seq, first, 0, first, 0);
+    first.set(encBefore, 4);
+    const last = Buffer.allocUnsafe(encAfter.length + 16);
+    last.set(encAfter, 0);
+    poly1305PartsInto(polyKey, [first, encBody, encAfter], last, encAfter.length);
+    return [first, encBody, last];
   }
 
   /**

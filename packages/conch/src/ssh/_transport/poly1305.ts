@@ -179,24 +179,37 @@ function le32(b: Uint8Array, o: number): number {
 
 /** Writes the 16-byte tag of `data` under the 32-byte one-time `key` into `out` at `offset`. */
 export function poly1305Into(key: Uint8Array, data: Uint8Array, out: Uint8Array, offset: number): void {
+  poly1305PartsInto(key, [data], out, offset);
+}
+
+/**
+ * Writes the 16-byte tag of the concatenation of `parts` under `key` into `out` at `offset`. The
+ * block function reads WebAssembly memory, so each part is copied there once, end to end; the
+ * caller need not join them first (a sealed packet's pieces stay as the cipher returned them).
+ */
+export function poly1305PartsInto(key: Uint8Array, parts: readonly Uint8Array[], out: Uint8Array, offset: number): void {
   // r, clamped, in 26-bit limbs
   const r0 = le32(key, 0) & 0x3ffffff;
   const r1 = (le32(key, 3) >>> 2) & 0x3ffff03;
   const r2 = (le32(key, 6) >>> 4) & 0x3ffc0ff;
   const r3 = (le32(key, 9) >>> 6) & 0x3f03fff;
   const r4 = (le32(key, 12) >>> 8) & 0x00fffff;
-  const len = data.length;
+  let len = 0;
+  for (const p of parts) len += p.length;
   ensure(len);
+  let at = MSG;
+  for (const p of parts) {
+    mem.set(p, at);
+    at += p.length;
+  }
   mem.fill(0, 0, 40);
   const full = len >>> 4;
-  if (full > 0) {
-    mem.set(data.subarray(0, full << 4), MSG);
-    wasm.blocks(MSG, full, 1 << 24, r0, r1, r2, r3, r4);
-  }
+  if (full > 0) wasm.blocks(MSG, full, 1 << 24, r0, r1, r2, r3, r4);
   const rest = len & 15;
   if (rest > 0) {
-    mem.fill(0, 64, 80);
-    mem.set(data.subarray(len - rest), 64);
+    // The last partial block, padded with 1 then zeros (RFC 8439 §2.5.1).
+    mem.copyWithin(64, MSG + (full << 4), MSG + len);
+    mem.fill(0, 64 + rest, 80);
     mem[64 + rest] = 1;
     wasm.blocks(64, 1, 0, r0, r1, r2, r3, r4);
   }
