@@ -11,7 +11,7 @@
  * from the remote command's first output byte to the end (channel closed / `ssh` exited); MB/s is
  * N / that time. (`ssh` gets the marker on stderr and sends stdout to /dev/null; see sshTransfer.) CPU is the client process's user+system seconds per GiB (the Node clients over the
  * data phase, `ssh` over its whole life through /usr/bin/time, handshake included: a few ms).
- * Key exchange curve25519-sha256 and ssh-ed25519 host keys everywhere. Median of the repetitions.
+ * Key exchange curve25519-sha256 and ssh-ed25519 host keys everywhere. Median of the repetitions; the Node sides are warmed up first (WARMUP).
  *
  *     npm run build && node bench/dist/ssh.js [MiB per transfer = 256] [repetitions = 3] [ciphers,comma,separated]
  */
@@ -29,6 +29,13 @@ import { freePort, waitForPort } from "./_net.js";
 const MIB = Number(process.argv[2] ?? 256);
 const REPS = Number(process.argv[3] ?? 3);
 const N = MIB * 1024 * 1024;
+/**
+ * Moved once before the measured transfers by each Node client (on the same connection) and
+ * through our server (per cipher and direction), so that the figures are of warm code: a Node
+ * process compiles its hot paths and grows its heaps during its first hundred MiB or so.
+ * `BENCH_WARMUP_MIB=0` measures cold.
+ */
+const WARMUP = Number(process.env.BENCH_WARMUP_MIB ?? 64) * 1024 * 1024;
 const GIB = 1024 * 1024 * 1024;
 const KEX = "curve25519-sha256";
 const ETM = "hmac-sha2-256-etm@openssh.com";
@@ -74,7 +81,7 @@ function run(cmd: string, argv: string[]): Promise<{ code: number; stdout: strin
 
 /** Runs the Node helper for `impl`; returns its runs. */
 async function nodeClient(impl: "ours" | "ssh2", op: "up" | "down" | "true", port: number, keyPath: string, cipher: string, reps: number): Promise<Run[]> {
-  const a = JSON.stringify({ impl, op, port, user: USER, keyPath, cipher, mac: ETM, bytes: N, reps });
+  const a = JSON.stringify({ impl, op, port, user: USER, keyPath, cipher, mac: ETM, bytes: N, reps, warmup: WARMUP });
   const r = await run(process.execPath, [HELPER, a]);
   if (r.code !== 0) throw new Error(`${impl} ${op} ${cipher}: exit ${r.code}\n${r.stderr}`);
   return (JSON.parse(r.stdout) as { runs: Run[] }).runs;
@@ -96,11 +103,11 @@ const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
  * CPU and takes twice as long here); the remote command writes a marker to stderr as it starts,
  * and the marker's arrival starts the clock.
  */
-async function sshTransfer(dir: string, op: "up" | "down", port: number, keyPath: string, cipher: string): Promise<Run> {
+async function sshTransfer(dir: string, op: "up" | "down", port: number, keyPath: string, cipher: string, bytes = N): Promise<Run> {
   const t = join(dir, "time"), s = join(dir, "start"), e = join(dir, "end");
-  const remote = op === "up" ? "printf S >&2; exec cat >/dev/null" : `printf S >&2; exec head -c ${N} /dev/zero`;
+  const remote = op === "up" ? "printf S >&2; exec cat >/dev/null" : `printf S >&2; exec head -c ${bytes} /dev/zero`;
   const ssh = `/usr/bin/time -f '%U %S' -o ${t} ssh ${sshArgs(port, keyPath, cipher).map(q).join(" ")} ${q(remote)} 2>&1 >/dev/null`;
-  const source = op === "up" ? `head -c ${N} /dev/zero | ${ssh}` : `${ssh} </dev/null`;
+  const source = op === "up" ? `head -c ${bytes} /dev/zero | ${ssh}` : `${ssh} </dev/null`;
   const script = `{ ${source}; } | { head -c 1 >/dev/null; date +%s.%N >${s}; cat >/dev/null; }; date +%s.%N >${e}`;
   const r = await run("/bin/sh", ["-c", script]);
   const times = readFileSync(t, "utf8");
@@ -194,6 +201,9 @@ async function main(): Promise<void> {
       cases.push({ pair: "ssh → sshd", cipher, d, once: async () => [await sshTransfer(dir, d, sshd.port, keyPath, cipher)], runs: [] });
       cases.push({ pair: "ssh → twisted-ts", cipher, d, once: () => withServerCpu(() => sshTransfer(dir, d, ours.port, keyPath, cipher)), runs: [] });
     }
+  }
+  if (WARMUP > 0) {
+    for (const cipher of CIPHERS) for (const d of ["up", "down"] as const) await sshTransfer(dir, d, ours.port, keyPath, cipher, WARMUP);
   }
   for (let i = 0; i < REPS; i++) {
     for (const c of cases) {
