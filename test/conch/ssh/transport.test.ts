@@ -194,6 +194,36 @@ test("a rekey starts by itself after rekeyBytes", () => {
   assertSecure(p);
 });
 
+for (const cipher of ["aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com", "aes128-ctr"]) {
+  test(`${cipher}: a rekey set off by a large packet (sealed as pieces) goes out after the whole packet`, () => {
+    const p = sshPair({
+      configure: (c, s) => {
+        c.rekeyBytes = 50_000;
+        c.supportedCiphers = [cipher];
+        s.supportedCiphers = [...transport.ALL_CIPHERS];
+      },
+    });
+    const { serverSvc } = startEcho(p);
+    const before = p.client.ourKexInitPayload;
+    const head = new Uint8Array(8);
+    const body = new Uint8Array(32768);
+    for (let i = 0; i < 6; i++) {
+      head.fill(i);
+      body.fill(100 + i);
+      // The same arrays each time: the transport must not keep them.
+      p.client.sendPacketParts(94, head, body);
+    }
+    p.pump.flush();
+    assert.notDeepEqual(p.client.ourKexInitPayload, before, "rekeyed");
+    assert.equal(serverSvc.received.length, 6);
+    for (const [i, [type, data]] of serverSvc.received.entries()) {
+      assert.equal(type, 94);
+      assert.deepEqual(Buffer.from(data), Buffer.concat([new Uint8Array(8).fill(i), new Uint8Array(32768).fill(100 + i)]));
+    }
+    assertSecure(p);
+  });
+}
+
 test("a rekey starts by itself after rekeyInterval seconds", () => {
   const p = sshPair({ configure: (_c, s) => (s.loginGraceTime = 0) });
   startEcho(p);

@@ -205,6 +205,7 @@ const PIECES_MAX_HEAD = 64;
  */
 class Surround {
   private readonly beforeBuf = Buffer.allocUnsafe(4 + 2 + PIECES_MAX_HEAD);
+  /** Padding is at most blockSize + 3 (19) bytes. */
   private readonly afterBuf = Buffer.allocUnsafe(32);
   /** Padding length for a payload `messageType || head || body`. */
   pad = 0;
