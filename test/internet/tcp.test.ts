@@ -561,3 +561,29 @@ test("TCP: connectTCP reads into one reused buffer; a borrowing protocol gets vi
     if (Kind === BorrowingRecorder) assert.equal(proto!.buffers.size, 1, "every read in the same buffer");
   }
 });
+
+test("TCP: an accepted connection reads into one reused buffer when its protocol borrows; the server's bookkeeping still closes", async (t) => {
+  const r = new NodeReactor();
+  let serverProto: BorrowingRecorder | undefined;
+  const f = new Factory();
+  f.buildProtocol = () => (serverProto = new BorrowingRecorder());
+  const port = r.listenTCP(0, f, 50, "127.0.0.1");
+  await port.whenListening();
+  const host = port.getHost();
+  t.after(() => port.stopListening());
+  // The client sends the pattern and closes.
+  const cf = new RecordingClientFactory(PatternSender);
+  r.connectTCP("127.0.0.1", "port" in host ? host.port : 0, cf);
+  await until(() => serverProto !== undefined, "accepted");
+  const reason = await serverProto!.lost;
+  assert.ok(reason.check(ConnectionDone));
+  checkPattern(serverProto!.chunks);
+  assert.equal(serverProto!.buffers.size, 1, "every read in the same buffer");
+  // Node's own count of the server's connections comes back to 0.
+  const server = (port as unknown as { server: import("node:net").Server }).server;
+  const count = (): Promise<number> => new Promise((resolve) => server.getConnections((_e, c) => resolve(c)));
+  for (let i = 0; (await count()) !== 0; i++) {
+    if (i > 100) assert.fail("the server still counts the connection");
+    await sleep(20);
+  }
+});

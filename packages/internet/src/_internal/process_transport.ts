@@ -23,6 +23,7 @@ import type {
   SpawnProcessOptions,
 } from "../interfaces.js";
 import { borrowsReceivedData } from "../interfaces.js";
+import { moveToReusedReadBuffer } from "./tcp_connection.js";
 import type { Logger } from "../log.js";
 
 export interface ProcessReactor {
@@ -41,37 +42,20 @@ const READ_BUFFER_SIZE = 64 * 1024;
 
 /**
  * Reads a child's output pipe into one reused buffer, handing each read to `deliver` as a view of
- * it, for a process protocol that borrows its data (IBorrowingProtocol). Node reads a stream into
- * a new buffer per read (an allocation, fresh pages to fault in and garbage to collect for every
- * few KiB a program writes), and offers a reused buffer (`onread`) only for sockets it is asked
- * to create, while it creates a child's pipes itself. So the pipe's handle moves to a socket
- * made with `onread`, through the socket constructor's `handle` option, which Node uses for
- * exactly this (wrapping a child's pipes) but does not document; the stream Node made is left
- * without a handle. Returns null, and the pipe is read as a stream, where that is not possible.
+ * it, for a process protocol that borrows its data (IBorrowingProtocol): Node would read into a
+ * new buffer per read (an allocation, fresh pages to fault in and garbage to collect for every few
+ * KiB a program writes). Null where the pipe must be read as a stream.
  */
 function readIntoReusedBuffer(stream: Readable, deliver: (chunk: Uint8Array) => void): Socket | null {
-  const internal = stream as unknown as { _handle?: { useUserBuffer?: unknown } | null };
-  const handle = internal._handle;
-  if (!(stream instanceof Socket) || handle === null || handle === undefined || typeof handle.useUserBuffer !== "function") {
-    return null;
-  }
-  const buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
-  internal._handle = null;
-  // Otherwise Node resumes the old stream when the child exits, which would start a second read.
-  stream.readable = false;
-  const options = {
-    handle,
-    readable: true,
-    writable: false,
-    onread: {
-      buffer,
-      callback: (nread: number, buf: Uint8Array): boolean => {
-        deliver(buf.subarray(0, nread));
-        return true;
-      },
+  if (!(stream instanceof Socket)) return null;
+  const onread = {
+    buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
+    callback: (nread: number, buf: Uint8Array): boolean => {
+      deliver(buf.subarray(0, nread));
+      return true;
     },
   };
-  return new Socket(options as ConstructorParameters<typeof Socket>[0]);
+  return moveToReusedReadBuffer(stream, onread, { writable: false, allowHalfOpen: false });
 }
 
 export class ProcessTransport implements IProcessTransport {

@@ -11,7 +11,7 @@
  * instead of a new buffer per read: a protocol that declares `borrowsReceivedData` gets views of
  * it, any other protocol a copy of each read, as before.
  */
-import type { Socket } from "node:net";
+import { Socket } from "node:net";
 import { TLSSocket, connect as tlsConnect, createSecureContext } from "node:tls";
 import type { ConnectionOptions, SecureContextOptions } from "node:tls";
 import { fromNode, UNIXAddress } from "../address.js";
@@ -71,6 +71,34 @@ export class ReusedReadBuffer {
     this.conn = conn;
     for (const b of this.early.splice(0)) conn.bufferRead(b.length, b);
   }
+}
+
+/**
+ * Moves an open socket's handle to a new socket made with `onread` (reads into one reused buffer,
+ * handed to `onread.callback`), for the sockets that Node creates itself: connections a server
+ * accepts and the pipes of a child process. Node offers `onread` only to sockets it is asked to
+ * create; the socket constructor's `handle` option, which Node itself uses to wrap accepted
+ * connections and child pipes, is how the handle moves, though Node does not document it. The old
+ * socket is left without a handle, and is destroyed when the new one closes, so that Node's
+ * bookkeeping (a server's connection count, a child's 'close') still comes out right. Returns
+ * null, and the socket is read as a stream, where that is not possible.
+ */
+export function moveToReusedReadBuffer(
+  socket: Socket,
+  onread: { buffer: Uint8Array; callback: (nread: number, buf: Uint8Array) => boolean },
+  options: { writable: boolean; allowHalfOpen: boolean },
+): Socket | null {
+  const internal = socket as unknown as { _handle?: { useUserBuffer?: unknown; reading?: boolean } | null };
+  const handle = internal._handle;
+  if (handle === null || handle === undefined || typeof handle.useUserBuffer !== "function" || socket.destroyed) {
+    return null;
+  }
+  internal._handle = null;
+  // Otherwise Node may resume the old stream (a child's, when it exits) and start a second read.
+  socket.readable = false;
+  const moved = new Socket({ handle, readable: true, ...options, onread } as ConstructorParameters<typeof Socket>[0]);
+  moved.once("close", () => socket.destroy());
+  return moved;
 }
 
 export class Connection implements ITLSTransport {

@@ -33,7 +33,8 @@ import type {
 } from "../interfaces.js";
 import type { Logger } from "../log.js";
 import type { IDelayedCall } from "../task.js";
-import { Connection, ReusedReadBuffer, socketAddresses, type StreamKind } from "./tcp_connection.js";
+import { borrowsReceivedData } from "../interfaces.js";
+import { Connection, ReusedReadBuffer, moveToReusedReadBuffer, socketAddresses, type StreamKind } from "./tcp_connection.js";
 
 /** What ports and connectors need from their reactor. */
 export interface StreamReactor {
@@ -152,7 +153,15 @@ export class StreamPort implements IListeningPort {
       socket.destroy();
       return;
     }
+    // A protocol that borrows its input gets reads into one reused buffer, as on connections we
+    // open (plain TCP and UNIX; TLS sockets are read as streams).
+    let reads: ReusedReadBuffer | null = null;
+    if (!(t.kind === "TCP" && t.tls !== undefined) && borrowsReceivedData(protocol)) {
+      reads = new ReusedReadBuffer();
+      socket = moveToReusedReadBuffer(socket, reads.onread, { writable: true, allowHalfOpen: true }) ?? socket;
+    }
     const conn = new Connection(socket, t.kind, true, this.reactor.log, addrs);
+    if (reads !== null) reads.connection = conn;
     this.connections.add(conn);
     this.reactor.connections.add(conn);
     conn.onLost = () => {
