@@ -7,9 +7,9 @@
  * high-water mark passed and resumed on `drain`; a pull producer is asked for more on `drain`.
  * The transport is itself a push producer: `pauseProducing` stops reading from the socket.
  *
- * Sockets we open (`connectTCP`, `connectUNIX`) read into one reused buffer (Node's `onread`)
- * instead of a new buffer per read: a protocol that declares `borrowsReceivedData` gets views of
- * it, any other protocol a copy of each read, as before.
+ * Sockets we open (`connectTCP`, `connectUNIX`), and accepted ones whose protocol borrows, read
+ * into one reused buffer (Node's `onread`) instead of a new buffer per read: a protocol that
+ * declares `borrowsReceivedData` gets views of it, any other protocol a copy of each read.
  */
 import { Socket } from "node:net";
 import { TLSSocket, connect as tlsConnect, createSecureContext } from "node:tls";
@@ -45,11 +45,11 @@ export function socketAddresses(socket: Socket, kind: StreamKind, unixPath?: str
   };
 }
 
-/** The size of the read buffer a socket made with `reusedReadBuffer` reads into. */
+/** The size of the buffer a socket with a ReusedReadBuffer reads into. */
 export const READ_BUFFER_SIZE = 64 * 1024;
 
 /**
- * The `onread` option for `net.connect`: Node reads into one buffer of READ_BUFFER_SIZE bytes and
+ * The `onread` option of a socket: Node reads into one buffer of READ_BUFFER_SIZE bytes and
  * calls back with each read, which goes to the connection once `connection` is set (reads before
  * that, which a connected socket does not make, are kept as copies).
  */
@@ -88,7 +88,7 @@ export function moveToReusedReadBuffer(
   onread: { buffer: Uint8Array; callback: (nread: number, buf: Uint8Array) => boolean },
   options: { writable: boolean; allowHalfOpen: boolean },
 ): Socket | null {
-  const internal = socket as unknown as { _handle?: { useUserBuffer?: unknown; reading?: boolean } | null };
+  const internal = socket as unknown as { _handle?: { useUserBuffer?: unknown } | null };
   const handle = internal._handle;
   if (handle === null || handle === undefined || typeof handle.useUserBuffer !== "function" || socket.destroyed) {
     return null;
