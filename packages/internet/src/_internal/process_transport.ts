@@ -7,8 +7,8 @@
  * child inherits. `processExited` comes when the process exits; `processEnded` once it has
  * exited and all its pipes are closed.
  */
-import { spawn } from "node:child_process";
-import type { ChildProcess, StdioOptions } from "node:child_process";
+import { ChildProcess, spawn } from "node:child_process";
+import type { StdioOptions } from "node:child_process";
 import { Socket } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import { UNIXAddress } from "../address.js";
@@ -93,18 +93,28 @@ export class ProcessTransport implements IProcessTransport {
     }
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(options.env ?? {})) if (v !== undefined) env[k] = v;
-    this.child = spawn(executable, args.slice(1), {
-      argv0: args[0] ?? executable,
-      env,
-      stdio: stdio as StdioOptions,
-      ...(options.path !== undefined ? { cwd: options.path } : {}),
-      ...(options.uid !== undefined ? { uid: options.uid } : {}),
-      ...(options.gid !== undefined ? { gid: options.gid } : {}),
-    });
+    try {
+      this.child = spawn(executable, args.slice(1), {
+        argv0: args[0] ?? executable,
+        env,
+        stdio: stdio as StdioOptions,
+        ...(options.path !== undefined ? { cwd: options.path } : {}),
+        ...(options.uid !== undefined ? { uid: options.uid } : {}),
+        ...(options.gid !== undefined ? { gid: options.gid } : {}),
+      });
+    } catch (e) {
+      // Some failures (EPERM for a uid we may not take) are thrown rather than emitted: report
+      // them as the emitted ones are (below), once the protocol is connected.
+      const child = new ChildProcess();
+      setImmediate(() => child.emit("error", e instanceof Error ? e : new Error(String(e))));
+      this.child = child;
+    }
     reactor.processes.add(this);
     const borrowing = borrowsReceivedData(proto);
+    // An unspawned ChildProcess has no stdio at all.
+    const stdioStreams = (this.child.stdio as ChildProcess["stdio"] | null) ?? [];
     for (const [fd, mode] of this.pipeModes) {
-      let stream: Readable | Writable | null | undefined = this.child.stdio[fd];
+      let stream: Readable | Writable | null | undefined = stdioStreams[fd];
       if (stream === null || stream === undefined) continue;
       this.openPipes.add(fd);
       const lost = (): void => this.pipeLost(fd);
