@@ -27,15 +27,22 @@ export function findProgram(program: string): string | undefined {
 }
 
 /**
+ * Something the test needs is missing here: the test is skipped locally and fails under CI=true,
+ * where `.ci/run` has installed everything (a skip there would pass a check that never ran).
+ */
+export function missing(t: TestContext, msg: string): void {
+  if (IN_CI) throw new Error(msg);
+  t.skip(msg);
+}
+
+/**
  * The path of a peer program; when it is missing the test is skipped (or, under CI=true, fails).
  * Returns undefined after skipping: `const ssh = requirePeer(t, "ssh"); if (!ssh) return;`
  */
 export function requirePeer(t: TestContext, program: string, hint = program): string | undefined {
   const p = findProgram(program);
   if (p !== undefined) return p;
-  const msg = `${program} is not installed (apt-get install ${hint})`;
-  if (IN_CI) throw new Error(msg);
-  t.skip(msg);
+  missing(t, `${program} is not installed (apt-get install ${hint})`);
   return undefined;
 }
 
@@ -45,9 +52,7 @@ export function requirePythonModule(t: TestContext, module: string, hint: string
     execFileSync(SYSTEM_PYTHON, ["-c", `import ${module}`], { stdio: "ignore" });
     return true;
   } catch {
-    const msg = `${SYSTEM_PYTHON} cannot import ${module} (apt-get install ${hint})`;
-    if (IN_CI) throw new Error(msg);
-    t.skip(msg);
+    missing(t, `${SYSTEM_PYTHON} cannot import ${module} (apt-get install ${hint})`);
     return false;
   }
 }

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
 import { error } from "@twisted-ts/conch";
 import { SSHReader, SSHWriter } from "@twisted-ts/conch/ssh/common";
-import { runCommand, requirePythonModule, SYSTEM_PYTHON } from "../../../_support/peers.js";
+import { missing, runCommand, requirePythonModule, SYSTEM_PYTHON } from "../../../_support/peers.js";
 import { T } from "./_load.js";
 
 const { KEX_ALGORITHMS, DEFAULT_KEX_ORDER, createKexClient, kexServerRespond, kexHash, deriveKey, parseModuli, chooseGexGroup, fixedGroupFor, GROUP1, GROUP14, GROUP16, GROUP18 } = T;
@@ -327,7 +327,7 @@ test("parseModuli keeps tested safe primes keyed by bit size and skips everythin
 
 test("parseModuli reads the system's /etc/ssh/moduli", (t) => {
   if (!existsSync("/etc/ssh/moduli")) {
-    t.skip("no /etc/ssh/moduli");
+    missing(t, "no /etc/ssh/moduli (apt-get install openssh-server)");
     return;
   }
   const m = parseModuli(readFileSync("/etc/ssh/moduli", "utf8"));
