@@ -8,7 +8,8 @@
  * the way out (item 25 of the semantics we keep): output, then EOF once stdout *and* stderr have
  * closed, then exit-status / exit-signal, then CLOSE once the queued output is sent.
  *
- * Client side: the `packRequest_*` / `parseRequest_*` helpers build and read request payloads.
+ * Client side: the `packRequest_*` / `parseRequest_*` helpers (in `_session/requests.ts`, exported
+ * here) build and read request payloads.
  */
 import type { Failure } from "@twisted-ts/internet/failure";
 import type {
@@ -26,20 +27,37 @@ import { ConnectionDone } from "@twisted-ts/internet/error";
 import { Failure as FailureClass } from "@twisted-ts/internet/failure";
 import { Logger } from "@twisted-ts/internet/log";
 import { ProcessProtocol, Protocol } from "@twisted-ts/internet/protocol";
-import {
-  EnvironmentVariableNotPermitted,
-  type ISession,
-  type ISessionProvider,
-  type TerminalModes,
-  type WindowSize,
-} from "../avatar.js";
+import { EnvironmentVariableNotPermitted, type ISession, type ISessionProvider } from "../avatar.js";
 import { SSHChannel, type RequestResult, type SSHChannelOptions } from "./channel.js";
-import { NS, SSHReader, SSHWriter, concatBytes, toBytes } from "./common.js";
+import { SSHReader, concatBytes, toBytes } from "./common.js";
 import { EXTENDED_DATA_STDERR } from "./connection.js";
 import { ByteQueue } from "./_connection/bytequeue.js";
+import {
+  type ExitSignal,
+  latin1,
+  packRequest_exit_signal,
+  parseRequest_exit_signal,
+  parseRequest_exit_status,
+  parseRequest_pty_req,
+  parseRequest_window_change,
+  signalName,
+  utf8,
+} from "./_session/requests.js";
+
+export {
+  packRequest_env,
+  packRequest_exit_signal,
+  packRequest_pty_req,
+  packRequest_window_change,
+  parseRequest_exit_signal,
+  parseRequest_exit_status,
+  parseRequest_pty_req,
+  parseRequest_window_change,
+  signalName,
+  type ExitSignal,
+} from "./_session/requests.js";
 
 const log = new Logger("twisted-ts.conch.ssh.session");
-const EMPTY = new Uint8Array(0);
 
 /**
  * Seconds a shell or command may go on writing after the client closed the channel: the client
@@ -57,8 +75,6 @@ function u32(n: number): Uint8Array {
   return out;
 }
 
-const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString("latin1");
-const utf8 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString("utf8");
 
 /** The ISession for `avatar`: its `sessionFor(channel)`, or the avatar itself when it is one. */
 export function sessionForAvatar(avatar: unknown, channel: SSHChannel): ISession {
@@ -647,106 +663,6 @@ export class SSHSessionClient extends Protocol<ITransport> {
   override dataReceived(data: Uint8Array): void {
     this.transport?.write(data);
   }
-}
-
-const SIGNALS_BY_NUMBER: Readonly<Record<number, string>> = {
-  1: "HUP", 2: "INT", 3: "QUIT", 4: "ILL", 6: "ABRT", 8: "FPE", 9: "KILL", 10: "USR1", 11: "SEGV", 12: "USR2", 13: "PIPE", 14: "ALRM", 15: "TERM",
-};
-
-/** The RFC 4254 name of signal number `n` (Linux numbering), or `n@node` for others. */
-export function signalName(n: number): string {
-  return SIGNALS_BY_NUMBER[n] ?? `${n}@${process.platform}`;
-}
-
-// ---- request payloads ---------------------------------------------------------------------------
-
-/**
- * Reads a pty-req payload: `[term, [rows, cols, xpixel, ypixel], modes]`. The wire carries
- * columns before rows; the tuple is Twisted's rows-first order.
- */
-export function parseRequest_pty_req(data: Uint8Array): [string, WindowSize, Array<[number, number]>] {
-  const r = new SSHReader(data);
-  const term = latin1(r.string());
-  const cols = r.uint32();
-  const rows = r.uint32();
-  const xpixel = r.uint32();
-  const ypixel = r.uint32();
-  const encoded = r.string();
-  const modes: Array<[number, number]> = [];
-  const m = new SSHReader(encoded);
-  while (m.remaining >= 5) {
-    const opcode = m.byte();
-    if (opcode === 0) break; // TTY_OP_END
-    modes.push([opcode, m.uint32()]);
-  }
-  return [term, [rows, cols, xpixel, ypixel], modes];
-}
-
-/**
- * Packs a pty-req payload. `geometry` is `[rows, cols, xpixel, ypixel]`; `modes` are already
- * encoded bytes (as in Twisted) or opcode/value pairs, which are encoded with TTY_OP_END.
- */
-export function packRequest_pty_req(term: string, geometry: WindowSize, modes: Uint8Array | TerminalModes = EMPTY): Uint8Array {
-  const [rows, cols, xpixel, ypixel] = geometry;
-  let encoded: Uint8Array;
-  if (modes instanceof Uint8Array) encoded = modes;
-  else {
-    const w = new SSHWriter();
-    for (const [op, value] of modes) w.byte(op).uint32(value);
-    w.byte(0);
-    encoded = w.finish();
-  }
-  return concatBytes(NS(term), new SSHWriter(16).uint32(cols).uint32(rows).uint32(xpixel).uint32(ypixel).finish(), NS(encoded));
-}
-
-/** Reads a window-change payload as `[rows, cols, xpixel, ypixel]` (the wire has cols first). */
-export function parseRequest_window_change(data: Uint8Array): WindowSize {
-  const r = new SSHReader(data);
-  const cols = r.uint32();
-  const rows = r.uint32();
-  const xpixel = r.uint32();
-  const ypixel = r.uint32();
-  return [rows, cols, xpixel, ypixel];
-}
-
-/** Packs a window-change payload from `[rows, cols, xpixel, ypixel]`. */
-export function packRequest_window_change(geometry: WindowSize): Uint8Array {
-  const [rows, cols, xpixel, ypixel] = geometry;
-  return new SSHWriter(16).uint32(cols).uint32(rows).uint32(xpixel).uint32(ypixel).finish().slice();
-}
-
-/** Reads an exit-status payload (RFC 4254 §6.10): the exit code. */
-export function parseRequest_exit_status(data: Uint8Array): number {
-  return new SSHReader(data).uint32();
-}
-
-/** An exit-signal payload (RFC 4254 §6.10), as read. */
-export interface ExitSignal {
-  /** Signal name without "SIG" ("TERM", "KILL", …). */
-  signal: string;
-  coreDumped: boolean;
-  errorMessage: string;
-  languageTag: string;
-}
-
-/** Reads an exit-signal payload. */
-export function parseRequest_exit_signal(data: Uint8Array): ExitSignal {
-  const r = new SSHReader(data);
-  const signal = latin1(r.string());
-  const coreDumped = r.boolean();
-  const errorMessage = r.remaining >= 4 ? utf8(r.string()) : "";
-  const languageTag = r.remaining >= 4 ? latin1(r.string()) : "";
-  return { signal, coreDumped, errorMessage, languageTag };
-}
-
-/** Packs an exit-signal payload. */
-export function packRequest_exit_signal(signal: string, coreDumped: boolean, errorMessage = "", languageTag = ""): Uint8Array {
-  return new SSHWriter().string(signal).boolean(coreDumped).string(errorMessage).string(languageTag).finish().slice();
-}
-
-/** Packs an env payload. */
-export function packRequest_env(name: string, value: string): Uint8Array {
-  return concatBytes(NS(name), NS(value));
 }
 
 /**
