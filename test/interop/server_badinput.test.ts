@@ -8,7 +8,7 @@
  * server: a bystander connection opened before the bad input still runs commands afterwards, and
  * nothing is logged at level critical.
  */
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -41,20 +41,31 @@ function logged(server: OurServer, pattern: RegExp): boolean {
   return server.logText().split("\n").some((l) => pattern.test(l));
 }
 
+/** A raw connection to `server`, closed when the test ends. */
+async function rawFor(t: TestContext, server: OurServer): Promise<RawConnection> {
+  const raw = await connectRaw(server);
+  t.after(() => raw.close());
+  return raw;
+}
+
+/** Opens session channel 0 on `raw` and waits until the server has confirmed it. */
+async function openSession0(raw: RawConnection): Promise<Extract<Awaited<ReturnType<RawConnection["opened"]>>, { ok: true }>> {
+  raw.openSession(0);
+  const o = await raw.opened(0);
+  assert.ok(o.ok);
+  return o;
+}
+
 function data(remote: number, bytes: Uint8Array): common.SSHWriter {
   return new common.SSHWriter().uint32(remote).string(bytes);
 }
 
 test("CHANNEL_DATA past the window closes that channel (logged); the connection and others go on", async (t) => {
   const server = await startOurServer(t);
-  const bystander = await connectRaw(server);
-  t.after(() => bystander.close());
-  const raw = await connectRaw(server);
-  t.after(() => raw.close());
+  const bystander = await rawFor(t, server);
+  const raw = await rawFor(t, server);
 
-  raw.openSession(0);
-  const o = await raw.opened(0);
-  assert.ok(o.ok);
+  const o = await openSession0(raw);
   // No command yet: the session holds the data and gives no window back, so the window is real.
   let left = o.window;
   while (left > 0) {
@@ -78,11 +89,8 @@ test("CHANNEL_DATA past the window closes that channel (logged); the connection 
 
 test("CHANNEL_DATA larger than the maximum packet closes that channel (logged)", async (t) => {
   const server = await startOurServer(t);
-  const raw = await connectRaw(server);
-  t.after(() => raw.close());
-  raw.openSession(0);
-  const o = await raw.opened(0);
-  assert.ok(o.ok);
+  const raw = await rawFor(t, server);
+  const o = await openSession0(raw);
   raw.send(MSG_CHANNEL_DATA, data(o.remote, new Uint8Array(o.maxPacket + 1)));
   const close = await raw.forChannel(0, [MSG_CHANNEL_CLOSE]);
   assert.equal(close.num, MSG_CHANNEL_CLOSE);
@@ -95,8 +103,7 @@ test("CHANNEL_DATA larger than the maximum packet closes that channel (logged)",
 
 test("a message for a channel number never opened is a protocol error: DISCONNECT, logged; others unaffected", async (t) => {
   const server = await startOurServer(t);
-  const bystander = await connectRaw(server);
-  t.after(() => bystander.close());
+  const bystander = await rawFor(t, server);
   for (const [i, [num, payload]] of (
     [
       [MSG_CHANNEL_DATA, data(4242, new Uint8Array([1, 2, 3]))],
@@ -121,8 +128,7 @@ test("a message for a channel number never opened is a protocol error: DISCONNEC
 
 test("requests, data and EOF on a channel that has closed are ignored (logged), with no reply and no disconnect", async (t) => {
   const server = await startOurServer(t);
-  const raw = await connectRaw(server);
-  t.after(() => raw.close());
+  const raw = await rawFor(t, server);
   const first = await raw.exec(0, "true");
   assert.equal(first.status, 0);
   // exec() answered the server's CLOSE with ours: server channel 0 is gone. Now talk to it anyway.
@@ -146,11 +152,8 @@ test("requests, data and EOF on a channel that has closed are ignored (logged), 
 
 test("a request on a channel the server already closed (before our CLOSE) gets no reply", async (t) => {
   const server = await startOurServer(t);
-  const raw = await connectRaw(server);
-  t.after(() => raw.close());
-  raw.openSession(0);
-  const o = await raw.opened(0);
-  assert.ok(o.ok);
+  const raw = await rawFor(t, server);
+  const o = await openSession0(raw);
   raw.request(o.remote, "exec", true, common.NS("true"));
   await raw.forChannel(0, [MSG_CHANNEL_CLOSE]);
   // The server sent CLOSE; RFC 4254 §5.3 says it sends nothing more on the channel.
@@ -178,8 +181,7 @@ test("CHANNEL_OPEN of an unknown type is refused with OPEN_UNKNOWN_CHANNEL_TYPE;
   const why = await raw.ended;
   assert.ok(why instanceof error.SSHDisconnectError, String(why));
   assert.equal(why.reasonCode, DISCONNECT_PROTOCOL_ERROR);
-  const again = await connectRaw(server);
-  t.after(() => again.close());
+  const again = await rawFor(t, server);
   await stillServes(again, 0);
   assert.deepEqual(server.criticals(), []);
 });
@@ -190,10 +192,8 @@ test("a channel-open flood past the per-connection limit: the excess is refused 
     override maxOpenChannels = LIMIT;
   }
   const server = await startOurServer(t, { connectionClass: LimitedConnection });
-  const bystander = await connectRaw(server);
-  t.after(() => bystander.close());
-  const raw = await connectRaw(server);
-  t.after(() => raw.close());
+  const bystander = await rawFor(t, server);
+  const raw = await rawFor(t, server);
   const FLOOD = 60;
   for (let i = 0; i < FLOOD; i++) raw.openSession(i);
   const answers = await Promise.all(Array.from({ length: FLOOD }, (_, i) => raw.opened(i)));
@@ -217,8 +217,7 @@ test("a channel-open flood past the per-connection limit: the excess is refused 
 
 test("the default per-connection limit (MAX_OPEN_CHANNELS) holds against a flood of opens", async (t) => {
   const server = await startOurServer(t, { realm: "inprocess" });
-  const raw = await connectRaw(server);
-  t.after(() => raw.close());
+  const raw = await rawFor(t, server);
   const limit = connection.MAX_OPEN_CHANNELS;
   const FLOOD = limit + 40;
   for (let i = 0; i < FLOOD; i++) raw.openSession(i, 1 << 16, 16384);
@@ -231,8 +230,7 @@ test("the default per-connection limit (MAX_OPEN_CHANNELS) holds against a flood
 
 test("exec of a command that does not exist: exit-status 127 after the reply, stderr, EOF, CLOSE (Unix realm)", async (t) => {
   const server = await startOurServer(t);
-  const raw = await connectRaw(server);
-  t.after(() => raw.close());
+  const raw = await rawFor(t, server);
   const r = await raw.exec(0, "/no/such/program --flag");
   assert.equal(r.status, 127);
   assert.match(r.stderr, /\/no\/such\/program: .*not found/);
@@ -244,8 +242,7 @@ test("exec of a command that does not exist: exit-status 127 after the reply, st
 
 test("exec of a command that does not exist: exit-status 127 with the in-process realm too", async (t) => {
   const server = await startOurServer(t, { realm: "inprocess", inProcess: { commands: {} } });
-  const raw = await connectRaw(server);
-  t.after(() => raw.close());
+  const raw = await rawFor(t, server);
   const r = await raw.exec(0, "frobnicate now");
   assert.equal(r.status, 127);
   assert.match(r.stderr, /frobnicate: command not found/);
@@ -260,8 +257,7 @@ test(
   "in-process realm: the \"command not found\" message follows the exec request's CHANNEL_SUCCESS",
   async (t) => {
     const server = await startOurServer(t, { realm: "inprocess", inProcess: { commands: {} } });
-    const raw = await connectRaw(server);
-    t.after(() => raw.close());
+    const raw = await rawFor(t, server);
     const r = await raw.exec(0, "frobnicate now");
     assert.deepEqual(r.order, ["success", "stderr", "eof", "exit-status", "close"]);
   },
@@ -271,8 +267,7 @@ test(
   "a client that never gives window back: the command's output is held back (the process blocks), not buffered without bound",
   async (t) => {
     const server = await startOurServer(t);
-    const raw = await connectRaw(server);
-    t.after(() => raw.close());
+    const raw = await rawFor(t, server);
     raw.openSession(0, 32768, 32768);
     const o = await raw.opened(0);
     assert.ok(o.ok);
@@ -289,11 +284,8 @@ test(
   "a command that does not read its stdin: the server stops giving window back instead of buffering without bound",
   async (t) => {
     const server = await startOurServer(t);
-    const raw = await connectRaw(server);
-    t.after(() => raw.close());
-    raw.openSession(0);
-    const o = await raw.opened(0);
-    assert.ok(o.ok);
+    const raw = await rawFor(t, server);
+    const o = await openSession0(raw);
     raw.request(o.remote, "exec", true, common.NS("sleep 5"));
     await raw.forChannel(0, [MSG_CHANNEL_SUCCESS]);
     // Send as fast as the server's window allows, for a while; count what it let in.
