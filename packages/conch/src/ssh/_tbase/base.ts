@@ -254,6 +254,24 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     }
   }
 
+  /**
+   * Ends an asynchronous step that blocked input (`inboundBlocked`): runs `step` as input
+   * processing would (its packets batched, a throw ending the connection), then reads on.
+   */
+  protected resumeInput(step: () => void): void {
+    if (this.disconnected) return;
+    this.batchWrites(() => {
+      try {
+        step();
+      } catch (e) {
+        this.protocolFault(e);
+        return;
+      }
+      this.inboundBlocked = false;
+      this.processInput();
+    });
+  }
+
   override connectionLost(reason: Failure): void {
     this.disconnected = true;
     this.rekeyTimer?.cancel();
