@@ -10,14 +10,14 @@ import { KeyExchangeError } from "../../error.js";
 import type { DHGroup } from "./dh_groups.js";
 
 interface Pending {
-  resolve: (r: { f: bigint; shared: Uint8Array }) => void;
+  resolve: (r: { f: bigint; shared: bigint }) => void;
   reject: (e: Error) => void;
 }
 
 interface Reply {
   id: number;
   f?: bigint;
-  shared?: Uint8Array;
+  shared?: bigint;
   error?: string;
 }
 
@@ -53,7 +53,7 @@ function theWorker(): Worker {
     if (p === undefined) return;
     pending.delete(r.id);
     if (r.error !== undefined || r.f === undefined || r.shared === undefined) p.reject(new KeyExchangeError(r.error ?? "no result"));
-    else p.resolve({ f: r.f, shared: new Uint8Array(r.shared) });
+    else p.resolve({ f: r.f, shared: r.shared });
     if (pending.size === 0) w.unref();
     notifyIdle();
   });
@@ -74,10 +74,10 @@ function theWorker(): Worker {
  * thread: our public value f and the shared secret (unsigned big-endian). Rejects with a
  * `KeyExchangeError` when e is out of range or the worker fails.
  */
-export function dhRespondOffThread(group: DHGroup, e: bigint): Promise<{ f: bigint; shared: Uint8Array }> {
+export function dhRespondOffThread(group: DHGroup, e: bigint): Promise<{ f: bigint; shared: bigint }> {
   const w = theWorker();
   const id = nextId++;
-  const result = new Promise<{ f: bigint; shared: Uint8Array }>((resolve, reject) => pending.set(id, { resolve, reject }));
+  const result = new Promise<{ f: bigint; shared: bigint }>((resolve, reject) => pending.set(id, { resolve, reject }));
   w.ref();
   w.postMessage({ id, p: group.p, g: group.g, e });
   return result;

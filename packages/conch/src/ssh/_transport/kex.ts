@@ -159,6 +159,11 @@ function groupFor(s: KexSpec, group: DHGroup | undefined): DHGroup {
   return FIXED_GROUPS[s.name]!;
 }
 
+/** The server's reply field (mpint body of f) and K (mpint), from its half of a DH exchange. */
+function dhReply({ f, shared }: { f: bigint; shared: bigint }): { serverPublic: Uint8Array; secret: Uint8Array } {
+  return { serverPublic: mpintBodyOf(bigintToBytes(f)), secret: mpintOf(bigintToBytes(shared)) };
+}
+
 class DhClient implements KexClient {
   readonly clientPublic: Uint8Array;
   private readonly keyPair: DHKeyPair;
@@ -169,7 +174,7 @@ class DhClient implements KexClient {
   computeSecret(serverPublic: Uint8Array): Uint8Array {
     const f = readMpintBody(serverPublic, "f");
     checkDhPublic(f, this.group.p, "f");
-    return mpintOf(dhShared(this.keyPair, this.group, f));
+    return mpintOf(bigintToBytes(dhShared(this.keyPair, this.group, f)));
   }
 }
 
@@ -315,8 +320,7 @@ export function kexServerRespond(
   switch (s.family) {
     case "dh":
     case "gex": {
-      const { f, shared } = dhRespond(groupFor(s, group), readMpintBody(clientPublic, "e"));
-      return { serverPublic: mpintBodyOf(bigintToBytes(f)), secret: mpintOf(shared) };
+      return dhReply(dhRespond(groupFor(s, group), readMpintBody(clientPublic, "e")));
     }
     case "ecdh": {
       const nist = NIST_CURVES[name];
@@ -367,8 +371,7 @@ export async function kexServerRespondOffThread(
   if (grp === undefined) throw new Error(`${name} is not a Diffie-Hellman method`);
   const e = readMpintBody(clientPublic, "e");
   checkDhPublic(e, grp.p, "e");
-  const { f, shared } = await dhRespondOffThread(grp, e);
-  return { serverPublic: mpintBodyOf(bigintToBytes(f)), secret: mpintOf(shared) };
+  return dhReply(await dhRespondOffThread(grp, e));
 }
 
 function hashNameOf(name: string): KexHashName {
