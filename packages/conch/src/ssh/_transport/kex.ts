@@ -32,7 +32,8 @@ import { dhRespondOffThread } from "./dh_pool.js";
 export { parseModuli, chooseGexGroup } from "./moduli.js";
 export { GROUP1, GROUP14, GROUP16, GROUP18 } from "./dh_groups.js";
 export type { DHGroup } from "./dh_groups.js";
-export { bitLength } from "./dh.js";
+export { bitLength, checkDhPublic, checkGroup, dhKeyPair, dhRespond, dhShared } from "./dh.js";
+export type { DHKeyPair } from "./dh.js";
 export { dhPoolIdle, dhPoolPending } from "./dh_pool.js";
 
 export type KexHashName = "sha1" | "sha256" | "sha384" | "sha512";
