@@ -162,7 +162,13 @@ function hostileGroup(group: { p: bigint; g: bigint }): Pair {
 test("KEX_DH_GEX_GROUP: a group larger than the client's gexMaxBits ends the exchange before any arithmetic", () => {
   const p = hostileGroup(T.GROUP18);
   assert.equal(p.client.disconnectReason?.reasonCode, error.DISCONNECT_KEY_EXCHANGE_FAILED);
-  assert.match(p.client.disconnectReason?.message ?? "", /8192-bit group, outside 2048\.\.3072/);
+  assert.match(p.client.disconnectReason?.message ?? "", /group of 1025 bytes, more than 3072 bits/);
+});
+
+test("KEX_DH_GEX_GROUP: a group smaller than the client's gexMinBits ends the exchange", () => {
+  const p = hostileGroup(T.GROUP1);
+  assert.equal(p.client.disconnectReason?.reasonCode, error.DISCONNECT_KEY_EXCHANGE_FAILED);
+  assert.match(p.client.disconnectReason?.message ?? "", /1024-bit group, outside 2048\.\.3072/);
 });
 
 test("KEX_DH_GEX_GROUP: an even modulus or a generator out of range is refused", () => {

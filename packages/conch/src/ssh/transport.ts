@@ -19,7 +19,7 @@ import {
   HostKeyNotVerifiableError,
   SSHDisconnectError,
 } from "../error.js";
-import { Key, keyTypeForSignatureAlgorithm } from "./keys.js";
+import { Key, REQUIRED_RSA_SIZE, keyTypeForSignatureAlgorithm } from "./keys.js";
 import type { SSHService } from "./service.js";
 import type { SSHFactory } from "./factory.js";
 import {
@@ -163,6 +163,8 @@ export class SSHClientTransport extends SSHTransportBase {
   gexMinBits = GEX_MIN_BITS;
   gexPreferredBits = GEX_PREFERRED_BITS;
   gexMaxBits = GEX_MAX_BITS;
+  /** Smallest RSA host key accepted, in bits (OpenSSH's `RequiredRSASize`). */
+  requiredRSASize = REQUIRED_RSA_SIZE;
   private kexClient: KexClient | undefined = undefined;
 
   /**
@@ -213,9 +215,14 @@ export class SSHClientTransport extends SSHTransportBase {
     const gex = this.gex;
     if (gex === undefined || this.kexClient !== undefined) throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, "unexpected KEX_DH_GEX_GROUP", false);
     const r = new SSHReader(packet);
+    // The length first: converting a 256 KiB mpint alone costs 10 ms.
+    const pLength = new SSHReader(packet).uint32();
+    if (pLength > Math.ceil(gex.max / 8) + 1) {
+      throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `server sent a group of ${pLength} bytes, more than ${gex.max} bits`, false);
+    }
     const p = r.mpint();
-    const g = r.mpint();
-    const bits = p === 0n ? 0 : bitLength(p);
+    const g = r.mpint(gex.max);
+    const bits = p <= 0n ? 0 : bitLength(p);
     if (bits < gex.min || bits > gex.max) {
       throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `server sent a ${bits}-bit group, outside ${gex.min}..${gex.max}`, false);
     }
@@ -258,6 +265,9 @@ export class SSHClientTransport extends SSHTransportBase {
     const keyAlg = this.keyAlg!;
     if (keyTypeForSignatureAlgorithm(keyAlg) !== hostKey.sshType()) {
       throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `host key is ${hostKey.sshType()}, negotiated ${keyAlg}`, false);
+    }
+    if (hostKey.type() === "RSA" && hostKey.size() < this.requiredRSASize) {
+      throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `the server's ${hostKey.size()}-bit RSA key is below RequiredRSASize ${this.requiredRSASize}`, false);
     }
     const K = kex.computeSecret(serverPublic);
     const H = this.computeExchangeHash(K_S, kex.clientPublic, serverPublic, K);

@@ -25,7 +25,7 @@ import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
 import { KeyExchangeError } from "../../error.js";
 import { bigintToBytes, bytesToBigint } from "../common.js";
 import { GROUP1, GROUP14, GROUP15, GROUP16, GROUP17, GROUP18, type DHGroup } from "./dh_groups.js";
-import { checkDhPublic, checkGroup, dhKeyPair, dhRespond, dhShared, type DHKeyPair } from "./dh.js";
+import { bitLength, checkDhPublic, checkGroup, dhKeyPair, dhRespond, dhShared, type DHKeyPair } from "./dh.js";
 import { chooseGexGroup } from "./moduli.js";
 import { dhRespondOffThread } from "./dh_pool.js";
 
@@ -119,10 +119,16 @@ function stringOf(data: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Reads an mpint body as a non-negative bigint; refuses negative values. */
-function readMpintBody(body: Uint8Array, what: string): bigint {
+/**
+ * Reads a DH public value (an mpint body) of `group`, refusing a negative one and, before it is
+ * converted, one longer than p (a 256 KiB value would cost 10 ms to convert alone).
+ */
+function readDhPublic(body: Uint8Array, group: DHGroup, what: string): bigint {
   if (body.length > 0 && (body[0]! & 0x80) !== 0) throw new KeyExchangeError(`${what} is negative`);
-  return bytesToBigint(body);
+  if (body.length > Math.ceil(bitLength(group.p) / 8) + 1) throw new KeyExchangeError(`${what} is longer than the group's prime`);
+  const value = bytesToBigint(body);
+  checkDhPublic(value, group.p, what);
+  return value;
 }
 
 // ---- finite-field Diffie-Hellman ----
@@ -173,8 +179,7 @@ class DhClient implements KexClient {
     this.clientPublic = mpintBodyOf(bigintToBytes(this.keyPair.publicValue));
   }
   computeSecret(serverPublic: Uint8Array): Uint8Array {
-    const f = readMpintBody(serverPublic, "f");
-    checkDhPublic(f, this.group.p, "f");
+    const f = readDhPublic(serverPublic, this.group, "f");
     return mpintOf(bigintToBytes(dhShared(this.keyPair, this.group, f)));
   }
 }
@@ -321,7 +326,8 @@ export function kexServerRespond(
   switch (s.family) {
     case "dh":
     case "gex": {
-      return dhReply(dhRespond(groupFor(s, group), readMpintBody(clientPublic, "e")));
+      const grp = groupFor(s, group);
+      return dhReply(dhRespond(grp, readDhPublic(clientPublic, grp, "e")));
     }
     case "ecdh": {
       const nist = NIST_CURVES[name];
@@ -370,8 +376,7 @@ export async function kexServerRespondOffThread(
 ): Promise<{ serverPublic: Uint8Array; secret: Uint8Array }> {
   const grp = kexDhGroup(name, group);
   if (grp === undefined) throw new Error(`${name} is not a Diffie-Hellman method`);
-  const e = readMpintBody(clientPublic, "e");
-  checkDhPublic(e, grp.p, "e");
+  const e = readDhPublic(clientPublic, grp, "e");
   return dhReply(await dhRespondOffThread(grp, e));
 }
 

@@ -27,7 +27,7 @@ import {
   ShortReadError,
   ValidPublicKey,
 } from "../../error.js";
-import { Key, keyTypeForSignatureAlgorithm } from "../keys.js";
+import { Key, REQUIRED_RSA_SIZE, keyTypeForSignatureAlgorithm } from "../keys.js";
 import { type MessageTable, SSHService, type ServiceClock } from "../service.js";import {
   IConchUserToken,
   MAX_INFO_PROMPTS,
@@ -75,6 +75,8 @@ export class SSHUserAuthServer extends SSHService {
     "rsa-sha2-512",
     "rsa-sha2-256",
   ];
+  /** Smallest RSA key accepted, in bits (OpenSSH's `RequiredRSASize`). */
+  requiredRSASize = REQUIRED_RSA_SIZE;
   /** The interfaces asked of the realm. */
   avatarInterfaces: InterfaceToken<unknown>[] = [IConchUserToken];
   /** Credentials interface → SSH method name. Methods are offered in this order. */
@@ -315,6 +317,10 @@ export class SSHUserAuthServer extends SSHService {
     } catch (e) {
       this.log.info("unsupported key type {alg} or bad key: {error}", { alg: algName, error: String(e) });
       return fail(new UnauthorizedLogin(`Unsupported key type ${algName} or bad key`));
+    }
+    if (key.type() === "RSA" && key.size() < this.requiredRSASize) {
+      this.log.info("refusing a {bits}-bit RSA key: RequiredRSASize is {required}", { bits: key.size(), required: this.requiredRSASize });
+      return fail(new UnauthorizedLogin(`RSA keys must have at least ${this.requiredRSASize} bits`));
     }
     if (!this.publicKeyAlgorithms.includes(algName) || keyTypeForSignatureAlgorithm(algName) !== key.sshType()) {
       return fail(new UnauthorizedLogin(`signature algorithm ${algName} not accepted for a ${key.sshType()} key`));
