@@ -182,3 +182,33 @@ test("KEX_DH_GEX_GROUP: an even modulus or a generator out of range is refused",
     assert.match(p.client.disconnectReason?.message ?? "", /unusable group/);
   }
 });
+
+/** A pair whose client's KEXINIT has `change` applied to its lists. */
+function clientKexInit(change: (lists: transport.KexInitLists) => transport.KexInitLists): Pair {
+  return sshPair({
+    configure: (c) => {
+      const lists = c["kexInitLists"].bind(c);
+      (c as unknown as { kexInitLists: () => unknown }).kexInitLists = () => change(lists());
+    },
+  });
+}
+
+test("KEXINIT: a name-list of MAX_NAME_LIST_NAMES names is read, one more ends the connection with PROTOCOL_ERROR", () => {
+  assert.equal(transport.MAX_NAME_LIST_NAMES, 256);
+  const junk = (n: number) => Array.from({ length: n }, (_, i) => `junk${i}`);
+  const ok = clientKexInit((l) => ({ ...l, cipherCS: [...junk(255), "aes128-ctr"] }));
+  assert.equal(ok.client.secureCount, 1, ok.server.disconnectReason?.message);
+  const over = clientKexInit((l) => ({ ...l, cipherCS: [...junk(256), "aes128-ctr"] }));
+  assert.equal(over.server.disconnectReason?.reasonCode, error.DISCONNECT_PROTOCOL_ERROR);
+  assert.match(over.server.disconnectReason?.message ?? "", /name-list 2 has 257 names/);
+});
+
+test("KEXINIT: a name-list of MAX_NAME_LIST_BYTES bytes is read, one byte more ends the connection with PROTOCOL_ERROR", () => {
+  assert.equal(transport.MAX_NAME_LIST_BYTES, 16384);
+  const list = (bytes: number) => ["x".repeat(bytes - ",hmac-sha2-256".length), "hmac-sha2-256"];
+  const ok = clientKexInit((l) => ({ ...l, macSC: list(16384) }));
+  assert.equal(ok.client.secureCount, 1, ok.server.disconnectReason?.message);
+  const over = clientKexInit((l) => ({ ...l, macSC: list(16385) }));
+  assert.equal(over.server.disconnectReason?.reasonCode, error.DISCONNECT_PROTOCOL_ERROR);
+  assert.match(over.server.disconnectReason?.message ?? "", /name-list 5 is 16385 bytes/);
+});

@@ -51,7 +51,7 @@ import {
 
 export * from "./_tbase/messages.js";
 export { MAX_PACKET_LENGTH, MAX_VERSION_BUFFER, DEFAULT_REKEY_BYTES, DEFAULT_REKEY_INTERVAL } from "./_tbase/base.js";
-export { ffs, negotiate } from "./_tbase/kexinit.js";
+export { ffs, negotiate, MAX_NAME_LIST_BYTES, MAX_NAME_LIST_NAMES } from "./_tbase/kexinit.js";
 /**
  * `dhPoolIdle()` resolves once no Diffie-Hellman computation is pending on the worker thread
  * (see `SSHServerTransport.dhInlineMaxBits`); `dhPoolPending()` counts them. For tests that pump

@@ -61,3 +61,16 @@ test("checkDhPublic and dhRespond refuse e <= 1 and e >= p-1 (RFC 4253 §8)", ()
   assert.doesNotThrow(() => checkDhPublic(2n, GROUP14.p, "e"));
   assert.doesNotThrow(() => checkDhPublic(GROUP14.p - 2n, GROUP14.p, "e"));
 });
+
+test("KEXDH_INIT e: a value longer than p is refused by its length, one of p's length is read", () => {
+  const body = (n: bigint) => {
+    const hex = n.toString(16).padStart(Math.ceil(n.toString(16).length / 2) * 2, "0");
+    const b = Buffer.from(hex, "hex");
+    return (b[0]! & 0x80) !== 0 ? Uint8Array.from([0, ...b]) : Uint8Array.from(b);
+  };
+  const ok = T.kexServerRespond("diffie-hellman-group14-sha256", body(GROUP14.p - 2n));
+  assert.ok(ok.secret.length > 200);
+  const long = new Uint8Array(258).fill(0x7f);
+  assert.throws(() => T.kexServerRespond("diffie-hellman-group14-sha256", long), (e) => isKexError(e) && /longer than the group's prime/.test(String(e)));
+  assert.throws(() => T.kexServerRespond("diffie-hellman-group14-sha256", new Uint8Array(256 * 1024).fill(0x7f)), isKexError);
+});
