@@ -50,6 +50,7 @@ import {
 } from "./_tbase/messages.js";
 
 export * from "./_tbase/messages.js";
+export { MAX_DECOMPRESSED_PAYLOAD } from "./_tbase/compression.js";
 export { MAX_PACKET_LENGTH, MAX_VERSION_BUFFER, DEFAULT_REKEY_BYTES, DEFAULT_REKEY_INTERVAL } from "./_tbase/base.js";
 export { ffs, negotiate, MAX_NAME_LIST_BYTES, MAX_NAME_LIST_NAMES } from "./_tbase/kexinit.js";
 /**
