@@ -43,6 +43,8 @@ export interface ServerOptions {
   connectionClass?: new () => connection.SSHConnection;
   /** Key exchange algorithms the server offers, in order (default: the library's list). */
   keyExchanges?: string[];
+  /** The moduli file for group exchange (default: none, the built-in RFC 3526 groups). */
+  moduliPath?: string;
 }
 
 export interface OurServer {
@@ -170,7 +172,7 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   ]);
 
   const f = new factory.SSHFactory();
-  f.moduliPath = undefined;
+  f.moduliPath = opts.moduliPath;
   f.privateKeys = hostKeys;
   f.portal = portal;
   if (opts.keyExchanges !== undefined) {
