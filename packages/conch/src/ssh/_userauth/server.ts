@@ -28,7 +28,9 @@ import {
   ValidPublicKey,
 } from "../../error.js";
 import { Key, keyTypeForSignatureAlgorithm } from "../keys.js";
-import { type MessageTable, SSHService, type ServiceClock } from "../service.js";import {
+import { type MessageTable, SSHService, type ServiceClock } from "../service.js";
+import {
+  DEFAULT_MAX_AUTH_TRIES,
   IConchUserToken,
   MAX_INFO_PROMPTS,
   MAX_QUEUED_REQUESTS,
@@ -54,8 +56,21 @@ export class SSHUserAuthServer extends SSHService {
   override protocolMessages: MessageTable = messages;
   /** Seconds the client has to log in (Twisted wrote `10 * 60 * 60`, meaning ten minutes). */
   loginTimeout = 10 * 60;
-  /** Failed attempts allowed; the next one ends the connection. "none" does not count. */
-  attemptsBeforeDisconnect = 20;
+  /**
+   * OpenSSH's `MaxAuthTries`: the failed attempt that reaches this count ends the connection
+   * ("none" and a publickey query that gets PK_OK do not count), as sshd does.
+   */
+  maxAuthTries = DEFAULT_MAX_AUTH_TRIES;
+  /**
+   * Twisted's name for the same limit: failed attempts that are answered; the next one ends the
+   * connection. Always `maxAuthTries - 1`.
+   */
+  get attemptsBeforeDisconnect(): number {
+    return this.maxAuthTries - 1;
+  }
+  set attemptsBeforeDisconnect(n: number) {
+    this.maxAuthTries = n + 1;
+  }
   /**
    * Seconds before a failed password, keyboard-interactive or signed publickey attempt is
    * answered, counted from when it is taken up (the publickey query without signature is not
@@ -466,9 +481,9 @@ export class SSHUserAuthServer extends SSHService {
       this.log.failure("error checking {method} for {user}", reason, "error", { method, user: this.userForLog() });
     }
     this.loginAttempts += 1;
-    if (this.loginAttempts > this.attemptsBeforeDisconnect) {
+    if (this.loginAttempts >= this.maxAuthTries) {
       this.log.warn("too many failed authentications from {peer}", { peer });
-      this.disconnect(DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, "too many bad auths");
+      this.disconnect(DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, "Too many authentication failures");
       return;
     }
     if (abandoned) return;
