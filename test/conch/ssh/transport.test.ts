@@ -380,6 +380,25 @@ test("version: the line is found when it arrives one byte at a time; \\r is stri
   assert.ok(!t.disconnecting);
 });
 
+test("version: maxVersionLength is a setting", () => {
+  const { server, t } = serverOnStringTransport();
+  server.maxVersionLength = 100;
+  server.dataReceived(new TextEncoder().encode("SSH-2.0-" + "A".repeat(90)));
+  assert.ok(!t.disconnecting);
+  server.dataReceived(new TextEncoder().encode("AAAA"));
+  assert.ok(t.disconnecting);
+  assert.match(server.disconnectReason?.description ?? "", /longer than 100 bytes/);
+});
+
+test("packet: maxPacketLength is a setting", () => {
+  const { server, t } = serverOnStringTransport();
+  server.maxPacketLength = 1024;
+  server.dataReceived(new TextEncoder().encode("SSH-2.0-x\r\n"));
+  server.dataReceived(new SSHWriter().uint32(1025).uint32(0).finish());
+  assert.ok(t.disconnecting);
+  assert.match(server.disconnectReason?.description ?? "", /bad packet length 1025/);
+});
+
 function rawPacket(payload: Uint8Array, padding = 8): Uint8Array {
   const len = 1 + payload.length + padding;
   return new SSHWriter().uint32(len).byte(padding).raw(payload).raw(new Uint8Array(padding)).finish();

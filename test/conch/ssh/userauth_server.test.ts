@@ -519,6 +519,18 @@ test("MaxAuthTries: a publickey query answered with PK_OK and the none method do
   assert.deepEqual(t.disconnects, []);
 });
 
+test("maxUsernameLength and maxQueuedRequests are settings", () => {
+  const { s, t, clock } = startServer();
+  s.maxUsernameLength = 4;
+  s.maxQueuedRequests = 1;
+  s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "password", concatBytes(Uint8Array.of(0), NS("sesame"))));
+  clock.advance(1);
+  assert.deepEqual(pkts(t), [failure(ALL)], "alice is one byte too long");
+  assert.equal(s.loginAttempts, 1);
+  for (let i = 0; i < 3; i++) s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("bob", "password", concatBytes(Uint8Array.of(0), NS("x"))));
+  assert.deepEqual(t.disconnects, [[error.DISCONNECT_PROTOCOL_ERROR, "too many queued authentication requests"]]);
+});
+
 test("after disconnecting for too many failures, requests still queued are dropped", () => {
   const { s, t, clock } = startServer();
   s.attemptsBeforeDisconnect = 2;

@@ -61,6 +61,10 @@ export class SSHUserAuthServer extends SSHService {
    * ("none" and a publickey query that gets PK_OK do not count), as sshd does.
    */
   maxAuthTries = DEFAULT_MAX_AUTH_TRIES;
+  /** Requests a client may send ahead while one is being checked; one more ends the connection. */
+  maxQueuedRequests = MAX_QUEUED_REQUESTS;
+  /** The longest username looked up; a longer one is a failed attempt that never reaches the portal. */
+  maxUsernameLength = MAX_USERNAME_LENGTH;
   /**
    * Twisted's name for the same limit: failed attempts that are answered; the next one ends the
    * connection. Always `maxAuthTries - 1`.
@@ -200,7 +204,7 @@ export class SSHUserAuthServer extends SSHService {
       pam.d.errback(new AbandonedAttempt());
     }
     if (this.busy) {
-      if (this.queued.length >= MAX_QUEUED_REQUESTS) {
+      if (this.queued.length >= this.maxQueuedRequests) {
         this.log.warn("too many authentication requests queued from {peer}", { peer: this.peerHost() ?? "?" });
         this.disconnect(DISCONNECT_PROTOCOL_ERROR, "too many queued authentication requests");
         return;
@@ -272,7 +276,7 @@ export class SSHUserAuthServer extends SSHService {
     if (!this.supportedAuthentications.includes(kind)) {
       return fail(kind === "none" ? new IgnoreNone() : new ConchError(`unsupported authentication method ${JSON.stringify(kind)}`));
     }
-    if (user.length > MAX_USERNAME_LENGTH) return fail(new UnauthorizedLogin("username too long"));
+    if (user.length > this.maxUsernameLength) return fail(new UnauthorizedLogin("username too long"));
     try {
       this.username = decodeUtf8(user, "username");
     } catch {
