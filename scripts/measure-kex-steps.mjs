@@ -3,9 +3,12 @@
 // an SSHServerTransport (or continuation of a step done on the DH worker thread) during a
 // handshake with our client, pumped in memory (ed25519 host key).
 // Finite-field groups are measured inline (dhInlineMaxBits = Infinity) and as served by default
-// (bigger groups on the worker thread). Run after `npx tsc -b`:
+// (bigger groups on the worker thread). Then what one signature check costs with the public keys a
+// peer may send (RSA and DSA numbers at and past our bounds; the verify fails, the cost is the
+// same). Run after `npx tsc -b`:
 //   node scripts/measure-kex-steps.mjs [rounds]
 import { existsSync } from "node:fs";
+import { createPublicKey, randomBytes, verify } from "node:crypto";
 import { connectedServerAndClient } from "@twisted-ts/internet/testing";
 import { Clock } from "@twisted-ts/internet/task";
 import { succeed } from "@twisted-ts/internet/defer";
@@ -66,6 +69,7 @@ const cases = [
   ["curve25519-sha256"],
   ["mlkem768x25519-sha256"],
   ["ecdh-sha2-nistp256"],
+  ["ecdh-sha2-nistp521"],
   ["diffie-hellman-group14-sha256"],
   ["diffie-hellman-group16-sha512"],
   ["diffie-hellman-group18-sha512"],
@@ -80,4 +84,32 @@ for (const [kex, bits] of cases) {
     const label = `${kex}${bits ? ` ${bits}` : ""}${inline ? "" : " (default: worker above 4096)"}`;
     console.log(`${label.padEnd(70)} ${median(xs).toFixed(2).padStart(7)} / ${Math.max(...xs).toFixed(2).padStart(7)}`);
   }
+}
+
+function oddOfBits(bits) {
+  let n = BigInt("0x" + randomBytes(Math.ceil(bits / 8)).toString("hex"));
+  n &= (1n << BigInt(bits)) - 1n;
+  return n | (1n << BigInt(bits - 1)) | 1n;
+}
+const b64 = (n) => Buffer.from(n.toString(16).padStart(Math.ceil(n.toString(16).length / 2) * 2, "0"), "hex").toString("base64url");
+
+console.log(`\none RSA signature check (node:crypto verify), ms: median / max of ${rounds}`);
+for (const [nBits, eBits] of [[2048, 17], [4096, 17], [16384, 17], [16384, 32], [16384, 64], [2048, 2047], [3072, 3071], [16384, 16383], [16385, 17]]) {
+  const n = oddOfBits(nBits);
+  const e = eBits === 17 ? 65537n : oddOfBits(eBits);
+  const key = createPublicKey({ key: { kty: "RSA", n: b64(n), e: b64(e) }, format: "jwk" });
+  const sig = Buffer.from(b64(n - 12345n), "base64url");
+  const xs = [];
+  let refused = false;
+  for (let i = 0; i <= rounds; i++) {
+    const t = performance.now();
+    try {
+      verify("sha512", Buffer.from("x"), key, sig);
+    } catch {
+      refused = true;
+    }
+    if (i > 0) xs.push(performance.now() - t);
+  }
+  const label = `RSA ${nBits}-bit n, ${eBits === 17 ? "e = 65537" : `${eBits}-bit e`}${refused ? " (OpenSSL refuses it)" : ""}`;
+  console.log(`${label.padEnd(70)} ${median(xs).toFixed(2).padStart(7)} / ${Math.max(...xs).toFixed(2).padStart(7)}`);
 }
