@@ -223,6 +223,22 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   };
 }
 
+/** OpenSSH `ssh` options for `server`: no config file, its known_hosts pinned, alice's key only. */
+export function sshArgs(server: OurServer, extra: string[] = []): string[] {
+  return [
+    "-F", "/dev/null",
+    "-p", String(server.port),
+    "-o", `UserKnownHostsFile=${server.knownHosts}`,
+    "-o", "StrictHostKeyChecking=yes",
+    "-o", "BatchMode=yes",
+    "-o", "IdentitiesOnly=yes",
+    "-o", "PreferredAuthentications=publickey",
+    "-o", "ConnectTimeout=10",
+    "-i", server.keyPath,
+    ...extra,
+  ];
+}
+
 /** A small environment for client programs: PATH, HOME (the server's temp dir) and extras. */
 export function clientEnv(server: OurServer, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: server.dir, LANG: "C.UTF-8", ...extra };
