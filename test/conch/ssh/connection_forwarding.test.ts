@@ -115,3 +115,27 @@ test("tcpip-forward to port 0: the reply carries the port; connections come back
   assert.deepEqual(opened, [["localhost", bound]]);
   user.logout();
 });
+
+test("issue 11: direct-tcpip: an EOF that arrives before the destination answers still reaches it (ssh -W)", async () => {
+  const port = reactor.listenTCP(0, Factory.forProtocol(Echo), 50, "127.0.0.1") as ReturnType<typeof reactor.listenTCP> & {
+    whenListening(): PromiseLike<unknown>;
+  };
+  await port.whenListening();
+  try {
+    const client = new connection.SSHConnection();
+    const server = new connection.SSHConnection();
+    const pump = new Pump(client, server, new unix.UnixConchUser(userInfo().username));
+    const ch = new RecordingChannel({ conn: client });
+    ch.name = "direct-tcpip";
+    client.openChannel(ch, forwarding.packOpen_direct_tcpip(["127.0.0.1", port.getHost().port], ["127.0.0.1", 5555]));
+    pump.flush();
+    ch.write("ping, then EOF at once");
+    client.sendEOF(ch);
+    pump.flush();
+    // The destination sees EOF, closes, and so the channel closes: without the EOF it never would.
+    await pump.until(() => ch.events.includes("closed"));
+    assert.equal(ch.receivedText, "ping, then EOF at once");
+  } finally {
+    await port.stopListening();
+  }
+});
