@@ -8,7 +8,7 @@
  * The Unix realm's user runs `/bin/sh` with a temp dir as home: root's bash would read ~/.bashrc
  * (pyenv start-up, 0.6 s a command) because SSH_CLIENT is set, which measures the shell, not SSH.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -23,7 +23,7 @@ import { reactor } from "@twisted-ts/internet/reactor";
 import { fail, succeed, type Deferred } from "@twisted-ts/internet/defer";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { checkers, error, unix } from "@twisted-ts/conch";
-import { common, connection, factory, keys, service, transport, userauth } from "@twisted-ts/conch/ssh";
+import { authopt, common, connection, factory, keys, service, transport, userauth } from "@twisted-ts/conch/ssh";
 import { SYSTEM_PYTHON, requirePythonModule, runCommand, tempDir } from "../_support/peers.js";
 import { sshKeygen } from "../_support/sshd.js";
 
@@ -43,6 +43,13 @@ export interface ServerOptions {
   connectionClass?: new () => connection.SSHConnection;
   /** Key exchange algorithms the server offers, in order (default: the library's list). */
   keyExchanges?: string[];
+  /**
+   * alice's authorized_keys text, given her public key line: written to `<dir>/authorized_keys`
+   * and read with `readAuthorizedKeyFile`, options and all (default: the key alone, no options).
+   */
+  authorizedKeys?: (keyPub: string) => string;
+  /** The factory's `authSettings` (sshd_config's PermitUserEnvironment, PermitTTY, …). */
+  authSettings?: Partial<authopt.ServerAuthSettings>;
 }
 
 export interface OurServer {
@@ -163,8 +170,14 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
     opts.realm === "inprocess" ? new unix.InProcessConchUser(name, inProcessOptions) : new TestUnixUser(name, home),
   );
   const passwords = new InMemoryUsernamePasswordDatabaseDontUse({ [USER]: PASSWORD });
+  let userKeys: Array<keys.Key | checkers.AuthorizedKey> = [keys.Key.fromString(keyPub)];
+  if (opts.authorizedKeys !== undefined) {
+    const path = join(dir, "authorized_keys");
+    writeFileSync(path, opts.authorizedKeys(keyPub));
+    userKeys = checkers.readAuthorizedKeyFile(readFileSync(path, "utf8"));
+  }
   const portal = new Portal(realm, [
-    new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [USER]: [keys.Key.fromString(keyPub)] })),
+    new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [USER]: userKeys })),
     passwords,
     new PAMPasswordChecker(passwords),
   ]);
@@ -173,6 +186,7 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   f.moduliPath = undefined;
   f.privateKeys = hostKeys;
   f.portal = portal;
+  if (opts.authSettings !== undefined) f.authSettings = opts.authSettings;
   if (opts.keyExchanges !== undefined) {
     const kex = opts.keyExchanges;
     f.protocol = class extends transport.SSHServerTransport {
