@@ -145,8 +145,9 @@ test("permitsOpen: hosts compared literally (no lookup, no patterns but *), port
   assert.equal(authopt.permitsOpen(authOptionsFor(key("")), "anywhere", 1), true, "no permitopen: any");
 });
 
-test("permitsListen: host matched as a pattern, case-insensitively; port 0 only under *", () => {
-  const o = authOptionsFor(key('permitlisten="LocalHost:8080",permitlisten="10.0.0.*:9000"'));
+test("permitsListen: the requested host lower-cased and matched as a pattern, as sshd; port 0 only under *", () => {
+  assert.equal(authopt.permitsListen(authOptionsFor(key('permitlisten="LocalHost:8080"')), "LocalHost", 8080), false, "sshd lower-cases the request only");
+  const o = authOptionsFor(key('permitlisten="localhost:8080",permitlisten="10.0.0.*:9000"'));
   assert.equal(authopt.permitsListen(o, "localhost", 8080), true);
   assert.equal(authopt.permitsListen(o, "LOCALHOST", 8080), true);
   assert.equal(authopt.permitsListen(o, "localhost", 8081), false);

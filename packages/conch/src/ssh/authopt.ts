@@ -209,12 +209,12 @@ export function permitsOpen(options: AuthOptions, host: string, port: number): b
 
 /**
  * True when `permitlisten` lets a `tcpip-forward` listen on `host:port`. As sshd, the host is
- * matched case-insensitively against the entry as a `*`/`?` pattern; port 0 (any free port)
- * matches only a port of `*`.
+ * lower-cased and matched against the entry as a `*`/`?` pattern (so an entry with capitals never
+ * matches); port 0 (any free port) matches only a port of `*`.
  */
 export function permitsListen(options: AuthOptions, host: string, port: number): boolean {
   if (options.permitListen === undefined) return true;
-  return options.permitListen.some((p) => (p.port === "*" || p.port === port) && matchPattern(host.toLowerCase(), p.host.toLowerCase()));
+  return options.permitListen.some((p) => (p.port === "*" || p.port === port) && matchPattern(host.toLowerCase(), p.host));
 }
 
 function matchPattern(s: string, pattern: string): boolean {
