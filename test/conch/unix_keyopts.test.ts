@@ -12,42 +12,37 @@ import { Pump, text } from "./ssh/_connection_fakes.js";
 
 const me = userInfo().username;
 
-class Exec extends session.SSHSessionClientChannel {
-  readonly replies: string[] = [];
-  constructor(
-    options: ConstructorParameters<typeof session.SSHSessionClientChannel>[0],
-    private readonly requests: Array<[string, Uint8Array]>,
-  ) {
-    super(options);
-  }
-  override channelOpen(): void {
-    for (const [name, data] of this.requests) {
-      this.conn.sendRequest(this, name, data, true).addCallbacks(
-        () => this.replies.push(`${name} ok`),
-        () => this.replies.push(`${name} refused`),
-      );
-    }
-    this.conn.sendEOF(this);
-  }
-}
-
-async function run(keyOptions: string, requests: Array<[string, Uint8Array]>, settings: Partial<authopt.ServerAuthSettings> = {}): Promise<Exec> {
+/** Opens a session, sends `requests` (each wanting a reply), then EOF; resolves once it closed. */
+async function run(
+  keyOptions: string,
+  requests: Array<[string, Uint8Array]>,
+  settings: Partial<authopt.ServerAuthSettings> = {},
+): Promise<{ ch: session.SSHSessionClientChannel; replies: string[] }> {
   const client = new connection.SSHConnection();
   const server = new connection.SSHConnection();
   const pump = new Pump(client, server, new unix.UnixConchUser(me));
   (pump.serverTransport as service.SSHServiceTransport).authOptions = authopt.authOptionsFor(checkers.parseAuthorizedKeyOptions(keyOptions), settings);
-  const ch = new Exec({ conn: client }, requests);
+  const ch = new session.SSHSessionClientChannel({ conn: client });
   client.openChannel(ch);
+  pump.flush();
+  const replies: string[] = [];
+  for (const [name, data] of requests) {
+    client.sendRequest(ch, name, data, true).addCallbacks(
+      () => void replies.push(`${name} ok`),
+      () => void replies.push(`${name} refused`),
+    );
+  }
+  client.sendEOF(ch);
   await pump.until(() => ch.isClosed);
-  return ch;
+  return { ch, replies };
 }
 
 test("UnixSession: the forced command runs in the user's shell with the client's command as SSH_ORIGINAL_COMMAND", async () => {
-  const ch = await run('command="echo forced; echo \\"orig=$SSH_ORIGINAL_COMMAND\\""', [
+  const { ch, replies } = await run('command="echo forced; echo \\"orig=$SSH_ORIGINAL_COMMAND\\""', [
     ["env", session.packRequest_env("SSH_ORIGINAL_COMMAND", "forged")],
     ["exec", common.NS("echo hi")],
   ]);
-  assert.deepEqual(ch.replies, ["env refused", "exec ok"]);
+  assert.deepEqual(replies, ["env refused", "exec ok"]);
   assert.equal(text(ch.stdout), "forced\norig=echo hi\n");
   assert.equal(ch.exitStatus, 0);
 });
@@ -55,9 +50,9 @@ test("UnixSession: the forced command runs in the user's shell with the client's
 test("UnixSession: environment= reaches the process under PermitUserEnvironment, and only then", async () => {
   const opts = 'environment="KEYOPT_VAR=from key"';
   const on = await run(opts, [["exec", common.NS('echo "[$KEYOPT_VAR]"')]], { permitUserEnvironment: true });
-  assert.equal(text(on.stdout), "[from key]\n");
+  assert.equal(text(on.ch.stdout), "[from key]\n");
   const off = await run(opts, [["exec", common.NS('echo "[$KEYOPT_VAR]"')]]);
-  assert.equal(text(off.stdout), "[]\n");
+  assert.equal(text(off.ch.stdout), "[]\n");
 });
 
 test("UnixSession and InProcessSession: setServerEnv takes names setEnv refuses", () => {

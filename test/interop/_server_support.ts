@@ -235,6 +235,33 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   };
 }
 
+/** Where OpenSSH's `ssh` logs in by key: an {@link OurServer}, or a real sshd set up alike. */
+export interface SshTarget {
+  port: number;
+  keyPath: string;
+  /** A known_hosts file pinning the server's host key for `[127.0.0.1]:port`. */
+  knownHosts: string;
+}
+
+/**
+ * `ssh` options (before the destination) for a batch publickey login to `target` on 127.0.0.1,
+ * with no config file and the host key pinned (no accept-new), then `extra`.
+ */
+export function sshClientArgs(target: SshTarget, extra: string[] = []): string[] {
+  return [
+    "-F", "/dev/null",
+    "-p", String(target.port),
+    "-o", `UserKnownHostsFile=${target.knownHosts}`,
+    "-o", "StrictHostKeyChecking=yes",
+    "-o", "BatchMode=yes",
+    "-o", "IdentitiesOnly=yes",
+    "-o", "PreferredAuthentications=publickey",
+    "-o", "ConnectTimeout=10",
+    "-i", target.keyPath,
+    ...extra,
+  ];
+}
+
 /** A small environment for client programs: PATH, HOME (the server's temp dir) and extras. */
 export function clientEnv(server: OurServer, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: server.dir, LANG: "C.UTF-8", ...extra };

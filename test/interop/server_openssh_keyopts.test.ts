@@ -14,15 +14,12 @@ import { join } from "node:path";
 import { unix } from "@twisted-ts/conch";
 import { freePort, missing, requirePeer, runCommand, spawnPeer, tempDir, waitForPort } from "../_support/peers.js";
 import { sshKeygen, startSshd } from "../_support/sshd.js";
-import { clientEnv, startOurServer, type OurServer, type ServerOptions } from "./_server_support.js";
+import { clientEnv, sshClientArgs, startOurServer, type OurServer, type ServerOptions, type SshTarget } from "./_server_support.js";
 
 const FORCED = 'command="echo forced; echo \\"orig=$SSH_ORIGINAL_COMMAND\\""';
 
-interface Target {
-  port: number;
+interface Target extends SshTarget {
   user: string;
-  keyPath: string;
-  knownHosts: string;
   env: NodeJS.ProcessEnv;
 }
 
@@ -31,19 +28,7 @@ function ours(server: OurServer): Target {
 }
 
 function sshArgs(target: Target, extra: string[]): string[] {
-  return [
-    "-F", "/dev/null",
-    "-p", String(target.port),
-    "-o", `UserKnownHostsFile=${target.knownHosts}`,
-    "-o", "StrictHostKeyChecking=yes",
-    "-o", "BatchMode=yes",
-    "-o", "IdentitiesOnly=yes",
-    "-o", "PreferredAuthentications=publickey",
-    "-o", "ConnectTimeout=10",
-    "-i", target.keyPath,
-    ...extra,
-    `${target.user}@127.0.0.1`,
-  ];
+  return [...sshClientArgs(target, extra), `${target.user}@127.0.0.1`];
 }
 
 async function ssh(t: TestContext, target: Target, extra: string[], command: string[], input?: string) {
