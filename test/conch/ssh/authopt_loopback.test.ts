@@ -103,11 +103,12 @@ class RecordingUser extends avatar.ConchUser implements avatar.ISessionProvider 
 
 class Realm implements cportal.IRealm {
   readonly avatars: unknown[] = [];
+  loggedOut = 0;
   constructor(private readonly make: () => unknown) {}
   requestAvatar(_id: AvatarId, _mind: unknown, ...ifaces: InterfaceToken<unknown>[]): cportal.LoginResult<unknown> {
     const a = this.make();
     this.avatars.push(a);
-    return [ifaces[0]!, a, () => undefined];
+    return [ifaces[0]!, a, () => void this.loggedOut++];
   }
 }
 
@@ -120,6 +121,10 @@ interface LoginOptions {
   password?: boolean;
   /** publickey then password both required (SSHProtocolChecker). */
   both?: boolean;
+  /** Sets `credentials.keyOptions` to this after the key checker accepted (a checker of one's own). */
+  customKeyOptions?: unknown;
+  /** The login is expected to fail. */
+  refused?: boolean;
 }
 
 interface Login {
@@ -138,6 +143,19 @@ function login(t: { after(fn: () => void): void }, opts: LoginOptions = {}): Log
   const pk = new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ alice: lines }));
   const pw = new cchecks.InMemoryUsernamePasswordDatabaseDontUse({ alice: "sesame" });
   let checkerList: cchecks.ICredentialsChecker[] = [pk, pw];
+  if (opts.customKeyOptions !== undefined) {
+    const custom = opts.customKeyOptions;
+    checkerList = [
+      {
+        credentialInterfaces: pk.credentialInterfaces,
+        requestAvatarId: (c: object) =>
+          pk.requestAvatarId(c).addCallback((id: AvatarId) => {
+            (c as { keyOptions?: unknown }).keyOptions = custom;
+            return id;
+          }),
+      },
+    ];
+  }
   if (opts.both === true) {
     const both = new (class extends checkers.SSHProtocolChecker {
       override areDone(id: AvatarId): boolean {
@@ -179,7 +197,7 @@ function login(t: { after(fn: () => void): void }, opts: LoginOptions = {}): Log
     }
   };
   settle();
-  assert.equal(realm.avatars.length, 1, "logged in");
+  if (opts.refused !== true) assert.equal(realm.avatars.length, 1, "logged in");
   return { pair, conn, realm, logs, settle, logText: () => logs.map((e) => formatEvent(e)).join("\n") };
 }
 
@@ -271,6 +289,36 @@ test("USERAUTH_SUCCESS: publickey then password (SSHProtocolChecker) keeps the k
   assert.equal(l.pair.server.authOptions?.forceCommand, "forced");
   const ch = openSession(l);
   assert.equal(request(l, ch, "pty-req", PTY), "failed");
+});
+
+test("USERAUTH: options from a checker of one's own in the authorized_keys shape are enforced too", (t) => {
+  const custom = { ...checkers.defaultAuthorizedKeyOptions(), pty: false };
+  const l = login(t, { customKeyOptions: custom });
+  assert.equal(l.pair.server.authOptions?.permitPty, false);
+});
+
+test("USERAUTH: a checker's keyOptions that cannot be read, or hold a bad value, fail the login (never unrestricted)", (t) => {
+  const cases: Array<[unknown, RegExp]> = [
+    [{ noPty: true }, /failed publickey: the checker's keyOptions are not authorized_keys options/],
+    [{ ...checkers.defaultAuthorizedKeyOptions(), permitOpen: ["no port"] }, /error checking publickey/],
+  ];
+  for (const [custom, logged] of cases) {
+    const l = login(t, { customKeyOptions: custom, refused: true });
+    assert.equal(l.pair.server.avatar, undefined);
+    assert.equal(l.pair.server.authOptions, undefined);
+    assert.ok(l.realm.avatars.length > 0);
+    assert.equal(l.realm.loggedOut, l.realm.avatars.length, "the avatar the realm made was logged out");
+    assert.match(l.logText(), logged);
+  }
+});
+
+test("CHANNEL_OPEN: getChannel raises the typed NotPermittedError (OPEN_ADMINISTRATIVELY_PROHIBITED)", (t) => {
+  const l = login(t, { keyOptions: "no-port-forwarding", make: () => new RecordingUser() });
+  const server = l.pair.server.service as connection.SSHConnection;
+  assert.throws(
+    () => server.getChannel("direct-tcpip", 1024, 1024, directTcpip("db", 1)),
+    (e: unknown) => e instanceof error.NotPermittedError && e.code === "ERR_SSH_NOT_PERMITTED" && e.data === connection.OPEN_ADMINISTRATIVELY_PROHIBITED,
+  );
 });
 
 // ---- session ------------------------------------------------------------------------------------

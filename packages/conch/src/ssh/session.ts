@@ -136,14 +136,13 @@ export class SSHSession extends SSHChannel {
       const options = this.authOptions;
       if (options === undefined) return super.requestReceived(requestType, data);
       const refusal = sessionRequestRefusal(options, requestType);
-      const peer = describePeer(() => this.getPeer());
       if (refusal !== undefined) {
-        log.info("refused {requestType} from {peer}: {reason}", { requestType, peer, reason: refusal });
+        log.info("refused {requestType} from {peer}: {reason}", { requestType, peer: describePeer(() => this.getPeer()), reason: refusal });
         return false;
       }
       if (options.forceCommand === undefined || !FORCED_COMMAND_REPLACES.has(requestType)) return super.requestReceived(requestType, data);
       if (this.client === undefined) this.originalCommand = originalCommand(requestType, data);
-      log.info("running the login's forced command instead of the {requestType} requested by {peer}", { requestType, peer });
+      log.info("running the login's forced command instead of the {requestType} requested by {peer}", { requestType, peer: describePeer(() => this.getPeer()) });
       return super.requestReceived("exec", NS(options.forceCommand));
     } finally {
       this.inRequest--;

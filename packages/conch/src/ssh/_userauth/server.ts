@@ -320,10 +320,14 @@ export class SSHUserAuthServer extends SSHService {
       });
   }
 
-  /** Keeps the options a checker attached to credentials that passed (fully or partly). */
+  /**
+   * Keeps the options a checker attached to credentials that passed (fully or partly). Options in
+   * a shape we cannot read fail the login: they may restrict something we would not enforce.
+   */
   private collectKeyOptions(credentials: object): void {
     const keyOptions = (credentials as { keyOptions?: unknown }).keyOptions;
-    if (!isKeyOptions(keyOptions)) return;
+    if (keyOptions === undefined) return;
+    if (!isKeyOptions(keyOptions)) throw new ConchError("the checker's keyOptions are not authorized_keys options (authopt.KeyOptionsInput)");
     const options = authOptionsFor(keyOptions, this.transport?.factory?.authSettings);
     this.keyAuthOptions = this.keyAuthOptions === undefined ? options : mergeAuthOptions(this.keyAuthOptions, options);
   }
