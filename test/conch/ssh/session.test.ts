@@ -4,6 +4,7 @@ import { ProcessDone, ProcessTerminated } from "@twisted-ts/internet/error";
 import { Failure } from "@twisted-ts/internet/failure";
 import type { IAddress, IProcessTransport, IProducer, IPushProducer, ITransport } from "@twisted-ts/internet/interfaces";
 import { Protocol } from "@twisted-ts/internet/protocol";
+import { addObserver, formatEvent, removeObserver, type LogEvent } from "@twisted-ts/internet/log";
 import { common, connection, session } from "@twisted-ts/conch/ssh";
 import { avatar } from "@twisted-ts/conch";
 import { attach, cat, hex, Pump, text, u32, type FakeTransport } from "./_connection_fakes.js";
@@ -155,6 +156,28 @@ test("exec: the avatar's session runs the command; SUCCESS goes back", () => {
   request(conn, "exec", NS("ls -l"));
   assert.deepEqual(replies(t), [connection.MSG_CHANNEL_SUCCESS]);
   assert.deepEqual(user.sessions[0]!.events, ["exec ls -l"]);
+});
+
+test("exec: a long command line is logged cut at info (with its length) and whole only at debug", () => {
+  const events: LogEvent[] = [];
+  const obs = (e: LogEvent): void => void events.push(e);
+  addObserver(obs);
+  try {
+    const { conn, t } = serverSession();
+    const command = `echo ${"x".repeat(200_000)} SECRET-TAIL`;
+    request(conn, "exec", NS(command));
+    assert.deepEqual(replies(t), [connection.MSG_CHANNEL_SUCCESS]);
+  } finally {
+    removeObserver(obs);
+  }
+  const mine = events.filter((e) => e.log_namespace === "twisted-ts.conch.ssh.session");
+  const info = mine.filter((e) => e.log_level !== "debug").map(formatEvent);
+  assert.ok(info.some((l) => l.includes("(200017 characters)")), info.join("\n"));
+  for (const l of info) {
+    assert.ok(l.length < session.MAX_LOGGED_COMMAND + 200, `info line of ${l.length} characters`);
+    assert.ok(!l.includes("SECRET-TAIL"));
+  }
+  assert.ok(mine.some((e) => e.log_level === "debug" && formatEvent(e).includes("SECRET-TAIL")));
 });
 
 test("exec: a session that throws refuses with FAILURE", () => {

@@ -68,6 +68,19 @@ const log = new Logger("twisted-ts.conch.ssh.session");
  */
 export const SESSION_CLOSE_GRACE = 30;
 
+/**
+ * Characters of an exec command line logged at info level; the whole line goes to debug only. A
+ * command line can be long (a 200 KB script) and can hold secrets, so info logs a prefix and the
+ * length.
+ */
+export const MAX_LOGGED_COMMAND = 200;
+
+/** `command` cut to {@link MAX_LOGGED_COMMAND} characters, saying how long it was. */
+export function commandForLog(command: string): string {
+  if (command.length <= MAX_LOGGED_COMMAND) return command;
+  return `${command.slice(0, MAX_LOGGED_COMMAND)}… (${command.length} characters)`;
+}
+
 /** The signals every session should understand (RFC 4254 §6.10), without the SIG prefix. */
 export const SUPPORTED_SIGNALS = ["ABRT", "ALRM", "FPE", "HUP", "ILL", "INT", "KILL", "PIPE", "QUIT", "SEGV", "TERM", "USR1", "USR2"] as const;
 
@@ -216,7 +229,8 @@ export class SSHSession extends SSHChannel {
   request_exec(data: Uint8Array): boolean {
     const r = new SSHReader(data);
     const command = utf8(r.string());
-    log.info("executing command {command}", { command });
+    log.info("executing command {command}", { command: commandForLog(command) });
+    if (command.length > MAX_LOGGED_COMMAND) log.debug("the whole command: {command}", { command });
     if (this.refuseSecondStart("exec")) return false;
     const pp = new SSHSessionProcessProtocol(this);
     try {
@@ -224,7 +238,7 @@ export class SSHSession extends SSHChannel {
       applyServerEnvironment(session, serverEnvironment(this.authOptions, this.originalCommand), log);
       session.execCommand(pp, command);
     } catch (e) {
-      log.failure("error executing command {command}", e, "error", { command });
+      log.failure("error executing command {command}", e, "error", { command: commandForLog(command) });
       return false;
     }
     this.client = pp;

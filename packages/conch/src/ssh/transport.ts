@@ -84,7 +84,14 @@ export const DEFAULT_MACS: readonly string[] = [
   "hmac-sha1",
 ];
 export const ALL_MACS: readonly string[] = Object.keys(MACS).filter((m) => m !== "none");
-export const DEFAULT_COMPRESSIONS: readonly string[] = ["none", "zlib@openssh.com", "zlib"];
+/**
+ * Compression offered by default: `zlib@openssh.com` only starts after authentication. Plain
+ * `zlib` would run the decompressor on what an unauthenticated peer sends, so it is left out, as
+ * OpenSSH has done since 7.4; it is in {@link ALL_COMPRESSIONS} for a peer that needs it.
+ */
+export const DEFAULT_COMPRESSIONS: readonly string[] = ["none", "zlib@openssh.com"];
+/** Every compression this transport implements. */
+export const ALL_COMPRESSIONS: readonly string[] = ["none", "zlib@openssh.com", "zlib"];
 
 /** Group sizes a client asks for in diffie-hellman-group-exchange (RFC 8270 minimum 2048). */
 export const GEX_MIN_BITS = 2048;

@@ -99,6 +99,10 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   clock: ServiceClock = globalReactor;
   rekeyBytes = DEFAULT_REKEY_BYTES;
   rekeyInterval = DEFAULT_REKEY_INTERVAL;
+  /** Largest `packet_length` taken from the peer; a longer one ends the connection. */
+  maxPacketLength = MAX_PACKET_LENGTH;
+  /** Bytes the peer may send before its version line (and, to a client, the lines before it). */
+  maxVersionLength = MAX_VERSION_BUFFER;
   serverSigAlgs: readonly string[] | undefined = undefined;
   /**
    * The factory that built this transport. On a server it is an `SSHFactory` (services, portal,
@@ -295,8 +299,8 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     for (;;) {
       const nl = this.inbuf.indexOf(0x0a, this.inOff);
       if (nl < 0) {
-        if (this.inbuf.length - this.inOff > MAX_VERSION_BUFFER) {
-          this.disconnectWith(DISCONNECT_PROTOCOL_ERROR, "Peer version string longer than 4KB. Preventing a denial of service attack.");
+        if (this.inbuf.length - this.inOff > this.maxVersionLength) {
+          this.disconnectWith(DISCONNECT_PROTOCOL_ERROR, `Peer version string longer than ${this.maxVersionLength} bytes. Preventing a denial of service attack.`);
         }
         return false;
       }
@@ -308,8 +312,8 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
           this.disconnectWith(DISCONNECT_PROTOCOL_ERROR, "bad identification line");
           return false;
         }
-        if (this.inOff > MAX_VERSION_BUFFER) {
-          this.disconnectWith(DISCONNECT_PROTOCOL_ERROR, "Peer version string longer than 4KB. Preventing a denial of service attack.");
+        if (this.inOff > this.maxVersionLength) {
+          this.disconnectWith(DISCONNECT_PROTOCOL_ERROR, `Peer version string longer than ${this.maxVersionLength} bytes. Preventing a denial of service attack.`);
           return false;
         }
         continue;
@@ -335,7 +339,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       const headerLength = this.opener.headerLength;
       if (avail < headerLength) return undefined;
       const length = this.opener.decryptLength(this.seqIn, this.inbuf.subarray(this.inOff, this.inOff + headerLength));
-      if (length > MAX_PACKET_LENGTH || length < 5) {
+      if (length > this.maxPacketLength || length < 5) {
         throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, `bad packet length ${length}`, false);
       }
       this.pendingLength = length;

@@ -31,6 +31,7 @@ import { type AuthOptions, authOptionsFor, isKeyOptions, mergeAuthOptions } from
 import { Key, keyTypeForSignatureAlgorithm } from "../keys.js";
 import { type MessageTable, SSHService, type ServiceClock } from "../service.js";
 import {
+  DEFAULT_MAX_AUTH_TRIES,
   IConchUserToken,
   MAX_INFO_PROMPTS,
   MAX_QUEUED_REQUESTS,
@@ -56,8 +57,25 @@ export class SSHUserAuthServer extends SSHService {
   override protocolMessages: MessageTable = messages;
   /** Seconds the client has to log in (Twisted wrote `10 * 60 * 60`, meaning ten minutes). */
   loginTimeout = 10 * 60;
-  /** Failed attempts allowed; the next one ends the connection. "none" does not count. */
-  attemptsBeforeDisconnect = 20;
+  /**
+   * OpenSSH's `MaxAuthTries`: the failed attempt that reaches this count ends the connection
+   * ("none" and a publickey query that gets PK_OK do not count), as sshd does.
+   */
+  maxAuthTries = DEFAULT_MAX_AUTH_TRIES;
+  /** Requests a client may send ahead while one is being checked; one more ends the connection. */
+  maxQueuedRequests = MAX_QUEUED_REQUESTS;
+  /** The longest username looked up; a longer one is a failed attempt that never reaches the portal. */
+  maxUsernameLength = MAX_USERNAME_LENGTH;
+  /**
+   * Twisted's name for the same limit: failed attempts that are answered; the next one ends the
+   * connection. Always `maxAuthTries - 1`.
+   */
+  get attemptsBeforeDisconnect(): number {
+    return this.maxAuthTries - 1;
+  }
+  set attemptsBeforeDisconnect(n: number) {
+    this.maxAuthTries = n + 1;
+  }
   /**
    * Seconds before a failed password, keyboard-interactive or signed publickey attempt is
    * answered, counted from when it is taken up (the publickey query without signature is not
@@ -192,7 +210,7 @@ export class SSHUserAuthServer extends SSHService {
       pam.d.errback(new AbandonedAttempt());
     }
     if (this.busy) {
-      if (this.queued.length >= MAX_QUEUED_REQUESTS) {
+      if (this.queued.length >= this.maxQueuedRequests) {
         this.log.warn("too many authentication requests queued from {peer}", { peer: this.peerHost() ?? "?" });
         this.disconnect(DISCONNECT_PROTOCOL_ERROR, "too many queued authentication requests");
         return;
@@ -265,7 +283,7 @@ export class SSHUserAuthServer extends SSHService {
     if (!this.supportedAuthentications.includes(kind)) {
       return fail(kind === "none" ? new IgnoreNone() : new ConchError(`unsupported authentication method ${JSON.stringify(kind)}`));
     }
-    if (user.length > MAX_USERNAME_LENGTH) return fail(new UnauthorizedLogin("username too long"));
+    if (user.length > this.maxUsernameLength) return fail(new UnauthorizedLogin("username too long"));
     try {
       this.username = decodeUtf8(user, "username");
     } catch {
@@ -504,9 +522,9 @@ export class SSHUserAuthServer extends SSHService {
       this.log.failure("error checking {method} for {user}", reason, "error", { method, user: this.userForLog() });
     }
     this.loginAttempts += 1;
-    if (this.loginAttempts > this.attemptsBeforeDisconnect) {
+    if (this.loginAttempts >= this.maxAuthTries) {
       this.log.warn("too many failed authentications from {peer}", { peer });
-      this.disconnect(DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, "too many bad auths");
+      this.disconnect(DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, "Too many authentication failures");
       return;
     }
     if (abandoned) return;
