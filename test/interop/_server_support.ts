@@ -8,7 +8,7 @@
  * The Unix realm's user runs `/bin/sh` with a temp dir as home: root's bash would read ~/.bashrc
  * (pyenv start-up, 0.6 s a command) because SSH_CLIENT is set, which measures the shell, not SSH.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -23,7 +23,7 @@ import { reactor } from "@twisted-ts/internet/reactor";
 import { fail, succeed, type Deferred } from "@twisted-ts/internet/defer";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { checkers, error, unix } from "@twisted-ts/conch";
-import { common, connection, factory, keys, service, transport, userauth } from "@twisted-ts/conch/ssh";
+import { authopt, common, connection, factory, keys, service, transport, userauth } from "@twisted-ts/conch/ssh";
 import { SYSTEM_PYTHON, requirePythonModule, runCommand, tempDir } from "../_support/peers.js";
 import { sshKeygen } from "../_support/sshd.js";
 
@@ -45,6 +45,13 @@ export interface ServerOptions {
   keyExchanges?: string[];
   /** The moduli file for group exchange (default: none, the built-in RFC 3526 groups). */
   moduliPath?: string;
+  /**
+   * alice's authorized_keys text, given her public key line: written to `<dir>/authorized_keys`
+   * and read with `readAuthorizedKeyFile`, options and all (default: the key alone, no options).
+   */
+  authorizedKeys?: (keyPub: string) => string;
+  /** The factory's `authSettings` (sshd_config's PermitUserEnvironment, PermitTTY, …). */
+  authSettings?: Partial<authopt.ServerAuthSettings>;
 }
 
 export interface OurServer {
@@ -165,8 +172,14 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
     opts.realm === "inprocess" ? new unix.InProcessConchUser(name, inProcessOptions) : new TestUnixUser(name, home),
   );
   const passwords = new InMemoryUsernamePasswordDatabaseDontUse({ [USER]: PASSWORD });
+  let userKeys: Array<keys.Key | checkers.AuthorizedKey> = [keys.Key.fromString(keyPub)];
+  if (opts.authorizedKeys !== undefined) {
+    const path = join(dir, "authorized_keys");
+    writeFileSync(path, opts.authorizedKeys(keyPub));
+    userKeys = checkers.readAuthorizedKeyFile(readFileSync(path, "utf8"));
+  }
   const portal = new Portal(realm, [
-    new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [USER]: [keys.Key.fromString(keyPub)] })),
+    new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [USER]: userKeys })),
     passwords,
     new PAMPasswordChecker(passwords),
   ]);
@@ -175,6 +188,7 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   f.moduliPath = opts.moduliPath;
   f.privateKeys = hostKeys;
   f.portal = portal;
+  if (opts.authSettings !== undefined) f.authSettings = opts.authSettings;
   if (opts.keyExchanges !== undefined) {
     const kex = opts.keyExchanges;
     f.protocol = class extends transport.SSHServerTransport {
@@ -223,18 +237,29 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   };
 }
 
-/** OpenSSH `ssh` options for `server`: no config file, its known_hosts pinned, alice's key only. */
-export function sshArgs(server: OurServer, extra: string[] = []): string[] {
+/** Where OpenSSH's `ssh` logs in by key: an {@link OurServer}, or a real sshd set up alike. */
+export interface SshTarget {
+  port: number;
+  keyPath: string;
+  /** A known_hosts file pinning the server's host key for `[127.0.0.1]:port`. */
+  knownHosts: string;
+}
+
+/**
+ * `ssh` options (before the destination) for a batch publickey login to `target` on 127.0.0.1,
+ * with no config file and the host key pinned (no accept-new), then `extra`.
+ */
+export function sshClientArgs(target: SshTarget, extra: string[] = []): string[] {
   return [
     "-F", "/dev/null",
-    "-p", String(server.port),
-    "-o", `UserKnownHostsFile=${server.knownHosts}`,
+    "-p", String(target.port),
+    "-o", `UserKnownHostsFile=${target.knownHosts}`,
     "-o", "StrictHostKeyChecking=yes",
     "-o", "BatchMode=yes",
     "-o", "IdentitiesOnly=yes",
     "-o", "PreferredAuthentications=publickey",
     "-o", "ConnectTimeout=10",
-    "-i", server.keyPath,
+    "-i", target.keyPath,
     ...extra,
   ];
 }

@@ -14,7 +14,7 @@ import { connect, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { common, transport } from "@twisted-ts/conch/ssh";
 import { requirePeer, runCommand } from "../_support/peers.js";
-import { clientEnv, sshArgs, startOurServer } from "./_server_support.js";
+import { clientEnv, sshClientArgs, startOurServer } from "./_server_support.js";
 
 const { SSHWriter, SSHReader } = common;
 
@@ -154,7 +154,7 @@ test("ssh -o KexAlgorithms=diffie-hellman-group-exchange-sha256 logs in with an 
     ssh,
     [
       // chacha20-poly1305 needs 512 bits of key material: OpenSSH asks for 8192-bit groups.
-      ...sshArgs(server, ["-o", `KexAlgorithms=${GEX}`, "-o", "Ciphers=chacha20-poly1305@openssh.com", "-v"]),
+      ...sshClientArgs(server, ["-o", `KexAlgorithms=${GEX}`, "-o", "Ciphers=chacha20-poly1305@openssh.com", "-v"]),
       `${server.user}@127.0.0.1`,
       "echo gex-ok",
     ],

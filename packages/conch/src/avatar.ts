@@ -74,6 +74,12 @@ export interface ISession {
   closed(): void;
   /** `ISessionSetEnv`: set an environment variable; throw {@link EnvironmentVariableNotPermitted} to refuse. */
   setEnv?(name: string, value: string): void;
+  /**
+   * Set a variable the server decided on — `SSH_ORIGINAL_COMMAND` under a forced command,
+   * authorized_keys `environment=` under PermitUserEnvironment — which no client-side filter may
+   * refuse. Without it those variables are not set (and a warning is logged).
+   */
+  setServerEnv?(name: string, value: string): void;
   /** RFC 4254 §6.9: deliver signal `name` ("INT", "TERM", … without "SIG"). */
   signal?(name: string): void;
   /** RFC 4335: a break of `lengthMs` milliseconds; return false to refuse. */

@@ -327,6 +327,11 @@ export class UnixSession implements ISession {
     this.env[name] = value;
   }
 
+  /** Server-set variables (SSH_ORIGINAL_COMMAND, `environment=`): trusted, so not filtered as setEnv is. */
+  setServerEnv(name: string, value: string): void {
+    this.env[name] = value;
+  }
+
   openShell(proto: SSHSessionProcessProtocol): void {
     const shell = this.avatar.getShell();
     // A login shell, as sshd runs it: argv[0] starts with "-".
@@ -516,6 +521,11 @@ export class InProcessSession implements ISession {
   setEnv(name: string, value: string): void {
     const accept = this.avatar.options.acceptEnv ?? ((n: string) => !FORBIDDEN_ENV.test(n));
     if (!accept(name)) throw new EnvironmentVariableNotPermitted(`${name} may not be set`);
+    this.env[name] = value;
+  }
+
+  /** Server-set variables (SSH_ORIGINAL_COMMAND, `environment=`): trusted, so not filtered as setEnv is. */
+  setServerEnv(name: string, value: string): void {
     this.env[name] = value;
   }
 

@@ -24,15 +24,17 @@ import {
   DISCONNECT_PROTOCOL_ERROR,
   GlobalRequestFailedError,
   MalformedFieldError,
+  NotPermittedError,
   OPEN_CONNECT_FAILED,
   OPEN_RESOURCE_SHORTAGE,
   OPEN_UNKNOWN_CHANNEL_TYPE,
   ShortReadError,
   UnknownChannelError,
 } from "../error.js";
+import { type AuthOptions, channelOpenRefusal, describePeer, globalRequestRefusal } from "./authopt.js";
 import type { SSHChannel } from "./channel.js";
 import { NS, SSHReader, toBytes } from "./common.js";
-import { SSHService, type MessageTable, type SSHServiceTransport } from "./service.js";
+import { SSHService, type MessageTable } from "./service.js";
 import { OrderedReplies } from "./_connection/replies.js";
 import {
   MSG_GLOBAL_REQUEST,
@@ -52,8 +54,7 @@ import {
   MAX_OPEN_CHANNELS,
   messages,
 } from "./_connection/messages.js";
-import { EMPTY, globalOk, isConchUser, isThenable, latin1, u32 } from "./_connection/util.js";
-
+import { EMPTY, globalOk, isConchUser, isThenable, latin1, sendParts, u32 } from "./_connection/util.js";
 
 export {
   OPEN_ADMINISTRATIVELY_PROHIBITED,
@@ -77,27 +78,6 @@ export type GlobalRequestResult =
 
 /** A client-side `channel_<type>(windowSize, maxPacket, data)` factory. */
 export type ChannelFactoryMethod = (windowSize: number, maxPacket: number, data: Uint8Array) => SSHChannel | undefined;
-
-/** A transport that can seal a message from two parts without joining them (`SSHTransportBase`). */
-interface PartsTransport extends SSHServiceTransport {
-  sendPacketParts?(messageType: number, head: Uint8Array, body: Uint8Array): void;
-}
-
-/**
- * Sends `messageType || head || body`: through `sendPacketParts` where the transport has it (the
- * data goes straight into the wire buffer), otherwise as one joined payload.
- */
-function sendParts(transport: PartsTransport, messageType: number, head: Uint8Array, body: Uint8Array): void {
-  if (transport.sendPacketParts !== undefined) {
-    transport.sendPacketParts(messageType, head, body);
-    return;
-  }
-  // Not zero-filled: every byte is written just below.
-  const payload = Buffer.allocUnsafe(head.length + body.length);
-  payload.set(head, 0);
-  payload.set(body, head.length);
-  transport.sendPacket(messageType, payload);
-}
 
 /** Twisted's `SSHConnection`: the `ssh-connection` service. */
 export class SSHConnection extends SSHService {
@@ -263,7 +243,7 @@ export class SSHConnection extends SSHService {
     try {
       channel = this.getChannel(channelType, windowSize, maxPacket, data);
     } catch (e) {
-      this.log.failure("channel open failed", e, "error");
+      if (!(e instanceof NotPermittedError)) this.log.failure("channel open failed", e, "error");
       let reason = OPEN_CONNECT_FAILED;
       let description = "unknown failure";
       if (e instanceof ConchError) {
@@ -749,6 +729,8 @@ export class SSHConnection extends SSHService {
     const avatar = this.transport?.avatar;
     let channel: SSHChannel | undefined | null;
     if (isConchUser(avatar)) {
+      const refusal = this.refusal(`${channelType} channel`, (o) => channelOpenRefusal(o, channelType, data));
+      if (refusal !== undefined) throw new NotPermittedError(refusal);
       channel = avatar.lookupChannel(channelType, windowSize, maxPacket, data);
     } else {
       const f = (this as unknown as Record<string, unknown>)[`channel_${channelType.replace(/[^A-Za-z0-9]/g, "_")}`];
@@ -766,10 +748,21 @@ export class SSHConnection extends SSHService {
   gotGlobalRequest(requestType: string, data: Uint8Array): GlobalRequestResult {
     this.log.debug("got global {requestType} request", { requestType });
     const avatar = this.transport?.avatar;
-    if (isConchUser(avatar)) return avatar.gotGlobalRequest(requestType, data);
+    if (isConchUser(avatar)) {
+      if (this.refusal(`${requestType} request`, (o) => globalRequestRefusal(o, requestType, data)) !== undefined) return false;
+      return avatar.gotGlobalRequest(requestType, data);
+    }
     const f = (this as unknown as Record<string, unknown>)[`global_${requestType.replaceAll("-", "_")}`];
     if (typeof f !== "function") return false;
     return (f as (data: Uint8Array) => GlobalRequestResult).call(this, data);
+  }
+
+  /** Why the login's options refuse `what` (logged at info with the peer), or undefined. */
+  private refusal(what: string, check: (options: AuthOptions) => string | undefined): string | undefined {
+    const options = this.transport?.authOptions;
+    const reason = options === undefined ? undefined : check(options);
+    if (reason !== undefined) this.log.info("refused {what} from {peer}: {reason}", { what, peer: describePeer(() => this.requireTransport().getPeer()), reason });
+    return reason;
   }
 
   /**

@@ -28,8 +28,9 @@ import { Failure as FailureClass } from "@twisted-ts/internet/failure";
 import { Logger } from "@twisted-ts/internet/log";
 import { ProcessProtocol, Protocol } from "@twisted-ts/internet/protocol";
 import { EnvironmentVariableNotPermitted, type ISession, type ISessionProvider } from "../avatar.js";
+import { type AuthOptions, describePeer, sessionRequestRefusal } from "./authopt.js";
 import { SSHChannel, type RequestResult, type SSHChannelOptions } from "./channel.js";
-import { SSHReader, concatBytes, toBytes } from "./common.js";
+import { NS, SSHReader, concatBytes, toBytes } from "./common.js";
 import { EXTENDED_DATA_STDERR } from "./connection.js";
 import { ByteQueue } from "./_connection/bytequeue.js";
 import {
@@ -43,6 +44,7 @@ import {
   signalName,
   utf8,
 } from "./_session/requests.js";
+import { FORCED_COMMAND_REPLACES, applyServerEnvironment, originalCommand, serverEnvironment } from "./_session/restrict.js";
 
 export {
   packRequest_env,
@@ -125,10 +127,36 @@ export class SSHSession extends SSHChannel {
     super(options);
   }
 
+  /**
+   * What the client asked to run when the login's forced command ran instead (the process gets it
+   * as `SSH_ORIGINAL_COMMAND`).
+   */
+  originalCommand: string | undefined = undefined;
+
+  /** What the login may do (`transport.authOptions`); undefined when nothing is restricted. */
+  get authOptions(): AuthOptions | undefined {
+    return this.hasConnection ? this.conn.transport?.authOptions : undefined;
+  }
+
+  /**
+   * The login's options act before any handler: a request they forbid (pty-req under `no-pty`,
+   * x11-req, agent forwarding) is refused, and a forced command replaces exec, shell and
+   * subsystem — so a subclass's own handlers cannot bypass them.
+   */
   override requestReceived(requestType: string, data: Uint8Array): RequestResult {
     this.inRequest++;
     try {
-      return super.requestReceived(requestType, data);
+      const options = this.authOptions;
+      if (options === undefined) return super.requestReceived(requestType, data);
+      const refusal = sessionRequestRefusal(options, requestType);
+      if (refusal !== undefined) {
+        log.info("refused {requestType} from {peer}: {reason}", { requestType, peer: describePeer(() => this.getPeer()), reason: refusal });
+        return false;
+      }
+      if (options.forceCommand === undefined || !FORCED_COMMAND_REPLACES.has(requestType)) return super.requestReceived(requestType, data);
+      if (this.client === undefined) this.originalCommand = originalCommand(requestType, data);
+      log.info("running the login's forced command instead of the {requestType} requested by {peer}", { requestType, peer: describePeer(() => this.getPeer()) });
+      return super.requestReceived("exec", NS(options.forceCommand));
     } finally {
       this.inRequest--;
     }
@@ -186,7 +214,9 @@ export class SSHSession extends SSHChannel {
     if (this.refuseSecondStart("shell")) return false;
     const pp = new SSHSessionProcessProtocol(this);
     try {
-      this.getSession().openShell(pp);
+      const session = this.getSession();
+      applyServerEnvironment(session, serverEnvironment(this.authOptions, undefined), log);
+      session.openShell(pp);
     } catch (e) {
       log.failure("error getting shell", e, "error");
       return false;
@@ -204,7 +234,9 @@ export class SSHSession extends SSHChannel {
     if (this.refuseSecondStart("exec")) return false;
     const pp = new SSHSessionProcessProtocol(this);
     try {
-      this.getSession().execCommand(pp, command);
+      const session = this.getSession();
+      applyServerEnvironment(session, serverEnvironment(this.authOptions, this.originalCommand), log);
+      session.execCommand(pp, command);
     } catch (e) {
       log.failure("error executing command {command}", e, "error", { command: commandForLog(command) });
       return false;
