@@ -77,6 +77,27 @@ test("KEXDH_INIT: a group above dhInlineMaxBits is computed on the worker thread
   assert.equal(p.server.disconnectReason, undefined);
 });
 
+test("defaults: groups up to DH_INLINE_MAX_BITS (4096) are computed inline, larger ones on the worker; group exchange serves up to GEX_MAX_BITS (8192)", async () => {
+  assert.equal(transport.DH_INLINE_MAX_BITS, 4096);
+  for (const [kex, onWorker] of [["diffie-hellman-group16-sha512", 0], ["diffie-hellman-group18-sha512", 1]] as const) {
+    const p = sshPair({ greet: false, configure: (c) => (c.supportedKeyExchanges = [kex]) });
+    p.pump.flush();
+    assert.equal(transport.dhPoolPending(), onWorker, kex);
+    await settleKex(p);
+    assert.equal(p.client.secureCount, 1, p.client.disconnectReason?.message);
+  }
+  const p = sshPair({
+    greet: false,
+    configure: (c) => {
+      c.supportedKeyExchanges = [GEX];
+      [c.gexMinBits, c.gexPreferredBits, c.gexMaxBits] = [2048, 16384, 16384];
+    },
+  });
+  await settleKex(p);
+  assert.equal(p.client.secureCount, 1, p.client.disconnectReason?.message);
+  assert.equal(bitsOf(gexGroupOf(p.server).p), transport.GEX_MAX_BITS);
+});
+
 test("KEXDH_INIT: an e out of range ends the exchange with KEY_EXCHANGE_FAILED on the worker path too", async () => {
   const p = sshPair({
     greet: false,
