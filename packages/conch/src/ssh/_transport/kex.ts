@@ -27,7 +27,7 @@ import { bigintToBytes, bytesToBigint } from "../common.js";
 import { GROUP1, GROUP14, GROUP15, GROUP16, GROUP17, GROUP18, type DHGroup } from "./dh_groups.js";
 import { bitLength, checkDhPublic, checkGroup, dhKeyPair, dhRespond, dhShared, type DHKeyPair } from "./dh.js";
 import { chooseGexGroup } from "./moduli.js";
-import { dhRespondOffThread } from "./dh_pool.js";
+import { sharedDhPool } from "./dh_pool.js";
 
 export { parseModuli, chooseGexGroup } from "./moduli.js";
 export { GROUP1, GROUP14, GROUP16, GROUP18 } from "./dh_groups.js";
@@ -377,7 +377,7 @@ export async function kexServerRespondOffThread(
   const grp = kexDhGroup(name, group);
   if (grp === undefined) throw new Error(`${name} is not a Diffie-Hellman method`);
   const e = readDhPublic(clientPublic, grp, "e");
-  return dhReply(await dhRespondOffThread(grp, e));
+  return dhReply(await sharedDhPool.respond(grp, e));
 }
 
 function hashNameOf(name: string): KexHashName {
