@@ -25,6 +25,7 @@ import {
   GlobalRequestFailedError,
   MalformedFieldError,
   NotPermittedError,
+  OPEN_ADMINISTRATIVELY_PROHIBITED,
   OPEN_CONNECT_FAILED,
   OPEN_RESOURCE_SHORTAGE,
   OPEN_UNKNOWN_CHANNEL_TYPE,
@@ -51,6 +52,7 @@ import {
   MSG_CHANNEL_REQUEST,
   MSG_CHANNEL_SUCCESS,
   MSG_CHANNEL_FAILURE,
+  DEFAULT_MAX_SESSIONS,
   MAX_OPEN_CHANNELS,
   messages,
 } from "./_connection/messages.js";
@@ -98,6 +100,10 @@ export class SSHConnection extends SSHService {
   readonly globalDeferreds: Deferred<Uint8Array>[] = [];
   /** Channels (open or opening) past which incoming opens are refused. */
   maxOpenChannels = MAX_OPEN_CHANNELS;
+  /** Server side: session channels open at once past which another is refused (`MaxSessions`). */
+  maxSessions = DEFAULT_MAX_SESSIONS;
+  /** Server side: the open session channels that count against `maxSessions`. */
+  private readonly sessionChannels = new Set<SSHChannel>();
 
   protected readonly log = new Logger("twisted-ts.conch.ssh.connection", this);
   private readonly channelReplies = new Map<SSHChannel, OrderedReplies>();
@@ -239,6 +245,12 @@ export class SSHConnection extends SSHService {
       this.sendOpenFailure(senderChannel, OPEN_RESOURCE_SHORTAGE, "too many channels open");
       return;
     }
+    const isSession = channelType === "session" && isConchUser(this.transport?.avatar);
+    if (isSession && this.sessionChannels.size >= this.maxSessions) {
+      this.log.info("refusing a session channel: {count} sessions already open (maxSessions)", { count: this.sessionChannels.size });
+      this.sendOpenFailure(senderChannel, OPEN_ADMINISTRATIVELY_PROHIBITED, "too many sessions open");
+      return;
+    }
     let channel: SSHChannel;
     try {
       channel = this.getChannel(channelType, windowSize, maxPacket, data);
@@ -263,6 +275,7 @@ export class SSHConnection extends SSHService {
     channel.remoteWindowLeft = windowSize;
     channel.remoteMaxPacket = maxPacket;
     this.channels.set(localChannel, channel);
+    if (isSession) this.sessionChannels.add(channel);
     this.channelsToRemoteChannel.set(channel, senderChannel);
     this.localToRemoteChannel.set(localChannel, senderChannel);
     const confirm = new Uint8Array(16 + channel.specificData.length);
@@ -776,6 +789,7 @@ export class SSHConnection extends SSHService {
     const id = channel.id!;
     this.localToRemoteChannel.delete(id);
     this.channels.delete(id);
+    this.sessionChannels.delete(channel);
     this.channelsToRemoteChannel.delete(channel);
     this.channelReplies.delete(channel);
     const pending = this.deferreds.get(id) ?? [];
