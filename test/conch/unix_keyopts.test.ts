@@ -61,8 +61,8 @@ test("UnixSession and InProcessSession: setServerEnv takes names setEnv refuses"
   assert.throws(() => u.setEnv("SSH_ORIGINAL_COMMAND", "x"));
   u.setServerEnv("SSH_ORIGINAL_COMMAND", "ls");
   u.setServerEnv("LD_PRELOAD", "/lib/x.so");
-  assert.equal(u.env["SSH_ORIGINAL_COMMAND"], "ls");
-  assert.equal(u.env["LD_PRELOAD"], "/lib/x.so", "environment= may set anything once the server permits user environments, as sshd");
+  assert.equal(u.environment()["SSH_ORIGINAL_COMMAND"], "ls");
+  assert.equal(u.environment()["LD_PRELOAD"], "/lib/x.so", "environment= may set anything once the server permits user environments, as sshd");
   const p = new unix.InProcessSession(new unix.InProcessConchUser("alice"), ch as never);
   assert.throws(() => p.setEnv("SSH_ORIGINAL_COMMAND", "x"));
   p.setServerEnv("SSH_ORIGINAL_COMMAND", "ls");

@@ -5,10 +5,13 @@
  * commands through reactor.spawnProcess) or the in-process realm. Everything our server logs while
  * the test runs is kept, so tests can check that bad input was logged and nothing crashed.
  *
- * The Unix realm's user runs `/bin/sh` with a temp dir as home: root's bash would read ~/.bashrc
- * (pyenv start-up, 0.6 s a command) because SSH_CLIENT is set, which measures the shell, not SSH.
+ * The Unix realm maps the login `alice` explicitly (its `lookupUser`) to the account the tests run
+ * as, with `/bin/sh` as shell and a temp dir as home: root's bash would read ~/.bashrc (pyenv
+ * start-up, 0.6 s a command) because SSH_CLIENT is set, which measures the shell, not SSH. Other
+ * names are refused, as a realm without a fallback must.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -52,6 +55,13 @@ export interface ServerOptions {
   authorizedKeys?: (keyPub: string) => string;
   /** The factory's `authSettings` (sshd_config's PermitUserEnvironment, PermitTTY, …). */
   authSettings?: Partial<authopt.ServerAuthSettings>;
+  /** The login name the password and key are for (default {@link USER}). */
+  user?: string;
+  /**
+   * Options of the Unix realm over the defaults (which map only {@link USER} to the current account,
+   * with `/bin/sh` and the temp home): e.g. `{ lookupUser: unix.getpwnam }` for real accounts.
+   */
+  unixOptions?: unix.UnixRealmOptions;
 }
 
 export interface OurServer {
@@ -119,20 +129,10 @@ export class TerminalShell extends Protocol<ITransport> {
 /** Server options for the in-process realm serving {@link TerminalShell}. */
 export const TERMINAL_SHELL: ServerOptions = { realm: "inprocess", inProcess: { shell: (s) => new TerminalShell(s) } };
 
-/** A UnixConchUser whose shell is /bin/sh and whose home is the test's temp dir. */
-class TestUnixUser extends unix.UnixConchUser {
-  constructor(
-    name: string,
-    private readonly home: string,
-  ) {
-    super(name);
-  }
-  override getShell(): string {
-    return "/bin/sh";
-  }
-  override getHomeDir(): string {
-    return this.home;
-  }
+/** Maps {@link USER}, and nothing else, to the account running the tests with `home` and /bin/sh. */
+export function testUserLookup(home: string): unix.UserLookup {
+  const me = userInfo();
+  return (name) => (name === USER ? { name: me.username, uid: me.uid, gid: me.gid, home, shell: "/bin/sh" } : undefined);
 }
 
 class CountingRealm implements IRealm {
@@ -168,10 +168,12 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   }
 
   const inProcessOptions = opts.inProcess ?? {};
+  const unixOptions: unix.UnixRealmOptions = { lookupUser: testUserLookup(home), ...opts.unixOptions };
   const realm = new CountingRealm((name) =>
-    opts.realm === "inprocess" ? new unix.InProcessConchUser(name, inProcessOptions) : new TestUnixUser(name, home),
+    opts.realm === "inprocess" ? new unix.InProcessConchUser(name, inProcessOptions) : new unix.UnixConchUser(name, unixOptions),
   );
-  const passwords = new InMemoryUsernamePasswordDatabaseDontUse({ [USER]: PASSWORD });
+  const user = opts.user ?? USER;
+  const passwords = new InMemoryUsernamePasswordDatabaseDontUse({ [user]: PASSWORD });
   let userKeys: Array<keys.Key | checkers.AuthorizedKey> = [keys.Key.fromString(keyPub)];
   if (opts.authorizedKeys !== undefined) {
     const path = join(dir, "authorized_keys");
@@ -179,7 +181,7 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
     userKeys = checkers.readAuthorizedKeyFile(readFileSync(path, "utf8"));
   }
   const portal = new Portal(realm, [
-    new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [USER]: userKeys })),
+    new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [user]: userKeys })),
     passwords,
     new PAMPasswordChecker(passwords),
   ]);
@@ -223,7 +225,7 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
     port,
     dir,
     home,
-    user: USER,
+    user,
     password: PASSWORD,
     keyPath,
     keyPub,

@@ -84,6 +84,12 @@ export interface ISession {
   signal?(name: string): void;
   /** RFC 4335: a break of `lengthMs` milliseconds; return false to refuse. */
   break?(lengthMs: number): boolean | void;
+  /**
+   * RFC 4254 §6.5 `subsystem`, run by the session itself as a process connected to `proto` (sshd's
+   * `Subsystem` directive). Return false when this session has no subsystem of that name: the
+   * avatar's in-process `lookupSubsystem` is asked next. Throwing refuses the request.
+   */
+  execSubsystem?(proto: SSHSessionProcessProtocol, subsystem: string): boolean;
 }
 
 /** Raised by `ISession.setEnv` to refuse a variable (Twisted's `EnvironmentVariableNotPermitted`). */

@@ -119,6 +119,8 @@ export class SSHSession extends SSHChannel {
   private readonly afterRequest: Array<() => void> = [];
   private graceTimer: { cancel(): void } | undefined = undefined;
   private gotEOF = false;
+  /** An in-process subsystem protocol serves this channel: EOF closes it, as Twisted does. */
+  private inProcessSubsystem = false;
   private graceWanted = false;
   /** Seconds a running command may go on after the client closed (see {@link SESSION_CLOSE_GRACE}). */
   closeGrace = SESSION_CLOSE_GRACE;
@@ -190,22 +192,48 @@ export class SSHSession extends SSHChannel {
     return true;
   }
 
-  /** RFC 4254 §6.5: `string subsystem name`. Runs the avatar's subsystem protocol over this channel. */
+  /**
+   * RFC 4254 §6.5: `string subsystem name`. Runs the session's own subsystem process
+   * (`ISession.execSubsystem`, sshd's `Subsystem`) if it has one of that name, else the avatar's
+   * in-process subsystem protocol, over this channel.
+   */
   request_subsystem(data: Uint8Array): boolean {
     const r = new SSHReader(data);
     const subsystem = latin1(r.string());
     log.info("asking for subsystem {subsystem}", { subsystem });
     if (this.refuseSecondStart("subsystem")) return false;
+    const pp = new SSHSessionProcessProtocol(this);
+    const session = this.sessionIfAny();
+    if (session?.execSubsystem !== undefined) {
+      try {
+        if (session.execSubsystem(pp, subsystem)) {
+          this.client = pp;
+          return true;
+        }
+      } catch (e) {
+        log.failure("error starting subsystem {subsystem}", e, "error", { subsystem });
+        return false;
+      }
+    }
     const client = this.avatar?.lookupSubsystem(subsystem, data);
     if (!client) {
       log.error("failed to get subsystem {subsystem}", { subsystem });
       return false;
     }
-    const pp = new SSHSessionProcessProtocol(this);
+    this.inProcessSubsystem = true;
     client.makeConnection(pp);
     this.client = pp;
     pp.makeConnection(wrapProtocol(client));
     return true;
+  }
+
+  /** The avatar's ISession, or undefined when the avatar provides none. */
+  private sessionIfAny(): ISession | undefined {
+    try {
+      return this.getSession();
+    } catch {
+      return undefined;
+    }
   }
 
   /** RFC 4254 §6.5: no data. Starts the user's shell. */
@@ -351,11 +379,11 @@ export class SSHSession extends SSHChannel {
 
   /**
    * With a session, it hears the EOF (a process gets its stdin closed) and closes the channel when
-   * done; with only a subsystem we close now.
+   * done; with an in-process subsystem we close now.
    */
   override eofReceived(): void {
     this.gotEOF = true;
-    if (this.session !== undefined) this.session.eofReceived();
+    if (this.session !== undefined && !this.inProcessSubsystem) this.session.eofReceived();
     else if (this.client !== undefined) this.conn.sendClose(this);
   }
 
