@@ -207,3 +207,14 @@ test("sftp through our server runs the real sftp-server as the user: the file it
   assert.equal(st.gid, pair.account.gid);
   assert.match(pair.ours.logText(), /subsystem sftp for twts-alice: \/usr\/lib\/openssh\/sftp-server/);
 });
+
+test("a login whose key is good but whose name is not an account here is refused, never served as the server's user", async (t) => {
+  const server = await startOurServer(t, { user: "twts-no-such-user", unixOptions: { lookupUser: (n) => unix.getpwnam(n) } });
+  const r = await ssh(t, { port: server.port, user: server.user, keyPath: server.keyPath }, server, [], ["id -u"]);
+  if (r === undefined) return;
+  assert.equal(r.code, 255);
+  assert.equal(r.out, "");
+  assert.match(r.stderr, /Permission denied \(publickey/);
+  assert.match(server.logText(), /login refused: no such user "twts-no-such-user"/);
+  assert.deepEqual(server.criticals(), []);
+});
