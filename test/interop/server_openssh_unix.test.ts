@@ -5,16 +5,18 @@
  * `twts-extra`), and `id`, `pwd`, `$HOME $SHELL $0` and the set of environment variable names must
  * agree: exec without a pty, exec with `ssh -tt` (node-pty), an interactive `-tt` login shell, and
  * a subsystem (sshd's `Subsystem`). Then OpenSSH's `sftp` through our server against the real
- * sftp-server: the file it writes belongs to the user. Needs root (CI runs as root) to make the
- * account and to change uid; otherwise skipped locally.
+ * sftp-server: the file it writes belongs to the user. Last, our server run as twts-alice (not
+ * root) refuses root's login, saying why, and serves twts-alice a terminal. Needs root (CI runs as
+ * root) to make the account and to change uid; otherwise skipped locally.
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { unix } from "@twisted-ts/conch";
-import { missing, requirePeer, runCommand } from "../_support/peers.js";
-import { startSshd } from "../_support/sshd.js";
+import { fileURLToPath } from "node:url";
+import { missing, requirePeer, runCommand, spawnPeer, tempDir } from "../_support/peers.js";
+import { sshKeygen, startSshd } from "../_support/sshd.js";
 import { TEST_GROUP, ensureTestUser, type TestAccount } from "../_support/users.js";
 import { clientEnv, startOurServer, type OurServer } from "./_server_support.js";
 
@@ -50,7 +52,8 @@ async function startPair(t: TestContext, subsystems: Record<string, string> = {}
   return { account, ours, sshd: { port: sshd.port, user: account.name, keyPath: ours.keyPath } };
 }
 
-async function ssh(t: TestContext, target: Target, server: OurServer, extra: string[], command: string[], input?: string) {
+/** Runs OpenSSH's ssh against `target`, with HOME `home` and a small environment of its own. */
+async function ssh(t: TestContext, target: Target, home: string, extra: string[], command: string[], input?: string) {
   const bin = requirePeer(t, "ssh", "openssh-client");
   if (bin === undefined) return undefined;
   const args = [
@@ -68,7 +71,7 @@ async function ssh(t: TestContext, target: Target, server: OurServer, extra: str
     ...command,
   ];
   const r = await runCommand(bin, args, {
-    env: clientEnv(server, { TERM: "xterm", TWTS_FROM_CLIENT: "yes" }),
+    env: { PATH: "/usr/bin:/bin", HOME: home, LANG: "C.UTF-8", TERM: "xterm", TWTS_FROM_CLIENT: "yes" },
     timeoutMs: 30_000,
     ...(input !== undefined ? { input } : {}),
   });
@@ -123,8 +126,8 @@ function assertSame(ours: Report, theirs: Report, account: TestAccount): void {
 test("exec without a pty runs as the user: id, pwd, HOME/SHELL/$0 and env names as through sshd", async (t) => {
   const pair = await startPair(t);
   if (pair === undefined) return;
-  const theirs = await ssh(t, pair.sshd, pair.ours, [], [REPORT]);
-  const ours = await ssh(t, pair.ours, pair.ours, [], [REPORT]);
+  const theirs = await ssh(t, pair.sshd, pair.ours.dir, [], [REPORT]);
+  const ours = await ssh(t, pair.ours, pair.ours.dir, [], [REPORT]);
   if (theirs === undefined || ours === undefined) return;
   assert.equal(ours.code, 0, ours.stderr + pair.ours.logText());
   const o = parseReport(ours.out);
@@ -142,8 +145,8 @@ test("exec with ssh -tt (node-pty) runs as the user, on a terminal named in SSH_
   const pair = await startPair(t);
   if (pair === undefined) return;
   const cmd = `${REPORT}; tty`;
-  const theirs = await ssh(t, pair.sshd, pair.ours, ["-tt"], [cmd]);
-  const ours = await ssh(t, pair.ours, pair.ours, ["-tt"], [cmd]);
+  const theirs = await ssh(t, pair.sshd, pair.ours.dir, ["-tt"], [cmd]);
+  const ours = await ssh(t, pair.ours, pair.ours.dir, ["-tt"], [cmd]);
   if (theirs === undefined || ours === undefined) return;
   assert.equal(ours.code, 0, ours.stderr + pair.ours.logText());
   const o = parseReport(ours.out);
@@ -162,8 +165,8 @@ test("an interactive ssh -tt shell is the user's login shell (-bash) with the us
   const pair = await startPair(t);
   if (pair === undefined) return;
   const input = `${REPORT}; exit\n`;
-  const theirs = await ssh(t, pair.sshd, pair.ours, ["-tt"], [], input);
-  const ours = await ssh(t, pair.ours, pair.ours, ["-tt"], [], input);
+  const theirs = await ssh(t, pair.sshd, pair.ours.dir, ["-tt"], [], input);
+  const ours = await ssh(t, pair.ours, pair.ours.dir, ["-tt"], [], input);
   if (theirs === undefined || ours === undefined) return;
   assert.equal(ours.code, 0, ours.stderr + pair.ours.logText());
   const o = parseReport(ours.out);
@@ -174,8 +177,8 @@ test("an interactive ssh -tt shell is the user's login shell (-bash) with the us
 test("a subsystem (sshd's Subsystem) runs as the user like exec, as through sshd", async (t) => {
   const pair = await startPair(t);
   if (pair === undefined) return;
-  const theirs = await ssh(t, pair.sshd, pair.ours, ["-s"], ["idenv"]);
-  const ours = await ssh(t, pair.ours, pair.ours, ["-s"], ["idenv"]);
+  const theirs = await ssh(t, pair.sshd, pair.ours.dir, ["-s"], ["idenv"]);
+  const ours = await ssh(t, pair.ours, pair.ours.dir, ["-s"], ["idenv"]);
   if (theirs === undefined || ours === undefined) return;
   assert.equal(ours.code, 0, ours.stderr + pair.ours.logText());
   // The subsystem prints id, pwd and env only.
@@ -210,7 +213,7 @@ test("sftp through our server runs the real sftp-server as the user: the file it
 
 test("a login whose key is good but whose name is not an account here is refused, never served as the server's user", async (t) => {
   const server = await startOurServer(t, { user: "twts-no-such-user", unixOptions: { lookupUser: (n) => unix.getpwnam(n) } });
-  const r = await ssh(t, { port: server.port, user: server.user, keyPath: server.keyPath }, server, [], ["id -u"]);
+  const r = await ssh(t, { port: server.port, user: server.user, keyPath: server.keyPath }, server.dir, [], ["id -u"]);
   if (r === undefined) return;
   assert.equal(r.code, 255);
   assert.equal(r.out, "");
@@ -218,3 +221,39 @@ test("a login whose key is good but whose name is not an account here is refused
   assert.match(server.logText(), /login refused: no such user "twts-no-such-user"/);
   assert.deepEqual(server.criticals(), []);
 });
+
+test("a server that is not root serves only its own user: another login is refused and says why; its own gets a terminal", async (t) => {
+  const account = ensureTestUser(t);
+  if (account === undefined) return;
+  const dir = tempDir(t);
+  const [keyPath, keyPub] = await sshKeygen(dir, "id_ed25519", "ed25519");
+  const main = fileURLToPath(new URL("./_unix_server_main.js", import.meta.url));
+  const spec = JSON.stringify({ keys: { [account.name]: keyPub, root: keyPub } });
+  // The server itself runs as twts-alice, with the groups a login would give it.
+  const server = spawnPeer(t, unix.SETPRIV_PATH, [`--reuid=${account.uid}`, `--regid=${account.gid}`, "--init-groups", "--", process.execPath, main, spec], {
+    PATH: "/usr/bin:/bin",
+  });
+  const port = await firstLineJson(server);
+  const asRoot = await ssh(t, { port, user: "root", keyPath }, dir, [], ["id -u"]);
+  if (asRoot === undefined) return;
+  assert.equal(asRoot.code, 255);
+  assert.equal(asRoot.out, "");
+  assert.match(server.output(), /login refused: the server is not running as root \(uid \d+\) and can only serve its own user; refusing "root" \(uid 0\)/);
+  const own = await ssh(t, { port, user: account.name, keyPath }, dir, ["-tt"], [`${REPORT}; tty`]);
+  assert.equal(own?.code, 0, `${own?.stderr}\n${server.output()}`);
+  const report = parseReport(own!.out);
+  assert.match(report.id, new RegExp(`^uid=${account.uid}\\(${account.name}\\) gid=${account.gid}\\(.*${account.extraGid}\\(${TEST_GROUP}\\)`));
+  assert.equal(report.vars, `${account.home} /bin/bash bash`);
+  assert.equal(report.env["SSH_TTY"], own!.out.trimEnd().split("\n").at(-1));
+});
+
+/** The port a spawned {@link _unix_server_main} prints on its first line. */
+async function firstLineJson(child: ReturnType<typeof spawnPeer>): Promise<number> {
+  for (let i = 0; i < 400; i++) {
+    const line = /^\{.*\}\n/.exec(child.output());
+    if (line !== null) return (JSON.parse(line[0]) as { port: number }).port;
+    if (child.exitCode !== null) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`the server did not start: ${child.output()}`);
+}
