@@ -374,31 +374,40 @@ test("env: a client may set at most MAX_SESSION_ENV (128) variables, as sshd; ma
 const alice: unix.PasswdEntry = { name: "twts-alice", uid: 1001, gid: 1002, home: "/home/twts-alice", shell: "/bin/bash" };
 const tools = { setpriv: "/usr/bin/setpriv", perl: "/usr/bin/perl", isExecutable: () => true };
 
-test("commandAsUser: as root, setpriv sets uid, gid and initgroups, then the exec helper gives argv[0] as sshd does", () => {
-  const exec = unix.commandAsUser(alice, "/bin/bash", unix.execArgv("/bin/bash", "id -G"), false, { serverUid: 0, ...tools });
+const HOME = { tty: false, home: "/home/twts-alice" };
+const TTY = { tty: true, home: "/home/twts-alice" };
+
+test("commandAsUser: as root, setpriv sets uid, gid and initgroups, then the exec helper enters the home and gives argv[0] as sshd does", () => {
+  const exec = unix.commandAsUser(alice, "/bin/bash", unix.execArgv("/bin/bash", "id -G"), HOME, { serverUid: 0, ...tools });
   assert.deepEqual(exec, {
     file: "/usr/bin/setpriv",
-    argv: ["/usr/bin/setpriv", "--reuid=1001", "--regid=1002", "--init-groups", "--", "/usr/bin/perl", "-e", unix.EXEC_HELPER, "--", "0", "/bin/bash", "bash", "-c", "id -G"],
+    argv: [
+      "/usr/bin/setpriv", "--reuid=1001", "--regid=1002", "--init-groups", "--",
+      "/usr/bin/perl", "-e", unix.EXEC_HELPER, "--", "0", "/home/twts-alice", "/bin/bash", "bash", "-c", "id -G",
+    ],
+    // Spawned (as root) in "/"; the helper enters the home directory as the user.
+    cwd: "/",
   });
-  const shell = unix.commandAsUser(alice, "/bin/bash", unix.loginShellArgv("/bin/bash"), true, { serverUid: 0, ...tools });
-  assert.deepEqual(shell.argv.slice(5), ["/usr/bin/perl", "-e", unix.EXEC_HELPER, "--", "1", "/bin/bash", "-bash"]);
-  // A program whose argv[0] is its path needs no helper.
-  const plain = unix.commandAsUser(alice, "/usr/bin/id", ["/usr/bin/id", "-u"], false, { serverUid: 0, ...tools });
-  assert.deepEqual(plain.argv, ["/usr/bin/setpriv", "--reuid=1001", "--regid=1002", "--init-groups", "--", "/usr/bin/id", "-u"]);
+  const shell = unix.commandAsUser(alice, "/bin/bash", unix.loginShellArgv("/bin/bash"), TTY, { serverUid: 0, ...tools });
+  assert.deepEqual(shell.argv.slice(5), ["/usr/bin/perl", "-e", unix.EXEC_HELPER, "--", "1", "/home/twts-alice", "/bin/bash", "-bash"]);
 });
 
 test("commandAsUser: a server that is not root spawns its own user's command directly, and uses the helper only for a terminal", () => {
-  const self = { ...alice, uid: 1001 };
-  assert.deepEqual(unix.commandAsUser(self, "/bin/bash", ["bash", "-c", "id"], false, { serverUid: 1001, ...tools }), {
+  assert.deepEqual(unix.commandAsUser(alice, "/bin/bash", ["bash", "-c", "id"], HOME, { serverUid: 1001, ...tools }), {
     file: "/bin/bash",
     argv: ["bash", "-c", "id"],
+    cwd: "/home/twts-alice",
   });
-  assert.deepEqual(unix.commandAsUser(self, "/bin/bash", ["-bash"], true, { serverUid: 1001, ...tools }), {
+  assert.deepEqual(unix.commandAsUser(alice, "/bin/bash", ["-bash"], TTY, { serverUid: 1001, ...tools }), {
     file: "/usr/bin/perl",
-    argv: ["/usr/bin/perl", "-e", unix.EXEC_HELPER, "--", "1", "/bin/bash", "-bash"],
+    argv: ["/usr/bin/perl", "-e", unix.EXEC_HELPER, "--", "1", "/home/twts-alice", "/bin/bash", "-bash"],
+    cwd: "/home/twts-alice",
   });
+  // A home that cannot be entered: "/", as sshd.
+  const noHome = unix.commandAsUser(alice, "/bin/bash", ["bash"], HOME, { serverUid: 1001, ...tools, isExecutable: (p) => p !== "/home/twts-alice" });
+  assert.equal(noHome.cwd, "/");
   assert.throws(
-    () => unix.commandAsUser({ ...alice, uid: 1002 }, "/bin/bash", ["bash"], false, { serverUid: 1001, ...tools }),
+    () => unix.commandAsUser({ ...alice, uid: 1002 }, "/bin/bash", ["bash"], HOME, { serverUid: 1001, ...tools }),
     (e: unknown) => e instanceof unix.RunAsUnavailable && e.code === "ERR_CONCH_RUN_AS_UNAVAILABLE" && /not root/.test(e.message),
   );
 });
@@ -406,15 +415,15 @@ test("commandAsUser: a server that is not root spawns its own user's command dir
 test("commandAsUser fails closed: a missing setpriv or perl, or a relative path, refuses instead of running as root", () => {
   const missingTool = (p: string): boolean => p !== "/usr/bin/setpriv";
   assert.throws(
-    () => unix.commandAsUser(alice, "/bin/bash", ["bash"], false, { serverUid: 0, ...tools, isExecutable: missingTool }),
+    () => unix.commandAsUser(alice, "/bin/bash", ["bash"], HOME, { serverUid: 0, ...tools, isExecutable: missingTool }),
     (e: unknown) => e instanceof unix.RunAsUnavailable && /\/usr\/bin\/setpriv is missing/.test(e.message),
   );
   assert.throws(
-    () => unix.commandAsUser(alice, "/bin/bash", ["-bash"], true, { serverUid: 1001, ...tools, perl: "/nonexistent/perl", isExecutable: (p) => p.startsWith("/usr") }),
+    () => unix.commandAsUser(alice, "/bin/bash", ["-bash"], TTY, { serverUid: 1001, ...tools, perl: "/nonexistent/perl", isExecutable: (p) => p.startsWith("/usr") }),
     (e: unknown) => e instanceof unix.RunAsUnavailable && /\/nonexistent\/perl is missing/.test(e.message),
   );
   assert.throws(
-    () => unix.commandAsUser(alice, "/bin/bash", ["bash"], false, { serverUid: 0, ...tools, setpriv: "setpriv" }),
+    () => unix.commandAsUser(alice, "/bin/bash", ["bash"], HOME, { serverUid: 0, ...tools, setpriv: "setpriv" }),
     (e: unknown) => e instanceof unix.RunAsUnavailable && /absolute path/.test(e.message),
   );
 });
@@ -425,11 +434,16 @@ test("EXEC_HELPER execs the program with the argv[0] it is given and adds nothin
     return;
   }
   const helper = (...args: string[]) => spawnSync(unix.PERL_PATH, ["-e", unix.EXEC_HELPER, "--", ...args], { env: { ONLY: "this" }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-  assert.equal(helper("0", "/usr/bin/env", "env").stdout, "ONLY=this\n");
-  assert.equal(helper("0", "/bin/sh", "-zz", "-c", 'echo "$0"').stdout, "-zz\n");
+  const dir = tempDir(t);
+  assert.equal(helper("0", dir, "/usr/bin/env", "env").stdout, "ONLY=this\n");
+  assert.equal(helper("0", dir, "/bin/sh", "-zz", "-c", 'echo "$0"; pwd').stdout, `-zz\n${dir}\n`);
   // Asked for SSH_TTY with no terminal on stdin, it sets none.
-  assert.equal(helper("1", "/usr/bin/env", "env").stdout, "ONLY=this\n");
-  const failed = helper("0", "/nonexistent/program", "program");
+  assert.equal(helper("1", dir, "/usr/bin/env", "env").stdout, "ONLY=this\n");
+  // A home it cannot enter: sshd's message, and the program still runs where it was started.
+  const away = helper("0", join(dir, "gone"), "/bin/pwd", "pwd");
+  assert.equal(away.stderr, `Could not chdir to home directory ${join(dir, "gone")}: No such file or directory\n`);
+  assert.equal(away.stdout, `${process.cwd()}\n`);
+  const failed = helper("0", dir, "/nonexistent/program", "program");
   assert.equal(failed.status, 127);
   assert.match(failed.stderr, /^\/nonexistent\/program: No such file or directory/);
 });

@@ -68,6 +68,7 @@ export {
   execArgv,
   loginShellArgv,
   type RunAsSettings,
+  type SessionPlace,
   type UserCommand,
 } from "./_unix/runas.js";
 export { UnixUserRefused, getpwnam, resolveUnixUser, type PasswdEntry, type UnixUserRefusal, type UserLookup } from "./_unix/users.js";
@@ -383,16 +384,15 @@ export class UnixSession implements ISession {
     };
     let cmd;
     try {
-      cmd = commandAsUser(this.avatar.pwd, this.avatar.getShell(), argv, tty, settings);
+      cmd = commandAsUser(this.avatar.pwd, this.avatar.getShell(), argv, { tty, home: this.avatar.getHomeDir() }, settings);
     } catch (e) {
       if (e instanceof RunAsUnavailable) log.error("session refused: {reason}", { reason: e.message });
       throw e;
     }
-    const home = this.avatar.getHomeDir();
-    const cwd = isExecutable(home) ? home : "/";
+    const { cwd } = cmd;
     const env = this.environment();
     if (tty) {
-      // node-pty execs `file` with argv[0] = file; commandAsUser always makes it so for a terminal.
+      // node-pty execs `file` with argv[0] = file; for a terminal commandAsUser always makes it so.
       const p = pty.spawn(cmd.file, cmd.argv.slice(1), {
         name: this.term!,
         cols: this.winSize[1] || 80,

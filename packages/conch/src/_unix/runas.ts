@@ -11,12 +11,13 @@
  * then execs its remaining arguments as given. No shell ever parses anything: every piece is a
  * separate argv element, and the paths are absolute, never looked up on PATH.
  *
- * setpriv execs with argv[0] equal to the program's path, but a login shell needs argv[0] `-sh`
- * and a terminal session needs `SSH_TTY`, known only once the terminal exists. For those a fixed
- * Perl program ({@link EXEC_HELPER}, Perl being Essential on Debian too) runs after setpriv, as
- * the user: it sets `SSH_TTY` from ttyname(0) when asked, and execs the program with the argv[0]
- * sshd would give. The program text is a constant; its inputs arrive as arguments, never as code.
- * Running after the privilege drop, it can do nothing the user could not.
+ * setpriv execs with argv[0] equal to the program's path, but sshd gives `bash` (`-bash` for a
+ * login shell), a terminal session needs `SSH_TTY`, known only once the terminal exists, and the
+ * home directory must be entered as the user, not as root. For those a fixed Perl program
+ * ({@link EXEC_HELPER}, Perl being Essential on Debian too) runs after setpriv, as the user: it sets
+ * `SSH_TTY` from ttyname(0) when asked, enters the home directory, and execs the program with the
+ * argv[0] sshd would give. The program text is a constant; its inputs arrive as arguments, never as
+ * code. Running after the privilege drop, it can do nothing the user could not.
  */
 import { accessSync, constants as fsConstants } from "node:fs";
 import { basename } from "node:path";
@@ -41,12 +42,14 @@ export const SUPERUSER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin
 export const MAIL_SPOOL = "/var/mail";
 
 /**
- * Perl run as `perl -e EXEC_HELPER -- TTY PROGRAM ARGV0 ARGS...`: with TTY "1" it sets `SSH_TTY`
- * to the terminal on its stdin; then it execs PROGRAM with argv `ARGV0 ARGS...`. If the exec fails
- * it says why on stderr and exits 127, as a shell does for a command it cannot run.
+ * Perl run as `perl -e EXEC_HELPER -- TTY DIR PROGRAM ARGV0 ARGS...`: with TTY "1" it sets
+ * `SSH_TTY` to the terminal on its stdin; it enters DIR, or says on stderr that it could not, as
+ * sshd does, and stays where it was started; then it execs PROGRAM with argv `ARGV0 ARGS...`. If
+ * the exec fails it says why on stderr and exits 127, as a shell does for a command it cannot run.
  */
 export const EXEC_HELPER =
-  'my ($tty, $path, @argv) = @ARGV; if ($tty) { require POSIX; my $t = POSIX::ttyname(0); $ENV{SSH_TTY} = $t if defined $t } ' +
+  'my ($tty, $dir, $path, @argv) = @ARGV; if ($tty) { require POSIX; my $t = POSIX::ttyname(0); $ENV{SSH_TTY} = $t if defined $t } ' +
+  'chdir $dir or print STDERR "Could not chdir to home directory $dir: $!\\n"; ' +
   'exec { $path } @argv; print STDERR "$path: $!\\n"; exit 127;';
 
 /** A session process cannot be started as its user here: refused rather than run as someone else. */
@@ -58,10 +61,11 @@ export class RunAsUnavailable extends Error {
   }
 }
 
-/** What to start: `file` with `argv` (argv[0] first, as Twisted's `spawnProcess` takes it). */
+/** What to start: `file` with `argv` (argv[0] first, as Twisted's `spawnProcess` takes it), in `cwd`. */
 export interface UserCommand {
   file: string;
   argv: string[];
+  cwd: string;
 }
 
 /** Where the run-as tools are and who the server runs as. */
@@ -94,32 +98,37 @@ function tool(path: string, what: string, settings: RunAsSettings, user: PasswdE
   return path;
 }
 
+/** What the process is for: a terminal, and the directory it should start in. */
+export interface SessionPlace {
+  /** The process runs on a terminal: `SSH_TTY` names it. */
+  tty: boolean;
+  /** The directory to start in, entered as the user (the home directory). */
+  home: string;
+}
+
 /**
- * The command that runs `program` with `argv` as `user`, as sshd would: through setpriv when the
- * server is root, through {@link EXEC_HELPER} when argv[0] must differ from the path the last exec
- * sees or `tty` asks for `SSH_TTY`. Throws {@link RunAsUnavailable} (fail closed) when a tool it
+ * The command that runs `program` with `argv` as `user` in `place.home`, as sshd would. As root:
+ * setpriv, then {@link EXEC_HELPER}, which enters the home directory as the user (sshd's "Could not
+ * chdir to home directory" on stderr and "/" when it cannot, as sshd) and sets argv[0] and
+ * `SSH_TTY`; the process is spawned in "/". Not root: the program itself in the home directory
+ * (or "/"), through the helper only for a terminal, where node-pty cannot choose argv[0] or know
+ * the terminal's name in advance. Throws {@link RunAsUnavailable} (fail closed) when a tool it
  * needs is missing, or when a server that is not root is asked to run another user's process.
  */
-export function commandAsUser(user: PasswdEntry, program: string, argv: readonly string[], tty: boolean, settings: RunAsSettings): UserCommand {
+export function commandAsUser(user: PasswdEntry, program: string, argv: readonly string[], place: SessionPlace, settings: RunAsSettings): UserCommand {
   const root = settings.serverUid === 0;
   if (!root && settings.serverUid !== undefined && user.uid !== settings.serverUid) {
     throw new RunAsUnavailable(`the server is not root (uid ${settings.serverUid}) and cannot run a process as ${user.name} (uid ${user.uid})`);
   }
   const argv0 = argv[0] ?? program;
-  // setpriv and node-pty both exec with argv[0] = path; only a plain spawn can choose argv[0].
-  const helper = tty || (root && argv0 !== program);
-  let cmd: string[] = helper
-    ? [tool(settings.perl ?? PERL_PATH, "perl runs the exec helper", settings, user), "-e", EXEC_HELPER, "--", tty ? "1" : "0", program, argv0, ...argv.slice(1)]
-    : [argv0, ...argv.slice(1)];
-  let file = helper ? cmd[0]! : program;
-  if (root) {
-    const setpriv = tool(settings.setpriv ?? SETPRIV_PATH, "util-linux's setpriv sets the user's uid, gid and groups", settings, user);
-    // The program path, not argv0, follows "--": setpriv execs the path it is given.
-    const target = helper ? cmd : [program, ...argv.slice(1)];
-    cmd = [setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", "--", ...target];
-    file = setpriv;
-  }
-  return { file, argv: cmd };
+  const home = place.home || "/";
+  const cwd = (settings.isExecutable ?? isExecutable)(home) ? home : "/";
+  if (!root && !place.tty) return { file: program, argv: [argv0, ...argv.slice(1)], cwd };
+  const perl = tool(settings.perl ?? PERL_PATH, "perl runs the exec helper", settings, user);
+  const helper = [perl, "-e", EXEC_HELPER, "--", place.tty ? "1" : "0", home, program, argv0, ...argv.slice(1)];
+  if (!root) return { file: perl, argv: helper, cwd };
+  const setpriv = tool(settings.setpriv ?? SETPRIV_PATH, "util-linux's setpriv sets the user's uid, gid and groups", settings, user);
+  return { file: setpriv, argv: [setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", "--", ...helper], cwd: "/" };
 }
 
 /** sshd's argv for a command: `shell -c command`, argv[0] the shell's base name. */
