@@ -460,15 +460,21 @@ test("getpwnam reads a passwd file; a damaged uid or gid is no account (never ui
   assert.equal(unix.getpwnam("good", join(dir, "no-such-file")), undefined);
 });
 
-test("resolveUnixUser: a name lookupUser does not know is refused, never the server's own user", () => {
+/** What `fn` throws, and what was logged meanwhile. */
+function refusal(fn: () => unknown): { err: unknown; log: string } {
   let err: unknown;
   const log = logsOf(() => {
     try {
-      unix.resolveUnixUser("nobody-here", () => undefined, 0);
+      fn();
     } catch (e) {
       err = e;
     }
   });
+  return { err, log };
+}
+
+test("resolveUnixUser: a name lookupUser does not know is refused, never the server's own user", () => {
+  const { err, log } = refusal(() => unix.resolveUnixUser("nobody-here", () => undefined, 0));
   assert.ok(err instanceof unix.UnixUserRefused);
   assert.ok(err instanceof UnauthorizedLogin, "userauth counts it as a failed login");
   assert.equal(err.reason, "unknown-user");
@@ -478,14 +484,7 @@ test("resolveUnixUser: a name lookupUser does not know is refused, never the ser
 
 test("resolveUnixUser: a server that is not root serves only its own user and says so", () => {
   const other = { ...alice, uid: 1002 };
-  let err: unknown;
-  const log = logsOf(() => {
-    try {
-      unix.resolveUnixUser("twts-bob", () => other, 1001);
-    } catch (e) {
-      err = e;
-    }
-  });
+  const { err, log } = refusal(() => unix.resolveUnixUser("twts-bob", () => other, 1001));
   assert.ok(err instanceof unix.UnixUserRefused);
   assert.equal(err.reason, "not-root");
   assert.match(log, /the server is not running as root \(uid 1001\) and can only serve its own user; refusing "twts-bob" \(uid 1002\)/);

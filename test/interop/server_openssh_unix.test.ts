@@ -137,41 +137,40 @@ test("exec without a pty runs as the user: id, pwd, HOME/SHELL/$0 and env names 
   assert.equal(o.env["SSH_TTY"], undefined);
 });
 
-test("exec with ssh -tt (node-pty) runs as the user, on a terminal named in SSH_TTY, as through sshd", async (t) => {
+/**
+ * Runs the same ssh through sshd and through ours with a terminal (`-tt`); checks that ours
+ * succeeded and that both reports agree. Undefined when skipped.
+ */
+async function compareWithTerminal(t: TestContext, command: string[], input?: string): Promise<{ o: Report; out: string; account: TestAccount } | undefined> {
   if ((await unix.loadNodePty()) === undefined) {
     missing(t, "node-pty is not installed (npm install node-pty)");
-    return;
+    return undefined;
   }
   const pair = await startPair(t);
-  if (pair === undefined) return;
-  const cmd = `${REPORT}; tty`;
-  const theirs = await ssh(t, pair.sshd, pair.ours.dir, ["-tt"], [cmd]);
-  const ours = await ssh(t, pair.ours, pair.ours.dir, ["-tt"], [cmd]);
-  if (theirs === undefined || ours === undefined) return;
+  if (pair === undefined) return undefined;
+  const theirs = await ssh(t, pair.sshd, pair.ours.dir, ["-tt"], command, input);
+  const ours = await ssh(t, pair.ours, pair.ours.dir, ["-tt"], command, input);
+  if (theirs === undefined || ours === undefined) return undefined;
   assert.equal(ours.code, 0, ours.stderr + pair.ours.logText());
   const o = parseReport(ours.out);
   assertSame(o, parseReport(theirs.out), pair.account);
+  return { o, out: ours.out, account: pair.account };
+}
+
+test("exec with ssh -tt (node-pty) runs as the user, on a terminal named in SSH_TTY, as through sshd", async (t) => {
+  const r = await compareWithTerminal(t, [`${REPORT}; tty`]);
+  if (r === undefined) return;
+  const { o, out: ours } = r;
   assert.ok(o.names.includes("SSH_TTY") && o.names.includes("TERM"), o.names.join(" "));
   // SSH_TTY names the terminal the command runs on.
-  assert.equal(ours.out.trimEnd().split("\n").at(-1), o.env["SSH_TTY"]);
+  assert.equal(ours.trimEnd().split("\n").at(-1), o.env["SSH_TTY"]);
   assert.match(o.env["SSH_TTY"] ?? "", /^\/dev\/pts\/\d+$/);
 });
 
 test("an interactive ssh -tt shell is the user's login shell (-bash) with the user's ids, as through sshd", async (t) => {
-  if ((await unix.loadNodePty()) === undefined) {
-    missing(t, "node-pty is not installed (npm install node-pty)");
-    return;
-  }
-  const pair = await startPair(t);
-  if (pair === undefined) return;
-  const input = `${REPORT}; exit\n`;
-  const theirs = await ssh(t, pair.sshd, pair.ours.dir, ["-tt"], [], input);
-  const ours = await ssh(t, pair.ours, pair.ours.dir, ["-tt"], [], input);
-  if (theirs === undefined || ours === undefined) return;
-  assert.equal(ours.code, 0, ours.stderr + pair.ours.logText());
-  const o = parseReport(ours.out);
-  assertSame(o, parseReport(theirs.out), pair.account);
-  assert.equal(o.vars, `${pair.account.home} /bin/bash -bash`);
+  const r = await compareWithTerminal(t, [], `${REPORT}; exit\n`);
+  if (r === undefined) return;
+  assert.equal(r.o.vars, `${r.account.home} /bin/bash -bash`);
 });
 
 test("a subsystem (sshd's Subsystem) runs as the user like exec, as through sshd", async (t) => {
