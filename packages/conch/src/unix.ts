@@ -103,6 +103,8 @@ export interface UnixRealmOptions {
    * The account a login name runs as (default {@link getpwnam}: /etc/passwd). Return undefined to
    * refuse the login. There is no fallback: a name it does not know never becomes the server's own
    * user. Map a name to another account explicitly here (tests map theirs to the current user).
+   * Under root the entry's uid must be one the system's user database knows: setpriv's
+   * `--init-groups` takes the supplementary groups of that uid's account, and fails otherwise.
    */
   lookupUser?: UserLookup;
   /**
@@ -178,6 +180,7 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     this.channelLookup["session"] = SSHSession;
     if (options.allowForwarding !== false) this.channelLookup["direct-tcpip"] = openConnectForwardingClient;
   }
+
   /**
    * RFC 4254 §7.1 `tcpip-forward`: listen and open a `forwarded-tcpip` channel back for each
    * connection; port 0 picks a free port, sent back in the reply.
@@ -375,8 +378,8 @@ export class UnixSession implements ISession {
   /** Starts the user's shell with `argv` as the user; throws (refusing the request) when it cannot. */
   private spawn(proto: SSHSessionProcessProtocol, argv: string[]): void {
     const options = this.avatar.options;
-    const pty = loadedNodePty();
-    const tty = this.term !== undefined && pty !== undefined;
+    const ptyModule = loadedNodePty();
+    const tty = this.term !== undefined && ptyModule !== undefined;
     const settings: RunAsSettings = {
       serverUid: serverUid(),
       ...(options.setpriv !== undefined ? { setpriv: options.setpriv } : {}),
@@ -393,7 +396,7 @@ export class UnixSession implements ISession {
     const env = this.environment();
     if (tty) {
       // node-pty execs `file` with argv[0] = file; for a terminal commandAsUser always makes it so.
-      const p = pty.spawn(cmd.file, cmd.argv.slice(1), {
+      const p = ptyModule.spawn(cmd.file, cmd.argv.slice(1), {
         name: this.term!,
         cols: this.winSize[1] || 80,
         rows: this.winSize[0] || 24,
@@ -422,6 +425,7 @@ export class UnixSession implements ISession {
       });
     }
   }
+
   windowChanged(newWindowSize: WindowSize): void {
     this.winSize = newWindowSize;
     this.pty?.resize(newWindowSize[1] || 80, newWindowSize[0] || 24);
