@@ -350,6 +350,20 @@ test("environment(): sshd's variables over the client's, the realm's env over th
   }
 });
 
+test("environment(): server-set variables go where sshd puts them: environment= under the realm's env, SSH_ORIGINAL_COMMAND last", () => {
+  const s = sessionOf({ env: { BOTH: "realm", SSH_ORIGINAL_COMMAND: "from SetEnv" } });
+  s.setServerEnv("BOTH", "key option");
+  s.setServerEnv("FROM_KEY", "key option");
+  s.setServerEnv("HOME", "/elsewhere");
+  s.setServerEnv("SSH_ORIGINAL_COMMAND", "ls -l");
+  const env = s.environment();
+  assert.equal(env["BOTH"], "realm");
+  assert.equal(env["FROM_KEY"], "key option");
+  // As sshd: authorized_keys environment= (under PermitUserEnvironment) may replace HOME.
+  assert.equal(env["HOME"], "/elsewhere");
+  assert.equal(env["SSH_ORIGINAL_COMMAND"], "ls -l");
+});
+
 test("environment(): PATH is sshd's default user PATH, or the realm's userPath/superuserPath", () => {
   assert.equal(unix.DEFAULT_USER_PATH, "/usr/local/bin:/usr/bin:/bin:/usr/games");
   const s = sessionOf({ userPath: "/usr/bin:/bin", superuserPath: "/usr/sbin:/usr/bin" });
