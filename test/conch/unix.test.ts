@@ -506,6 +506,17 @@ test("resolveUnixUser: a server that is not root serves only its own user and sa
   assert.deepEqual(unix.resolveUnixUser("twts-bob", () => other, 0), other);
 });
 
+test("resolveUnixUser: an account whose shell does not exist or cannot run is refused, as sshd's allowed_user, never given /bin/sh", () => {
+  for (const shell of ["/nonexistent/shell", "bin/bash"]) {
+    const { err, log } = refusal(() => unix.resolveUnixUser("twts-alice", () => ({ ...alice, shell }), 0));
+    assert.ok(err instanceof unix.UnixUserRefused);
+    assert.equal(err.reason, "bad-shell");
+    assert.match(log, new RegExp(`user "twts-alice" not allowed because shell ${shell} does not exist or is not executable`));
+  }
+  const notExecutable = refusal(() => unix.resolveUnixUser("twts-alice", () => alice, 0, () => false));
+  assert.equal((notExecutable.err as unix.UnixUserRefused).reason, "bad-shell");
+});
+
 test("UnixSSHRealm: a login name that is not in /etc/passwd is refused (no fallback to the server's user)", () => {
   const token = new InterfaceToken<unknown>("IConchUser");
   assert.throws(() => new unix.UnixSSHRealm().requestAvatar("twts-no-such-user", null, token), unix.UnixUserRefused);

@@ -49,7 +49,6 @@ import {
   SUPERUSER_PATH,
   commandAsUser,
   execArgv,
-  isExecutable,
   loginShellArgv,
   type RunAsSettings,
 } from "./_unix/runas.js";
@@ -229,9 +228,9 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     return s;
   }
 
-  /** The user's shell, or /bin/sh when it is missing or not executable. */
+  /** The user's login shell (a login whose shell cannot run is refused, as sshd does). */
   getShell(): string {
-    return this.pwd.shell && isExecutable(this.pwd.shell) ? this.pwd.shell : "/bin/sh";
+    return this.pwd.shell;
   }
 
   getHomeDir(): string {

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { UnauthorizedLogin } from "@twisted-ts/cred/error";
 import { Logger } from "@twisted-ts/internet/log";
+import { isExecutable } from "./runas.js";
 
 const log = new Logger("twisted-ts.conch.unix");
 
@@ -46,7 +47,7 @@ export function getpwnam(username: string, passwdPath = "/etc/passwd"): PasswdEn
 }
 
 /** Why the Unix realm refused a login. */
-export type UnixUserRefusal = "unknown-user" | "not-root";
+export type UnixUserRefusal = "unknown-user" | "not-root" | "bad-shell";
 
 /**
  * The Unix realm refused a login although the credentials were good: the name is not an account
@@ -65,25 +66,37 @@ export class UnixUserRefused extends UnauthorizedLogin {
   }
 }
 
+function refuse(reason: UnixUserRefusal, username: string, message: string): never {
+  log.warn("login refused: {message}", { message });
+  throw new UnixUserRefused(reason, username, message);
+}
+
 /**
  * The account `username` logs in as, through `lookup`. Refuses (logging why, at warn) a name
- * `lookup` does not know and, when `serverUid` is not 0, any account but the server's own: without
+ * `lookup` does not know; when `serverUid` is not 0, any account but the server's own (without
  * root the server cannot change uid, and running one user's session as another is worse than
- * refusing it.
+ * refusing it); and, as sshd's `allowed_user`, an account whose shell does not exist or is not
+ * executable (a common way to lock an account; it never falls back to /bin/sh).
  */
-export function resolveUnixUser(username: string, lookup: UserLookup, serverUid: number | undefined): PasswdEntry {
+export function resolveUnixUser(
+  username: string,
+  lookup: UserLookup,
+  serverUid: number | undefined,
+  shellRuns: (path: string) => boolean = isExecutable,
+): PasswdEntry {
   const entry = lookup(username);
   if (entry === undefined) {
-    const message = `no such user ${JSON.stringify(username)}: the Unix realm only serves accounts its lookupUser knows`;
-    log.warn("login refused: {message}", { message });
-    throw new UnixUserRefused("unknown-user", username, message);
+    return refuse("unknown-user", username, `no such user ${JSON.stringify(username)}: the Unix realm only serves accounts its lookupUser knows`);
   }
   if (serverUid !== undefined && serverUid !== 0 && entry.uid !== serverUid) {
-    const message =
-      `the server is not running as root (uid ${serverUid}) and can only serve its own user; ` +
-      `refusing ${JSON.stringify(username)} (uid ${entry.uid})`;
-    log.warn("login refused: {message}", { message });
-    throw new UnixUserRefused("not-root", username, message);
+    return refuse(
+      "not-root",
+      username,
+      `the server is not running as root (uid ${serverUid}) and can only serve its own user; refusing ${JSON.stringify(username)} (uid ${entry.uid})`,
+    );
+  }
+  if (!entry.shell.startsWith("/") || !shellRuns(entry.shell)) {
+    return refuse("bad-shell", username, `user ${JSON.stringify(username)} not allowed because shell ${entry.shell} does not exist or is not executable`);
   }
   return entry;
 }
