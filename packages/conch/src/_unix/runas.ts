@@ -122,12 +122,15 @@ export function commandAsUser(user: PasswdEntry, program: string, argv: readonly
   }
   const argv0 = argv[0] ?? program;
   const home = place.home || "/";
-  const cwd = (settings.isExecutable ?? isExecutable)(home) ? home : "/";
-  if (!root && !place.tty) return { file: program, argv: [argv0, ...argv.slice(1)], cwd };
+  // Without root the spawn's own chdir happens as the user already, so it may pick the directory.
+  const ownCwd = (): string => ((settings.isExecutable ?? isExecutable)(home) ? home : "/");
+  if (!root && !place.tty) return { file: program, argv: [argv0, ...argv.slice(1)], cwd: ownCwd() };
   const perl = tool(settings.perl ?? PERL_PATH, "perl runs the exec helper", settings, user);
   const helper = [perl, "-e", EXEC_HELPER, "--", place.tty ? "1" : "0", home, program, argv0, ...argv.slice(1)];
-  if (!root) return { file: perl, argv: helper, cwd };
+  if (!root) return { file: perl, argv: helper, cwd: ownCwd() };
   const setpriv = tool(settings.setpriv ?? SETPRIV_PATH, "util-linux's setpriv sets the user's uid, gid and groups", settings, user);
+  // The spawn would chdir as root, into a directory the user may not enter: start in "/" and let
+  // the helper enter the home directory after the privilege drop.
   return { file: setpriv, argv: [setpriv, `--reuid=${user.uid}`, `--regid=${user.gid}`, "--init-groups", "--", ...helper], cwd: "/" };
 }
 
