@@ -44,6 +44,8 @@ export interface ServerOptions {
   hostKeyTypes?: HostKeyType[];
   /** The ssh-connection service class (e.g. one with a lower `maxOpenChannels`). */
   connectionClass?: new () => connection.SSHConnection;
+  /** Session channels one connection may have open (default: OpenSSH's MaxSessions, 10). */
+  maxSessions?: number;
   /** Key exchange algorithms the server offers, in order (default: the library's list). */
   keyExchanges?: string[];
   /** The moduli file for group exchange (default: none, the built-in RFC 3526 groups). */
@@ -197,7 +199,15 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
       override supportedKeyExchanges = kex;
     };
   }
-  f.services = { "ssh-userauth": QuickUserAuthServer, "ssh-connection": opts.connectionClass ?? connection.SSHConnection };
+  let Conn = opts.connectionClass ?? connection.SSHConnection;
+  if (opts.maxSessions !== undefined) {
+    const limit = opts.maxSessions;
+    const Base = Conn;
+    Conn = class extends Base {
+      override maxSessions = limit;
+    };
+  }
+  f.services = { "ssh-userauth": QuickUserAuthServer, "ssh-connection": Conn };
 
   const logs: LogEvent[] = [];
   const observer = (e: LogEvent): void => {
