@@ -237,6 +237,18 @@ test("keyboard-interactive: INFO_REQUEST prompts go to getGenericAnswers, answer
   assert.equal(c.asked.length, 1);
 });
 
+test("keyboard-interactive: an INFO_REQUEST with more than maxInfoPrompts prompts ends the connection", () => {
+  const { c, t } = start((c) => {
+    c.answers = [["a"]];
+  });
+  assert.equal(c.maxInfoPrompts, userauth.MAX_INFO_PROMPTS);
+  c.maxInfoPrompts = 1;
+  c.packetReceived(userauth.MSG_USERAUTH_FAILURE, failurePacket("keyboard-interactive"));
+  c.packetReceived(userauth.MSG_USERAUTH_INFO_REQUEST, concatBytes(NS(""), NS(""), NS(""), Uint8Array.of(0, 0, 0, 2), NS("a"), Uint8Array.of(0), NS("b"), Uint8Array.of(0)));
+  assert.equal(t.disconnects.length, 1);
+  assert.deepEqual(c.asked, []);
+});
+
 test("keyboard-interactive: a malformed INFO_REQUEST ends the connection", () => {
   const { c, t } = start();
   c.packetReceived(userauth.MSG_USERAUTH_FAILURE, failurePacket("keyboard-interactive"));

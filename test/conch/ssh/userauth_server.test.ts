@@ -316,6 +316,16 @@ test("keyboard-interactive: INFO_REQUEST with the checker's prompt, INFO_RESPONS
   assert.equal((t.avatar as TestAvatar).mind.method, "keyboard-interactive");
 });
 
+test("keyboard-interactive: a checker asking more than maxInfoPrompts prompts fails without an INFO_REQUEST", () => {
+  const { s, t, clock } = startServer();
+  assert.equal(s.maxInfoPrompts, userauth.MAX_INFO_PROMPTS);
+  s.maxInfoPrompts = 0;
+  s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "keyboard-interactive", concatBytes(NS(""), NS(""))));
+  clock.advance(1);
+  assert.deepEqual(pkts(t), [failure(ALL)]);
+  assert.equal(s.loginAttempts, 1);
+});
+
 test("keyboard-interactive: a wrong answer, a wrong number of answers, trailing bytes all fail after the delay", () => {
   const { s, t, clock } = startServer();
   const start = () => s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "keyboard-interactive", concatBytes(NS(""), NS(""))));

@@ -28,6 +28,8 @@ export class SSHUserAuthClient extends SSHService {
   override protocolMessages: MessageTable = messages;
   /** Methods to try first, in order; others the server offers come after. */
   preferredOrder: string[] = ["publickey", "password", "keyboard-interactive"];
+  /** Prompts an INFO_REQUEST may carry; one with more ends the connection. */
+  maxInfoPrompts = MAX_INFO_PROMPTS;
   /** The user to log in as. */
   readonly user: string | Uint8Array;
   /** The service to start once authenticated (usually an `SSHConnection`). */
@@ -349,7 +351,7 @@ export class SSHUserAuthClient extends SSHService {
       instruction = decodeUtf8(r.string(), "instruction");
       r.string();
       const n = r.uint32();
-      if (n > MAX_INFO_PROMPTS) throw new ConchError(`${n} prompts is too many`);
+      if (n > this.maxInfoPrompts) throw new ConchError(`${n} prompts is too many`);
       for (let i = 0; i < n; i++) prompts.push([decodeUtf8(r.string(), "prompt"), r.boolean()]);
     } catch (e) {
       this.requireTransport().sendDisconnect(DISCONNECT_PROTOCOL_ERROR, "malformed USERAUTH_INFO_REQUEST");

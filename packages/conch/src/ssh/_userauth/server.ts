@@ -66,6 +66,8 @@ export class SSHUserAuthServer extends SSHService {
   maxQueuedRequests = MAX_QUEUED_REQUESTS;
   /** The longest username looked up; a longer one is a failed attempt that never reaches the portal. */
   maxUsernameLength = MAX_USERNAME_LENGTH;
+  /** Prompts one keyboard-interactive INFO_REQUEST may carry; a checker asking more fails. */
+  maxInfoPrompts = MAX_INFO_PROMPTS;
   /**
    * Twisted's name for the same limit: failed attempts that are answered; the next one ends the
    * connection. Always `maxAuthTries - 1`.
@@ -439,7 +441,7 @@ export class SSHUserAuthServer extends SSHService {
     const prompts = items.filter(([, kind]) => kind === 1 || kind === 2);
     const notes = items.filter(([, kind]) => kind === 3 || kind === 4).map(([m]) => m);
     if (items.some(([, kind]) => kind < 1 || kind > 4)) return fail(new ConchError("bad PAM message kind"));
-    if (prompts.length > MAX_INFO_PROMPTS) return fail(new ConchError("too many prompts"));
+    if (prompts.length > this.maxInfoPrompts) return fail(new ConchError("too many prompts"));
     const w = new SSHWriter().string("").string(notes.join("\n")).string("").uint32(prompts.length);
     for (const [prompt, kind] of prompts) w.string(prompt).boolean(kind === PAM_PROMPT_ECHO_ON);
     const d = new Deferred<PAMResponse[]>();
