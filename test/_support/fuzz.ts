@@ -14,7 +14,7 @@ import fc from "fast-check";
 export const FUZZ_SEED: number = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : 0x5eed11;
 
 /** Options for `fc.assert` in the tests: the fixed seed (or a reported seed and path), `numRuns` runs. */
-export function sliceParams(numRuns: number): fc.Parameters<unknown> {
+export function sliceParams<Ts = [unknown]>(numRuns: number): fc.Parameters<Ts> {
   const path = process.env.FUZZ_PATH;
   return path === undefined ? { seed: FUZZ_SEED, numRuns } : { seed: FUZZ_SEED, numRuns, path };
 }
@@ -201,25 +201,34 @@ export function conversation(base: readonly Uint8Array[]): fc.Arbitrary<Uint8Arr
 // ---------------------------------------------------------------- targets
 
 /**
- * One parser under fuzz. `property()` builds a fresh fast-check property (targets keep no state
- * between inputs); `runs` is how many inputs the `npm test` slice gives it.
+ * One parser under fuzz: an arbitrary of inputs and a check that throws on a broken property
+ * (targets keep no state between inputs). `runs` is how many inputs the `npm test` slice gives it.
  */
 export interface FuzzTarget {
   readonly name: string;
   readonly runs: number;
-  property(): fc.IRawProperty<unknown>;
+  /** The inputs (built on first use: corpora that sign or parse keys cost something to make). */
+  input(): fc.Arbitrary<unknown>;
+  check(input: unknown): void;
 }
 
-/** A target over one arbitrary whose `check` throws on a broken property. */
-export function target<T>(name: string, runs: number, input: fc.Arbitrary<T>, check: (input: T) => void): FuzzTarget {
+/** A target over one arbitrary (or a function making it once) whose `check` throws on a broken property. */
+export function target<T>(name: string, runs: number, input: fc.Arbitrary<T> | (() => fc.Arbitrary<T>), check: (input: T) => void): FuzzTarget {
+  let made: fc.Arbitrary<T> | undefined = typeof input === "function" ? undefined : input;
   return {
     name,
     runs,
-    property: () => fc.property(input, check) as unknown as fc.IRawProperty<unknown>,
+    input: () => (made ??= (input as () => fc.Arbitrary<T>)()),
+    check: (x) => check(x as T),
   };
+}
+
+/** `t` as a fast-check property; `wrap` may decorate each check (the bench times them). */
+export function propertyOf(t: FuzzTarget, wrap: (check: () => void) => void = (c) => c()): fc.IPropertyWithHooks<[unknown]> {
+  return fc.property(t.input(), (x) => wrap(() => t.check(x)));
 }
 
 /** Runs `t`'s slice: its `runs` inputs from the fixed seed (fast-check reports seed and path on failure). */
 export function assertTarget(t: FuzzTarget): void {
-  fc.assert(t.property(), sliceParams(t.runs));
+  fc.assert(propertyOf(t), sliceParams(t.runs));
 }
