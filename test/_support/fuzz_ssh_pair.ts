@@ -110,9 +110,13 @@ export function fuzzClient(clock: Clock): FuzzClientTransport {
   return c;
 }
 
-/** A server transport connected to a StringTransport (its output is `io.value()`). */
-export function standaloneServer(clock = new Clock()): { t: transport.SSHServerTransport; io: StringTransport; clock: Clock } {
+/** A server transport connected to a StringTransport (its output is `io.value()`), `configure`d before it starts. */
+export function standaloneServer(
+  clock = new Clock(),
+  configure: (t: transport.SSHServerTransport) => void = () => undefined,
+): { t: transport.SSHServerTransport; io: StringTransport; clock: Clock } {
   const t = fuzzServer(clock);
+  configure(t);
   const io = new StringTransport();
   t.makeConnection(io);
   return { t, io, clock };
