@@ -43,6 +43,8 @@ export interface ServerOptions {
   connectionClass?: new () => connection.SSHConnection;
   /** Key exchange algorithms the server offers, in order (default: the library's list). */
   keyExchanges?: string[];
+  /** Seconds each connection has to log in (default: `transport.DEFAULT_LOGIN_GRACE_TIME`). */
+  loginGraceTime?: number;
 }
 
 export interface OurServer {
@@ -70,6 +72,8 @@ export interface OurServer {
   logText: () => string;
   /** Events at level critical (unhandled errors); a healthy server logs none. */
   criticals: () => LogEvent[];
+  /** Server transports made and not yet lost: what the server still holds. */
+  liveConnections: () => number;
 }
 
 /**
@@ -173,12 +177,20 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   f.moduliPath = undefined;
   f.privateKeys = hostKeys;
   f.portal = portal;
-  if (opts.keyExchanges !== undefined) {
-    const kex = opts.keyExchanges;
-    f.protocol = class extends transport.SSHServerTransport {
-      override supportedKeyExchanges = kex;
-    };
-  }
+  const { keyExchanges, loginGraceTime } = opts;
+  let live = 0;
+  f.protocol = class extends transport.SSHServerTransport {
+    override connectionMade(): void {
+      live++;
+      if (keyExchanges !== undefined) this.supportedKeyExchanges = keyExchanges;
+      if (loginGraceTime !== undefined) this.loginGraceTime = loginGraceTime;
+      super.connectionMade();
+    }
+    override connectionLost(reason: Failure): void {
+      live--;
+      super.connectionLost(reason);
+    }
+  };
   f.services = { "ssh-userauth": QuickUserAuthServer, "ssh-connection": opts.connectionClass ?? connection.SSHConnection };
 
   const logs: LogEvent[] = [];
@@ -218,6 +230,7 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
     logs,
     logText: () => logs.map((e) => `${e.log_level} ${e.log_namespace}: ${formatEvent(e)}`).join("\n"),
     criticals: () => logs.filter((e) => e.log_level === "critical"),
+    liveConnections: () => live,
   };
 }
 
