@@ -134,14 +134,16 @@ export interface FuzzPair extends Loopback<transport.SSHServerTransport, FuzzCli
   clock: Clock;
 }
 
-/** Client and server joined in memory, with the client's cipher and MAC lists set, handshake done. */
-export function handshakenPair(cipher: string, mac: string): FuzzPair {
+/** Client and server joined in memory, with the client's cipher, MAC (and compression) set, handshake done. */
+export function handshakenPair(cipher: string, mac: string, compression = "none"): FuzzPair {
   const clock = new Clock();
   const server = fuzzServer(clock);
   const client = fuzzClient(clock);
   client.supportedCiphers = [cipher];
   client.supportedMACs = [mac];
   client.supportedKeyExchanges = ["curve25519-sha256"];
+  client.supportedCompressions = [compression];
+  server.supportedCompressions = ["none", "zlib@openssh.com", "zlib"];
   server.supportedCiphers = [...transport.ALL_CIPHERS];
   server.supportedMACs = [...transport.ALL_MACS];
   const lb = connectedServerAndClient(server, client, { clock });

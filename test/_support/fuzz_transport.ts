@@ -9,7 +9,7 @@
 import fc from "fast-check";
 import { transport } from "@twisted-ts/conch/ssh";
 import { OPENSSH_CLIENT_TO_NEWKEYS } from "./fuzz_corpus.js";
-import { applyMutation, chunking, chunksOf, conversation, mutant, mutation, target, type FuzzTarget } from "./fuzz.js";
+import { applyMutation, bounded, chunking, chunksOf, conversation, mutant, mutation, requireTyped, target, type FuzzTarget } from "./fuzz.js";
 import { clientConversation, signedPublicKeyRequest, userauthRequests } from "./fuzz_messages.js";
 import { checkTransport, handshakenPair, standaloneClient, standaloneServer } from "./fuzz_ssh_pair.js";
 
@@ -180,6 +180,37 @@ const conversationTarget = target(
   },
 );
 
+// ---------------------------------------------------------------- compression
+
+/** The internal compression module (not in the package's exports map), typed as its declarations. */
+type Compression = typeof import("../../packages/conch/dist/ssh/_tbase/compression.js");
+const Z = (await import(new URL("dist/ssh/_tbase/compression.js", import.meta.resolve("@twisted-ts/conch/package.json")).href)) as Compression;
+
+/** Compressed packets as a peer's context makes them: text, binary, and a bomb (4 MiB of zeros). */
+function compressedPackets(): Uint8Array[] {
+  const c = new Z.Compressor();
+  return [
+    c.compress(latin1("SSH_MSG_CHANNEL_DATA payload ".repeat(40))),
+    c.compress(Uint8Array.from({ length: 3000 }, (_, i) => (i * 7919) & 0xff)),
+    c.compress(new Uint8Array(4 * 1024 * 1024)),
+    c.compress(latin1("z")),
+  ];
+}
+
+const decompressor = target("ssh/zlib decompression of peer packets", 200, () => conversation(compressedPackets()), (packets) => {
+  const d = new Z.Decompressor();
+  for (const p of packets) {
+    let out: Uint8Array | undefined;
+    try {
+      out = d.decompress(p);
+    } catch (e) {
+      requireTyped(e, "Decompressor.decompress");
+      return;
+    }
+    bounded("decompressed packet", out.length, Z.MAX_DECOMPRESSED_PAYLOAD);
+  }
+});
+
 export const TRANSPORT_TARGETS: readonly FuzzTarget[] = [
   versionServer,
   versionClient,
@@ -187,4 +218,5 @@ export const TRANSPORT_TARGETS: readonly FuzzTarget[] = [
   kexClient,
   ...CIPHER_FAMILIES.map(([c, m]) => encryptedTarget(c, m)),
   conversationTarget,
+  decompressor,
 ];
