@@ -3,14 +3,14 @@
  * would (`packetReceived`) and much faster than through it: userauth server and client (every
  * method), the connection layer as a server with the in-process realm behind it (channel open,
  * every session request, data, window adjust, global requests) and as a client with an open
- * channel, and the session request payload parsers. A thrown error is what makes the transport
+ * channel, and the session and forwarding payload parsers. A thrown error is what makes the transport
  * disconnect, so it must be typed; the userauth queue must stay under MAX_QUEUED_REQUESTS.
  */
 import fc from "fast-check";
 import { succeed } from "@twisted-ts/internet/defer";
 import { Logger } from "@twisted-ts/internet/log";
 import { unix } from "@twisted-ts/conch";
-import { channel, common, connection, session, userauth } from "@twisted-ts/conch/ssh";
+import { channel, common, connection, forwarding, session, userauth } from "@twisted-ts/conch/ssh";
 import { FakeTransport as ServiceTransport } from "../conch/ssh/_userauth_fakes.js";
 import { FakeTransport as ConnTransport, attach } from "../conch/ssh/_connection_fakes.js";
 import { bounded, conversation, fuzzBytes, requireTyped, target, typedOrValue, type FuzzTarget } from "./fuzz.js";
@@ -117,10 +117,12 @@ const REQUEST_PAYLOADS: ReadonlyArray<readonly [string, Uint8Array, (data: Uint8
   ["window-change", session.packRequest_window_change([50, 132, 640, 480]), session.parseRequest_window_change],
   ["exit-status", new W().uint32(255).finish(), session.parseRequest_exit_status],
   ["exit-signal", session.packRequest_exit_signal("KILL", false, "gone", ""), session.parseRequest_exit_signal],
+  ["direct-tcpip open", forwarding.packOpen_direct_tcpip(["127.0.0.1", 22], ["127.0.0.1", 40000]), forwarding.unpackOpen_direct_tcpip],
+  ["tcpip-forward", forwarding.packGlobal_tcpip_forward(["localhost", 8080]), forwarding.unpackGlobal_tcpip_forward],
 ];
 
 const sessionRequests = target(
-  "ssh/session request payloads (pty-req, window-change, exit-status, exit-signal)",
+  "ssh/request payloads (pty-req, window-change, exit-status, exit-signal, direct-tcpip, tcpip-forward)",
   500,
   fc.tuple(fc.nat(REQUEST_PAYLOADS.length - 1), fuzzBytes(REQUEST_PAYLOADS.map(([, p]) => p), 64)),
   ([which, data]) => {

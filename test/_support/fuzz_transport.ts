@@ -161,12 +161,14 @@ const PLACEHOLDER_ID = new Uint8Array(20);
 const conversationTarget = target(
   "ssh/client conversation over an encrypted transport",
   100,
-  () => fc.tuple(fc.nat(CIPHER_FAMILIES.length - 1), conversation([...clientConversation(), ...userauthRequests(PLACEHOLDER_ID)])),
-  ([family, msgs]) => {
+  () => fc.tuple(fc.nat(CIPHER_FAMILIES.length - 1), conversation([...clientConversation(), ...userauthRequests(PLACEHOLDER_ID)]), fc.option(fc.nat(30))),
+  ([family, msgs, rekeyAt]) => {
     const [cipher, mac] = CIPHER_FAMILIES[family]!;
     const p = handshakenPair(cipher, mac);
     const placeholder = signedPublicKeyRequest(PLACEHOLDER_ID);
-    for (const m of msgs) {
+    for (const [i, m] of msgs.entries()) {
+      // Sometimes the client starts a rekey part-way: messages queue on both sides meanwhile.
+      if (i === rekeyAt) p.client.sendKexInit();
       if (m.length === 0) continue;
       const payload = Buffer.from(m).equals(placeholder) ? signedPublicKeyRequest(p.client.sessionID) : m;
       p.client.sendPacket(payload[0]!, payload.subarray(1));
