@@ -6,7 +6,8 @@
  * A target's property holds when every input ends as a parsed value or as one of the project's
  * typed errors (a class of our own carrying a string `code`), buffers stay under the named limits,
  * and nothing else is thrown. A failure message from fast-check carries the seed and path that
- * reproduce it: `FUZZ_SEED=<seed> FUZZ_PATH=<path> node scripts/run-tests.mjs fuzz_`.
+ * reproduce it: `node bench/dist/fuzz.js replay "<target>" <seed> <path>`, or in the slice,
+ * `FUZZ_SEED=<seed> FUZZ_PATH=<path> node scripts/run-tests.mjs <the test file>`.
  */
 import fc from "fast-check";
 
