@@ -24,6 +24,12 @@ const { SSHWriter } = common;
 const B = OPENSSH_CLIENT_BOUNDARIES;
 const MIB = 1024 * 1024;
 
+/** What the process holds in the JS heap and in buffers outside it (socket buffers live there). */
+function memoryHeld(): number {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
+
 /** Polls `cond` until it holds; fails after `ms` (generous: this machine is shared). */
 async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
@@ -86,7 +92,7 @@ test("a peer that hangs up after every byte count of OpenSSH's handshake (throug
   for (let n = 0; n <= B.version + 1; n++) counts.add(n);
   for (let n = B.version; n < B.kexinit; n += 23) counts.add(n);
   for (let n = B.kexinit - 2; n <= B.newkeys; n++) counts.add(n);
-  const heapBefore = process.memoryUsage().heapUsed;
+  const memBefore = memoryHeld();
   const lengths = [...counts].sort((a, b) => a - b);
   const during = ourClientServed(server, "during");
   for (let i = 0; i < lengths.length; i += 12) {
@@ -102,9 +108,10 @@ test("a peer that hangs up after every byte count of OpenSSH's handshake (throug
     );
   }
   await during;
-  t.diagnostic(`${lengths.length} prefixes, ${(process.memoryUsage().heapUsed - heapBefore) / MIB} MiB heap growth`);
+  const growth = memoryHeld() - memBefore;
+  t.diagnostic(`${lengths.length} prefixes, ${(growth / MIB).toFixed(1)} MiB memory growth`);
   await settled(server);
-  assert.ok(process.memoryUsage().heapUsed - heapBefore < 64 * MIB, "the heap grew by more than 64 MiB");
+  assert.ok(growth < 64 * MIB, `memory grew by ${(growth / MIB).toFixed(0)} MiB`);
   await ourClientServed(server, "after");
   await opensshServed(t, server);
 });
@@ -195,29 +202,54 @@ async function ourClientServedInProcess(server: OurServer): Promise<void> {
   }
 }
 
-test("windows never adjusted while commands write without end: output waits, the server's heap stays bounded, others are served", async (t) => {
+/** Opens a session on `raw` with `window` and starts `cat /dev/zero`: output without end. */
+async function endlessOutput(raw: RawConnection, window: number): Promise<void> {
+  raw.openSession(0, window, 32768);
+  const o = await raw.opened(0);
+  assert.ok(o.ok);
+  raw.request(o.remote, "exec", true, common.NS("cat /dev/zero"));
+  await raw.forChannel(0, [connection.MSG_CHANNEL_SUCCESS]);
+}
+
+/**
+ * Three clients hold output back in `hold` ways while `cat /dev/zero` runs for each; for 1.5 s
+ * the server's memory must stay within 64 MiB (unheld, three such commands fill gigabytes), our
+ * client and OpenSSH's are served meanwhile, and the stuck connections are still up.
+ */
+async function heldOutputStaysBounded(t: TestContext, hold: (raw: RawConnection) => Promise<void>): Promise<void> {
   const server = await startOurServer(t);
-  const heapBefore = process.memoryUsage().heapUsed;
   const stuck = await Promise.all(Array.from({ length: 3 }, () => connectRaw(server)));
   t.after(() => stuck.forEach((s) => s.close()));
-  for (const raw of stuck) {
-    raw.openSession(0, 32768, 32768);
-    const o = await raw.opened(0);
-    assert.ok(o.ok);
-    raw.request(o.remote, "exec", true, common.NS("cat /dev/zero"));
-    await raw.forChannel(0, [connection.MSG_CHANNEL_SUCCESS]);
-  }
-  // Were the output read regardless of the window, three `cat /dev/zero` would fill gigabytes here.
+  const before = memoryHeld();
+  for (const raw of stuck) await hold(raw);
   await new Promise((r) => setTimeout(r, 1500));
   await ourClientServed(server, "during");
   await opensshServed(t, server);
-  const growth = process.memoryUsage().heapUsed - heapBefore;
-  t.diagnostic(`heap growth with three stalled producers: ${(growth / MIB).toFixed(1)} MiB`);
-  assert.ok(growth < 64 * MIB, `the heap grew by ${(growth / MIB).toFixed(0)} MiB`);
+  const growth = memoryHeld() - before;
+  t.diagnostic(`memory growth with three held producers: ${(growth / MIB).toFixed(1)} MiB`);
+  assert.ok(growth < 64 * MIB, `memory grew by ${(growth / MIB).toFixed(0)} MiB`);
   for (const raw of stuck) assert.equal(raw.endedWith, undefined);
   for (const raw of stuck) raw.close();
   await settled(server);
-});
+}
+
+test("windows never adjusted while commands write without end: output waits, memory stays bounded, others are served", (t) =>
+  heldOutputStaysBounded(t, (raw) => endlessOutput(raw, 32768)));
+
+test("issue 11 (unread socket): a client that stops reading with a 4 GiB window open: the command is paused, memory stays bounded", (t) =>
+  heldOutputStaysBounded(t, async (raw) => {
+    await endlessOutput(raw, 0xffffffff);
+    (raw.transportRef!.transport as unknown as { pauseProducing(): void }).pauseProducing();
+  }));
+
+test("issue 11 (stalled rekey): a client that starts a rekey and never finishes it, with a 4 GiB window: output waits, memory stays bounded", (t) =>
+  heldOutputStaysBounded(t, async (raw) => {
+    await endlessOutput(raw, 0xffffffff);
+    // Our client's KEXINIT goes out, the key exchange itself never does.
+    const client = raw.transportRef! as unknown as { startKeyExchange(): void; sendKexInit(): void };
+    client.startKeyExchange = () => undefined;
+    client.sendKexInit();
+  }));
 
 /**
  * A client that, once the transport is secure, asks for ssh-userauth and sends wrong passwords

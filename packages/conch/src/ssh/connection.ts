@@ -118,6 +118,8 @@ export class SSHConnection extends SSHService {
   readonly globalDeferreds: Deferred<Uint8Array>[] = [];
   /** Channels (open or opening) past which incoming opens are refused. */
   maxOpenChannels = MAX_OPEN_CHANNELS;
+  /** True while the transport holds our output back; channels' producers stay paused meanwhile. */
+  outputIsHeld = false;
 
   protected readonly log = new Logger("twisted-ts.conch.ssh.connection", this);
   private readonly channelReplies = new Map<SSHChannel, OrderedReplies>();
@@ -128,6 +130,11 @@ export class SSHConnection extends SSHService {
   }
 
   /** Links the avatar (server side) to this connection, as Twisted does. */
+  override outputHeld(held: boolean): void {
+    this.outputIsHeld = held;
+    for (const channel of this.channels.values()) channel._outputHeld(held);
+  }
+
   override serviceStarted(): void {
     const avatar = this.transport?.avatar;
     if (typeof avatar === "object" && avatar !== null) (avatar as { conn?: SSHConnection }).conn = this;

@@ -7,7 +7,7 @@
 import { Protocol } from "@twisted-ts/internet/protocol";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { Logger } from "@twisted-ts/internet/log";
-import type { IAddress, IProtocolFactory, ITCPTransport, ITransport } from "@twisted-ts/internet/interfaces";
+import type { IAddress, IConsumer, IProtocolFactory, ITCPTransport, ITransport } from "@twisted-ts/internet/interfaces";
 import { reactor as globalReactor } from "@twisted-ts/internet/reactor";
 import { SSHReader, SSHWriter, decodeUtf8 } from "../common.js";
 import {
@@ -167,8 +167,44 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
         /* not a TCP transport */
       }
     }
+    this.registerAsProducer();
     this.transport.write(new TextEncoder().encode(this.ourVersionString + "\r\n"));
     this.sendKexInit();
+  }
+
+  /** Set while the transport under us has paused us: its send buffer is full, the peer is not reading. */
+  protected sendBufferFull = false;
+  /** What the service was last told by `outputHeld`. */
+  private outputIsHeld = false;
+
+  /**
+   * Registers with the transport under us as the push producer of what we send, so that a peer
+   * that stops reading pauses the channels' producers instead of filling the send buffer without
+   * bound (OpenSSH stops reading channels while its output buffer is large).
+   */
+  private registerAsProducer(): void {
+    const t = this.transport as Partial<IConsumer>;
+    if (typeof t.registerProducer !== "function") return;
+    const set = (full: boolean): void => {
+      this.sendBufferFull = full;
+      this.updateOutputHeld();
+    };
+    try {
+      t.registerProducer({ pauseProducing: () => set(true), resumeProducing: () => set(false), stopProducing: () => undefined }, true);
+    } catch {
+      /* the transport has a producer of its own already */
+    }
+  }
+
+  /**
+   * Tells the service whether what it sends would wait: the peer is not reading, or a key exchange
+   * queues everything but its own messages (RFC 4253 §7.1) until NEWKEYS.
+   */
+  protected updateOutputHeld(): void {
+    const held = this.sendBufferFull || this.kexState !== "none";
+    if (held === this.outputIsHeld) return;
+    this.outputIsHeld = held;
+    this.service?.outputHeld(held);
   }
 
   /**
@@ -703,6 +739,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       this.onAuthenticated();
     }
     service.serviceStarted();
+    if (this.outputIsHeld) service.outputHeld(true);
   }
 
   /** Turns on `zlib@openssh.com` once the user is authenticated. */

@@ -56,6 +56,7 @@ export abstract class KeyExchangeMachinery extends TransportMachinery {
     if (this.kexState !== "none") throw new Error(`Cannot send KEXINIT while key exchange state is ${this.kexState}`);
     this.ourKexInitPayload = encodeKexInit(randomBytes(16), this.kexInitLists());
     this.kexState = "requested";
+    this.updateOutputHeld();
     this.sentNewKeys = false;
     this.gotNewKeys = false;
     this.pendingKeys = undefined;
@@ -215,6 +216,7 @@ export abstract class KeyExchangeMachinery extends TransportMachinery {
     const queued = this.blocked;
     this.blocked = [];
     for (const [type, payload] of queued) this.sendPacket(type, payload);
+    this.updateOutputHeld();
     if (wasFirst) this.connectionSecure();
   }
 
