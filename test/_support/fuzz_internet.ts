@@ -7,9 +7,25 @@ import fc from "fast-check";
 import { Int32StringReceiver, LineReceiver, NetstringReceiver } from "@twisted-ts/internet/basic";
 import { ProxyHeaderParser, V1_MAX_LENGTH, V2_MAX_PAYLOAD } from "@twisted-ts/internet/endpoints";
 import { StringTransport } from "@twisted-ts/internet/testing";
-import { FuzzFinding, bounded, chunking, chunksOf, fuzzBytes, requireTyped, target, type FuzzTarget } from "./fuzz.js";
+import type { IProtocol } from "@twisted-ts/internet/interfaces";
+import { FuzzFinding, bounded, chunking, chunksOf, fuzzBytes, requireTyped, target, type Chunking, type FuzzTarget } from "./fuzz.js";
 
 const latin1 = (s: string): Uint8Array => Buffer.from(s, "latin1");
+
+/**
+ * Connects `p` to a StringTransport and feeds it `data` in the reads `how` describes, calling
+ * `held` after each read while it is still connected, until it disconnects.
+ */
+function feedProtocol(p: IProtocol, data: Uint8Array, how: Chunking, held: () => void): StringTransport {
+  const t = new StringTransport();
+  p.makeConnection(t);
+  for (const c of chunksOf(data, how)) {
+    if (t.disconnecting) break;
+    p.dataReceived(c);
+    if (!t.disconnecting) held();
+  }
+  return t;
+}
 
 /** A small limit, so that mutants reach it often. */
 const LINE_MAX = 64;
@@ -32,19 +48,24 @@ const LINE_CORPUS = [
 
 const lineReceiver = target("internet/LineReceiver", 400, fc.tuple(fuzzBytes(LINE_CORPUS), chunking), ([data, how]) => {
   const p = new Lines();
-  const t = new StringTransport();
-  p.makeConnection(t);
-  for (const c of chunksOf(data, how)) {
-    if (t.disconnecting) break;
-    p.dataReceived(c);
-    const held = (p as unknown as { _buffer: Uint8Array })._buffer.length;
-    // Twisted's check: no delimiter within MAX_LENGTH + len(delimiter) bytes ends the connection.
-    if (!t.disconnecting) bounded("LineReceiver buffer", held, LINE_MAX + p.delimiter.length - 1);
-  }
+  // Twisted's check: no delimiter within MAX_LENGTH + len(delimiter) bytes ends the connection.
+  feedProtocol(p, data, how, () => bounded("LineReceiver buffer", (p as unknown as { _buffer: Uint8Array })._buffer.length, LINE_MAX + p.delimiter.length - 1));
   bounded("LineReceiver line", p.longest, LINE_MAX);
 });
 
 const STRING_MAX = 1000;
+
+/** A string receiver class with MAX_LENGTH = STRING_MAX that records the longest string it got. */
+// `any[]` is the constructor signature TypeScript requires of a mixin base.
+function measured<B extends new (...args: any[]) => IProtocol & { MAX_LENGTH: number; stringReceived(s: Uint8Array): void }>(Base: B) {
+  return class extends Base {
+    override MAX_LENGTH = STRING_MAX;
+    longest = 0;
+    override stringReceived(s: Uint8Array): void {
+      this.longest = Math.max(this.longest, s.length);
+    }
+  };
+}
 
 function int32Frames(strings: string[]): Uint8Array {
   return Buffer.concat(
@@ -62,23 +83,9 @@ const int32Receiver = target(
   400,
   fc.tuple(fuzzBytes([int32Frames(["hello", "", "world"]), int32Frames(["a".repeat(STRING_MAX)]), int32Frames(["b".repeat(STRING_MAX + 1)])]), chunking),
   ([data, how]) => {
-    class R extends Int32StringReceiver {
-      override MAX_LENGTH = STRING_MAX;
-      longest = 0;
-      override stringReceived(s: Uint8Array): void {
-        this.longest = Math.max(this.longest, s.length);
-      }
-    }
-    const p = new R();
-    const t = new StringTransport();
-    p.makeConnection(t);
-    for (const c of chunksOf(data, how)) {
-      if (t.disconnecting) break;
-      p.dataReceived(c);
-      const held = (p as unknown as { _unprocessed: Uint8Array })._unprocessed.length;
-      // The length limit is checked before a body is buffered (Twisted's lengthLimitExceeded).
-      if (!t.disconnecting) bounded("Int32StringReceiver buffer", held, 4 + STRING_MAX - 1);
-    }
+    const p = new (measured(Int32StringReceiver))();
+    // The length limit is checked before a body is buffered (Twisted's lengthLimitExceeded).
+    feedProtocol(p, data, how, () => bounded("Int32StringReceiver buffer", (p as unknown as { _unprocessed: Uint8Array })._unprocessed.length, 4 + STRING_MAX - 1));
     bounded("Int32StringReceiver string", p.longest, STRING_MAX);
   },
 );
@@ -88,27 +95,13 @@ const netstringReceiver = target(
   400,
   fc.tuple(fuzzBytes([latin1("5:hello,0:,3:abc,"), latin1(`${STRING_MAX}:${"q".repeat(STRING_MAX)},`), latin1("1001:")]), chunking),
   ([data, how]) => {
-    class N extends NetstringReceiver {
-      override MAX_LENGTH = STRING_MAX;
-      longest = 0;
-      override stringReceived(s: Uint8Array): void {
-        this.longest = Math.max(this.longest, s.length);
-      }
-    }
-    const p = new N();
-    const t = new StringTransport();
-    p.makeConnection(t);
-    for (const c of chunksOf(data, how)) {
-      if (t.disconnecting) break;
-      p.dataReceived(c);
-      const inner = p as unknown as { _payloadSize: number; _remaining: Uint8Array };
-      if (!t.disconnecting) {
-        // The payload plus its comma, and what is left of one read.
-        bounded("NetstringReceiver payload", inner._payloadSize, STRING_MAX + 1);
-        // A length prefix longer than the digits of MAX_LENGTH (plus one) is refused at once.
-        bounded("NetstringReceiver unparsed", inner._remaining.length, Math.ceil(Math.log10(STRING_MAX)) + 1);
-      }
-    }
+    const p = new (measured(NetstringReceiver))();
+    const inner = p as unknown as { _payloadSize: number; _remaining: Uint8Array };
+    const t = feedProtocol(p, data, how, () => {
+      // The payload plus its comma; a length prefix longer than the digits of MAX_LENGTH is refused at once.
+      bounded("NetstringReceiver payload", inner._payloadSize, STRING_MAX + 1);
+      bounded("NetstringReceiver unparsed", inner._remaining.length, Math.ceil(Math.log10(STRING_MAX)) + 1);
+    });
     if (t.disconnecting !== (p.brokenPeer === 1)) throw new FuzzFinding("NetstringReceiver: disconnected without brokenPeer, or the reverse");
     bounded("NetstringReceiver string", p.longest, STRING_MAX);
   },
