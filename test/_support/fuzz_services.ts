@@ -58,7 +58,8 @@ const userauthServer = target("ssh/userauth server (every method)", 300, () => c
   t.clock.advance(60);
 });
 
-class FuzzAuthClient extends userauth.SSHUserAuthClient {
+/** A userauth client with alice's key and password, answering every prompt with the password. */
+export class FuzzAuthClient extends userauth.SSHUserAuthClient {
   override getPublicKey(): userauth.PublicKeyLike {
     return fuzzUserKey().public();
   }
@@ -99,7 +100,7 @@ const connectionServer = target("ssh/connection server (channels, session reques
 });
 
 /** A client channel that accepts what it is sent. */
-class ClientChannel extends channel.SSHChannel {
+export class ClientChannel extends channel.SSHChannel {
   override name = "session";
 }
 

@@ -78,13 +78,14 @@ export class SinkService extends service.SSHService {
 }
 
 /**
- * A client transport that accepts any host key; the fuzzers send its messages by hand, so a
- * SERVICE_ACCEPT starts a service that ignores what follows.
+ * A client transport that accepts any host key. Where the fuzzers send its messages by hand (no
+ * service requested), a SERVICE_ACCEPT starts a service that ignores what follows.
  */
 export class FuzzClientTransport extends transport.SSHClientTransport {
   secure = false;
-  override ssh_SERVICE_ACCEPT(): void {
-    this.setService(new SinkService());
+  override ssh_SERVICE_ACCEPT(packet: Uint8Array): void {
+    if (this.instance !== undefined) super.ssh_SERVICE_ACCEPT(packet);
+    else this.setService(new SinkService());
   }
   override verifyHostKey(): unknown {
     return succeed(true);
@@ -134,10 +135,13 @@ export interface FuzzPair extends Loopback<transport.SSHServerTransport, FuzzCli
   clock: Clock;
 }
 
-/** Client and server joined in memory, with the client's cipher, MAC (and compression) set, handshake done. */
-export function handshakenPair(cipher: string, mac: string, compression = "none"): FuzzPair {
+/**
+ * Client and server joined in memory, with the client's cipher, MAC (and compression) set,
+ * handshake done. The server is `fuzzFactory()`'s unless `f` is given.
+ */
+export function handshakenPair(cipher: string, mac: string, compression = "none", f: factory.SSHFactory = fuzzFactory()): FuzzPair {
   const clock = new Clock();
-  const server = fuzzServer(clock);
+  const server = fuzzServer(clock, f);
   const client = fuzzClient(clock);
   client.supportedCiphers = [cipher];
   client.supportedMACs = [mac];

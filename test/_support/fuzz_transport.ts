@@ -7,11 +7,12 @@
  * layer's decoders through the real transport.
  */
 import fc from "fast-check";
-import { transport } from "@twisted-ts/conch/ssh";
+import { connection, factory, transport } from "@twisted-ts/conch/ssh";
 import { OPENSSH_CLIENT_TO_NEWKEYS } from "./fuzz_corpus.js";
 import { applyMutation, bounded, chunking, chunksOf, conversation, mutant, mutation, requireTyped, target, type FuzzTarget } from "./fuzz.js";
-import { clientConversation, signedPublicKeyRequest, userauthRequests } from "./fuzz_messages.js";
-import { checkTransport, handshakenPair, standaloneClient, standaloneServer } from "./fuzz_ssh_pair.js";
+import { clientConversation, connectionReplies, signedPublicKeyRequest, userauthReplies, userauthRequests } from "./fuzz_messages.js";
+import { ClientChannel, FuzzAuthClient } from "./fuzz_services.js";
+import { FUZZ_USER, SinkService, checkTransport, fuzzFactory, handshakenPair, standaloneClient, standaloneServer } from "./fuzz_ssh_pair.js";
 
 const latin1 = (s: string): Uint8Array => Buffer.from(s, "latin1");
 
@@ -182,6 +183,45 @@ const conversationTarget = target(
   },
 );
 
+/** A server whose services answer nothing: the fuzzer speaks for it. */
+function silentServerFactory(): factory.SSHFactory {
+  const f = fuzzFactory();
+  f.services = { "ssh-userauth": SinkService };
+  return f;
+}
+
+/** The client's connection service: opens its channel 0 as soon as it starts. */
+class OpeningConnection extends connection.SSHConnection {
+  override serviceStarted(): void {
+    super.serviceStarted();
+    this.openChannel(new ClientChannel());
+  }
+}
+
+const serverConversationTarget = target(
+  "ssh/server conversation to our client over an encrypted transport",
+  100,
+  () => fc.tuple(fc.nat(CIPHER_FAMILIES.length - 1), conversation([...userauthReplies(), ...connectionReplies()])),
+  ([family, msgs]) => {
+    const [cipher, mac] = CIPHER_FAMILIES[family]!;
+    const p = handshakenPair(cipher, mac, "none", silentServerFactory());
+    const auth = new FuzzAuthClient(FUZZ_USER, new OpeningConnection());
+    auth.whenDone().addErrback(() => undefined);
+    p.client.requestService(auth);
+    p.pump.flush(10_000);
+    for (const m of msgs) {
+      if (m.length === 0) continue;
+      p.server.sendPacket(m[0]!, m.subarray(1));
+      p.pump.pump();
+      checkTransport(p.client, "server conversation");
+      if (p.clientTransport.disconnecting) break;
+    }
+    p.clock.advance(5);
+    p.pump.flush(10_000);
+    checkTransport(p.client, "server conversation");
+  },
+);
+
 // ---------------------------------------------------------------- compression
 
 /** The internal compression module (not in the package's exports map), typed as its declarations. */
@@ -220,5 +260,6 @@ export const TRANSPORT_TARGETS: readonly FuzzTarget[] = [
   kexClient,
   ...CIPHER_FAMILIES.map(([c, m]) => encryptedTarget(c, m)),
   conversationTarget,
+  serverConversationTarget,
   decompressor,
 ];
