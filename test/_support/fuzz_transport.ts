@@ -2,9 +2,10 @@
  * Fuzz targets for the SSH transport (RFC 4253): the version exchange on both sides, the
  * plaintext key exchange as a server hears it (OpenSSH's recorded KEXINIT, KEX_ECDH_INIT,
  * NEWKEYS) and as a client hears it (our server's KEXINIT, reply, NEWKEYS), encrypted packets of
- * every cipher family with their bytes damaged, and a whole client conversation (login, session,
- * every request) damaged message by message and sealed properly, so the damage reaches every
- * layer's decoders through the real transport.
+ * every cipher family with their bytes damaged, a whole client conversation (login, session,
+ * every request, sometimes across a rekey) damaged message by message and sealed properly, so the
+ * damage reaches every layer's decoders through the real transport, the same for what a server
+ * says to our client, and zlib decompression of what a peer sends.
  */
 import fc from "fast-check";
 import { connection, factory, transport } from "@twisted-ts/conch/ssh";
