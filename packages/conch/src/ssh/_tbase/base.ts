@@ -173,7 +173,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   }
 
   /** Set while the transport under us has paused us: its send buffer is full, the peer is not reading. */
-  protected sendBufferFull = false;
+  private sendBufferFull = false;
   /** What the service was last told by `outputHeld`. */
   private outputIsHeld = false;
 
