@@ -162,7 +162,8 @@ test("a version line sent one byte every 100 ms: the login grace time (1.5 s) en
 });
 
 test("several connections opening channels without end: each gets MAX_OPEN_CHANNELS at most, the rest are refused, others are served", async (t) => {
-  const server = await startOurServer(t, { realm: "inprocess", inProcess: { commands: { true: exitZero } } });
+  // Sessions are the only channel type here, so MaxSessions is lifted to reach the channel limit.
+  const server = await startOurServer(t, { realm: "inprocess", inProcess: { commands: { true: exitZero } }, maxSessions: Infinity });
   const limit = connection.MAX_OPEN_CHANNELS;
   const flooders = await Promise.all(Array.from({ length: 3 }, () => connectRaw(server)));
   t.after(() => flooders.forEach((f) => f.close()));

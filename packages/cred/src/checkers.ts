@@ -14,6 +14,7 @@ import {
   type IUsernamePasswordShape,
   PAM_PROMPT_ECHO_OFF,
   UsernamePassword,
+  secretsEqual,
 } from "./credentials.js";
 import { UnauthorizedLogin } from "./error.js";
 import type { InterfaceToken } from "./interfaces.js";
@@ -181,7 +182,7 @@ export class FilePasswordDB implements ICredentialsChecker {
     }
     const [u, p] = user;
     if (this.hash !== undefined) {
-      if (IUsernamePassword.providedBy(c) && this.hash(c.username, c.password, p) === p) return succeed<AvatarId>(u);
+      if (IUsernamePassword.providedBy(c) && secretsEqual(this.hash(c.username, c.password, p), p)) return succeed<AvatarId>(u);
       return fail(new UnauthorizedLogin());
     }
     return checkAgainst(c, p, u);

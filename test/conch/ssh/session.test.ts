@@ -4,6 +4,7 @@ import { ProcessDone, ProcessTerminated } from "@twisted-ts/internet/error";
 import { Failure } from "@twisted-ts/internet/failure";
 import type { IAddress, IProcessTransport, IProducer, IPushProducer, ITransport } from "@twisted-ts/internet/interfaces";
 import { Protocol } from "@twisted-ts/internet/protocol";
+import { addObserver, formatEvent, removeObserver, type LogEvent } from "@twisted-ts/internet/log";
 import { common, connection, session } from "@twisted-ts/conch/ssh";
 import { avatar } from "@twisted-ts/conch";
 import { attach, cat, hex, Pump, text, u32, type FakeTransport } from "./_connection_fakes.js";
@@ -96,6 +97,15 @@ class FakeSession implements avatar.ISession {
     this.pp = pp;
     pp.makeConnection(this.proc);
   }
+  /** Runs "proc" as a process, as sshd's `Subsystem` does; "echo" is the avatar's, "broken" throws. */
+  execSubsystem(pp: session.SSHSessionProcessProtocol, subsystem: string): boolean {
+    if (subsystem === "broken") throw new Error("cannot start");
+    if (subsystem !== "proc") return false;
+    this.events.push(`subsystem ${subsystem}`);
+    this.pp = pp;
+    pp.makeConnection(this.proc);
+    return true;
+  }
   windowChanged(size: avatar.WindowSize): void {
     this.events.push(`window ${size.join(",")}`);
   }
@@ -155,6 +165,28 @@ test("exec: the avatar's session runs the command; SUCCESS goes back", () => {
   request(conn, "exec", NS("ls -l"));
   assert.deepEqual(replies(t), [connection.MSG_CHANNEL_SUCCESS]);
   assert.deepEqual(user.sessions[0]!.events, ["exec ls -l"]);
+});
+
+test("exec: a long command line is logged cut at info (with its length) and whole only at debug", () => {
+  const events: LogEvent[] = [];
+  const obs = (e: LogEvent): void => void events.push(e);
+  addObserver(obs);
+  try {
+    const { conn, t } = serverSession();
+    const command = `echo ${"x".repeat(200_000)} SECRET-TAIL`;
+    request(conn, "exec", NS(command));
+    assert.deepEqual(replies(t), [connection.MSG_CHANNEL_SUCCESS]);
+  } finally {
+    removeObserver(obs);
+  }
+  const mine = events.filter((e) => e.log_namespace === "twisted-ts.conch.ssh.session");
+  const info = mine.filter((e) => e.log_level !== "debug").map(formatEvent);
+  assert.ok(info.some((l) => l.includes("(200017 characters)")), info.join("\n"));
+  for (const l of info) {
+    assert.ok(l.length < session.MAX_LOGGED_COMMAND + 200, `info line of ${l.length} characters`);
+    assert.ok(!l.includes("SECRET-TAIL"));
+  }
+  assert.ok(mine.some((e) => e.log_level === "debug" && formatEvent(e).includes("SECRET-TAIL")));
 });
 
 test("exec: a session that throws refuses with FAILURE", () => {
@@ -277,6 +309,31 @@ test("subsystem: the avatar's protocol runs over the channel", () => {
   assert.equal(hex(out[0]![1]), hex(cat(u32(7), NS("ping"))));
   request(conn, "subsystem", NS("nope"));
   assert.deepEqual(replies(t), [connection.MSG_CHANNEL_FAILURE]);
+});
+
+test("subsystem: the session's own subsystem process (execSubsystem) runs first and hears EOF; a throwing one is refused", () => {
+  const { conn, t, user } = serverSession();
+  request(conn, "subsystem", NS("proc"));
+  assert.deepEqual(replies(t), [connection.MSG_CHANNEL_SUCCESS]);
+  conn.ssh_CHANNEL_DATA(cat(u32(0), NS("input")));
+  conn.ssh_CHANNEL_EOF(u32(0));
+  const s = user.sessions[0]!;
+  assert.deepEqual(s.events, ["subsystem proc", "eof"]);
+  assert.deepEqual(s.proc.written, ["input"]);
+  // The process ends the channel when it exits, not the EOF.
+  assert.deepEqual(replies(t), []);
+  const other = serverSession();
+  request(other.conn, "subsystem", NS("broken"));
+  assert.deepEqual(replies(other.t), [connection.MSG_CHANNEL_FAILURE]);
+});
+
+test("subsystem: an in-process subsystem closes on EOF even when an env request made the session first", () => {
+  const { conn, t } = serverSession();
+  request(conn, "env", session.packRequest_env("LANG", "C.UTF-8"));
+  request(conn, "subsystem", NS("echo"));
+  assert.deepEqual(replies(t), [connection.MSG_CHANNEL_SUCCESS, connection.MSG_CHANNEL_SUCCESS]);
+  conn.ssh_CHANNEL_EOF(u32(0));
+  assert.deepEqual(replies(t), [connection.MSG_CHANNEL_CLOSE]);
 });
 
 test("an avatar without sessions refuses shell", () => {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { StringTransport } from "@twisted-ts/internet/testing";
 import { common, transport } from "@twisted-ts/conch/ssh";
 import { error } from "@twisted-ts/conch";
-import { EchoService, hostKey, sshPair, type Pair } from "./_sshpair.js";
+import { EchoService, hostKey, sshPair, type Pair, type TestClientTransport } from "./_sshpair.js";
 
 const { SSHWriter } = common;
 
@@ -44,14 +44,23 @@ function assertSecure(p: Pair): void {
   assert.deepEqual(p.client.sessionID, p.server.sessionID);
 }
 
+/** Pumps until no Diffie-Hellman computation is left on the worker thread. */
+async function settleKex(p: Pair): Promise<void> {
+  while (transport.dhPoolPending() > 0) {
+    await transport.dhPoolIdle();
+    p.pump.flush();
+  }
+}
+
 for (const kex of transport.ALL_KEY_EXCHANGES) {
-  test(`KEXINIT: ${kex} completes between our client and server`, () => {
+  test(`KEXINIT: ${kex} completes between our client and server`, async () => {
     const p = sshPair({
       configure: (c, s) => {
         c.supportedKeyExchanges = [kex];
         s.supportedKeyExchanges = [...transport.ALL_KEY_EXCHANGES];
       },
     });
+    await settleKex(p);
     assertSecure(p);
     assert.equal(p.client.kexAlg, kex);
     assert.equal(p.server.kexAlg, kex);
@@ -183,6 +192,32 @@ test("rekey in the middle of traffic loses nothing and keeps the session id", ()
   assert.equal(p.client.keyExchangeInProgress, false);
 });
 
+test("key material: the shared secret is zeroed after key setup and a rekey drops the previous keys", () => {
+  const secrets: Uint8Array[] = [];
+  const spy = (t: transport.SSHServerTransport | TestClientTransport): void => {
+    const orig = t["keySetup"].bind(t);
+    t["keySetup"] = (K: Uint8Array, H: Uint8Array) => {
+      secrets.push(K);
+      assert.ok(K.some((b) => b !== 0), "K arrives whole");
+      orig(K, H);
+    };
+  };
+  const p = sshPair({ configure: (c, s) => (spy(c), spy(s)) });
+  const { clientSvc } = startEcho(p);
+  const before = [p.client["sealer"], p.client["opener"], p.server["sealer"], p.server["opener"]];
+  p.client.rekey();
+  p.pump.flush();
+  const after = [p.client["sealer"], p.client["opener"], p.server["sealer"], p.server["opener"]];
+  assert.equal(secrets.length, 4, "two exchanges, both sides");
+  for (const K of secrets) assert.ok(K.every((b) => b === 0), "K is wiped");
+  for (let i = 0; i < 4; i++) assert.notEqual(after[i], before[i], "the previous keys are no longer held");
+  assert.equal(p.client["pendingKeys"], undefined);
+  assert.equal(p.server["pendingKeys"], undefined);
+  p.client.sendPacket(70, Uint8Array.of(1));
+  p.pump.flush();
+  assert.equal(clientSvc.received.length, 1, "the new keys work");
+});
+
 test("a rekey starts by itself after rekeyBytes", () => {
   const p = sshPair({ configure: (c) => (c.rekeyBytes = 10_000) });
   const { serverSvc } = startEcho(p);
@@ -234,9 +269,17 @@ test("a rekey starts by itself after rekeyInterval seconds", () => {
   assertSecure(p);
 });
 
+test("plain zlib, which would inflate before authentication, is not offered by default (OpenSSH 7.4)", () => {
+  assert.deepEqual([...transport.DEFAULT_COMPRESSIONS], ["none", "zlib@openssh.com"]);
+  assert.ok(transport.ALL_COMPRESSIONS.includes("zlib"));
+  const p = sshPair({});
+  assert.deepEqual(p.server.supportedCompressions, ["none", "zlib@openssh.com"]);
+  assert.deepEqual(p.client.supportedCompressions, ["none", "zlib@openssh.com"]);
+});
+
 for (const comp of ["zlib", "zlib@openssh.com"]) {
   test(`compression ${comp} carries packets both ways`, () => {
-    const p = sshPair({ configure: (c) => (c.supportedCompressions = [comp]) });
+    const p = sshPair({ configure: (c, s) => (c.supportedCompressions = s.supportedCompressions = [comp]) });
     assertSecure(p);
     assert.equal(p.client.algorithms?.compCS, comp);
     assertEchoes(p, [0, 10, 50_000]);
@@ -344,6 +387,25 @@ test("version: the line is found when it arrives one byte at a time; \\r is stri
   for (const b of new TextEncoder().encode("SSH-2.0-Peer_1.0\r\n")) server.dataReceived(new Uint8Array([b]));
   assert.equal(server.otherVersionString, "SSH-2.0-Peer_1.0");
   assert.ok(!t.disconnecting);
+});
+
+test("version: maxVersionLength is a setting", () => {
+  const { server, t } = serverOnStringTransport();
+  server.maxVersionLength = 100;
+  server.dataReceived(new TextEncoder().encode("SSH-2.0-" + "A".repeat(90)));
+  assert.ok(!t.disconnecting);
+  server.dataReceived(new TextEncoder().encode("AAAA"));
+  assert.ok(t.disconnecting);
+  assert.match(server.disconnectReason?.description ?? "", /longer than 100 bytes/);
+});
+
+test("packet: maxPacketLength is a setting", () => {
+  const { server, t } = serverOnStringTransport();
+  server.maxPacketLength = 1024;
+  server.dataReceived(new TextEncoder().encode("SSH-2.0-x\r\n"));
+  server.dataReceived(new SSHWriter().uint32(1025).uint32(0).finish());
+  assert.ok(t.disconnecting);
+  assert.match(server.disconnectReason?.description ?? "", /bad packet length 1025/);
 });
 
 function rawPacket(payload: Uint8Array, padding = 8): Uint8Array {

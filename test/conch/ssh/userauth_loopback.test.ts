@@ -67,7 +67,10 @@ function makePortal(multi = false) {
   return { realm, portal: new cportal.Portal(realm, [pk, pw, new cchecks.PAMPasswordChecker(pw)]) };
 }
 
-function login(setup: (c: Client) => void, opts: { multi?: boolean; banner?: string; portal?: cportal.Portal; realm?: TestRealm } = {}) {
+function login(
+  setup: (c: Client) => void,
+  opts: { multi?: boolean; banner?: string; portal?: cportal.Portal; realm?: TestRealm; maxAuthTries?: number } = {},
+) {
   const made = opts.portal !== undefined ? { portal: opts.portal, realm: opts.realm ?? new TestRealm() } : makePortal(opts.multi);
   const conn = new Connection();
   const auth = new Client("alice", conn);
@@ -77,6 +80,7 @@ function login(setup: (c: Client) => void, opts: { multi?: boolean; banner?: str
     constructor() {
       super();
       if (banner !== undefined) this.banner = banner;
+      if (opts.maxAuthTries !== undefined) this.maxAuthTries = opts.maxAuthTries;
     }
   }
   const pair: Pair = sshPair({
@@ -157,11 +161,15 @@ test("loopback: partial success, publickey then password", () => {
 });
 
 test("loopback: refusal of every method disconnects with NO_MORE_AUTH_METHODS_AVAILABLE", () => {
-  const { outcome, pair, conn } = login((c) => {
-    c.keys = [userKey("ed25519-b").public()];
-    c.passwords = ["wrong", "also wrong"];
-    c.answers = [["nope"]];
-  });
+  const { outcome, pair, conn } = login(
+    (c) => {
+      c.keys = [userKey("ed25519-b").public()];
+      c.passwords = ["wrong", "also wrong"];
+      c.answers = [["nope"]];
+    },
+    // More attempts than MaxAuthTries allows: this is about the client running out of methods.
+    { maxAuthTries: 20 },
+  );
   const o = outcome();
   assert.ok(o instanceof error.NoMoreAuthMethodsError, String(o));
   assert.equal(conn.started, 0);

@@ -220,6 +220,7 @@ test("USERAUTH_REQUEST for a service that does not exist fails", () => {
 
 test("usernames with odd bytes are refused cleanly and the server goes on serving", () => {
   const { s, t, clock } = startServer();
+  s.maxAuthTries = 10;
   const odd: Array<string | Uint8Array> = [
     Uint8Array.of(0xff, 0xfe, 0x80),
     "al\u0000ice",
@@ -243,8 +244,9 @@ test("a malformed USERAUTH_REQUEST ends the connection with PROTOCOL_ERROR", () 
   assert.deepEqual(t.disconnects, [[error.DISCONNECT_PROTOCOL_ERROR, "malformed USERAUTH_REQUEST"]]);
 });
 
-test("a flood of failed attempts: the 21st disconnects with NO_MORE_AUTH_METHODS_AVAILABLE", () => {
+test("a flood of failed attempts: the one that reaches maxAuthTries disconnects with NO_MORE_AUTH_METHODS_AVAILABLE", () => {
   const { s, t, clock } = startServer();
+  s.maxAuthTries = 21;
   for (let i = 0; i < 20; i++) {
     s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "password", concatBytes(Uint8Array.of(0), NS(`guess${i}`))));
     clock.advance(1);
@@ -253,7 +255,7 @@ test("a flood of failed attempts: the 21st disconnects with NO_MORE_AUTH_METHODS
   assert.equal(t.disconnects.length, 0);
   s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "password", concatBytes(Uint8Array.of(0), NS("guess20"))));
   clock.advance(1);
-  assert.deepEqual(t.disconnects, [[error.DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, "too many bad auths"]]);
+  assert.deepEqual(t.disconnects, [[error.DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, "Too many authentication failures"]]);
   assert.ok(logLines(t.events).some((l) => /too many failed authentications from 127\.0\.0\.1/.test(l)));
 });
 
@@ -496,12 +498,45 @@ test("USERAUTH_REQUEST publickey: only a wire blob is parsed, never a key file s
   assert.deepEqual(pkts(t), [failure(ALL), failure(ALL)]);
 });
 
+test("MaxAuthTries: by default, as sshd, five failures are answered and the sixth disconnects", () => {
+  const { s, t, clock } = startServer();
+  assert.equal(s.maxAuthTries, userauth.DEFAULT_MAX_AUTH_TRIES);
+  assert.equal(userauth.DEFAULT_MAX_AUTH_TRIES, 6);
+  for (let i = 0; i < 7; i++) s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "password", concatBytes(Uint8Array.of(0), NS(`g${i}`))));
+  for (let i = 0; i < 10; i++) clock.advance(1);
+  assert.equal(t.packets.length, 5, "five FAILUREs");
+  assert.deepEqual(t.disconnects, [[error.DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, "Too many authentication failures"]]);
+  assert.equal(s.loginAttempts, 6);
+});
+
+test("MaxAuthTries: a publickey query answered with PK_OK and the none method do not count", () => {
+  const { s, t } = startServer();
+  s.maxAuthTries = 1;
+  const key = userKey("ed25519");
+  s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "none", new Uint8Array(0)));
+  s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "publickey", concatBytes(Uint8Array.of(0), NS("ssh-ed25519"), NS(key.public().blob()))));
+  assert.equal(s.loginAttempts, 0);
+  assert.deepEqual(t.disconnects, []);
+});
+
+test("maxUsernameLength and maxQueuedRequests are settings", () => {
+  const { s, t, clock } = startServer();
+  s.maxUsernameLength = 4;
+  s.maxQueuedRequests = 1;
+  s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "password", concatBytes(Uint8Array.of(0), NS("sesame"))));
+  clock.advance(1);
+  assert.deepEqual(pkts(t), [failure(ALL)], "alice is one byte too long");
+  assert.equal(s.loginAttempts, 1);
+  for (let i = 0; i < 3; i++) s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("bob", "password", concatBytes(Uint8Array.of(0), NS("x"))));
+  assert.deepEqual(t.disconnects, [[error.DISCONNECT_PROTOCOL_ERROR, "too many queued authentication requests"]]);
+});
+
 test("after disconnecting for too many failures, requests still queued are dropped", () => {
   const { s, t, clock } = startServer();
   s.attemptsBeforeDisconnect = 2;
   for (let i = 0; i < 6; i++) s.packetReceived(userauth.MSG_USERAUTH_REQUEST, request("alice", "password", concatBytes(Uint8Array.of(0), NS(`g${i}`))));
   for (let i = 0; i < 10; i++) clock.advance(1);
   assert.equal(t.packets.length, 2);
-  assert.deepEqual(t.disconnects, [[error.DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, "too many bad auths"]]);
+  assert.deepEqual(t.disconnects, [[error.DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, "Too many authentication failures"]]);
   assert.equal(s.loginAttempts, 3);
 });

@@ -10,7 +10,7 @@
 import { existsSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
 import { hostname, homedir, userInfo } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { isMainModule } from "./_bin.js";
 import { BadKeyError, EncryptedKeyError, Key } from "../ssh/keys.js";
 
 /** Where ckeygen writes and how it asks (a passphrase is asked with `hidden`). */
@@ -337,7 +337,7 @@ const consoleIO: IO = {
   prompt: readLine,
 };
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isMainModule(import.meta.url)) {
   main(process.argv.slice(2), consoleIO).then(
     (code) => (process.exitCode = code),
     (e: unknown) => {

@@ -7,6 +7,7 @@
  * offers follow the credentials interfaces the portal has checkers for.
  */
 export {
+  DEFAULT_MAX_AUTH_TRIES,
   IConchUserToken,
   MAX_INFO_PROMPTS,
   MAX_QUEUED_REQUESTS,

@@ -18,6 +18,7 @@ import {
   SSHDisconnectError,
 } from "../../error.js";
 import type { SSHService, SSHServiceFactory, SSHServiceTransport, ServiceClock } from "../service.js";
+import type { AuthOptions } from "../authopt.js";
 import { CIPHERS, createOpener, createSealer } from "../_transport/index.js";
 import type { KexSpec, PacketOpener, PacketSealer } from "../_transport/index.js";
 import { Compressor, Decompressor } from "./compression.js";
@@ -98,6 +99,10 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   clock: ServiceClock = globalReactor;
   rekeyBytes = DEFAULT_REKEY_BYTES;
   rekeyInterval = DEFAULT_REKEY_INTERVAL;
+  /** Largest `packet_length` taken from the peer; a longer one ends the connection. */
+  maxPacketLength = MAX_PACKET_LENGTH;
+  /** Bytes the peer may send before its version line (and, to a client, the lines before it). */
+  maxVersionLength = MAX_VERSION_BUFFER;
   serverSigAlgs: readonly string[] | undefined = undefined;
   /**
    * The factory that built this transport. On a server it is an `SSHFactory` (services, portal,
@@ -106,6 +111,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   override factory: (IProtocolFactory & SSHServiceFactory) | null = null;
   avatar: unknown = undefined;
   logoutFunction: (() => void) | undefined = undefined;
+  authOptions: AuthOptions | undefined = undefined;
   /** Why the connection ended, when it ended with an SSH disconnect (ours or the peer's). */
   disconnectReason: SSHDisconnectError | undefined = undefined;
 
@@ -290,6 +296,24 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     }
   }
 
+  /**
+   * Ends an asynchronous step that blocked input (`inboundBlocked`): runs `step` as input
+   * processing would (its packets batched, a throw ending the connection), then reads on.
+   */
+  protected resumeInput(step: () => void): void {
+    if (this.disconnected) return;
+    this.batchWrites(() => {
+      try {
+        step();
+      } catch (e) {
+        this.protocolFault(e);
+        return;
+      }
+      this.inboundBlocked = false;
+      this.processInput();
+    });
+  }
+
   override connectionLost(reason: Failure): void {
     this.disconnected = true;
     this.rekeyTimer?.cancel();
@@ -329,8 +353,8 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     for (;;) {
       const nl = this.inbuf.indexOf(0x0a, this.inOff);
       if (nl < 0) {
-        if (this.inbuf.length - this.inOff > MAX_VERSION_BUFFER) {
-          this.disconnectWith(DISCONNECT_PROTOCOL_ERROR, "Peer version string longer than 4KB. Preventing a denial of service attack.");
+        if (this.inbuf.length - this.inOff > this.maxVersionLength) {
+          this.disconnectWith(DISCONNECT_PROTOCOL_ERROR, `Peer version string longer than ${this.maxVersionLength} bytes. Preventing a denial of service attack.`);
         }
         return false;
       }
@@ -342,8 +366,8 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
           this.disconnectWith(DISCONNECT_PROTOCOL_ERROR, "bad identification line");
           return false;
         }
-        if (this.inOff > MAX_VERSION_BUFFER) {
-          this.disconnectWith(DISCONNECT_PROTOCOL_ERROR, "Peer version string longer than 4KB. Preventing a denial of service attack.");
+        if (this.inOff > this.maxVersionLength) {
+          this.disconnectWith(DISCONNECT_PROTOCOL_ERROR, `Peer version string longer than ${this.maxVersionLength} bytes. Preventing a denial of service attack.`);
           return false;
         }
         continue;
@@ -369,7 +393,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       const headerLength = this.opener.headerLength;
       if (avail < headerLength) return undefined;
       const length = this.opener.decryptLength(this.seqIn, this.inbuf.subarray(this.inOff, this.inOff + headerLength));
-      if (length > MAX_PACKET_LENGTH || length < 5) {
+      if (length > this.maxPacketLength || length < 5) {
         throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, `bad packet length ${length}`, false);
       }
       this.pendingLength = length;

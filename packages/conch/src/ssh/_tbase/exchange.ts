@@ -114,7 +114,9 @@ export abstract class KeyExchangeMachinery extends TransportMachinery {
 
   /**
    * Derives the next keys from the shared secret `K` (already encoded) and exchange hash `H`
-   * (RFC 4253 §7.2). The first exchange hash becomes the session id.
+   * (RFC 4253 §7.2). The first exchange hash becomes the session id. `K` and the derived keys
+   * are zeroed once the next sealer and opener are built: after a rekey nothing of the previous
+   * keys is left but the old cipher objects, dropped at NEWKEYS.
    */
   protected keySetup(K: Uint8Array, H: Uint8Array): void {
     if (this.sessionID.length === 0) this.sessionID = H;
@@ -146,6 +148,14 @@ export abstract class KeyExchangeMachinery extends TransportMachinery {
       outCompression: this.isClient ? alg.compCS : alg.compSC,
       inCompression: this.isClient ? alg.compSC : alg.compCS,
     };
+    // The sealer and opener hold their own copies (KeyObjects, cipher contexts), so the shared
+    // secret and the derived bytes are wiped here rather than left for the garbage collector.
+    for (const k of [csKeys, scKeys]) {
+      k.key.fill(0);
+      k.iv.fill(0);
+      k.macKey.fill(0);
+    }
+    K.fill(0);
   }
 
   /** Sends NEWKEYS and switches our outgoing keys (RFC 4253 §7.3). */

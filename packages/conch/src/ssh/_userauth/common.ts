@@ -50,6 +50,8 @@ export function methodMessageName(method: string | undefined, num: number): stri
 export const MAX_USERNAME_LENGTH = 1024;
 /** Requests a client may send ahead while one is being checked; more ends the connection. */
 export const MAX_QUEUED_REQUESTS = 8;
+/** OpenSSH's `MaxAuthTries` default: the sixth failed attempt ends the connection. */
+export const DEFAULT_MAX_AUTH_TRIES = 6;
 /** Prompts a keyboard-interactive INFO_REQUEST may carry (client and server side). */
 export const MAX_INFO_PROMPTS = 64;
 
@@ -78,7 +80,8 @@ export interface UserAuthMind {
   readonly credentials: object;
   /**
    * What the accepting checker attached to publickey credentials: Conch's checkers put the
-   * parsed authorized_keys options (`checkers.AuthorizedKeyOptions`) here.
+   * parsed authorized_keys options (`checkers.AuthorizedKeyOptions`) here. The server also turns
+   * them into `transport.authOptions` at success, which the session and connection layers enforce.
    */
   readonly keyOptions: unknown;
   /** The client's host address. */
