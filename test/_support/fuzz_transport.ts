@@ -13,7 +13,7 @@ import { OPENSSH_CLIENT_TO_NEWKEYS } from "./fuzz_corpus.js";
 import { applyMutation, bounded, chunking, chunksOf, conversation, mutant, mutation, requireTyped, target, type FuzzTarget } from "./fuzz.js";
 import { clientConversation, connectionReplies, signedPublicKeyRequest, userauthReplies, userauthRequests } from "./fuzz_messages.js";
 import { ClientChannel, FuzzAuthClient } from "./fuzz_services.js";
-import { FUZZ_USER, SinkService, checkTransport, fuzzFactory, handshakenPair, standaloneClient, standaloneServer } from "./fuzz_ssh_pair.js";
+import { FUZZ_USER, SinkService, checkTransport, fuzzFactory, handshakenPair, standaloneClient, standaloneServer, type FuzzPair } from "./fuzz_ssh_pair.js";
 
 const latin1 = (s: string): Uint8Array => Buffer.from(s, "latin1");
 
@@ -157,6 +157,26 @@ function encryptedTarget(cipher: string, mac: string): FuzzTarget {
 
 // ---------------------------------------------------------------- a whole conversation
 
+/**
+ * Sends `msgs` (message number first) from one side of `p`, one at a time (`rewrite` may replace
+ * each), pumping and checking the other side after each until it hangs up; then lets the clock
+ * run (delayed failures, timers) and checks once more.
+ */
+function converse(p: FuzzPair, from: "client" | "server", msgs: readonly Uint8Array[], where: string, rewrite: (i: number, m: Uint8Array) => Uint8Array = (_i, m) => m): void {
+  const [sender, receiver, receiverIO] = from === "client" ? [p.client, p.server, p.serverTransport] : [p.server, p.client, p.clientTransport];
+  for (const [i, m] of msgs.entries()) {
+    const payload = rewrite(i, m);
+    if (payload.length === 0) continue;
+    sender.sendPacket(payload[0]!, payload.subarray(1));
+    p.pump.pump();
+    checkTransport(receiver, where);
+    if (receiverIO.disconnecting) break;
+  }
+  p.clock.advance(5);
+  p.pump.flush(10_000);
+  checkTransport(receiver, where);
+}
+
 /** The seeds sign for this session ID; the one unmutated signed request is signed again per connection. */
 const PLACEHOLDER_ID = new Uint8Array(20);
 
@@ -168,19 +188,11 @@ const conversationTarget = target(
     const [cipher, mac] = CIPHER_FAMILIES[family]!;
     const p = handshakenPair(cipher, mac);
     const placeholder = signedPublicKeyRequest(PLACEHOLDER_ID);
-    for (const [i, m] of msgs.entries()) {
+    converse(p, "client", msgs, "conversation", (i, m) => {
       // Sometimes the client starts a rekey part-way: messages queue on both sides meanwhile.
       if (i === rekeyAt) p.client.sendKexInit();
-      if (m.length === 0) continue;
-      const payload = Buffer.from(m).equals(placeholder) ? signedPublicKeyRequest(p.client.sessionID) : m;
-      p.client.sendPacket(payload[0]!, payload.subarray(1));
-      p.pump.pump();
-      checkTransport(p.server, "conversation");
-      if (p.serverTransport.disconnecting) break;
-    }
-    p.clock.advance(5);
-    p.pump.flush(10_000);
-    checkTransport(p.server, "conversation");
+      return Buffer.from(m).equals(placeholder) ? signedPublicKeyRequest(p.client.sessionID) : m;
+    });
   },
 );
 
@@ -210,16 +222,7 @@ const serverConversationTarget = target(
     auth.whenDone().addErrback(() => undefined);
     p.client.requestService(auth);
     p.pump.flush(10_000);
-    for (const m of msgs) {
-      if (m.length === 0) continue;
-      p.server.sendPacket(m[0]!, m.subarray(1));
-      p.pump.pump();
-      checkTransport(p.client, "server conversation");
-      if (p.clientTransport.disconnecting) break;
-    }
-    p.clock.advance(5);
-    p.pump.flush(10_000);
-    checkTransport(p.client, "server conversation");
+    converse(p, "server", msgs, "server conversation");
   },
 );
 
