@@ -42,6 +42,15 @@ import {
 export const MAX_PACKET_LENGTH = 256 * 1024;
 /** Bytes the peer may send before its version line is complete (as Twisted). */
 export const MAX_VERSION_BUFFER = 4096;
+/**
+ * Most that may wait for the end of a key exchange (RFC 4253 §7.1 holds back everything but
+ * its own messages) before the peer is cut off: a peer that starts a rekey, never finishes it and
+ * keeps sending requests would otherwise have every reply queued without bound. Each message
+ * counts its payload plus {@link KEX_QUEUE_MESSAGE_OVERHEAD}.
+ */
+export const MAX_KEX_QUEUE_BYTES = 32 * 1024 * 1024;
+/** Roughly what one queued message costs besides its payload (the queue entry, the buffer it is a view of). */
+export const KEX_QUEUE_MESSAGE_OVERHEAD = 256;
 /** Rekey after this many bytes either way (RFC 4253 §9 recommends 1 GiB). */
 export const DEFAULT_REKEY_BYTES = 1024 * 1024 * 1024;
 /** Rekey after this many seconds (RFC 4253 §9 recommends one hour). */
@@ -153,6 +162,10 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   protected authenticated = false;
   protected kexState: KexState = "none";
   protected blocked: Array<[number, Uint8Array]> = [];
+  /** What `blocked` holds, counted as {@link MAX_KEX_QUEUE_BYTES} says. */
+  protected blockedBytes = 0;
+  /** The most `blocked` may hold (`MAX_KEX_QUEUE_BYTES`). */
+  maxKexQueueBytes = MAX_KEX_QUEUE_BYTES;
   protected sentNewKeys = false;
   protected gotNewKeys = false;
   protected receivedAnyPacket = false;
@@ -516,7 +529,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   sendPacket(messageType: number, payload: Uint8Array): void {
     if (this.disconnected) return;
     if (this.kexState !== "none" && !allowedDuringKeyExchange(messageType)) {
-      this.blocked.push([messageType, payload]);
+      this.queueUntilNewKeys(messageType, payload);
       return;
     }
     this.writePacketParts(messageType, EMPTY, payload);
@@ -534,10 +547,21 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       const payload = Buffer.allocUnsafe(head.length + body.length);
       payload.set(head, 0);
       payload.set(body, head.length);
-      this.blocked.push([messageType, payload]);
+      this.queueUntilNewKeys(messageType, payload);
       return;
     }
     this.writePacketParts(messageType, head, body);
+  }
+
+  /** Holds a message back until the key exchange ends; past `maxKexQueueBytes` the peer is cut off. */
+  private queueUntilNewKeys(messageType: number, payload: Uint8Array): void {
+    this.blocked.push([messageType, payload]);
+    this.blockedBytes += payload.length + KEX_QUEUE_MESSAGE_OVERHEAD;
+    if (this.blockedBytes > this.maxKexQueueBytes) {
+      this.blocked = [];
+      this.blockedBytes = 0;
+      this.disconnectWith(DISCONNECT_PROTOCOL_ERROR, `more than ${this.maxKexQueueBytes} bytes of messages waiting for the key exchange to end`);
+    }
   }
 
   /** Seals and writes one message now, past the key-exchange queue. */

@@ -225,6 +225,7 @@ export abstract class KeyExchangeMachinery extends TransportMachinery {
     }
     const queued = this.blocked;
     this.blocked = [];
+    this.blockedBytes = 0;
     for (const [type, payload] of queued) this.sendPacket(type, payload);
     this.updateOutputHeld();
     if (wasFirst) this.connectionSecure();
