@@ -7,7 +7,7 @@
 import { Protocol } from "@twisted-ts/internet/protocol";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { Logger } from "@twisted-ts/internet/log";
-import type { IAddress, IConsumer, IProtocolFactory, ITCPTransport, ITransport } from "@twisted-ts/internet/interfaces";
+import type { IAddress, IProtocolFactory, ITCPTransport, ITransport } from "@twisted-ts/internet/interfaces";
 import { reactor as globalReactor } from "@twisted-ts/internet/reactor";
 import { SSHReader, SSHWriter, decodeUtf8 } from "../common.js";
 import {
@@ -42,15 +42,6 @@ import {
 export const MAX_PACKET_LENGTH = 256 * 1024;
 /** Bytes the peer may send before its version line is complete (as Twisted). */
 export const MAX_VERSION_BUFFER = 4096;
-/**
- * Most that may wait for the end of a key exchange (RFC 4253 §7.1 holds back everything but
- * its own messages) before the peer is cut off: a peer that starts a rekey, never finishes it and
- * keeps sending requests would otherwise have every reply queued without bound. Each message
- * counts its payload plus {@link KEX_QUEUE_MESSAGE_OVERHEAD}.
- */
-export const MAX_KEX_QUEUE_BYTES = 32 * 1024 * 1024;
-/** Roughly what one queued message costs besides its payload (the queue entry, the buffer it is a view of). */
-export const KEX_QUEUE_MESSAGE_OVERHEAD = 256;
 /** Rekey after this many bytes either way (RFC 4253 §9 recommends 1 GiB). */
 export const DEFAULT_REKEY_BYTES = 1024 * 1024 * 1024;
 /** Rekey after this many seconds (RFC 4253 §9 recommends one hour). */
@@ -162,10 +153,8 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   protected authenticated = false;
   protected kexState: KexState = "none";
   protected blocked: Array<[number, Uint8Array]> = [];
-  /** What `blocked` holds, counted as {@link MAX_KEX_QUEUE_BYTES} says. */
+  /** What `blocked` holds, counted as `MAX_KEX_QUEUE_BYTES` says (exchange.ts). */
   protected blockedBytes = 0;
-  /** The most `blocked` may hold (`MAX_KEX_QUEUE_BYTES`). */
-  maxKexQueueBytes = MAX_KEX_QUEUE_BYTES;
   protected sentNewKeys = false;
   protected gotNewKeys = false;
   protected receivedAnyPacket = false;
@@ -191,40 +180,11 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     this.sendKexInit();
   }
 
-  /** Set while the transport under us has paused us: its send buffer is full, the peer is not reading. */
-  private sendBufferFull = false;
-  /** What the service was last told by `outputHeld`. */
-  private outputIsHeld = false;
+  /** True while what the service sends would wait (`KeyExchangeMachinery.updateOutputHeld`). */
+  protected outputIsHeld = false;
 
-  /**
-   * Registers with the transport under us as the push producer of what we send, so that a peer
-   * that stops reading pauses the channels' producers instead of filling the send buffer without
-   * bound (OpenSSH stops reading channels while its output buffer is large).
-   */
-  private registerAsProducer(): void {
-    const t = this.transport as Partial<IConsumer>;
-    if (typeof t.registerProducer !== "function") return;
-    const set = (full: boolean): void => {
-      this.sendBufferFull = full;
-      this.updateOutputHeld();
-    };
-    try {
-      t.registerProducer({ pauseProducing: () => set(true), resumeProducing: () => set(false), stopProducing: () => undefined }, true);
-    } catch {
-      /* the transport has a producer of its own already */
-    }
-  }
-
-  /**
-   * Tells the service whether what it sends would wait: the peer is not reading, or a key exchange
-   * queues everything but its own messages (RFC 4253 §7.1) until NEWKEYS.
-   */
-  protected updateOutputHeld(): void {
-    const held = this.sendBufferFull || this.kexState !== "none";
-    if (held === this.outputIsHeld) return;
-    this.outputIsHeld = held;
-    this.service?.outputHeld(held);
-  }
+  /** Registers with the transport under us as the producer of what we send (exchange.ts). */
+  protected abstract registerAsProducer(): void;
 
   /**
    * `dataReceived` keeps no view of what it is given (a packet's payload is decrypted into memory
@@ -553,16 +513,8 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     this.writePacketParts(messageType, head, body);
   }
 
-  /** Holds a message back until the key exchange ends; past `maxKexQueueBytes` the peer is cut off. */
-  private queueUntilNewKeys(messageType: number, payload: Uint8Array): void {
-    this.blocked.push([messageType, payload]);
-    this.blockedBytes += payload.length + KEX_QUEUE_MESSAGE_OVERHEAD;
-    if (this.blockedBytes > this.maxKexQueueBytes) {
-      this.blocked = [];
-      this.blockedBytes = 0;
-      this.disconnectWith(DISCONNECT_PROTOCOL_ERROR, `more than ${this.maxKexQueueBytes} bytes of messages waiting for the key exchange to end`);
-    }
-  }
+  /** Holds a message back until the key exchange ends (exchange.ts bounds the queue). */
+  protected abstract queueUntilNewKeys(messageType: number, payload: Uint8Array): void;
 
   /** Seals and writes one message now, past the key-exchange queue. */
   protected writePacket(messageType: number, payload: Uint8Array): void {
