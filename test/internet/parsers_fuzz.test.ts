@@ -10,19 +10,10 @@ import { Int32StringReceiver, LineReceiver, NetstringReceiver } from "@twisted-t
 import { ProxyHeaderParser } from "@twisted-ts/internet/endpoints";
 import { InvalidProxyHeader } from "@twisted-ts/internet/error";
 import { StringTransport } from "@twisted-ts/internet/testing";
+import { chunksOf } from "../_support/fuzz.js";
 
-/** Cuts `data` at the given (sorted, deduplicated) offsets. */
-function cut(data: Uint8Array, offsets: number[]): Uint8Array[] {
-  const points = [...new Set(offsets.map((o) => o % (data.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(data.subarray(prev, p));
-    prev = p;
-  }
-  out.push(data.subarray(prev));
-  return out;
-}
+/** `data` cut at the given offsets (taken modulo its length). */
+const cut = (data: Uint8Array, offsets: number[]): Uint8Array[] => chunksOf(data, { kind: "cuts", at: offsets });
 
 class Lines extends LineReceiver {
   got: string[] = [];

@@ -48,6 +48,8 @@ export interface ServerOptions {
   maxSessions?: number;
   /** Key exchange algorithms the server offers, in order (default: the library's list). */
   keyExchanges?: string[];
+  /** Seconds each connection has to log in (default: `transport.DEFAULT_LOGIN_GRACE_TIME`). */
+  loginGraceTime?: number;
   /** The moduli file for group exchange (default: none, the built-in RFC 3526 groups). */
   moduliPath?: string;
   /**
@@ -91,6 +93,8 @@ export interface OurServer {
   logText: () => string;
   /** Events at level critical (unhandled errors); a healthy server logs none. */
   criticals: () => LogEvent[];
+  /** Server transports made and not yet lost: what the server still holds. */
+  liveConnections: () => number;
 }
 
 /**
@@ -193,12 +197,20 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   f.privateKeys = hostKeys;
   f.portal = portal;
   if (opts.authSettings !== undefined) f.authSettings = opts.authSettings;
-  if (opts.keyExchanges !== undefined) {
-    const kex = opts.keyExchanges;
-    f.protocol = class extends transport.SSHServerTransport {
-      override supportedKeyExchanges = kex;
-    };
-  }
+  const { keyExchanges, loginGraceTime } = opts;
+  let live = 0;
+  f.protocol = class extends transport.SSHServerTransport {
+    override connectionMade(): void {
+      live++;
+      if (keyExchanges !== undefined) this.supportedKeyExchanges = keyExchanges;
+      if (loginGraceTime !== undefined) this.loginGraceTime = loginGraceTime;
+      super.connectionMade();
+    }
+    override connectionLost(reason: Failure): void {
+      live--;
+      super.connectionLost(reason);
+    }
+  };
   let Conn = opts.connectionClass ?? connection.SSHConnection;
   if (opts.maxSessions !== undefined) {
     const limit = opts.maxSessions;
@@ -246,6 +258,7 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
     logs,
     logText: () => logs.map((e) => `${e.log_level} ${e.log_namespace}: ${formatEvent(e)}`).join("\n"),
     criticals: () => logs.filter((e) => e.log_level === "critical"),
+    liveConnections: () => live,
   };
 }
 

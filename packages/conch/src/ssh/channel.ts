@@ -71,6 +71,8 @@ export class SSHChannel implements ITransport, IPushProducer {
   remoteMaxPacket: number;
   /** False while our sends are held back by the peer's window. */
   areWriting = true;
+  /** True while the SSH transport holds output back (`SSHService.outputHeld`). */
+  private transportHeld = false;
   /** Data from the peer's CHANNEL_OPEN (server side). */
   data: Uint8Array | undefined;
   /** The avatar of the logged-in user (server side). */
@@ -217,7 +219,7 @@ export class SSHChannel implements ITransport, IPushProducer {
       if (!this.areWriting && !this.closing) {
         this.areWriting = true;
         this.startWriting();
-        this.resumeRegisteredProducer();
+        if (!this.transportHeld) this.resumeRegisteredProducer();
       }
       if (this.closing) this.loseConnection();
     }
@@ -347,8 +349,20 @@ export class SSHChannel implements ITransport, IPushProducer {
     if (this.producer !== undefined) throw new Error("a producer is already registered on this channel");
     this.producer = producer;
     this.streamingProducer = streaming;
-    if (!this.areWriting && streaming) (producer as IPushProducer).pauseProducing();
+    this.transportHeld = this._conn?.outputIsHeld ?? false;
+    if ((!this.areWriting || this.transportHeld) && streaming) (producer as IPushProducer).pauseProducing();
     else if (!streaming) this.resumeRegisteredProducer();
+  }
+
+  /** @internal The transport holds output back, or sends again: the producer follows. */
+  _outputHeld(held: boolean): void {
+    if (this.transportHeld === held) return;
+    this.transportHeld = held;
+    const p = this.producer;
+    // While the peer's window is full the producer is paused already, and addWindowBytes resumes it.
+    if (p === undefined || !this.areWriting) return;
+    if (!held) this.resumeRegisteredProducer();
+    else if (this.streamingProducer) (p as IPushProducer).pauseProducing();
   }
 
   unregisterProducer(): void {
@@ -412,7 +426,7 @@ export class SSHChannel implements ITransport, IPushProducer {
       return;
     }
     // A pull producer writes one chunk per resumeProducing: keep asking while the window is open.
-    for (let i = 0; i < 1024 && this.producer === p && this.areWriting && !this.closing; i++) {
+    for (let i = 0; i < 1024 && this.producer === p && this.areWriting && !this.transportHeld && !this.closing; i++) {
       const before = this.remoteWindowLeft + this.bufferedAmount;
       (p as IPullProducer).resumeProducing();
       if (this.remoteWindowLeft + this.bufferedAmount === before) break;

@@ -104,6 +104,8 @@ export class SSHConnection extends SSHService {
   maxSessions = DEFAULT_MAX_SESSIONS;
   /** Server side: the open session channels that count against `maxSessions`. */
   private readonly sessionChannels = new Set<SSHChannel>();
+  /** True while the transport holds our output back; channels' producers stay paused meanwhile. */
+  outputIsHeld = false;
 
   protected readonly log = new Logger("twisted-ts.conch.ssh.connection", this);
   private readonly channelReplies = new Map<SSHChannel, OrderedReplies>();
@@ -114,6 +116,11 @@ export class SSHConnection extends SSHService {
   }
 
   /** Links the avatar (server side) to this connection, as Twisted does. */
+  override outputHeld(held: boolean): void {
+    this.outputIsHeld = held;
+    for (const channel of this.channels.values()) channel._outputHeld(held);
+  }
+
   override serviceStarted(): void {
     const avatar = this.transport?.avatar;
     if (typeof avatar === "object" && avatar !== null) (avatar as { conn?: SSHConnection }).conn = this;

@@ -94,6 +94,12 @@ export class SSHService {
   /** Called when the service is replaced or the connection closes. */
   serviceStopped(): void {}
 
+  /**
+   * The transport holds what we send back (`held`: the peer is not reading, or a key exchange is
+   * under way) or sends it again. The connection service pauses its channels' producers meanwhile.
+   */
+  outputHeld(_held: boolean): void {}
+
   /** Warns of an incoming message we cannot act on and, through the transport, tells the peer. */
   logPrefix(): string {
     return `SSHService ${JSON.stringify(this.name)} on ${this.transport?.constructor.name ?? "no transport"}`;

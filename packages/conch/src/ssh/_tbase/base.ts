@@ -153,6 +153,8 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   protected authenticated = false;
   protected kexState: KexState = "none";
   protected blocked: Array<[number, Uint8Array]> = [];
+  /** What `blocked` holds, counted as `MAX_KEX_QUEUE_BYTES` says (exchange.ts). */
+  protected blockedBytes = 0;
   protected sentNewKeys = false;
   protected gotNewKeys = false;
   protected receivedAnyPacket = false;
@@ -173,9 +175,16 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
         /* not a TCP transport */
       }
     }
+    this.registerAsProducer();
     this.transport.write(new TextEncoder().encode(this.ourVersionString + "\r\n"));
     this.sendKexInit();
   }
+
+  /** True while what the service sends would wait (`KeyExchangeMachinery.updateOutputHeld`). */
+  protected outputIsHeld = false;
+
+  /** Registers with the transport under us as the producer of what we send (exchange.ts). */
+  protected abstract registerAsProducer(): void;
 
   /**
    * `dataReceived` keeps no view of what it is given (a packet's payload is decrypted into memory
@@ -480,7 +489,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   sendPacket(messageType: number, payload: Uint8Array): void {
     if (this.disconnected) return;
     if (this.kexState !== "none" && !allowedDuringKeyExchange(messageType)) {
-      this.blocked.push([messageType, payload]);
+      this.queueUntilNewKeys(messageType, payload);
       return;
     }
     this.writePacketParts(messageType, EMPTY, payload);
@@ -498,11 +507,14 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       const payload = Buffer.allocUnsafe(head.length + body.length);
       payload.set(head, 0);
       payload.set(body, head.length);
-      this.blocked.push([messageType, payload]);
+      this.queueUntilNewKeys(messageType, payload);
       return;
     }
     this.writePacketParts(messageType, head, body);
   }
+
+  /** Holds a message back until the key exchange ends (exchange.ts bounds the queue). */
+  protected abstract queueUntilNewKeys(messageType: number, payload: Uint8Array): void;
 
   /** Seals and writes one message now, past the key-exchange queue. */
   protected writePacket(messageType: number, payload: Uint8Array): void {
@@ -727,6 +739,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       this.onAuthenticated();
     }
     service.serviceStarted();
+    if (this.outputIsHeld) service.outputHeld(true);
   }
 
   /** Turns on `zlib@openssh.com` once the user is authenticated. */

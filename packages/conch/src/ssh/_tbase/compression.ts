@@ -20,6 +20,8 @@ interface ZlibHandle {
 interface ZlibInternals {
   _handle: ZlibHandle | null;
   _writeState: Uint32Array;
+  /** Set synchronously by `destroy(error)`, unlike the "error" event. */
+  readonly errored: Error | null;
   on(event: "error", fn: (e: Error) => void): void;
 }
 
@@ -50,6 +52,9 @@ class ZlibContext {
     let inLen = input.length;
     for (;;) {
       handle.writeSync(zlib.constants.Z_SYNC_FLUSH, input, inOff, inLen, this.out, 0, CHUNK);
+      // A zlib error destroys the stream (closing its handle) at once but emits "error" only on
+      // the next tick; writing to the closed handle again aborts the process, so look now.
+      if (this.z._handle === null || this.z.errored !== null) this.error ??= this.z.errored ?? new Error("zlib context closed");
       const failed = this.error as Error | undefined;
       if (failed !== undefined) {
         throw new SSHDisconnectError(DISCONNECT_COMPRESSION_ERROR, `compression error: ${failed.message}`, false);

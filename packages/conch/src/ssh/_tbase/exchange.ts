@@ -12,6 +12,7 @@ import { Compressor, Decompressor } from "./compression.js";
 import { decodeKexInit, encodeKexInit, negotiate } from "./kexinit.js";
 import type { KexInitLists } from "./kexinit.js";
 import { MSG_EXT_INFO, MSG_KEXINIT, MSG_NEWKEYS } from "./messages.js";
+import type { IConsumer } from "@twisted-ts/internet/interfaces";
 import { TransportMachinery } from "./base.js";
 
 const EXT_INFO_C = "ext-info-c";
@@ -20,7 +21,64 @@ const STRICT_C = "kex-strict-c-v00@openssh.com";
 const STRICT_S = "kex-strict-s-v00@openssh.com";
 const EMPTY = new Uint8Array(0);
 
+/**
+ * Most that may wait for the end of a key exchange (RFC 4253 §7.1 holds back everything but
+ * its own messages) before the peer is cut off: a peer that starts a rekey, never finishes it and
+ * keeps sending requests would otherwise have every reply queued without bound. Each message
+ * counts its payload plus {@link KEX_QUEUE_MESSAGE_OVERHEAD}.
+ */
+export const MAX_KEX_QUEUE_BYTES = 32 * 1024 * 1024;
+/** Roughly what one queued message costs besides its payload (the queue entry, the buffer it is a view of). */
+export const KEX_QUEUE_MESSAGE_OVERHEAD = 256;
+
 export abstract class KeyExchangeMachinery extends TransportMachinery {
+  /** The most messages waiting for the end of a key exchange may take up (`MAX_KEX_QUEUE_BYTES`). */
+  maxKexQueueBytes = MAX_KEX_QUEUE_BYTES;
+
+  /** Holds a message back until the key exchange ends; past `maxKexQueueBytes` the peer is cut off. */
+  protected queueUntilNewKeys(messageType: number, payload: Uint8Array): void {
+    this.blocked.push([messageType, payload]);
+    this.blockedBytes += payload.length + KEX_QUEUE_MESSAGE_OVERHEAD;
+    if (this.blockedBytes > this.maxKexQueueBytes) {
+      this.blocked = [];
+      this.blockedBytes = 0;
+      this.disconnectWith(DISCONNECT_PROTOCOL_ERROR, `more than ${this.maxKexQueueBytes} bytes of messages waiting for the key exchange to end`);
+    }
+  }
+
+  /** Set while the transport under us has paused us: its send buffer is full, the peer is not reading. */
+  private sendBufferFull = false;
+
+  /**
+   * Registers with the transport under us as the push producer of what we send, so that a peer
+   * that stops reading pauses the channels' producers instead of filling the send buffer without
+   * bound (OpenSSH stops reading channels while its output buffer is large).
+   */
+  protected registerAsProducer(): void {
+    const t = this.transport as Partial<IConsumer>;
+    if (typeof t.registerProducer !== "function") return;
+    const set = (full: boolean): void => {
+      this.sendBufferFull = full;
+      this.updateOutputHeld();
+    };
+    try {
+      t.registerProducer({ pauseProducing: () => set(true), resumeProducing: () => set(false), stopProducing: () => undefined }, true);
+    } catch {
+      /* the transport has a producer of its own already */
+    }
+  }
+
+  /**
+   * Tells the service whether what it sends would wait: the peer is not reading, or a key exchange
+   * queues everything but its own messages (RFC 4253 §7.1) until NEWKEYS.
+   */
+  protected updateOutputHeld(): void {
+    const held = this.sendBufferFull || this.kexState !== "none";
+    if (held === this.outputIsHeld) return;
+    this.outputIsHeld = held;
+    this.service?.outputHeld(held);
+  }
+
   /** The name-lists of our KEXINIT. */
   protected kexInitLists(): KexInitLists {
     const kex = [...this.supportedKeyExchanges];
@@ -56,6 +114,7 @@ export abstract class KeyExchangeMachinery extends TransportMachinery {
     if (this.kexState !== "none") throw new Error(`Cannot send KEXINIT while key exchange state is ${this.kexState}`);
     this.ourKexInitPayload = encodeKexInit(randomBytes(16), this.kexInitLists());
     this.kexState = "requested";
+    this.updateOutputHeld();
     this.sentNewKeys = false;
     this.gotNewKeys = false;
     this.pendingKeys = undefined;
@@ -224,7 +283,9 @@ export abstract class KeyExchangeMachinery extends TransportMachinery {
     }
     const queued = this.blocked;
     this.blocked = [];
+    this.blockedBytes = 0;
     for (const [type, payload] of queued) this.sendPacket(type, payload);
+    this.updateOutputHeld();
     if (wasFirst) this.connectionSecure();
   }
 
