@@ -670,6 +670,20 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
   unregisterProducer(): void {
     this.session.unregisterProducer();
   }
+
+  // ---- IPushProducer toward an in-process protocol: it can stop the client's data, as a TCP
+  // transport lets a protocol stop reading (the SFTP server does when requests pile up) ----------
+
+  /** The channel gives the client no more window until {@link resumeProducing}. */
+  pauseProducing(): void {
+    this.session.pauseProducing();
+  }
+  resumeProducing(): void {
+    this.session.resumeProducing();
+  }
+  stopProducing(): void {
+    this.session.loseConnection();
+  }
 }
 
 /** Twisted's `SSHSessionClient`: a protocol that sends what it receives to its transport. */

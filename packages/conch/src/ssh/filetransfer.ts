@@ -1,0 +1,42 @@
+/**
+ * `twisted.conch.ssh.filetransfer`: SFTP version 3 (draft-ietf-secsh-filexfer-02), with the
+ * OpenSSH extensions, client and server, with Twisted's names.
+ *
+ * Client: connect a {@link FileTransferClient} to a session channel on which the `sftp`
+ * subsystem was requested (or use {@link openSFTPChannel}); each call returns a Deferred:
+ *
+ * ```ts
+ * const sftp = await filetransfer.openSFTPChannel(conn);
+ * const f = await sftp.openFile("notes.txt", filetransfer.FXF_READ);
+ * const data = await f.readChunk(0, 32768);
+ * await f.close();
+ * ```
+ *
+ * Server: put a factory in the avatar's `subsystemLookup`:
+ *
+ * ```ts
+ * avatar.subsystemLookup.sftp = () =>
+ *   new filetransfer.FileTransferServer(new filetransfer.FilesystemSFTPServer({ root: "/srv/files" }));
+ * ```
+ *
+ * Requests are length-framed packets of at most {@link MAX_PACKET_LENGTH} bytes; the server
+ * answers them in order, keeps at most {@link MAX_OPEN_HANDLES} handles open and pauses its input
+ * at {@link MAX_OUTSTANDING_REQUESTS} requests, so its memory is bounded whatever the client
+ * pipelines. Failures are {@link SFTPError}s carrying the status code (`FX_*`).
+ */
+export * from "./_filetransfer/constants.js";
+export { SFTPError, SFTPFramingError, PacketFramer, readAttrs, writeAttrs, statusName, type FileAttributes } from "./_filetransfer/wire.js";
+export { FileTransferBase } from "./_filetransfer/base.js";
+export { FileTransferClient, ClientFile, ClientDirectory, type PathLike, type StatusReply } from "./_filetransfer/client.js";
+export { FileTransferServer, type FileTransferServerOptions } from "./_filetransfer/server.js";
+export type { DirectoryEntry, ISFTPDirectory, ISFTPFile, ISFTPServer, StatVFS } from "./_filetransfer/interfaces.js";
+export { statusForError, STATUS_MESSAGES } from "./_filetransfer/status.js";
+export { MAX_SYMLINK_FOLLOWS } from "./_filetransfer/fspaths.js";
+export {
+  FilesystemSFTPServer,
+  FilesystemFile,
+  attrsFromStats,
+  longName,
+  type FilesystemSFTPServerOptions,
+} from "./_filetransfer/fsserver.js";
+export { openSFTPChannel, SFTPClientChannel } from "./_filetransfer/channel.js";
