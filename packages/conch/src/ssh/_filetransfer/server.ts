@@ -87,6 +87,7 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   private outputPaused = false;
   private inputPaused = false;
   private nextHandle = 0;
+  private registered = false;
 
   constructor(client: ISFTPServer, options: FileTransferServerOptions = {}) {
     super(options.maxPacketLength ?? MAX_PACKET_LENGTH);
@@ -103,7 +104,10 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
 
   override connectionMade(): void {
     const t = this.transport as unknown as Pausable;
-    if (typeof t.registerProducer === "function") t.registerProducer(this, true);
+    if (typeof t.registerProducer === "function") {
+      t.registerProducer(this, true);
+      this.registered = true;
+    }
   }
 
   // ---- IPushProducer: the transport tells us when its peer stops reading ----------------------
@@ -198,7 +202,10 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     for (const d of this.openDirs.values()) void Promise.resolve().then(() => d.close()).catch((e: unknown) => log.failure("closing a directory at the end of the session failed", e, "warn"));
     this.openFiles.clear();
     this.openDirs.clear();
-    (this.transport as unknown as Pausable | undefined)?.unregisterProducer?.();
+    if (this.registered) {
+      this.registered = false;
+      (this.transport as unknown as Pausable).unregisterProducer?.();
+    }
   }
 
   // ---- replies --------------------------------------------------------------------------------
