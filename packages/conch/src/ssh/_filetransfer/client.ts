@@ -165,7 +165,7 @@ export class FileTransferClient extends FileTransferBase {
     this.openRequests.set(id, d);
     this.send(type, (w) => fill(w.uint32(id)), sizeHint);
     return d.addCallback((reply: Reply): SSHReader => {
-      if (reply.type === expect) return reply.r;
+      if (reply.type === expect && expect !== FXP_STATUS) return reply.r;
       if (reply.type === FXP_STATUS) {
         const code = reply.r.uint32();
         // Some old servers send STATUS without message and language.

@@ -1,0 +1,239 @@
+/**
+ * FileTransferClient and FileTransferServer pumped in memory over a temp folder: every request
+ * of the client API and every OpenSSH extension, then the root-folder confinement against `..`,
+ * symbolic links (old, made during the session, and swapped in between the check and the use).
+ */
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { lstatSync, mkdirSync, promises as fsp, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Failure } from "@twisted-ts/internet/failure";
+import { ConnectionDone } from "@twisted-ts/internet/error";
+import type { IAddress, IProtocol, ITransport } from "@twisted-ts/internet/interfaces";
+import { StringTransport } from "@twisted-ts/internet/testing";
+import { common } from "@twisted-ts/conch/ssh";
+import * as ft from "@twisted-ts/conch/ssh/filetransfer";
+import { tempDir } from "../../_support/peers.js";
+
+/** One end of an in-memory pipe: what is written reaches the other protocol on a later microtask. */
+class PipeEnd implements ITransport {
+  disconnecting = false;
+  peer: IProtocol | undefined = undefined;
+  self: IProtocol | undefined = undefined;
+  other: PipeEnd | undefined = undefined;
+  write(data: Uint8Array | string): void {
+    const copy = Buffer.from(data);
+    queueMicrotask(() => this.peer?.dataReceived(copy));
+  }
+  writeSequence(seq: Iterable<Uint8Array | string>): void {
+    for (const d of seq) this.write(d);
+  }
+  loseConnection(): void {
+    if (this.disconnecting) return;
+    this.disconnecting = true;
+    this.other!.disconnecting = true;
+    const reason = new Failure(new ConnectionDone());
+    queueMicrotask(() => {
+      this.self?.connectionLost(reason);
+      this.peer?.connectionLost(reason);
+    });
+  }
+  abortConnection(): void {
+    this.loseConnection();
+  }
+  getPeer(): IAddress {
+    return new StringTransport().getPeer();
+  }
+  getHost(): IAddress {
+    return new StringTransport().getHost();
+  }
+  registerProducer(): void {}
+  unregisterProducer(): void {}
+}
+
+async function loopback(t: TestContext, options: ft.FilesystemSFTPServerOptions): Promise<{ client: ft.FileTransferClient; server: ft.FileTransferServer }> {
+  const server = new ft.FileTransferServer(new ft.FilesystemSFTPServer(options));
+  const client = new ft.FileTransferClient();
+  const a = new PipeEnd();
+  const b = new PipeEnd();
+  a.other = b;
+  b.other = a;
+  a.self = client;
+  a.peer = server;
+  b.self = server;
+  b.peer = client;
+  server.makeConnection(b);
+  client.makeConnection(a);
+  await client.whenReady;
+  t.after(() => a.loseConnection());
+  return { client, server };
+}
+
+async function rejectsWith(p: PromiseLike<unknown>, code: number, what: string): Promise<void> {
+  await assert.rejects(Promise.resolve(p), (e: unknown) => {
+    assert.ok(e instanceof ft.SFTPError, `${what}: ${String(e)}`);
+    assert.equal(e.statusName, ft.statusName(code), `${what}: ${e.message}`);
+    return true;
+  });
+}
+
+test("loopback: files — open/write/read/fstat/fsetstat/close, short reads, EOF as SFTPError(FX_EOF)", async (t) => {
+  const dir = tempDir(t);
+  const { client } = await loopback(t, { home: dir });
+  const f = await client.openFile("a.bin", ft.FXF_WRITE | ft.FXF_CREAT | ft.FXF_TRUNC, { permissions: 0o600 });
+  const data = Buffer.alloc(100_000, 7);
+  // Many writes in flight at once; replies come back by id.
+  await Promise.all([0, 1, 2, 3].map((i) => f.writeChunk(i * 25_000, data.subarray(i * 25_000, (i + 1) * 25_000))));
+  await f.setAttrs({ permissions: 0o640 });
+  const attrs = await f.getAttrs();
+  assert.equal(attrs.size, 100_000);
+  assert.equal((attrs.permissions ?? 0) & 0o777, 0o640);
+  await f.close();
+  assert.deepEqual(readFileSync(join(dir, "a.bin")), data);
+
+  const r = await client.openFile("a.bin", ft.FXF_READ);
+  const chunks = await Promise.all([r.readChunk(0, 60_000), r.readChunk(60_000, 60_000)]);
+  assert.equal(chunks[0].length, 60_000);
+  assert.equal(chunks[1].length, 40_000, "a short read at the end");
+  await rejectsWith(r.readChunk(100_000, 10), ft.FX_EOF, "read at the end");
+  await r.close();
+});
+
+test("loopback: paths — stat/lstat, setstat, mkdir, readdir, rename (refuses to replace), posix-rename, symlink/readlink, hardlink, remove, rmdir", async (t) => {
+  const dir = tempDir(t);
+  const { client } = await loopback(t, { home: dir });
+  writeFileSync(join(dir, "x"), "hello");
+  await client.makeDirectory("sub", { permissions: 0o750 });
+  assert.equal(statSync(join(dir, "sub")).mode & 0o777, 0o750);
+  await client.makeLink("sub/link", "../x");
+  assert.equal(readlinkSync(join(dir, "sub/link")), "../x");
+  assert.equal(await client.readLink("sub/link"), "../x");
+  const l = await client.getAttrs("sub/link");
+  assert.equal((l.permissions ?? 0) & 0o170000, 0o120000, "LSTAT sees the link");
+  const s = await client.getAttrs("sub/link", true);
+  assert.equal(s.size, 5, "STAT follows it");
+  await client.setAttrs("x", { atime: 1_000_000, mtime: 2_000_000 });
+  assert.equal(statSync(join(dir, "x")).mtimeMs, 2_000_000_000);
+
+  const dirh = await client.openDirectory(".");
+  const names = (await dirh.readAll()).map(([n]) => n).sort();
+  assert.deepEqual(names, ["sub", "x"]);
+  const long = (await (await client.openDirectory("sub")).readAll())[0]!;
+  assert.equal(long[0], "link");
+  assert.match(long[1], /^lrwxrwxrwx +1 \S+ +\S+ +4 \w{3} [ \d]\d [ \d:]{5} link$/);
+
+  writeFileSync(join(dir, "y"), "other");
+  await rejectsWith(client.renameFile("x", "y"), ft.FX_FAILURE, "v3 rename over an existing file");
+  assert.equal(readFileSync(join(dir, "y"), "utf8"), "other");
+  await client.renameFile("x", "z");
+  await client.posixRename("z", "y");
+  assert.equal(readFileSync(join(dir, "y"), "utf8"), "hello");
+  await client.hardLink("y", "h");
+  assert.equal(statSync(join(dir, "h")).ino, statSync(join(dir, "y")).ino);
+  await client.removeFile("h");
+  await rejectsWith(client.removeFile("h"), ft.FX_NO_SUCH_FILE, "remove twice");
+  await rejectsWith(client.removeDirectory("sub"), ft.FX_FAILURE, "rmdir of a non-empty directory");
+  await client.removeFile("sub/link");
+  await client.removeDirectory("sub");
+  assert.equal(lstatSync(join(dir, "sub"), { throwIfNoEntry: false }), undefined);
+});
+
+test("loopback: extensions — limits, statvfs, fstatvfs, fsync, lsetstat, expand-path, home-directory, copy-data, an unknown one", async (t) => {
+  const dir = tempDir(t);
+  const { client } = await loopback(t, { home: dir });
+  assert.deepEqual(await client.limits(), { maxPacketLength: ft.MAX_PACKET_LENGTH, maxReadLength: ft.MAX_READ_LENGTH, maxWriteLength: ft.MAX_PACKET_LENGTH - 1024, maxOpenHandles: ft.MAX_OPEN_HANDLES });
+  const vfs = new common.SSHReader(await client.extendedRequest("statvfs@openssh.com", common.NS(".")));
+  assert.ok(vfs.uint64() > 0n, "block size");
+  const f = await client.openFile("c", ft.FXF_WRITE | ft.FXF_READ | ft.FXF_CREAT);
+  await f.writeChunk(0, "0123456789");
+  await f.sync();
+  const fvfs = await client.extendedRequest("fstatvfs@openssh.com", common.NS(f.handle));
+  assert.equal(fvfs.length, 88);
+  // copy-data: 4 bytes from offset 2 to offset 10 of the same file.
+  await client.extendedStatusRequest("copy-data", (w) => w.string(f.handle).uint64(2).uint64(4).string(f.handle).uint64(10));
+  await f.close();
+  assert.equal(readFileSync(join(dir, "c"), "utf8"), "01234567892345");
+  symlinkSync("c", join(dir, "lc"));
+  await client.extendedStatusRequest("lsetstat@openssh.com", (w) => ft.writeAttrs(w.string("lc"), { atime: 5, mtime: 6 }));
+  assert.equal(lstatSync(join(dir, "lc")).mtimeMs, 6000);
+  assert.notEqual(statSync(join(dir, "c")).mtimeMs, 6000);
+  assert.equal(await client.extendedNameRequest("expand-path@openssh.com", "~/c"), join(realpathSync(dir), "c"));
+  assert.equal(await client.extendedNameRequest("home-directory", ""), dir);
+  await rejectsWith(client.extendedRequest("nobody@example.com"), ft.FX_OP_UNSUPPORTED, "unknown extension");
+});
+
+test("confinement: '..' never climbs out of the root, and the client sees the root as '/'", async (t) => {
+  const base = tempDir(t);
+  const root = join(base, "root");
+  mkdirSync(join(root, "in"), { recursive: true });
+  writeFileSync(join(base, "secret"), "outside");
+  const { client } = await loopback(t, { root });
+  assert.equal(await client.realPath("."), "/");
+  assert.equal(await client.realPath("../../.."), "/");
+  assert.equal(await client.realPath("/in/../../in"), "/in");
+  await rejectsWith(client.openFile("../secret", ft.FXF_READ), ft.FX_NO_SUCH_FILE, "../secret");
+  await rejectsWith(client.openFile("/../../secret", ft.FXF_READ), ft.FX_NO_SUCH_FILE, "/../../secret");
+  const w = await client.openFile("../escaped", ft.FXF_WRITE | ft.FXF_CREAT);
+  await w.close();
+  assert.equal(lstatSync(join(base, "escaped"), { throwIfNoEntry: false }), undefined, "nothing written outside");
+  assert.ok(lstatSync(join(root, "escaped")).isFile(), "'../escaped' is /escaped inside the root");
+});
+
+test("confinement: symlinks — ones that were there and ones made during the session — resolve inside the root", async (t) => {
+  const base = tempDir(t);
+  const root = join(base, "root");
+  mkdirSync(join(root, "etc"), { recursive: true });
+  mkdirSync(join(base, "etc"));
+  writeFileSync(join(base, "etc", "passwd"), "outside");
+  writeFileSync(join(root, "etc", "passwd"), "inside");
+  symlinkSync(join(base, "etc"), join(root, "abs")); // an absolute link to the real outside folder
+  symlinkSync("../../etc", join(root, "etc", "rel"));
+  const { client } = await loopback(t, { root });
+  const read = async (p: string): Promise<string> => {
+    const f = await client.openFile(p, ft.FXF_READ);
+    const d = await f.readChunk(0, 100);
+    await f.close();
+    return Buffer.from(d).toString();
+  };
+  assert.equal(await read("etc/rel/passwd"), "inside", "a relative link climbing out stops at the root");
+  await rejectsWith(read("abs/passwd"), ft.FX_NO_SUCH_FILE, "an absolute link is read inside the root");
+  // Made during the session.
+  await client.makeLink("/new", "/../../../../etc");
+  assert.equal(await read("new/passwd"), "inside");
+  await client.makeLink("/up", "..");
+  assert.equal(await client.realPath("up/up/up"), "/");
+  const ls = (await (await client.openDirectory("/etc/rel")).readAll()).map(([n]) => n).sort();
+  assert.deepEqual(ls, ["passwd", "rel"]);
+  const outsideMode = statSync(join(base, "etc", "passwd")).mode;
+  await client.setAttrs("etc/rel/passwd", { permissions: 0o600 });
+  assert.equal(statSync(join(base, "etc", "passwd")).mode, outsideMode);
+  assert.equal(statSync(join(root, "etc", "passwd")).mode & 0o777, 0o600);
+  await rejectsWith(client.removeDirectory("/"), ft.FX_PERMISSION_DENIED, "the root itself");
+});
+
+test("confinement: a directory swapped for an outside symlink between the check and the use is refused (the race)", async (t) => {
+  const base = tempDir(t);
+  const root = join(base, "root");
+  mkdirSync(join(root, "d"), { recursive: true });
+  mkdirSync(join(base, "outside"));
+  writeFileSync(join(base, "outside", "f"), "outside");
+  writeFileSync(join(root, "d", "f"), "inside");
+  const { client } = await loopback(t, { root });
+  // Deterministic race: right after the walk has looked at "d", swap it for a link out.
+  const realLstat = fsp.lstat;
+  let swapped = false;
+  (fsp as { lstat: typeof fsp.lstat }).lstat = (async (p: Parameters<typeof fsp.lstat>[0], o?: unknown) => {
+    const st = await (realLstat as (p: unknown, o?: unknown) => Promise<unknown>)(p, o);
+    if (!swapped && String(p).endsWith("/root/d")) {
+      swapped = true;
+      rmSync(join(root, "d"), { recursive: true });
+      symlinkSync(join(base, "outside"), join(root, "d"));
+    }
+    return st;
+  }) as typeof fsp.lstat;
+  t.after(() => void ((fsp as { lstat: typeof fsp.lstat }).lstat = realLstat));
+  await rejectsWith(client.openFile("d/f", ft.FXF_READ), ft.FX_PERMISSION_DENIED, "open through the swapped directory");
+  assert.equal(swapped, true);
+  await rejectsWith(client.removeFile("d/f"), ft.FX_NO_SUCH_FILE, "the next walk sees the link and reads it inside the root");
+  assert.equal(readFileSync(join(base, "outside", "f"), "utf8"), "outside");
+});
