@@ -43,6 +43,8 @@ export interface ServerOptions {
   connectionClass?: new () => connection.SSHConnection;
   /** Key exchange algorithms the server offers, in order (default: the library's list). */
   keyExchanges?: string[];
+  /** Called with each avatar the realm makes and the user's home (to add subsystems, …). */
+  configureAvatar?: (avatar: unix.UnixConchUser | unix.InProcessConchUser, home: string) => void;
 }
 
 export interface OurServer {
@@ -159,9 +161,11 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   }
 
   const inProcessOptions = opts.inProcess ?? {};
-  const realm = new CountingRealm((name) =>
-    opts.realm === "inprocess" ? new unix.InProcessConchUser(name, inProcessOptions) : new TestUnixUser(name, home),
-  );
+  const realm = new CountingRealm((name) => {
+    const avatar = opts.realm === "inprocess" ? new unix.InProcessConchUser(name, inProcessOptions) : new TestUnixUser(name, home);
+    opts.configureAvatar?.(avatar, home);
+    return avatar;
+  });
   const passwords = new InMemoryUsernamePasswordDatabaseDontUse({ [USER]: PASSWORD });
   const portal = new Portal(realm, [
     new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [USER]: [keys.Key.fromString(keyPub)] })),

@@ -33,6 +33,8 @@ export class StreamTransport implements ITransport {
   constructor(
     private readonly input: Readable,
     private readonly output: Writable,
+    /** Called once, when the protocol closes the transport. */
+    private readonly onLost: () => void = () => undefined,
   ) {}
 
   write(data: Uint8Array | string): void {
@@ -54,7 +56,7 @@ export class StreamTransport implements ITransport {
     this.disconnecting = true;
     this.input.pause();
     this.output.end();
-    this.input.emit("end");
+    this.onLost();
   }
   abortConnection(): void {
     this.loseConnection();
@@ -84,10 +86,12 @@ export class StreamTransport implements ITransport {
 
 export interface ServeOptions extends FileTransferServerOptions, FilesystemSFTPServerOptions {}
 
-/** Serves one SFTP session over `input`/`output`; resolves when the input ends. */
+/**
+ * Serves one SFTP session over `input`/`output`. At the end of the input the requests already
+ * received are answered, then it resolves (as OpenSSH's sftp-server exits at EOF).
+ */
 export function serve(input: Readable, output: Writable, options: ServeOptions = {}): Promise<void> {
   const server = new FileTransferServer(new FilesystemSFTPServer(options), options);
-  const transport = new StreamTransport(input, output);
   return new Promise((resolve) => {
     let ended = false;
     const end = (): void => {
@@ -96,9 +100,9 @@ export function serve(input: Readable, output: Writable, options: ServeOptions =
       server.connectionLost(new Failure(new ConnectionDone("the input ended")));
       resolve();
     };
+    const transport = new StreamTransport(input, output, end);
     input.on("data", (chunk: Buffer) => server.dataReceived(chunk));
-    input.once("end", end);
-    input.once("close", end);
+    input.once("end", () => server.readConnectionLost());
     input.once("error", end);
     server.makeConnection(transport);
   });

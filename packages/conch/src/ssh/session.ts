@@ -319,12 +319,19 @@ export class SSHSession extends SSHChannel {
 
   /**
    * With a session, it hears the EOF (a process gets its stdin closed) and closes the channel when
-   * done; with only a subsystem we close now.
+   * done. An in-process subsystem that is half-closeable (Twisted's `IHalfCloseableProtocol`,
+   * `readConnectionLost`) is told and ends itself when done; any other ends now, as a process
+   * that exited 0: EOF, exit-status 0 (which `scp` checks), CLOSE.
    */
   override eofReceived(): void {
     this.gotEOF = true;
     if (this.session !== undefined) this.session.eofReceived();
-    else if (this.client !== undefined) this.conn.sendClose(this);
+    else if (this.client !== undefined) {
+      const t = this.client.transport as unknown;
+      const proto = t instanceof DummyTransport ? (t.proto as Partial<{ readConnectionLost(): void }>) : undefined;
+      if (typeof proto?.readConnectionLost === "function") proto.readConnectionLost();
+      else this.client.exit(0);
+    }
   }
 
   /**

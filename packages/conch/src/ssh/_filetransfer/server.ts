@@ -88,6 +88,7 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   private inputPaused = false;
   private nextHandle = 0;
   private registered = false;
+  private inputEnded = false;
 
   constructor(client: ISFTPServer, options: FileTransferServerOptions = {}) {
     super(options.maxPacketLength ?? MAX_PACKET_LENGTH);
@@ -164,6 +165,23 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     } finally {
       this.busy = false;
     }
+    if (this.inputEnded && this.queue.length === 0 && this.connected) this.finish();
+  }
+
+  /**
+   * Twisted's `IHalfCloseableProtocol.readConnectionLost`: the client sent EOF. Requests already
+   * received are answered, then the session ends as OpenSSH's sftp-server exits: with status 0
+   * where the transport carries one (a session channel), else by closing.
+   */
+  readConnectionLost(): void {
+    this.inputEnded = true;
+    if (!this.busy) void this.pump();
+  }
+
+  private finish(): void {
+    const t = this.transport as unknown as { exit?: (status: number) => void };
+    if (typeof t.exit === "function") t.exit(0);
+    else this.transport.loseConnection();
   }
 
   private async dispatch(type: number, body: Uint8Array): Promise<void> {
