@@ -8,18 +8,9 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import * as ft from "@twisted-ts/conch/ssh/filetransfer";
 import { requirePeer, runCommand } from "../_support/peers.js";
-import { clientEnv, startOurServer, type OurServer, type ServerOptions } from "./_server_support.js";
-
-/** Our server with the sftp subsystem in process, over the user's home (confined when `root` is set). */
-export function sftpServerOptions(fs: (home: string) => ft.FilesystemSFTPServerOptions = (home) => ({ home })): ServerOptions {
-  return {
-    configureAvatar: (avatar, home) => {
-      avatar.subsystemLookup["sftp"] = () => new ft.FileTransferServer(new ft.FilesystemSFTPServer(fs(home)));
-    },
-  };
-}
+import { clientEnv, startOurServer, type OurServer } from "./_server_support.js";
+import { sftpServerOptions } from "./_sftp_support.js";
 
 function clientArgs(server: OurServer, portFlag: "-p" | "-P"): string[] {
   return [
