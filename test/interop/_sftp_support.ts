@@ -6,10 +6,13 @@ import * as ft from "@twisted-ts/conch/ssh/filetransfer";
 import type { ServerOptions } from "./_server_support.js";
 
 /** Our server with the sftp subsystem in process over the user's home (options from `fs`). */
-export function sftpServerOptions(fs: (home: string) => ft.FilesystemSFTPServerOptions = (home) => ({ home })): ServerOptions {
+export function sftpServerOptions(
+  fs: (home: string) => ft.FilesystemSFTPServerOptions = (home) => ({ home }),
+  protocol: ft.FileTransferServerOptions = {},
+): ServerOptions {
   return {
     configureAvatar: (avatar, home) => {
-      avatar.subsystemLookup["sftp"] = () => new ft.FileTransferServer(new ft.FilesystemSFTPServer(fs(home)));
+      avatar.subsystemLookup["sftp"] = () => new ft.FileTransferServer(new ft.FilesystemSFTPServer(fs(home)), protocol);
     },
   };
 }
