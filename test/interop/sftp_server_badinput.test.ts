@@ -14,11 +14,14 @@ import { sftpServerOptions } from "./_sftp_support.js";
 
 /** An sftp subsystem channel driven by raw packets. */
 class RawSFTP {
-  private offset = 0;
+  /** Received bytes not yet taken as packets (kept apart from the channel's stdout, which joins everything on each read). */
+  private pending: Buffer = Buffer.alloc(0);
   constructor(
     readonly ch: SessionChannel,
     readonly client: Client,
-  ) {}
+  ) {
+    ch.stdoutSink = (d) => (this.pending = this.pending.length === 0 ? Buffer.from(d) : Buffer.concat([this.pending, d]));
+  }
 
   send(bytes: Uint8Array): void {
     this.ch.write(bytes.slice());
@@ -32,12 +35,12 @@ class RawSFTP {
   }
 
   private take(): [number, common.SSHReader] | undefined {
-    const all = this.ch.stdout;
-    if (all.length - this.offset < 4) return undefined;
-    const len = new DataView(all.buffer, all.byteOffset + this.offset).getUint32(0);
-    if (all.length - this.offset < 4 + len) return undefined;
-    const body = all.subarray(this.offset + 4, this.offset + 4 + len);
-    this.offset += 4 + len;
+    const all = this.pending;
+    if (all.length < 4) return undefined;
+    const len = all.readUInt32BE(0);
+    if (all.length < 4 + len) return undefined;
+    const body = all.subarray(4, 4 + len);
+    this.pending = all.subarray(4 + len);
     return [body[0]!, new common.SSHReader(body.slice(1))];
   }
 
