@@ -7,6 +7,7 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { lstatSync, mkdirSync, promises as fsp, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { randomBytes } from "node:crypto";
 import { Failure } from "@twisted-ts/internet/failure";
 import { ConnectionDone } from "@twisted-ts/internet/error";
 import type { IAddress, IProtocol, ITransport } from "@twisted-ts/internet/interfaces";
@@ -51,8 +52,12 @@ class PipeEnd implements ITransport {
   unregisterProducer(): void {}
 }
 
-async function loopback(t: TestContext, options: ft.FilesystemSFTPServerOptions): Promise<{ client: ft.FileTransferClient; server: ft.FileTransferServer }> {
-  const server = new ft.FileTransferServer(new ft.FilesystemSFTPServer(options));
+async function loopback(
+  t: TestContext,
+  options: ft.FilesystemSFTPServerOptions,
+  protocol: ft.FileTransferServerOptions = {},
+): Promise<{ client: ft.FileTransferClient; server: ft.FileTransferServer }> {
+  const server = new ft.FileTransferServer(new ft.FilesystemSFTPServer(options), protocol);
   const client = new ft.FileTransferClient();
   const a = new PipeEnd();
   const b = new PipeEnd();
@@ -236,4 +241,52 @@ test("confinement: a directory swapped for an outside symlink between the check 
   assert.equal(swapped, true);
   await rejectsWith(client.removeFile("d/f"), ft.FX_NO_SUCH_FILE, "the next walk sees the link and reads it inside the root");
   assert.equal(readFileSync(join(base, "outside", "f"), "utf8"), "outside");
+});
+
+test("get/put: pipelined transfers byte for byte, with short reads from a server that caps READ, and progress", async (t) => {
+  const dir = tempDir(t);
+  // The server answers at most 10,000 bytes per READ: the client asks again for the rest.
+  const { client, server } = await loopback(t, { home: dir }, { maxReadLength: 10_000 });
+  const data = randomBytes(1_000_003);
+  writeFileSync(join(dir, "src"), data);
+  const seen: number[] = [];
+  let most = 0;
+  const before = server.outstanding;
+  assert.equal(before, 0);
+  const n = await client.get("src", join(dir, "got"), { chunkSize: 16_384, requests: 8, progress: (done, total) => {
+    seen.push(done);
+    assert.equal(total, data.length);
+    most = Math.max(most, server.outstanding);
+  } });
+  assert.equal(n, data.length);
+  assert.deepEqual(readFileSync(join(dir, "got")), data);
+  assert.equal(seen.at(-1), data.length);
+  assert.ok(most <= 8, `at most 8 requests in flight, saw ${most}`);
+  const up = await client.put(join(dir, "got"), "put", { chunkSize: 7_000, requests: 3 });
+  assert.equal(up, data.length);
+  assert.deepEqual(readFileSync(join(dir, "put")), data);
+  // Sizes that are multiples of the chunk, and empty files.
+  writeFileSync(join(dir, "even"), data.subarray(0, 65_536));
+  assert.equal(await client.get("even", join(dir, "even2"), { chunkSize: 16_384 }), 65_536);
+  assert.deepEqual(readFileSync(join(dir, "even2")), data.subarray(0, 65_536));
+  writeFileSync(join(dir, "empty"), "");
+  assert.equal(await client.get("empty", join(dir, "empty2")), 0);
+  assert.equal(await client.put(join(dir, "empty"), "empty3"), 0);
+  assert.equal(readFileSync(join(dir, "empty3")).length, 0);
+});
+
+test("get/put resume (reget/reput): only the missing tail moves", async (t) => {
+  const dir = tempDir(t);
+  const { client } = await loopback(t, { home: dir });
+  const data = randomBytes(300_000);
+  writeFileSync(join(dir, "src"), data);
+  writeFileSync(join(dir, "partial"), data.subarray(0, 123_456));
+  let first = -1;
+  await client.get("src", join(dir, "partial"), { resume: true, progress: (done) => void (first < 0 && (first = done)) });
+  assert.deepEqual(readFileSync(join(dir, "partial")), data);
+  assert.ok(first > 123_456 && first <= 123_456 + ft.TRANSFER_CHUNK_SIZE, `started from the local size: ${first}`);
+  writeFileSync(join(dir, "remote-partial"), data.subarray(0, 5));
+  assert.equal(await client.put(join(dir, "src"), "remote-partial", { resume: true }), data.length);
+  assert.deepEqual(readFileSync(join(dir, "remote-partial")), data);
+  await rejectsWith(client.get("missing", join(dir, "x")), ft.FX_NO_SUCH_FILE, "get of a missing file");
 });

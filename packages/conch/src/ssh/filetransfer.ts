@@ -40,3 +40,4 @@ export {
   type FilesystemSFTPServerOptions,
 } from "./_filetransfer/fsserver.js";
 export { openSFTPChannel, SFTPClientChannel } from "./_filetransfer/channel.js";
+export { getFile, putFile, TRANSFER_CHUNK_SIZE, TRANSFER_REQUESTS, type TransferOptions } from "./_filetransfer/transfer.js";

@@ -45,6 +45,7 @@ import {
   packetTypes,
 } from "./constants.js";
 import type { DirectoryEntry } from "./interfaces.js";
+import { getFile, putFile, type TransferOptions } from "./transfer.js";
 import { SFTPError, readAttrs, readPath, writeAttrs, type FileAttributes, type SFTPFramingError } from "./wire.js";
 
 const log = new Logger("twisted-ts.conch.ssh.filetransfer");
@@ -282,6 +283,19 @@ export class FileTransferClient extends FileTransferBase {
       const n = (): number => Number(r.uint64());
       return { maxPacketLength: n(), maxReadLength: n(), maxWriteLength: n(), maxOpenHandles: n() };
     });
+  }
+
+  /**
+   * Downloads `remote` to the local file `local` with `requests` READs of `chunkSize` in flight
+   * (OpenSSH's 64 × 32 KiB by default); fires with the file's size. `resume` is `reget`.
+   */
+  get(remote: PathLike, local: string, options: TransferOptions = {}): Deferred<number> {
+    return Deferred.fromPromise(getFile(this, remote, local, options));
+  }
+
+  /** Uploads the local file `local` to `remote`, pipelined as {@link get}; `resume` is `reput`. */
+  put(local: string, remote: PathLike, options: TransferOptions = {}): Deferred<number> {
+    return Deferred.fromPromise(putFile(this, local, remote, options));
   }
 
   /** @internal READ for a ClientFile. */
