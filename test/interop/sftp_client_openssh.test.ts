@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -82,6 +82,26 @@ test("our client against sshd's sftp: files, directories, links, attributes, ext
   await sftp.removeDirectory(p("d"));
   await sftp.removeFile(p("h"));
   assert.equal(lstatSync(p("d"), { throwIfNoEntry: false }), undefined);
+});
+
+test("our client's get/put against sshd: 32 MiB each way, pipelined, SHA-256 equal, and reget of a partial file", async (t) => {
+  const key = await makeUserKey(t);
+  const sshd = await startSshd(t, { authorizedKeys: [key.publicLine], hostKeyTypes: ["ed25519"] });
+  if (sshd === undefined) return;
+  const client = await connectClient({ port: sshd.port, user: sshd.user, key, hostKey: sshd.hostKeys["ed25519"], peerLog: sshd.output });
+  t.after(() => client.close());
+  const sftp = await within(ft.openSFTPChannel(client.conn), 30_000, "sftp subsystem", sshd.output);
+  const dir = tempDir(t);
+  const data = randomBytes(32 * 1024 * 1024);
+  const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
+  writeFileSync(join(dir, "src"), data);
+  assert.equal(await within(sftp.put(join(dir, "src"), join(dir, "remote")), 120_000, "put", sshd.output), data.length);
+  assert.equal(sha(readFileSync(join(dir, "remote"))), sha(data));
+  assert.equal(await within(sftp.get(join(dir, "remote"), join(dir, "back")), 120_000, "get", sshd.output), data.length);
+  assert.equal(sha(readFileSync(join(dir, "back"))), sha(data));
+  writeFileSync(join(dir, "partial"), data.subarray(0, 10_000_000));
+  await within(sftp.get(join(dir, "remote"), join(dir, "partial"), { resume: true }), 120_000, "reget", sshd.output);
+  assert.equal(sha(readFileSync(join(dir, "partial"))), sha(data));
 });
 
 const SFTP_SERVER_BIN = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "packages", "conch", "dist", "scripts", "sftp-server.js");
