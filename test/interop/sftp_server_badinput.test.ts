@@ -170,7 +170,8 @@ test("bad input: under confinement, '../' and a symlink out (made before and dur
   assert.equal((await s.status()).code, ft.FX_NO_SUCH_FILE);
   s.packet(ft.FXP_OPEN, (w) => ft.writeAttrs(w.uint32(2).string("before/secret").uint32(ft.FXF_READ), {}));
   assert.equal((await s.status()).code, ft.FX_NO_SUCH_FILE);
-  s.packet(ft.FXP_SYMLINK, (w) => w.uint32(3).string("../../../..").string("during"));
+  // Our client's SSH version is not one that sends OpenSSH's order: the draft's, link path first.
+  s.packet(ft.FXP_SYMLINK, (w) => w.uint32(3).string("during").string("../../../.."));
   assert.equal((await s.status()).code, ft.FX_OK);
   s.packet(ft.FXP_OPEN, (w) => ft.writeAttrs(w.uint32(4).string("during/secret").uint32(ft.FXF_WRITE | ft.FXF_CREAT | ft.FXF_TRUNC), {}));
   const [type] = await s.next();

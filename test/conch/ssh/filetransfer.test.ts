@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, realpathSync, writeFileSync } from "node:fs";
+import { mkdirSync, readlinkSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { StringTransport } from "@twisted-ts/internet/testing";
 import { Failure } from "@twisted-ts/internet/failure";
@@ -359,4 +359,42 @@ test("client: requests pending when the session ends fail with ConnectionLost", 
   c.connectionLost(new Failure(new ConnectionDone()));
   await assert.rejects(Promise.resolve(d), ConnectionLost);
   await assert.rejects(Promise.resolve(c.realPath(".")), ConnectionLost);
+});
+
+/** A StringTransport that looks like a session channel on a connection whose peer sent `version`. */
+function channelTransport(version: string): StringTransport {
+  return Object.assign(new StringTransport(), { conn: { transport: { otherVersionString: version } } });
+}
+
+test("SYMLINK: the argument order follows the peer — OpenSSH, Paramiko and libssh2 clients send the target first, others the draft's order", async (t) => {
+  const dir = tempDir(t);
+  const cases: Array<[string, string]> = [
+    ["SSH-2.0-OpenSSH_9.2p1 Debian-2", "target-first"],
+    ["SSH-2.0-paramiko_2.12.0", "target-first"],
+    ["SSH-2.0-libssh2_1.10.0", "target-first"],
+    ["SSH-2.0-AsyncSSH_2.13.0", "draft"],
+    ["SSH-2.0-TwistedTS_0.1.0", "draft"],
+  ];
+  for (const [i, [version, order]] of cases.entries()) {
+    const tr = channelTransport(version);
+    const server = new ft.FileTransferServer(new ft.FilesystemSFTPServer({ home: dir }));
+    server.makeConnection(tr);
+    assert.equal(server.symlinkTargetFirst, order === "target-first", version);
+    const link = `link-${i}`;
+    const [type, r] = await ask(server, tr, pkt(ft.FXP_SYMLINK, (w) => (order === "draft" ? w.uint32(1).string(link).string("T") : w.uint32(1).string("T").string(link))));
+    assert.equal(type, ft.FXP_STATUS);
+    assert.equal(status(r).code, ft.FX_OK, version);
+    assert.equal(readlinkSync(join(dir, link)), "T", version);
+  }
+  // The client: target first to OpenSSH and Paramiko servers, the draft's order to others.
+  for (const [version, targetFirst] of [["SSH-2.0-OpenSSH_9.2", true], ["SSH-2.0-Twisted_22.4.0", false], ["SSH-2.0-AsyncSSH_2.13.0", false]] as const) {
+    const c = new ft.FileTransferClient();
+    const tr = channelTransport(version);
+    c.makeConnection(tr);
+    tr.clear();
+    void c.makeLink("LINK", "TARGET").addErrback(() => undefined);
+    const [[, r]] = packets(tr.value()) as [[number, common.SSHReader]];
+    r.uint32();
+    assert.deepEqual([r.utf8(), r.utf8()], targetFirst ? ["TARGET", "LINK"] : ["LINK", "TARGET"], version);
+  }
 });

@@ -25,7 +25,18 @@
  * pipelines. Failures are {@link SFTPError}s carrying the status code (`FX_*`).
  */
 export * from "./_filetransfer/constants.js";
-export { SFTPError, SFTPFramingError, PacketFramer, readAttrs, writeAttrs, statusName, type FileAttributes } from "./_filetransfer/wire.js";
+export {
+  SFTPError,
+  SFTPFramingError,
+  PacketFramer,
+  readAttrs,
+  writeAttrs,
+  statusName,
+  peerSSHVersion,
+  TARGET_FIRST_CLIENTS,
+  TARGET_FIRST_SERVERS,
+  type FileAttributes,
+} from "./_filetransfer/wire.js";
 export { FileTransferBase } from "./_filetransfer/base.js";
 export { FileTransferClient, ClientFile, ClientDirectory, type PathLike, type StatusReply } from "./_filetransfer/client.js";
 export { FileTransferServer, type FileTransferServerOptions } from "./_filetransfer/server.js";

@@ -46,7 +46,16 @@ import {
 } from "./constants.js";
 import type { DirectoryEntry } from "./interfaces.js";
 import { getFile, putFile, type TransferOptions } from "./transfer.js";
-import { SFTPError, readAttrs, readPath, writeAttrs, type FileAttributes, type SFTPFramingError } from "./wire.js";
+import {
+  SFTPError,
+  TARGET_FIRST_SERVERS,
+  peerSSHVersion,
+  readAttrs,
+  readPath,
+  writeAttrs,
+  type FileAttributes,
+  type SFTPFramingError,
+} from "./wire.js";
 
 const log = new Logger("twisted-ts.conch.ssh.filetransfer");
 
@@ -77,6 +86,11 @@ export class FileTransferClient extends FileTransferBase {
   serverExtensions: Record<string, Uint8Array> = {};
   /** Fires with the server's version once VERSION arrives. */
   readonly whenReady = new Deferred<number>();
+  /**
+   * True to send SYMLINK with the target first (OpenSSH's order). Left undefined, it is set when
+   * the client connects, from the server's SSH version (see `TARGET_FIRST_SERVERS`).
+   */
+  symlinkTargetFirst: boolean | undefined = undefined;
 
   constructor(extData: Record<string, Uint8Array | string> = {}, maxPacketLength: number = MAX_PACKET_LENGTH) {
     super(maxPacketLength);
@@ -91,6 +105,10 @@ export class FileTransferClient extends FileTransferBase {
   }
 
   override connectionMade(): void {
+    if (this.symlinkTargetFirst === undefined) {
+      const v = peerSSHVersion(this.transport);
+      this.symlinkTargetFirst = v === undefined || TARGET_FIRST_SERVERS.test(v);
+    }
     this.send(FXP_INIT, (w) => {
       w.uint32(SFTP_VERSION);
       for (const [k, v] of Object.entries(this.extData)) w.string(k).string(v);
@@ -237,11 +255,12 @@ export class FileTransferClient extends FileTransferBase {
   }
 
   /**
-   * Makes a symbolic link at `linkPath` pointing to `targetPath`. Sent in OpenSSH's order (target
-   * first), which every deployed server expects.
+   * Makes a symbolic link at `linkPath` pointing to `targetPath`, the arguments in the order the
+   * server expects (see {@link symlinkTargetFirst}).
    */
   makeLink(linkPath: PathLike, targetPath: PathLike): Deferred<StatusReply> {
-    return this.statusRequest(FXP_SYMLINK, (w) => w.string(targetPath).string(linkPath));
+    const [a, b] = this.symlinkTargetFirst === false ? [linkPath, targetPath] : [targetPath, linkPath];
+    return this.statusRequest(FXP_SYMLINK, (w) => w.string(a).string(b));
   }
 
   realPath(path: PathLike): Deferred<string> {

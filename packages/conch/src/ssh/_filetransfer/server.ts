@@ -37,7 +37,17 @@ import {
 } from "./constants.js";
 import type { DirectoryEntry, ISFTPDirectory, ISFTPFile, ISFTPServer, StatVFS } from "./interfaces.js";
 import { STATUS_MESSAGES, statusForError } from "./status.js";
-import { SFTPError, readAttrs, readPath, readSafeUint64, writeAttrs, type FileAttributes, type SFTPFramingError } from "./wire.js";
+import {
+  SFTPError,
+  TARGET_FIRST_CLIENTS,
+  peerSSHVersion,
+  readAttrs,
+  readPath,
+  readSafeUint64,
+  writeAttrs,
+  type FileAttributes,
+  type SFTPFramingError,
+} from "./wire.js";
 
 const log = new Logger("twisted-ts.conch.ssh.filetransfer");
 
@@ -51,6 +61,8 @@ export interface FileTransferServerOptions {
   maxOpenHandles?: number;
   /** Most bytes one READ answers ({@link MAX_READ_LENGTH}); longer READs get a short read. */
   maxReadLength?: number;
+  /** SYMLINK's argument order; default: from the client's SSH version (see `TARGET_FIRST_CLIENTS`). */
+  symlinkTargetFirst?: boolean;
 }
 
 /** What a transport may offer for pausing our input (a TCP transport, a session channel's protocol). */
@@ -79,6 +91,8 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   maxOutstandingRequests: number;
   maxOpenHandles: number;
   maxReadLength: number;
+  /** True when SYMLINK carries the target first (OpenSSH's order); set from the client's SSH version when not given. */
+  symlinkTargetFirst: boolean | undefined;
   /** Extensions sent in VERSION (name → data), set when INIT arrives. */
   extensions: Record<string, string> = {};
 
@@ -96,6 +110,7 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     this.maxOutstandingRequests = options.maxOutstandingRequests ?? MAX_OUTSTANDING_REQUESTS;
     this.maxOpenHandles = options.maxOpenHandles ?? MAX_OPEN_HANDLES;
     this.maxReadLength = options.maxReadLength ?? MAX_READ_LENGTH;
+    this.symlinkTargetFirst = options.symlinkTargetFirst;
   }
 
   /** Requests received and not answered yet. */
@@ -104,6 +119,10 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   }
 
   override connectionMade(): void {
+    if (this.symlinkTargetFirst === undefined) {
+      const v = peerSSHVersion(this.transport);
+      this.symlinkTargetFirst = v === undefined || TARGET_FIRST_CLIENTS.test(v);
+    }
     const t = this.transport as unknown as Pausable;
     if (typeof t.registerProducer === "function") {
       t.registerProducer(this, true);
@@ -491,13 +510,13 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   }
 
   /**
-   * SYMLINK: `string targetpath, string linkpath` → STATUS. The draft names them the other way
-   * round; OpenSSH's client and server swapped them long ago and every deployed peer (Paramiko,
-   * libssh2, AsyncSSH with OpenSSH) follows OpenSSH, so this does too.
+   * SYMLINK: `string linkpath, string targetpath` (draft-02 §6.10) → STATUS, or the target first
+   * from clients that use OpenSSH's order (see {@link symlinkTargetFirst}).
    */
   async packet_SYMLINK(r: SSHReader, id: number): Promise<void> {
-    const targetPath = readPath(r);
-    const linkPath = readPath(r);
+    const first = readPath(r);
+    const second = readPath(r);
+    const [linkPath, targetPath] = this.symlinkTargetFirst === false ? [first, second] : [second, first];
     r.end();
     await this.client.makeLink(linkPath, targetPath);
     this.sendStatus(id, FX_OK);

@@ -256,3 +256,32 @@ export function buildPacket(type: number, fill: (w: SSHWriter) => void, sizeHint
   new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(0, out.length - 4);
   return out;
 }
+
+/**
+ * SYMLINK's argument order. The draft puts the link path first; OpenSSH swapped them long ago
+ * and OpenSSH, Paramiko and libssh2 send the target first whatever the peer. Others (AsyncSSH,
+ * ssh2, WinSCP) send OpenSSH's order only to an OpenSSH server. So a server takes the target
+ * first from peers whose SSH version names one of {@link TARGET_FIRST_CLIENTS}, and a client
+ * sends it first to servers named in {@link TARGET_FIRST_SERVERS} (AsyncSSH decides the same
+ * way). With no SSH version to go by (the sftp-server bin on a pipe), OpenSSH's order.
+ */
+export const TARGET_FIRST_CLIENTS = /OpenSSH|paramiko|libssh2/;
+/** See {@link TARGET_FIRST_CLIENTS}. */
+export const TARGET_FIRST_SERVERS = /OpenSSH|paramiko/;
+
+/**
+ * The peer's SSH version line when `transport` is a session channel (or a session's process
+ * protocol) of our SSH stack, else undefined.
+ */
+export function peerSSHVersion(transport: unknown): string | undefined {
+  type Chain = { session?: Chain; conn?: Chain; transport?: Chain; otherVersionString?: unknown };
+  const t = transport as Chain | undefined;
+  const channel: Chain | undefined = t?.session ?? t;
+  let v: unknown;
+  try {
+    v = channel?.conn?.transport?.otherVersionString;
+  } catch {
+    // A channel without a connection yet (its `conn` throws): nothing to go by.
+  }
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
