@@ -290,3 +290,15 @@ test("get/put resume (reget/reput): only the missing tail moves", async (t) => {
   assert.deepEqual(readFileSync(join(dir, "remote-partial")), data);
   await rejectsWith(client.get("missing", join(dir, "x")), ft.FX_NO_SUCH_FILE, "get of a missing file");
 });
+
+test("quota (maxFileSize): a WRITE or a size change past it is FX_FAILURE 'Disk quota exceeded', and nothing past it is written", async (t) => {
+  const dir = tempDir(t);
+  const { client } = await loopback(t, { home: dir, maxFileSize: 1000 });
+  const f = await client.openFile("q", ft.FXF_WRITE | ft.FXF_CREAT);
+  await f.writeChunk(0, Buffer.alloc(1000, 1));
+  await assert.rejects(Promise.resolve(f.writeChunk(990, Buffer.alloc(11, 2))), (e: unknown) => e instanceof ft.SFTPError && e.code === ft.FX_FAILURE && e.message === "Disk quota exceeded");
+  await rejectsWith(f.setAttrs({ size: 1001 }), ft.FX_FAILURE, "ftruncate past the quota");
+  await rejectsWith(client.setAttrs("q", { size: 5000 }), ft.FX_FAILURE, "truncate past the quota");
+  await f.close();
+  assert.deepEqual(readFileSync(join(dir, "q")), Buffer.alloc(1000, 1));
+});

@@ -8,6 +8,7 @@ import { constants, promises as fsp, readFileSync, type Stats } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { homedir } from "node:os";
 import { posix } from "node:path";
+import { Logger } from "@twisted-ts/internet/log";
 import {
   FXF_APPEND,
   FXF_CREAT,
@@ -32,6 +33,11 @@ export interface FilesystemSFTPServerOptions {
   root?: string;
   /** The start directory ("."): a client path when confined (default "/"), else a real one (default: the process's cwd). */
   home?: string;
+  /**
+   * A quota: the largest size a file may reach through this session (a WRITE or a size change
+   * past it fails with FX_FAILURE "Disk quota exceeded"). Default: no limit.
+   */
+  maxFileSize?: number;
 }
 
 /** Attributes of a stat result. */
@@ -139,11 +145,21 @@ async function statVFSOf(path: string): Promise<StatVFS> {
   };
 }
 
+const log = new Logger("twisted-ts.conch.ssh.filetransfer");
+
+function checkQuota(size: number, maxFileSize: number): void {
+  if (size <= maxFileSize) return;
+  log.warn("refusing to make a file {size} bytes long: the quota is {maxFileSize}", { size, maxFileSize });
+  throw new SFTPError(FX_FAILURE, "Disk quota exceeded");
+}
+
 /** An open file: `node:fs` FileHandle reads and writes at the offsets asked. */
 export class FilesystemFile implements ISFTPFile {
   constructor(
     readonly fh: FileHandle,
     private readonly fdPathForStatfs: string,
+    /** See {@link FilesystemSFTPServerOptions.maxFileSize}. */
+    readonly maxFileSize: number = Number.POSITIVE_INFINITY,
   ) {}
 
   async readChunk(offset: number, length: number): Promise<Uint8Array> {
@@ -153,6 +169,7 @@ export class FilesystemFile implements ISFTPFile {
   }
 
   async writeChunk(offset: number, data: Uint8Array): Promise<void> {
+    checkQuota(offset + data.length, this.maxFileSize);
     let done = 0;
     while (done < data.length) {
       const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
@@ -164,8 +181,9 @@ export class FilesystemFile implements ISFTPFile {
     return attrsFromStats(await this.fh.stat());
   }
 
-  setAttrs(attrs: FileAttributes): Promise<void> {
-    return setHandleAttrs(this.fh, attrs);
+  async setAttrs(attrs: FileAttributes): Promise<void> {
+    if (attrs.size !== undefined) checkQuota(attrs.size, this.maxFileSize);
+    await setHandleAttrs(this.fh, attrs);
   }
 
   sync(): Promise<void> {
@@ -240,9 +258,12 @@ export class FilesystemSFTPServer implements ISFTPServer {
   readonly filesSupport = { sync: true, statVFS: true } as const;
   /** True when confined to a root folder. */
   readonly confined: boolean;
+  /** See {@link FilesystemSFTPServerOptions.maxFileSize}. */
+  readonly maxFileSize: number;
 
   constructor(options: FilesystemSFTPServerOptions = {}) {
     this.confined = options.root !== undefined;
+    this.maxFileSize = options.maxFileSize ?? Number.POSITIVE_INFINITY;
     this.paths = options.root !== undefined ? new ConfinedResolver(options.root, options.home ?? "/") : new PlainResolver(options.home ?? process.cwd());
   }
 
@@ -255,7 +276,7 @@ export class FilesystemSFTPServer implements ISFTPServer {
     return withTarget(t, async () => {
       const mode = attrs.permissions !== undefined ? attrs.permissions & 0o7777 : 0o666;
       const fh = await fsp.open(t.opPath, openFlags(flags) | (t.follow ? 0 : constants.O_NOFOLLOW), mode);
-      return new FilesystemFile(fh, "/proc/self/fd/");
+      return new FilesystemFile(fh, "/proc/self/fd/", this.maxFileSize);
     });
   }
 
@@ -346,6 +367,7 @@ export class FilesystemSFTPServer implements ISFTPServer {
   }
 
   private async applyAttrs(path: string, attrs: FileAttributes, followLinks: boolean): Promise<void> {
+    if (attrs.size !== undefined) checkQuota(attrs.size, this.maxFileSize);
     const t = await this.paths.resolve(path, followLinks);
     await withTarget(t, async (t) => {
       if (t.follow) {
