@@ -51,4 +51,5 @@ export {
   type FilesystemSFTPServerOptions,
 } from "./_filetransfer/fsserver.js";
 export { openSFTPChannel, SFTPClientChannel } from "./_filetransfer/channel.js";
+export { createReadStream, createWriteStream, type RemoteReadStreamOptions, type RemoteWriteStreamOptions } from "./_filetransfer/streams.js";
 export { getFile, putFile, TRANSFER_CHUNK_SIZE, TRANSFER_REQUESTS, type TransferOptions } from "./_filetransfer/transfer.js";

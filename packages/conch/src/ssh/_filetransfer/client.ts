@@ -46,6 +46,8 @@ import {
 } from "./constants.js";
 import type { DirectoryEntry } from "./interfaces.js";
 import { getFile, putFile, type TransferOptions } from "./transfer.js";
+import { createReadStream, createWriteStream, type RemoteReadStreamOptions, type RemoteWriteStreamOptions } from "./streams.js";
+import type { Readable, Writable } from "node:stream";
 import {
   SFTPError,
   TARGET_FIRST_SERVERS,
@@ -315,6 +317,19 @@ export class FileTransferClient extends FileTransferBase {
   /** Uploads the local file `local` to `remote`, pipelined as {@link get}; `resume` is `reput`. */
   put(local: string, remote: PathLike, options: TransferOptions = {}): Deferred<number> {
     return Deferred.fromPromise(putFile(this, local, remote, options));
+  }
+
+  /**
+   * A Node Readable of the remote file (or an open ClientFile): READs of `chunkSize` with up to
+   * `requests` in flight while the consumer keeps up; none while it is paused.
+   */
+  createReadStream(path: PathLike | ClientFile, options: RemoteReadStreamOptions = {}): Readable {
+    return createReadStream(this, path, options);
+  }
+
+  /** A Node Writable onto the remote file: up to `requests` WRITEs in flight, then writes wait. */
+  createWriteStream(path: PathLike | ClientFile, options: RemoteWriteStreamOptions = {}): Writable {
+    return createWriteStream(this, path, options);
   }
 
   /** @internal READ for a ClientFile. */
