@@ -225,6 +225,24 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   };
 }
 
+/**
+ * Options for OpenSSH's clients (`ssh`, `scp`, `sftp`, `sshfs`) to log in to `server` as alice
+ * with her key, the host key pinned; `portFlag` is `-p` for ssh, `-P` for scp and sftp.
+ */
+export function opensshClientArgs(server: OurServer, portFlag: "-p" | "-P" = "-p"): string[] {
+  return [
+    "-F", "/dev/null",
+    portFlag, String(server.port),
+    "-o", `UserKnownHostsFile=${server.knownHosts}`,
+    "-o", "StrictHostKeyChecking=yes",
+    "-o", "BatchMode=yes",
+    "-o", "IdentitiesOnly=yes",
+    "-o", "PreferredAuthentications=publickey",
+    "-o", "ConnectTimeout=10",
+    "-i", server.keyPath,
+  ];
+}
+
 /** A small environment for client programs: PATH, HOME (the server's temp dir) and extras. */
 export function clientEnv(server: OurServer, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: server.dir, LANG: "C.UTF-8", ...extra };

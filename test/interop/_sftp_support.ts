@@ -3,11 +3,12 @@
  * process (FileTransferServer over FilesystemSFTPServer in the user's home, or confined).
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { lstatSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ft from "@twisted-ts/conch/ssh/filetransfer";
 import type { ServerOptions } from "./_server_support.js";
+import { within } from "./_client_support.js";
 
 /** Our server with the sftp subsystem in process over the user's home (options from `fs`). */
 export function sftpServerOptions(
@@ -91,4 +92,21 @@ export async function exerciseClient(sftp: ft.FileTransferClient, dir: string): 
   await sftp.removeDirectory(p("d"));
   await sftp.removeFile(p("h"));
   assert.equal(lstatSync(p("d"), { throwIfNoEntry: false }), undefined);
+}
+
+/**
+ * Our client's pipelined `put` then `get` of `size` random bytes in `dir` (a path the server sees
+ * too), SHA-256 compared, then a `reget` of a file holding the first third.
+ */
+export async function checkGetPut(sftp: ft.FileTransferClient, dir: string, size: number, peerLog: () => string): Promise<void> {
+  const data = randomBytes(size);
+  const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
+  writeFileSync(join(dir, "src"), data);
+  assert.equal(await within(sftp.put(join(dir, "src"), join(dir, "remote")), 120_000, "put", peerLog), data.length);
+  assert.equal(sha(readFileSync(join(dir, "remote"))), sha(data));
+  assert.equal(await within(sftp.get(join(dir, "remote"), join(dir, "back")), 120_000, "get", peerLog), data.length);
+  assert.equal(sha(readFileSync(join(dir, "back"))), sha(data));
+  writeFileSync(join(dir, "partial"), data.subarray(0, Math.floor(size / 3)));
+  await within(sftp.get(join(dir, "remote"), join(dir, "partial"), { resume: true }), 120_000, "reget", peerLog);
+  assert.equal(sha(readFileSync(join(dir, "partial"))), sha(data));
 }

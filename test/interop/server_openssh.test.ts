@@ -15,21 +15,10 @@ import { join } from "node:path";
 import { missing, requirePeer, runCommand, spawnPeer } from "../_support/peers.js";
 import { connection } from "@twisted-ts/conch/ssh";
 import { unix } from "@twisted-ts/conch";
-import { TERMINAL_SHELL, clientEnv, startOurServer, type OurServer } from "./_server_support.js";
+import { TERMINAL_SHELL, clientEnv, opensshClientArgs, startOurServer, type OurServer } from "./_server_support.js";
 
 function sshArgs(server: OurServer, extra: string[] = []): string[] {
-  return [
-    "-F", "/dev/null",
-    "-p", String(server.port),
-    "-o", `UserKnownHostsFile=${server.knownHosts}`,
-    "-o", "StrictHostKeyChecking=yes",
-    "-o", "BatchMode=yes",
-    "-o", "IdentitiesOnly=yes",
-    "-o", "PreferredAuthentications=publickey",
-    "-o", "ConnectTimeout=10",
-    "-i", server.keyPath,
-    ...extra,
-  ];
+  return [...opensshClientArgs(server, "-p"), ...extra];
 }
 
 async function ssh(t: TestContext, server: OurServer, extra: string[], command: string[], opts: { input?: Uint8Array | string; env?: NodeJS.ProcessEnv } = {}) {

@@ -3,17 +3,13 @@
  * the same requests as against sshd, and a pipelined get/put with SHA-256 checks.
  */
 import { test } from "node:test";
-import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import * as ft from "@twisted-ts/conch/ssh/filetransfer";
 import { SYSTEM_PYTHON, requirePythonModule, tempDir } from "../_support/peers.js";
 import { sshKeygen } from "../_support/sshd.js";
 import { connectClient, makeUserKey, peerScript, startListeningPeer, within } from "./_client_support.js";
-import { exerciseClient } from "./_sftp_support.js";
+import { checkGetPut, exerciseClient } from "./_sftp_support.js";
 
-test("our client against AsyncSSH's SFTP server: every request, then get/put of 8 MiB with SHA-256", async (t) => {
+test("our client against AsyncSSH's SFTP server: every request, then get/put/reget of 8 MiB with SHA-256", async (t) => {
   if (!requirePythonModule(t, "asyncssh", "python3-asyncssh")) return;
   const dir = tempDir(t, "twisted-ts-asyncsshd-");
   const [hostKeyPath, hostKey] = await sshKeygen(dir, "ssh_host_ed25519_key", "ed25519");
@@ -23,12 +19,5 @@ test("our client against AsyncSSH's SFTP server: every request, then get/put of 
   t.after(() => client.close());
   const sftp = await within(ft.openSFTPChannel(client.conn), 30_000, "sftp subsystem", server.output);
   await exerciseClient(sftp, tempDir(t));
-  const work = tempDir(t);
-  const data = randomBytes(8 * 1024 * 1024 + 3);
-  const sha = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
-  writeFileSync(join(work, "src"), data);
-  await within(sftp.put(join(work, "src"), join(work, "remote")), 120_000, "put", server.output);
-  assert.equal(sha(readFileSync(join(work, "remote"))), sha(data));
-  await within(sftp.get(join(work, "remote"), join(work, "back")), 120_000, "get", server.output);
-  assert.equal(sha(readFileSync(join(work, "back"))), sha(data));
+  await checkGetPut(sftp, tempDir(t), 8 * 1024 * 1024 + 3, server.output);
 });

@@ -10,10 +10,11 @@ import { join } from "node:path";
 import { StringTransport } from "@twisted-ts/internet/testing";
 import { Failure } from "@twisted-ts/internet/failure";
 import { ConnectionDone, ConnectionLost } from "@twisted-ts/internet/error";
-import type { IAddress, ITransport } from "@twisted-ts/internet/interfaces";
+import type { ITransport } from "@twisted-ts/internet/interfaces";
 import { common } from "@twisted-ts/conch/ssh";
 import * as ft from "@twisted-ts/conch/ssh/filetransfer";
 import { tempDir } from "../../_support/peers.js";
+import { UnpausableTransport } from "./_filetransfer_fakes.js";
 
 /** One packet's bytes: length, type, body. */
 function pkt(type: number, fill: (w: common.SSHWriter) => void = () => undefined): Uint8Array {
@@ -273,31 +274,6 @@ test("limit: at maxOutstandingRequests the transport is paused, and resumed once
   assert.deepEqual(replies.map(([type, r]) => [type, r.uint32()]), Array.from({ length: 10 }, (_, i) => [ft.FXP_ATTRS, i]), "every request answered, in order");
 });
 
-/** A transport that cannot be paused (no pauseProducing): the excess is refused instead. */
-class UnpausableTransport implements ITransport {
-  readonly out: Uint8Array[] = [];
-  disconnecting = false;
-  write(data: Uint8Array | string): void {
-    this.out.push(Buffer.from(data));
-  }
-  writeSequence(seq: Iterable<Uint8Array | string>): void {
-    for (const d of seq) this.write(d);
-  }
-  loseConnection(): void {
-    this.disconnecting = true;
-  }
-  abortConnection(): void {
-    this.disconnecting = true;
-  }
-  getPeer(): IAddress {
-    return new StringTransport().getPeer();
-  }
-  getHost(): IAddress {
-    return new StringTransport().getHost();
-  }
-  registerProducer(): void {}
-  unregisterProducer(): void {}
-}
 
 test("limit: a transport that cannot pause gets FX_FAILURE for requests over maxOutstandingRequests", async (t) => {
   const tr = new UnpausableTransport();

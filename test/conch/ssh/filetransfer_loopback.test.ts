@@ -10,26 +10,22 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { Failure } from "@twisted-ts/internet/failure";
 import { ConnectionDone } from "@twisted-ts/internet/error";
-import type { IAddress, IProtocol, ITransport } from "@twisted-ts/internet/interfaces";
-import { StringTransport } from "@twisted-ts/internet/testing";
+import type { IProtocol } from "@twisted-ts/internet/interfaces";
 import { common } from "@twisted-ts/conch/ssh";
 import * as ft from "@twisted-ts/conch/ssh/filetransfer";
 import { tempDir } from "../../_support/peers.js";
+import { UnpausableTransport } from "./_filetransfer_fakes.js";
 
 /** One end of an in-memory pipe: what is written reaches the other protocol on a later microtask. */
-class PipeEnd implements ITransport {
-  disconnecting = false;
+class PipeEnd extends UnpausableTransport {
   peer: IProtocol | undefined = undefined;
   self: IProtocol | undefined = undefined;
   other: PipeEnd | undefined = undefined;
-  write(data: Uint8Array | string): void {
+  override write(data: Uint8Array | string): void {
     const copy = Buffer.from(data);
     queueMicrotask(() => this.peer?.dataReceived(copy));
   }
-  writeSequence(seq: Iterable<Uint8Array | string>): void {
-    for (const d of seq) this.write(d);
-  }
-  loseConnection(): void {
+  override loseConnection(): void {
     if (this.disconnecting) return;
     this.disconnecting = true;
     this.other!.disconnecting = true;
@@ -39,17 +35,6 @@ class PipeEnd implements ITransport {
       this.peer?.connectionLost(reason);
     });
   }
-  abortConnection(): void {
-    this.loseConnection();
-  }
-  getPeer(): IAddress {
-    return new StringTransport().getPeer();
-  }
-  getHost(): IAddress {
-    return new StringTransport().getHost();
-  }
-  registerProducer(): void {}
-  unregisterProducer(): void {}
 }
 
 async function loopback(

@@ -54,6 +54,7 @@ import {
   peerSSHVersion,
   readAttrs,
   readPath,
+  readVersion,
   writeAttrs,
   type FileAttributes,
   type SFTPFramingError,
@@ -162,13 +163,8 @@ export class FileTransferClient extends FileTransferBase {
 
   /** VERSION: `uint32 version`, then extension pairs. */
   private packet_VERSION(r: SSHReader): void {
-    const ext: Record<string, Uint8Array> = Object.create(null) as Record<string, Uint8Array>;
-    try {
-      this.otherVersion = r.uint32();
-      while (r.remaining > 0) ext[readPath(r, "extension name")] = r.string().slice();
-    } catch (e) {
-      log.warn("bad VERSION: {message}", { message: (e as Error).message });
-    }
+    const { version, extensions: ext } = readVersion(r, (e) => log.warn("bad VERSION: {message}", { message: e.message }));
+    this.otherVersion = version;
     this.serverExtensions = ext;
     this.gotServerVersion(this.otherVersion ?? 0, ext);
     if (!this.whenReady.called) this.whenReady.callback(this.otherVersion ?? 0);

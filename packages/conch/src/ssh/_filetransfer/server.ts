@@ -44,6 +44,7 @@ import {
   readAttrs,
   readPath,
   readSafeUint64,
+  readVersion,
   writeAttrs,
   type FileAttributes,
   type SFTPFramingError,
@@ -297,14 +298,8 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
 
   /** INIT: `uint32 version`, then extension pairs. Answered with VERSION 3 and our extensions. */
   packet_INIT(r: SSHReader): void {
-    let extData: Record<string, Uint8Array> = Object.create(null) as Record<string, Uint8Array>;
-    try {
-      this.otherVersion = r.uint32();
-      while (r.remaining > 0) extData[readPath(r, "extension name")] = r.string().slice();
-    } catch (e) {
-      log.warn("bad INIT: {message}", { message: (e as Error).message });
-      extData = Object.create(null) as Record<string, Uint8Array>;
-    }
+    const { version, extensions: extData } = readVersion(r, (e) => log.warn("bad INIT: {message}", { message: e.message }));
+    this.otherVersion = version;
     log.info("SFTP client version {version}", { version: this.otherVersion ?? "?" });
     const ext: Record<string, string | Uint8Array> = {};
     const c = this.client;

@@ -31,6 +31,34 @@ export interface RemoteWriteStreamOptions {
   autoClose?: boolean;
 }
 
+/** Opens `path` (or takes an open file) for a stream's `construct`. */
+function opened(
+  client: FileTransferClient,
+  path: PathLike | ClientFile,
+  flags: number,
+  attrs: FileAttributes,
+  set: (f: ClientFile) => void,
+  cb: (e?: Error | null) => void,
+): void {
+  if (typeof path !== "string" && !(path instanceof Uint8Array)) {
+    set(path);
+    return cb();
+  }
+  client.openFile(path, flags, attrs).then(
+    (f) => {
+      set(f);
+      cb();
+    },
+    (e: unknown) => cb(e as Error),
+  );
+}
+
+/** Closes `f` (if any, ignoring a failure: the stream's own error is what counts), then `then`. */
+function closeThen(f: ClientFile | undefined, then: () => void): void {
+  if (f === undefined) return then();
+  f.close().then(then, then);
+}
+
 /** A Readable over `path` on `client` (the file is opened when the stream starts). */
 export function createReadStream(client: FileTransferClient, path: PathLike | ClientFile, options: RemoteReadStreamOptions = {}): Readable {
   const chunkSize = options.chunkSize ?? TRANSFER_CHUNK_SIZE;
@@ -46,18 +74,7 @@ export function createReadStream(client: FileTransferClient, path: PathLike | Cl
   const stream: Readable = new Readable({
     highWaterMark: chunkSize * 4,
     construct(cb) {
-      if (typeof path !== "string" && !(path instanceof Uint8Array)) {
-        file = path;
-        cb();
-        return;
-      }
-      client.openFile(path, FXF_READ).then(
-        (f) => {
-          file = f;
-          cb();
-        },
-        (e: unknown) => cb(e as Error),
-      );
+      opened(client, path, FXF_READ, {}, (f) => (file = f), cb);
     },
     read() {
       wanting = true;
@@ -66,11 +83,7 @@ export function createReadStream(client: FileTransferClient, path: PathLike | Cl
     destroy(err, cb) {
       const f = file;
       file = undefined;
-      if (f === undefined || options.autoClose === false) return cb(err);
-      f.close().then(
-        () => cb(err),
-        () => cb(err),
-      );
+      closeThen(options.autoClose === false ? undefined : f, () => cb(err));
     },
   });
 
@@ -153,18 +166,7 @@ export function createWriteStream(client: FileTransferClient, path: PathLike | C
   return new Writable({
     highWaterMark: TRANSFER_CHUNK_SIZE * 4,
     construct(cb) {
-      if (typeof path !== "string" && !(path instanceof Uint8Array)) {
-        file = path;
-        cb();
-        return;
-      }
-      client.openFile(path, options.flags ?? FXF_WRITE | FXF_CREAT | FXF_TRUNC, options.attrs ?? {}).then(
-        (f) => {
-          file = f;
-          cb();
-        },
-        (e: unknown) => cb(e as Error),
-      );
+      opened(client, path, options.flags ?? FXF_WRITE | FXF_CREAT | FXF_TRUNC, options.attrs ?? {}, (f) => (file = f), cb);
     },
     write(chunk: Buffer, _encoding, cb) {
       if (failed !== undefined) return cb(failed);
@@ -196,11 +198,7 @@ export function createWriteStream(client: FileTransferClient, path: PathLike | C
     destroy(err, cb) {
       const f = file;
       file = undefined;
-      if (f === undefined || options.autoClose === false) return cb(err);
-      f.close().then(
-        () => cb(err),
-        () => cb(err),
-      );
+      closeThen(options.autoClose === false ? undefined : f, () => cb(err));
     },
   });
 }

@@ -285,3 +285,19 @@ export function peerSSHVersion(transport: unknown): string | undefined {
   }
   return typeof v === "string" && v !== "" ? v : undefined;
 }
+
+/**
+ * INIT and VERSION: `uint32 version`, then (name, data) extension pairs. A malformed tail keeps
+ * the version and the pairs read before it; `onError` hears why.
+ */
+export function readVersion(r: SSHReader, onError: (e: Error) => void): { version: number | undefined; extensions: Record<string, Uint8Array> } {
+  const extensions: Record<string, Uint8Array> = Object.create(null) as Record<string, Uint8Array>;
+  let version: number | undefined;
+  try {
+    version = r.uint32();
+    while (r.remaining > 0) extensions[readPath(r, "extension name")] = r.string().slice();
+  } catch (e) {
+    onError(e as Error);
+  }
+  return { version, extensions };
+}
