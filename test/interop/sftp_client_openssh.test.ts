@@ -6,8 +6,9 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { StreamTransport } from "@twisted-ts/conch/scripts/sftp-server";
 import * as ft from "@twisted-ts/conch/ssh/filetransfer";
 import { requirePeer, runCommand, tempDir } from "../_support/peers.js";
 import { startSshd } from "../_support/sshd.js";
@@ -36,7 +37,24 @@ test("our client's get/put against sshd: 32 MiB each way, pipelined, SHA-256 equ
   await checkGetPut(s.sftp, tempDir(t), 32 * 1024 * 1024, s.log);
 });
 
-const SFTP_SERVER_BIN = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "packages", "conch", "dist", "scripts", "sftp-server.js");
+test("our client against OpenSSH's sftp-server program over a pipe (no SSH): every request and a get/put", async (t) => {
+  const bin = requirePeer(t, "/usr/lib/openssh/sftp-server", "openssh-sftp-server");
+  if (bin === undefined) return;
+  const child = spawn(bin, ["-e", "-l", "INFO"], { stdio: ["pipe", "pipe", "pipe"] });
+  let log = "";
+  child.stderr.on("data", (d: Buffer) => (log += d.toString()));
+  t.after(() => child.kill());
+  const sftp = new ft.FileTransferClient();
+  // OpenSSH's order for SYMLINK: there is no SSH version line on a pipe, and this is OpenSSH.
+  sftp.symlinkTargetFirst = true;
+  child.stdout.on("data", (d: Buffer) => sftp.dataReceived(d));
+  sftp.makeConnection(new StreamTransport(child.stdout, child.stdin));
+  await within(sftp.whenReady, 30_000, "VERSION", () => log);
+  await exerciseClient(sftp, tempDir(t));
+  await checkGetPut(sftp, tempDir(t), 4 * 1024 * 1024, () => log);
+});
+
+const SFTP_SERVER_BIN = ft.SFTP_SERVER_SCRIPT;
 
 test("sftp-server bin: OpenSSH's sftp -D drives it over a pipe (put, get, ls -l, rename, symlink, chmod, rm)", async (t) => {
   const sftp = requirePeer(t, "sftp", "openssh-client");

@@ -374,3 +374,26 @@ test("SYMLINK: the argument order follows the peer — OpenSSH, Paramiko and lib
     assert.deepEqual([r.utf8(), r.utf8()], targetFirst ? ["TARGET", "LINK"] : ["LINK", "TARGET"], version);
   }
 });
+
+test("client: VERSION and replies fed one byte at a time, and split at every offset, give the same results", async () => {
+  const version = pkt(ft.FXP_VERSION, (w) => w.uint32(3).string("posix-rename@openssh.com").string("1"));
+  const replies = common.concatBytes(
+    pkt(ft.FXP_DATA, (w) => w.uint32(0).string("hello, world")),
+    pkt(ft.FXP_ATTRS, (w) => ft.writeAttrs(w.uint32(1), { size: 12, permissions: 0o100644 })),
+  );
+  const run = async (feed: (c: ft.FileTransferClient, bytes: Uint8Array) => void): Promise<unknown[]> => {
+    const c = new ft.FileTransferClient();
+    c.makeConnection(new StringTransport());
+    feed(c, version);
+    await c.whenReady;
+    const file = new ft.ClientFile(c, new TextEncoder().encode("h"));
+    const data = file.readChunk(0, 100);
+    const attrs = file.getAttrs();
+    feed(c, replies);
+    return [c.serverExtensions["posix-rename@openssh.com"]?.length, Buffer.from(await data).toString(), await attrs];
+  };
+  const whole = await run((c, b) => c.dataReceived(b));
+  assert.deepEqual(whole, [1, "hello, world", { size: 12, permissions: 0o100644 }]);
+  assert.deepEqual(await run((c, b) => b.forEach((x) => c.dataReceived(Uint8Array.of(x)))), whole);
+  for (const cut of [1, 4, 5, 9, 13, 20]) assert.deepEqual(await run((c, b) => (c.dataReceived(b.subarray(0, cut)), c.dataReceived(b.subarray(cut)))), whole, `cut at ${cut}`);
+});

@@ -24,6 +24,8 @@
  * at {@link MAX_OUTSTANDING_REQUESTS} requests, so its memory is bounded whatever the client
  * pipelines. Failures are {@link SFTPError}s carrying the status code (`FX_*`).
  */
+import { fileURLToPath } from "node:url";
+
 export * from "./_filetransfer/constants.js";
 export {
   SFTPError,
@@ -53,3 +55,9 @@ export {
 export { openSFTPChannel, SFTPClientChannel } from "./_filetransfer/channel.js";
 export { createReadStream, createWriteStream, type RemoteReadStreamOptions, type RemoteWriteStreamOptions } from "./_filetransfer/streams.js";
 export { getFile, putFile, TRANSFER_CHUNK_SIZE, TRANSFER_REQUESTS, type TransferOptions } from "./_filetransfer/transfer.js";
+
+/**
+ * The path of the `sftp-server` bin's script (run it with `process.execPath`): what a realm runs,
+ * as the logged-in user, for the `sftp` subsystem.
+ */
+export const SFTP_SERVER_SCRIPT: string = fileURLToPath(new URL("../scripts/sftp-server.js", import.meta.url));
