@@ -330,3 +330,24 @@ test("streams: a paused consumer stops new READs (back-pressure)", async (t) => 
     rs.destroy();
   }
 });
+
+test("getRecursive/putRecursive (get -R / put -R): a tree of files and directories both ways; links are skipped", async (t) => {
+  const dir = tempDir(t);
+  const { client } = await loopback(t, { home: dir });
+  const tree = join(dir, "tree");
+  mkdirSync(join(tree, "a", "b"), { recursive: true });
+  mkdirSync(join(tree, "empty"));
+  const files: Record<string, Buffer> = { "top.bin": randomBytes(70_000), "a/one": randomBytes(10), "a/b/two": randomBytes(100_001) };
+  for (const [name, data] of Object.entries(files)) writeFileSync(join(tree, name), data);
+  symlinkSync("top.bin", join(tree, "link"));
+  const down = await client.getRecursive("tree", join(dir, "down"));
+  assert.deepEqual({ ...down, skipped: down.skipped.length }, { files: 3, directories: 4, bytes: 170_011, skipped: 1 });
+  for (const [name, data] of Object.entries(files)) assert.deepEqual(readFileSync(join(dir, "down", name)), data, name);
+  assert.ok(statSync(join(dir, "down", "empty")).isDirectory());
+  const up = await client.putRecursive(join(dir, "down"), "up");
+  assert.deepEqual({ ...up, skipped: up.skipped.length }, { files: 3, directories: 4, bytes: 170_011, skipped: 0 });
+  for (const [name, data] of Object.entries(files)) assert.deepEqual(readFileSync(join(dir, "up", name)), data, name);
+  // Again onto the existing tree: directories that exist are fine, files are replaced.
+  await client.putRecursive(join(dir, "down"), "up");
+  assert.deepEqual(readFileSync(join(dir, "up", "a/b/two")), files["a/b/two"]);
+});

@@ -54,7 +54,7 @@ export {
 } from "./_filetransfer/fsserver.js";
 export { openSFTPChannel, SFTPClientChannel } from "./_filetransfer/channel.js";
 export { createReadStream, createWriteStream, type RemoteReadStreamOptions, type RemoteWriteStreamOptions } from "./_filetransfer/streams.js";
-export { getFile, putFile, TRANSFER_CHUNK_SIZE, TRANSFER_REQUESTS, type TransferOptions } from "./_filetransfer/transfer.js";
+export { getFile, putFile, getTree, putTree, type TreeResult, TRANSFER_CHUNK_SIZE, TRANSFER_REQUESTS, type TransferOptions } from "./_filetransfer/transfer.js";
 
 /**
  * The path of the `sftp-server` bin's script (run it with `process.execPath`): what a realm runs,

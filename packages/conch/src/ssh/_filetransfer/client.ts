@@ -45,7 +45,7 @@ import {
   packetTypes,
 } from "./constants.js";
 import type { DirectoryEntry } from "./interfaces.js";
-import { getFile, putFile, type TransferOptions } from "./transfer.js";
+import { getFile, getTree, putFile, putTree, type TransferOptions, type TreeResult } from "./transfer.js";
 import { createReadStream, createWriteStream, type RemoteReadStreamOptions, type RemoteWriteStreamOptions } from "./streams.js";
 import type { Readable, Writable } from "node:stream";
 import {
@@ -308,6 +308,16 @@ export class FileTransferClient extends FileTransferBase {
    */
   get(remote: PathLike, local: string, options: TransferOptions = {}): Deferred<number> {
     return Deferred.fromPromise(getFile(this, remote, local, options));
+  }
+
+  /** `get -R`: the remote directory `remote` into the local directory `local`, file by file. */
+  getRecursive(remote: string, local: string, options: TransferOptions = {}): Deferred<TreeResult> {
+    return Deferred.fromPromise(getTree(this, remote, local, options));
+  }
+
+  /** `put -R`: the local directory `local` into the remote directory `remote`, file by file. */
+  putRecursive(local: string, remote: string, options: TransferOptions = {}): Deferred<TreeResult> {
+    return Deferred.fromPromise(putTree(this, local, remote, options));
   }
 
   /** Uploads the local file `local` to `remote`, pipelined as {@link get}; `resume` is `reput`. */

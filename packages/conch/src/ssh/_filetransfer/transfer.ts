@@ -169,3 +169,70 @@ export async function putFile(client: FileTransferClient, local: string, remote:
     await input.close();
   }
 }
+
+/** What a recursive transfer did. */
+export interface TreeResult {
+  files: number;
+  directories: number;
+  bytes: number;
+  /** Entries left alone: symbolic links and special files (as OpenSSH's `get -R` / `put -R`). */
+  skipped: string[];
+}
+
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+
+/**
+ * `get -R`: copies the remote directory `remote` into the local directory `local` (made if
+ * missing): regular files and directories, one file at a time, each pipelined as {@link getFile}.
+ */
+export async function getTree(client: FileTransferClient, remote: string, local: string, opts: TransferOptions = {}): Promise<TreeResult> {
+  const result: TreeResult = { files: 0, directories: 0, bytes: 0, skipped: [] };
+  const walk = async (r: string, l: string): Promise<void> => {
+    await fsp.mkdir(l, { recursive: true });
+    result.directories++;
+    const entries = await (await client.openDirectory(r)).readAll();
+    for (const [name, , attrs] of entries) {
+      if (name === "." || name === ".." || name.includes("/")) continue;
+      const type = (attrs.permissions ?? 0) & S_IFMT;
+      const rp = `${r.replace(/\/+$/, "")}/${name}`;
+      const lp = `${l}/${name}`;
+      if (type === S_IFDIR) await walk(rp, lp);
+      else if (type === S_IFREG) {
+        result.bytes += await getFile(client, rp, lp, opts);
+        result.files++;
+      } else result.skipped.push(rp);
+    }
+  };
+  await walk(remote, local);
+  return result;
+}
+
+/**
+ * `put -R`: copies the local directory `local` into the remote directory `remote` (made if
+ * missing): regular files and directories, each file pipelined as {@link putFile}.
+ */
+export async function putTree(client: FileTransferClient, local: string, remote: string, opts: TransferOptions = {}): Promise<TreeResult> {
+  const result: TreeResult = { files: 0, directories: 0, bytes: 0, skipped: [] };
+  const walk = async (l: string, r: string): Promise<void> => {
+    try {
+      await client.makeDirectory(r, {});
+    } catch (e) {
+      // An existing directory is fine; anything else shows up at the first file.
+      if (!(e instanceof SFTPError)) throw e;
+    }
+    result.directories++;
+    for (const ent of await fsp.readdir(l, { withFileTypes: true })) {
+      const lp = `${l}/${ent.name}`;
+      const rp = `${r.replace(/\/+$/, "")}/${ent.name}`;
+      if (ent.isDirectory()) await walk(lp, rp);
+      else if (ent.isFile()) {
+        result.bytes += await putFile(client, lp, rp, opts);
+        result.files++;
+      } else result.skipped.push(lp);
+    }
+  };
+  await walk(local, remote);
+  return result;
+}
