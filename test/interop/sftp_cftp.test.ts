@@ -16,12 +16,12 @@ import { makeUserKey } from "./_client_support.js";
 import { startOurServer } from "./_server_support.js";
 import { sftpServerOptions } from "./_sftp_support.js";
 
-async function cftp(args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
+async function cftp(args: string[], input?: string, isTTY = false): Promise<{ code: number; out: string; err: string }> {
   let out = "";
   let err = "";
   const stdin = new PassThrough();
   if (input !== undefined) stdin.end(input);
-  const code = await main(args, { stdin, stdout: (t) => void (out += t), stderr: (t) => void (err += t), isTTY: false });
+  const code = await main(args, { stdin, stdout: (t) => void (out += t), stderr: (t) => void (err += t), isTTY });
   return { code, out, err };
 }
 
@@ -118,4 +118,17 @@ test("cftp interactive: commands from the prompt, errors reported without ending
   assert.equal(r.code, 0, r.err);
   assert.equal(r.out, `cftp> Remote working directory: ${server.home}\ncftp> cftp> hello.txt\ncftp> cftp> `);
   assert.match(r.err, /^No such file or directory\nunknown command: bogus \(try help\)\n$/);
+});
+
+test("cftp: a progress bar (percent, bytes, rate, ETA) when stdout is a terminal, none otherwise", async (t) => {
+  const server = await startOurServer(t, sftpServerOptions());
+  writeFileSync(join(server.home, "big.bin"), randomBytes(3_000_000));
+  const local = join(server.dir, "local");
+  mkdirSync(local);
+  const args = ["-P", String(server.port), "-i", server.keyPath, "-o", `UserKnownHostsFile=${server.knownHosts}`, "-o", "StrictHostKeyChecking=yes", `${server.user}@127.0.0.1`, "-b", "-"];
+  const tty = await cftp(args, `lcd ${local}\nget big.bin\n`, true);
+  assert.equal(tty.code, 0, tty.err);
+  assert.match(tty.out, /\rbig\.bin +100% +2\.9MB +[\d.]+[KMG]?B\/s \d\d:\d\d ETA\n/);
+  const plain = await cftp(args, `lcd ${local}\nget big.bin b2\n`, false);
+  assert.doesNotMatch(plain.out, /\r|ETA/);
 });
