@@ -21,7 +21,7 @@ import { Deferred, succeed } from "@twisted-ts/internet/defer";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { ClientFactory } from "@twisted-ts/internet/protocol";
 import { reactor } from "@twisted-ts/internet/reactor";
-import { isMainModule } from "./_bin.js";
+import { isMainModule, walkArgs } from "./_bin.js";
 import { CftpCommands, type Output } from "./_cftp_commands.js";
 import { verifyHostKey, type HostKeyPolicy } from "../client/knownhosts.js";
 import { openSFTPChannel } from "../ssh/_filetransfer/channel.js";
@@ -69,13 +69,7 @@ export function parseArgs(argv: readonly string[]): CftpOptions {
     policy: "ask",
   };
   let target: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
+  walkArgs(argv, (a, value) => {
     const int = (v: string): number => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a positive whole number, got ${v}`);
@@ -94,7 +88,7 @@ export function parseArgs(argv: readonly string[]): CftpOptions {
     } else if (a.startsWith("-")) throw new Error(`unknown option ${a}`);
     else if (target === undefined) target = a;
     else throw new Error(`unexpected argument ${a}`);
-  }
+  });
   if (target === undefined) throw new Error("no host given");
   const at = target.lastIndexOf("@");
   if (at >= 0) o.user = target.slice(0, at);

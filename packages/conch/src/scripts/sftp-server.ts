@@ -15,7 +15,7 @@ import type { IAddress, IPushProducer, ITransport } from "@twisted-ts/internet/i
 import { ConnectionDone } from "@twisted-ts/internet/error";
 import { Failure } from "@twisted-ts/internet/failure";
 import { addObserver, textFileLogObserver, type LogLevel } from "@twisted-ts/internet/log";
-import { isMainModule } from "./_bin.js";
+import { isMainModule, walkArgs } from "./_bin.js";
 import { FileTransferServer, type FileTransferServerOptions } from "../ssh/_filetransfer/server.js";
 import { FilesystemSFTPServer, type FilesystemSFTPServerOptions } from "../ssh/_filetransfer/fsserver.js";
 
@@ -115,26 +115,23 @@ export async function main(argv: readonly string[], io: { stdin: Readable; stdou
   const options: ServeOptions = {};
   let logToStderr = false;
   let level: LogLevel = "info";
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    try {
+  let help = false;
+  try {
+    walkArgs(argv, (a, value) => {
       if (a === "-d") options.home = value();
       else if (a === "--root") options.root = value();
       else if (a === "-e") logToStderr = true;
       else if (a === "-l") level = value().toLowerCase() as LogLevel;
-      else if (a === "-h" || a === "--help") {
-        io.stdout.write(USAGE);
-        return 0;
-      } else throw new Error(`unknown option ${a}`);
-    } catch (e) {
-      io.stderr.write(`sftp-server: ${(e as Error).message}\n${USAGE}`);
-      return 1;
-    }
+      else if (a === "-h" || a === "--help") help = true;
+      else throw new Error(`unknown option ${a}`);
+    });
+  } catch (e) {
+    io.stderr.write(`sftp-server: ${(e as Error).message}\n${USAGE}`);
+    return 1;
+  }
+  if (help) {
+    io.stdout.write(USAGE);
+    return 0;
   }
   if (logToStderr) addObserver(textFileLogObserver({ write: (t: string) => void io.stderr.write(t) }, level));
   try {
