@@ -397,3 +397,23 @@ test("client: VERSION and replies fed one byte at a time, and split at every off
   assert.deepEqual(await run((c, b) => b.forEach((x) => c.dataReceived(Uint8Array.of(x)))), whole);
   for (const cut of [1, 4, 5, 9, 13, 20]) assert.deepEqual(await run((c, b) => (c.dataReceived(b.subarray(0, cut)), c.dataReceived(b.subarray(cut)))), whole, `cut at ${cut}`);
 });
+
+test("sftpSubsystem: the avatar as ISFTPServer, its sftpServer(), or a filesystem server in its home directory", async (t) => {
+  const home = tempDir(t);
+  const realpathOf = async (avatar: unknown): Promise<string> => {
+    const server = ft.sftpSubsystem()(new Uint8Array(0), avatar);
+    const tr = new StringTransport();
+    server.makeConnection(tr);
+    server.dataReceived(pkt(ft.FXP_INIT, (w) => w.uint32(3)));
+    const [, r] = await ask(server, tr, pkt(ft.FXP_REALPATH, (w) => w.uint32(1).string(".")));
+    r.uint32();
+    r.uint32();
+    return r.utf8();
+  };
+  assert.equal(await realpathOf({ getHomeDir: () => home }), realpathSync(home));
+  const fsServer = new ft.FilesystemSFTPServer({ root: home });
+  assert.equal(ft.providesSFTPServer(fsServer), true);
+  assert.equal(await realpathOf({ sftpServer: () => fsServer }), "/");
+  const own = Object.assign(new ft.FilesystemSFTPServer({ home }), { realPath: () => "/own" });
+  assert.equal(await realpathOf(own), "/own");
+});

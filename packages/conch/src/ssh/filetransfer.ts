@@ -25,6 +25,9 @@
  * pipelines. Failures are {@link SFTPError}s carrying the status code (`FX_*`).
  */
 import { fileURLToPath } from "node:url";
+import { FilesystemSFTPServer, type FilesystemSFTPServerOptions } from "./_filetransfer/fsserver.js";
+import type { ISFTPServer } from "./_filetransfer/interfaces.js";
+import { FileTransferServer, type FileTransferServerOptions } from "./_filetransfer/server.js";
 
 export * from "./_filetransfer/constants.js";
 export {
@@ -61,3 +64,37 @@ export { getFile, putFile, getTree, putTree, type TreeResult, TRANSFER_CHUNK_SIZ
  * as the logged-in user, for the `sftp` subsystem.
  */
 export const SFTP_SERVER_SCRIPT: string = fileURLToPath(new URL("../scripts/sftp-server.js", import.meta.url));
+
+/** True when `x` has the methods of an {@link ISFTPServer}. */
+export function providesSFTPServer(x: unknown): x is ISFTPServer {
+  if (typeof x !== "object" || x === null) return false;
+  const o = x as Record<string, unknown>;
+  return ["gotVersion", "openFile", "removeFile", "renameFile", "makeDirectory", "removeDirectory", "openDirectory", "getAttrs", "setAttrs", "readLink", "makeLink", "realPath", "extendedRequest"].every(
+    (m) => typeof o[m] === "function",
+  );
+}
+
+/**
+ * Twisted's `ISFTPServer(avatar)` adaptation, as a subsystem factory for an avatar's
+ * `subsystemLookup.sftp`: the avatar itself when it is an ISFTPServer, its `sftpServer()` when it
+ * has one, else a {@link FilesystemSFTPServer} starting in its `getHomeDir()` (with `fs` options,
+ * e.g. a `root`). That last one runs *in the server's process, with the server's permissions*: for
+ * a server running as root with the Unix realm, run the {@link SFTP_SERVER_SCRIPT} bin as the user
+ * instead.
+ */
+export function sftpSubsystem(
+  fs: FilesystemSFTPServerOptions = {},
+  protocol: FileTransferServerOptions = {},
+): (data: Uint8Array, avatar: unknown) => FileTransferServer {
+  return (_data, avatar) => {
+    const a = avatar as { sftpServer?: () => ISFTPServer; getHomeDir?: () => string };
+    let server: ISFTPServer;
+    if (providesSFTPServer(avatar)) server = avatar;
+    else if (typeof a.sftpServer === "function") server = a.sftpServer();
+    else {
+      const home = typeof a.getHomeDir === "function" ? a.getHomeDir() : undefined;
+      server = new FilesystemSFTPServer({ ...(home !== undefined && fs.root === undefined ? { home } : {}), ...fs });
+    }
+    return new FileTransferServer(server, protocol);
+  };
+}
