@@ -4,13 +4,21 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
+import { basename, join } from "node:path";
 import type { ITransport } from "@twisted-ts/internet/interfaces";
+import { addObserver, formatEvent, removeObserver, type LogEvent } from "@twisted-ts/internet/log";
 import { Protocol } from "@twisted-ts/internet/protocol";
+import { UnauthorizedLogin } from "@twisted-ts/cred/error";
 import { InterfaceToken } from "@twisted-ts/cred/interfaces";
-import { common, connection, session } from "@twisted-ts/conch/ssh";
-import { unix } from "@twisted-ts/conch";
+import { common, connection, session, type channel } from "@twisted-ts/conch/ssh";
+import { avatar, unix } from "@twisted-ts/conch";
+import { missing, tempDir } from "../_support/peers.js";
 import { Pump, text } from "./ssh/_connection_fakes.js";
+
+type SSHChannel = channel.SSHChannel;
 
 const { NS } = common;
 const me = userInfo().username;
@@ -274,4 +282,338 @@ test("SSHSessionProcessProtocol gathers a turn's small reads into packets; stder
   pp.outConnectionLost();
   pp.errConnectionLost();
   assert.deepEqual(sent.slice(2), ["data kl", "err oops", "data mn", "eof"]);
+});
+
+// ---- issue 11: sessions run exactly as the user, as under sshd ----------------------------------
+
+const myUid = process.getuid?.() ?? 0;
+const ROOT = myUid === 0;
+/** The account the tests run as, with a made-up home and shell: an explicit mapping, as a realm wants. */
+const mine = (over: Partial<unix.PasswdEntry> = {}): unix.PasswdEntry => ({
+  name: me,
+  uid: myUid,
+  gid: process.getgid?.() ?? 0,
+  home: "/nonexistent/twts-home",
+  shell: "/bin/sh",
+  ...over,
+});
+const fakeChannel = {
+  getPeer: () => ({ type: "TCP", family: "IPv4", host: "192.0.2.1", port: 2222 }),
+  getHost: () => ({ type: "TCP", family: "IPv4", host: "127.0.0.1", port: 22 }),
+} as unknown as SSHChannel;
+
+function sessionOf(options: unix.UnixRealmOptions = {}, entry = mine()): unix.UnixSession {
+  return new unix.UnixSession(new unix.UnixConchUser("login-name", { lookupUser: () => entry, ...options }), fakeChannel);
+}
+
+/** Every log event emitted while `fn` runs, as text. */
+function logsOf(fn: () => void): string {
+  const seen: string[] = [];
+  const observer = (e: LogEvent): void => void seen.push(formatEvent(e));
+  addObserver(observer);
+  try {
+    fn();
+  } finally {
+    removeObserver(observer);
+  }
+  return seen.join("\n");
+}
+
+test("environment(): sshd's variables over the client's, the realm's env over those, SSH_CLIENT/SSH_CONNECTION; nothing of the server's", () => {
+  process.env["TWTS_SERVER_ONLY"] = "leak";
+  try {
+    const s = sessionOf({ env: { SHLVL: "1", FROM_REALM: "realm", CLIENT_AND_REALM: "realm wins" }, acceptEnv: () => true });
+    s.setEnv("LANG", "C.UTF-8");
+    s.setEnv("CLIENT_AND_REALM", "client");
+    // With every name accepted, the client still cannot replace what sshd sets.
+    s.setEnv("USER", "root");
+    s.setEnv("PATH", "/tmp/evil");
+    const path = ROOT ? unix.SUPERUSER_PATH : unix.DEFAULT_USER_PATH;
+    assert.deepEqual({ ...s.environment() }, {
+      LANG: "C.UTF-8",
+      CLIENT_AND_REALM: "realm wins",
+      USER: me,
+      PATH: path,
+      LOGNAME: me,
+      HOME: "/nonexistent/twts-home",
+      MAIL: `/var/mail/${me}`,
+      SHELL: "/bin/sh",
+      SHLVL: "1",
+      FROM_REALM: "realm",
+      SSH_CLIENT: "192.0.2.1 2222 22",
+      SSH_CONNECTION: "192.0.2.1 2222 127.0.0.1 22",
+    });
+    s.term = "vt100";
+    assert.equal(s.environment()["TERM"], "vt100");
+  } finally {
+    delete process.env["TWTS_SERVER_ONLY"];
+  }
+});
+
+test("environment(): server-set variables go where sshd puts them: environment= under the realm's env, SSH_ORIGINAL_COMMAND last", () => {
+  const s = sessionOf({ env: { BOTH: "realm", SSH_ORIGINAL_COMMAND: "from SetEnv" } });
+  s.setServerEnv("BOTH", "key option");
+  s.setServerEnv("FROM_KEY", "key option");
+  s.setServerEnv("HOME", "/elsewhere");
+  s.setServerEnv("SSH_ORIGINAL_COMMAND", "ls -l");
+  const env = s.environment();
+  assert.equal(env["BOTH"], "realm");
+  assert.equal(env["FROM_KEY"], "key option");
+  // As sshd: authorized_keys environment= (under PermitUserEnvironment) may replace HOME.
+  assert.equal(env["HOME"], "/elsewhere");
+  assert.equal(env["SSH_ORIGINAL_COMMAND"], "ls -l");
+});
+
+test("environment(): PATH is sshd's default user PATH, or the realm's userPath/superuserPath", () => {
+  assert.equal(unix.DEFAULT_USER_PATH, "/usr/local/bin:/usr/bin:/bin:/usr/games");
+  const s = sessionOf({ userPath: "/usr/bin:/bin", superuserPath: "/usr/sbin:/usr/bin" });
+  assert.equal(s.environment()["PATH"], ROOT ? "/usr/sbin:/usr/bin" : "/usr/bin:/bin");
+});
+
+test("env: a client may set at most MAX_SESSION_ENV (128) variables, as sshd; maxEnv changes it; replacing one still works", () => {
+  assert.equal(unix.MAX_SESSION_ENV, 128);
+  const s = sessionOf();
+  for (let i = 0; i < unix.MAX_SESSION_ENV; i++) s.setEnv(`V${i}`, "x");
+  const log = logsOf(() => assert.throws(() => s.setEnv("ONE_MORE", "x"), avatar.EnvironmentVariableNotPermitted));
+  assert.match(log, /env request refused: the client set 128 variables already/);
+  s.setEnv("V0", "replaced");
+  assert.equal(s.environment()["V0"], "replaced");
+  const small = sessionOf({ maxEnv: 2 });
+  small.setEnv("A", "1");
+  small.setEnv("B", "2");
+  assert.throws(() => small.setEnv("C", "3"), avatar.EnvironmentVariableNotPermitted);
+  assert.equal(small.environment()["C"], undefined);
+});
+
+const alice: unix.PasswdEntry = { name: "twts-alice", uid: 1001, gid: 1002, home: "/home/twts-alice", shell: "/bin/bash" };
+const tools = { setpriv: "/usr/bin/setpriv", perl: "/usr/bin/perl", isExecutable: () => true };
+
+const HOME = { tty: false, home: "/home/twts-alice" };
+const TTY = { tty: true, home: "/home/twts-alice" };
+
+test("commandAsUser: as root, setpriv sets uid, gid and initgroups, then the exec helper enters the home and gives argv[0] as sshd does", () => {
+  const exec = unix.commandAsUser(alice, "/bin/bash", unix.execArgv("/bin/bash", "id -G"), HOME, { serverUid: 0, ...tools });
+  assert.deepEqual(exec, {
+    file: "/usr/bin/setpriv",
+    argv: [
+      "/usr/bin/setpriv", "--reuid=1001", "--regid=1002", "--init-groups", "--",
+      "/usr/bin/perl", "-e", unix.EXEC_HELPER, "--", "0", "/home/twts-alice", "/bin/bash", "bash", "-c", "id -G",
+    ],
+    // Spawned (as root) in "/"; the helper enters the home directory as the user.
+    cwd: "/",
+  });
+  const shell = unix.commandAsUser(alice, "/bin/bash", unix.loginShellArgv("/bin/bash"), TTY, { serverUid: 0, ...tools });
+  assert.deepEqual(shell.argv.slice(5), ["/usr/bin/perl", "-e", unix.EXEC_HELPER, "--", "1", "/home/twts-alice", "/bin/bash", "-bash"]);
+});
+
+test("commandAsUser: a server that is not root spawns its own user's command directly, and uses the helper only for a terminal", () => {
+  assert.deepEqual(unix.commandAsUser(alice, "/bin/bash", ["bash", "-c", "id"], HOME, { serverUid: 1001, ...tools }), {
+    file: "/bin/bash",
+    argv: ["bash", "-c", "id"],
+    cwd: "/home/twts-alice",
+  });
+  assert.deepEqual(unix.commandAsUser(alice, "/bin/bash", ["-bash"], TTY, { serverUid: 1001, ...tools }), {
+    file: "/usr/bin/perl",
+    argv: ["/usr/bin/perl", "-e", unix.EXEC_HELPER, "--", "1", "/home/twts-alice", "/bin/bash", "-bash"],
+    cwd: "/home/twts-alice",
+  });
+  // A home that cannot be entered: "/", as sshd.
+  const noHome = unix.commandAsUser(alice, "/bin/bash", ["bash"], HOME, { serverUid: 1001, ...tools, isExecutable: (p) => p !== "/home/twts-alice" });
+  assert.equal(noHome.cwd, "/");
+  assert.throws(
+    () => unix.commandAsUser({ ...alice, uid: 1002 }, "/bin/bash", ["bash"], HOME, { serverUid: 1001, ...tools }),
+    (e: unknown) => e instanceof unix.RunAsUnavailable && e.code === "ERR_CONCH_RUN_AS_UNAVAILABLE" && /not root/.test(e.message),
+  );
+});
+
+test("commandAsUser fails closed: a missing setpriv or perl, or a relative path, refuses instead of running as root", () => {
+  const missingTool = (p: string): boolean => p !== "/usr/bin/setpriv";
+  assert.throws(
+    () => unix.commandAsUser(alice, "/bin/bash", ["bash"], HOME, { serverUid: 0, ...tools, isExecutable: missingTool }),
+    (e: unknown) => e instanceof unix.RunAsUnavailable && /\/usr\/bin\/setpriv is missing/.test(e.message),
+  );
+  assert.throws(
+    () => unix.commandAsUser(alice, "/bin/bash", ["-bash"], TTY, { serverUid: 1001, ...tools, perl: "/nonexistent/perl", isExecutable: (p) => p.startsWith("/usr") }),
+    (e: unknown) => e instanceof unix.RunAsUnavailable && /\/nonexistent\/perl is missing/.test(e.message),
+  );
+  assert.throws(
+    () => unix.commandAsUser(alice, "/bin/bash", ["bash"], HOME, { serverUid: 0, ...tools, setpriv: "setpriv" }),
+    (e: unknown) => e instanceof unix.RunAsUnavailable && /absolute path/.test(e.message),
+  );
+});
+
+test("EXEC_HELPER execs the program with the argv[0] it is given and adds nothing to the environment", (t) => {
+  if (!existsSync(unix.PERL_PATH)) {
+    missing(t, `${unix.PERL_PATH} is missing (apt-get install perl-base)`);
+    return;
+  }
+  const helper = (...args: string[]) => spawnSync(unix.PERL_PATH, ["-e", unix.EXEC_HELPER, "--", ...args], { env: { ONLY: "this" }, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const dir = tempDir(t);
+  assert.equal(helper("0", dir, "/usr/bin/env", "env").stdout, "ONLY=this\n");
+  assert.equal(helper("0", dir, "/bin/sh", "-zz", "-c", 'echo "$0"; pwd').stdout, `-zz\n${dir}\n`);
+  // Asked for SSH_TTY with no terminal on stdin, it sets none.
+  assert.equal(helper("1", dir, "/usr/bin/env", "env").stdout, "ONLY=this\n");
+  // A home it cannot enter: sshd's message, and the program still runs where it was started.
+  const away = helper("0", join(dir, "gone"), "/bin/pwd", "pwd");
+  assert.equal(away.stderr, `Could not chdir to home directory ${join(dir, "gone")}: No such file or directory\n`);
+  assert.equal(away.stdout, `${process.cwd()}\n`);
+  const failed = helper("0", dir, "/nonexistent/program", "program");
+  assert.equal(failed.status, 127);
+  assert.match(failed.stderr, /^\/nonexistent\/program: No such file or directory/);
+});
+
+test("getpwnam reads a passwd file; a damaged uid or gid is no account (never uid 0), an empty shell is /bin/sh", (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, "passwd");
+  writeFileSync(path, ["good:x:1001:1002:Good:/home/good:/bin/bash", "noshell:x:1003:1003::/home/noshell:", "broken:x::1002::/home/b:/bin/sh", "nan:x:1x:1::/:/bin/sh", ""].join("\n"));
+  assert.deepEqual(unix.getpwnam("good", path), { name: "good", uid: 1001, gid: 1002, home: "/home/good", shell: "/bin/bash" });
+  assert.equal(unix.getpwnam("noshell", path)?.shell, "/bin/sh");
+  assert.equal(unix.getpwnam("broken", path), undefined);
+  assert.equal(unix.getpwnam("nan", path), undefined);
+  assert.equal(unix.getpwnam("absent", path), undefined);
+  assert.equal(unix.getpwnam("good", join(dir, "no-such-file")), undefined);
+});
+
+/** What `fn` throws, and what was logged meanwhile. */
+function refusal(fn: () => unknown): { err: unknown; log: string } {
+  let err: unknown;
+  const log = logsOf(() => {
+    try {
+      fn();
+    } catch (e) {
+      err = e;
+    }
+  });
+  return { err, log };
+}
+
+test("resolveUnixUser: a name lookupUser does not know is refused, never the server's own user", () => {
+  const { err, log } = refusal(() => unix.resolveUnixUser("nobody-here", () => undefined, 0));
+  assert.ok(err instanceof unix.UnixUserRefused);
+  assert.ok(err instanceof UnauthorizedLogin, "userauth counts it as a failed login");
+  assert.equal(err.reason, "unknown-user");
+  assert.equal(err.code, "ERR_CONCH_UNIX_USER_REFUSED");
+  assert.match(log, /login refused: no such user "nobody-here"/);
+});
+
+test("resolveUnixUser: a server that is not root serves only its own user and says so", () => {
+  const other = { ...alice, uid: 1002 };
+  const { err, log } = refusal(() => unix.resolveUnixUser("twts-bob", () => other, 1001));
+  assert.ok(err instanceof unix.UnixUserRefused);
+  assert.equal(err.reason, "not-root");
+  assert.match(log, /the server is not running as root \(uid 1001\) and can only serve its own user; refusing "twts-bob" \(uid 1002\)/);
+  assert.deepEqual(unix.resolveUnixUser("twts-alice", () => alice, 1001), alice);
+  assert.deepEqual(unix.resolveUnixUser("twts-bob", () => other, 0), other);
+});
+
+test("resolveUnixUser: an account whose shell does not exist or cannot run is refused, as sshd's allowed_user, never given /bin/sh", () => {
+  for (const shell of ["/nonexistent/shell", "bin/bash"]) {
+    const { err, log } = refusal(() => unix.resolveUnixUser("twts-alice", () => ({ ...alice, shell }), 0));
+    assert.ok(err instanceof unix.UnixUserRefused);
+    assert.equal(err.reason, "bad-shell");
+    assert.match(log, new RegExp(`user "twts-alice" not allowed because shell ${shell} does not exist or is not executable`));
+  }
+  const notExecutable = refusal(() => unix.resolveUnixUser("twts-alice", () => alice, 0, () => false));
+  assert.equal((notExecutable.err as unix.UnixUserRefused).reason, "bad-shell");
+});
+
+test("UnixSSHRealm: a login name that is not in /etc/passwd is refused (no fallback to the server's user)", () => {
+  const token = new InterfaceToken<unknown>("IConchUser");
+  assert.throws(() => new unix.UnixSSHRealm().requestAvatar("twts-no-such-user", null, token), unix.UnixUserRefused);
+  // An explicit mapping is the way to serve such a name.
+  const [, avatar] = new unix.UnixSSHRealm({ lookupUser: (n) => (n === "twts-no-such-user" ? mine() : undefined) }).requestAvatar("twts-no-such-user", null, token);
+  assert.equal((avatar as unix.UnixConchUser).pwd.name, me);
+});
+
+test("exec: the command's environment holds what environment() gives and what the shell adds, nothing of the server's", async () => {
+  process.env["TWTS_SERVER_ONLY"] = "leak";
+  try {
+    // SHLVL=1 keeps bash from reading the account's ~/.bashrc, whose additions are not ours.
+    const ch = await run("env", "", [["env", session.packRequest_env("TWTS_CLIENT", "c")]], { env: { SHLVL: "1" } });
+    const names = text(ch.stdout).trim().split("\n").map((l) => l.slice(0, l.indexOf("=")));
+    const expected = ["HOME", "LOGNAME", "MAIL", "PATH", "SHELL", "USER", "TWTS_CLIENT", "SHLVL", "SSH_CLIENT", "SSH_CONNECTION"];
+    for (const n of expected) assert.ok(names.includes(n), `${n} missing from ${names.join(" ")}`);
+    // Whatever else there is, the user's shell put it there.
+    for (const n of names) assert.ok(expected.includes(n) || ["PWD", "SHLVL", "_", "OLDPWD"].includes(n), `unexpected ${n}`);
+  } finally {
+    delete process.env["TWTS_SERVER_ONLY"];
+  }
+});
+
+test("exec runs as the user's ids with the groups initgroups gives, in the home directory", async () => {
+  const ch = await run('id -u; id -g; id -G; pwd; echo "$0"');
+  const [uid, gid, groups, pwd, argv0] = text(ch.stdout).trim().split("\n");
+  const entry = unix.getpwnam(me)!;
+  assert.equal(Number(uid), entry.uid);
+  assert.equal(Number(gid), entry.gid);
+  assert.ok(groups!.split(" ").includes(String(entry.gid)));
+  assert.equal(pwd, existsSync(entry.home) ? entry.home : "/");
+  assert.equal(argv0, basename(entry.shell));
+});
+
+/** A client channel that asks for `subsystem` and sends EOF once it runs. */
+class Subsystem extends session.SSHSessionClientChannel {
+  refused = false;
+  constructor(
+    options: ConstructorParameters<typeof session.SSHSessionClientChannel>[0],
+    readonly subsystem: string,
+  ) {
+    super(options);
+  }
+  override channelOpen(): void {
+    this.conn.sendRequest(this, "subsystem", NS(this.subsystem), true).addCallbacks(
+      () => this.conn.sendEOF(this),
+      () => {
+        this.refused = true;
+        this.loseConnection();
+      },
+    );
+  }
+}
+
+test("subsystems: the realm's command line runs as the user like exec (sshd's Subsystem); other names are refused", async () => {
+  const client = new connection.SSHConnection();
+  const server = new connection.SSHConnection();
+  const user = new unix.UnixConchUser(me, { subsystems: { greet: 'echo "subsystem $0 as $(id -un)"; cat; exit 6' } });
+  const pump = new Pump(client, server, user);
+  const ok = new Subsystem({ conn: client }, "greet");
+  const nope = new Subsystem({ conn: client }, "sftp");
+  client.openChannel(ok);
+  client.openChannel(nope);
+  await pump.until(() => ok.isClosed && nope.isClosed);
+  assert.equal(text(ok.stdout), `subsystem ${basename(user.getShell())} as ${me}\n`);
+  assert.equal(ok.exitStatus, 6);
+  assert.equal(nope.refused, true);
+});
+
+test("fail closed: as root, a missing setpriv refuses the session with a clear log line instead of running it as root", async (t) => {
+  if (!ROOT) {
+    missing(t, "only a server running as root needs setpriv (CI runs as root)");
+    return;
+  }
+  const seen: string[] = [];
+  const observer = (e: LogEvent): void => void seen.push(formatEvent(e));
+  addObserver(observer);
+  t.after(() => removeObserver(observer));
+  class Refused extends session.SSHSessionClientChannel {
+    reply = "";
+    override channelOpen(): void {
+      this.conn.sendRequest(this, "exec", NS("id -u"), true).addCallbacks(
+        () => void (this.reply = "exec ok"),
+        () => {
+          this.reply = "exec refused";
+          this.loseConnection();
+        },
+      );
+    }
+  }
+  const client = new connection.SSHConnection();
+  const server = new connection.SSHConnection();
+  const pump = new Pump(client, server, new unix.UnixConchUser(me, { setpriv: "/nonexistent/setpriv" }));
+  const ch = new Refused({ conn: client });
+  client.openChannel(ch);
+  await pump.until(() => ch.isClosed);
+  assert.equal(ch.reply, "exec refused");
+  assert.equal(text(ch.stdout), "");
+  assert.match(seen.join("\n"), /session refused: cannot run a session for root: \/nonexistent\/setpriv is missing/);
 });

@@ -5,10 +5,13 @@
  * commands through reactor.spawnProcess) or the in-process realm. Everything our server logs while
  * the test runs is kept, so tests can check that bad input was logged and nothing crashed.
  *
- * The Unix realm's user runs `/bin/sh` with a temp dir as home: root's bash would read ~/.bashrc
- * (pyenv start-up, 0.6 s a command) because SSH_CLIENT is set, which measures the shell, not SSH.
+ * The Unix realm maps the login `alice` explicitly (its `lookupUser`) to the account the tests run
+ * as, with `/bin/sh` as shell and a temp dir as home: root's bash would read ~/.bashrc (pyenv
+ * start-up, 0.6 s a command) because SSH_CLIENT is set, which measures the shell, not SSH. Other
+ * names are refused, as a realm without a fallback must.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -23,7 +26,7 @@ import { reactor } from "@twisted-ts/internet/reactor";
 import { fail, succeed, type Deferred } from "@twisted-ts/internet/defer";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { checkers, error, unix } from "@twisted-ts/conch";
-import { common, connection, factory, keys, service, transport, userauth } from "@twisted-ts/conch/ssh";
+import { authopt, common, connection, factory, keys, service, transport, userauth } from "@twisted-ts/conch/ssh";
 import { SYSTEM_PYTHON, requirePythonModule, runCommand, tempDir } from "../_support/peers.js";
 import { sshKeygen } from "../_support/sshd.js";
 
@@ -41,8 +44,26 @@ export interface ServerOptions {
   hostKeyTypes?: HostKeyType[];
   /** The ssh-connection service class (e.g. one with a lower `maxOpenChannels`). */
   connectionClass?: new () => connection.SSHConnection;
+  /** Session channels one connection may have open (default: OpenSSH's MaxSessions, 10). */
+  maxSessions?: number;
   /** Key exchange algorithms the server offers, in order (default: the library's list). */
   keyExchanges?: string[];
+  /** The moduli file for group exchange (default: none, the built-in RFC 3526 groups). */
+  moduliPath?: string;
+  /**
+   * alice's authorized_keys text, given her public key line: written to `<dir>/authorized_keys`
+   * and read with `readAuthorizedKeyFile`, options and all (default: the key alone, no options).
+   */
+  authorizedKeys?: (keyPub: string) => string;
+  /** The factory's `authSettings` (sshd_config's PermitUserEnvironment, PermitTTY, …). */
+  authSettings?: Partial<authopt.ServerAuthSettings>;
+  /** The login name the password and key are for (default {@link USER}). */
+  user?: string;
+  /**
+   * Options of the Unix realm over the defaults (which map only {@link USER} to the current account,
+   * with `/bin/sh` and the temp home): e.g. `{ lookupUser: unix.getpwnam }` for real accounts.
+   */
+  unixOptions?: unix.UnixRealmOptions;
   /** Called with each avatar the realm makes and the user's home (to add subsystems, …). */
   configureAvatar?: (avatar: unix.UnixConchUser | unix.InProcessConchUser, home: string) => void;
 }
@@ -112,20 +133,10 @@ export class TerminalShell extends Protocol<ITransport> {
 /** Server options for the in-process realm serving {@link TerminalShell}. */
 export const TERMINAL_SHELL: ServerOptions = { realm: "inprocess", inProcess: { shell: (s) => new TerminalShell(s) } };
 
-/** A UnixConchUser whose shell is /bin/sh and whose home is the test's temp dir. */
-class TestUnixUser extends unix.UnixConchUser {
-  constructor(
-    name: string,
-    private readonly home: string,
-  ) {
-    super(name);
-  }
-  override getShell(): string {
-    return "/bin/sh";
-  }
-  override getHomeDir(): string {
-    return this.home;
-  }
+/** Maps {@link USER}, and nothing else, to the account running the tests with `home` and /bin/sh. */
+export function testUserLookup(home: string): unix.UserLookup {
+  const me = userInfo();
+  return (name) => (name === USER ? { name: me.username, uid: me.uid, gid: me.gid, home, shell: "/bin/sh" } : undefined);
 }
 
 class CountingRealm implements IRealm {
@@ -161,29 +172,46 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   }
 
   const inProcessOptions = opts.inProcess ?? {};
+  const unixOptions: unix.UnixRealmOptions = { lookupUser: testUserLookup(home), ...opts.unixOptions };
   const realm = new CountingRealm((name) => {
-    const avatar = opts.realm === "inprocess" ? new unix.InProcessConchUser(name, inProcessOptions) : new TestUnixUser(name, home);
+    const avatar = opts.realm === "inprocess" ? new unix.InProcessConchUser(name, inProcessOptions) : new unix.UnixConchUser(name, unixOptions);
     opts.configureAvatar?.(avatar, home);
     return avatar;
   });
-  const passwords = new InMemoryUsernamePasswordDatabaseDontUse({ [USER]: PASSWORD });
+  const user = opts.user ?? USER;
+  const passwords = new InMemoryUsernamePasswordDatabaseDontUse({ [user]: PASSWORD });
+  let userKeys: Array<keys.Key | checkers.AuthorizedKey> = [keys.Key.fromString(keyPub)];
+  if (opts.authorizedKeys !== undefined) {
+    const path = join(dir, "authorized_keys");
+    writeFileSync(path, opts.authorizedKeys(keyPub));
+    userKeys = checkers.readAuthorizedKeyFile(readFileSync(path, "utf8"));
+  }
   const portal = new Portal(realm, [
-    new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [USER]: [keys.Key.fromString(keyPub)] })),
+    new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [user]: userKeys })),
     passwords,
     new PAMPasswordChecker(passwords),
   ]);
 
   const f = new factory.SSHFactory();
-  f.moduliPath = undefined;
+  f.moduliPath = opts.moduliPath;
   f.privateKeys = hostKeys;
   f.portal = portal;
+  if (opts.authSettings !== undefined) f.authSettings = opts.authSettings;
   if (opts.keyExchanges !== undefined) {
     const kex = opts.keyExchanges;
     f.protocol = class extends transport.SSHServerTransport {
       override supportedKeyExchanges = kex;
     };
   }
-  f.services = { "ssh-userauth": QuickUserAuthServer, "ssh-connection": opts.connectionClass ?? connection.SSHConnection };
+  let Conn = opts.connectionClass ?? connection.SSHConnection;
+  if (opts.maxSessions !== undefined) {
+    const limit = opts.maxSessions;
+    const Base = Conn;
+    Conn = class extends Base {
+      override maxSessions = limit;
+    };
+  }
+  f.services = { "ssh-userauth": QuickUserAuthServer, "ssh-connection": Conn };
 
   const logs: LogEvent[] = [];
   const observer = (e: LogEvent): void => {
@@ -211,7 +239,7 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
     port,
     dir,
     home,
-    user: USER,
+    user,
     password: PASSWORD,
     keyPath,
     keyPub,
@@ -225,21 +253,31 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   };
 }
 
+/** Where OpenSSH's `ssh` logs in by key: an {@link OurServer}, or a real sshd set up alike. */
+export interface SshTarget {
+  port: number;
+  keyPath: string;
+  /** A known_hosts file pinning the server's host key for `[127.0.0.1]:port`. */
+  knownHosts: string;
+}
+
 /**
- * Options for OpenSSH's clients (`ssh`, `scp`, `sftp`, `sshfs`) to log in to `server` as alice
- * with her key, the host key pinned; `portFlag` is `-p` for ssh, `-P` for scp and sftp.
+ * `ssh` options (before the destination) for a batch publickey login to `target` on 127.0.0.1,
+ * with no config file and the host key pinned (no accept-new), then `extra`. `portFlag` is `-P`
+ * for `scp` and `sftp` (the rest is the same for them and `sshfs`).
  */
-export function opensshClientArgs(server: OurServer, portFlag: "-p" | "-P" = "-p"): string[] {
+export function sshClientArgs(target: SshTarget, extra: string[] = [], portFlag: "-p" | "-P" = "-p"): string[] {
   return [
     "-F", "/dev/null",
-    portFlag, String(server.port),
-    "-o", `UserKnownHostsFile=${server.knownHosts}`,
+    portFlag, String(target.port),
+    "-o", `UserKnownHostsFile=${target.knownHosts}`,
     "-o", "StrictHostKeyChecking=yes",
     "-o", "BatchMode=yes",
     "-o", "IdentitiesOnly=yes",
     "-o", "PreferredAuthentications=publickey",
     "-o", "ConnectTimeout=10",
-    "-i", server.keyPath,
+    "-i", target.keyPath,
+    ...extra,
   ];
 }
 

@@ -20,7 +20,7 @@ interface Run {
 }
 
 test("AsyncSSH: exec, exit codes and signals, 127, env, bulk, parallel channels, shell, and three login methods", async (t) => {
-  const server = await startOurServer(t);
+  const server = await startOurServer(t, { maxSessions: 64 }); // parallel channels past OpenSSH's MaxSessions of 10
   const r = await runPythonClient(t, server, "client_asyncssh.py", "asyncssh", "python3-asyncssh", "unix");
   if (r === undefined) return;
   const exec = r["exec"] as Run;

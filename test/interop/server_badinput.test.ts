@@ -24,6 +24,7 @@ const {
   MSG_CHANNEL_REQUEST,
   MSG_CHANNEL_SUCCESS,
   MSG_CHANNEL_WINDOW_ADJUST,
+  OPEN_ADMINISTRATIVELY_PROHIBITED,
   OPEN_RESOURCE_SHORTAGE,
   OPEN_UNKNOWN_CHANNEL_TYPE,
 } = connection;
@@ -190,6 +191,7 @@ test("a channel-open flood past the per-connection limit: the excess is refused 
   const LIMIT = 16;
   class LimitedConnection extends connection.SSHConnection {
     override maxOpenChannels = LIMIT;
+    override maxSessions = Infinity;
   }
   const server = await startOurServer(t, { connectionClass: LimitedConnection });
   const bystander = await rawFor(t, server);
@@ -216,7 +218,11 @@ test("a channel-open flood past the per-connection limit: the excess is refused 
 });
 
 test("the default per-connection limit (MAX_OPEN_CHANNELS) holds against a flood of opens", async (t) => {
-  const server = await startOurServer(t, { realm: "inprocess" });
+  // Sessions are the only channel type here, so MaxSessions is lifted to reach the channel limit.
+  class ManySessions extends connection.SSHConnection {
+    override maxSessions = Infinity;
+  }
+  const server = await startOurServer(t, { realm: "inprocess", connectionClass: ManySessions });
   const raw = await rawFor(t, server);
   const limit = connection.MAX_OPEN_CHANNELS;
   const FLOOD = limit + 40;
@@ -226,6 +232,24 @@ test("the default per-connection limit (MAX_OPEN_CHANNELS) holds against a flood
   assert.ok(answers.slice(limit).every((a) => !a.ok && a.reason === OPEN_RESOURCE_SHORTAGE));
   assert.equal(raw.endedWith, undefined);
   assert.deepEqual(server.criticals(), []);
+});
+
+test("MaxSessions: past DEFAULT_MAX_SESSIONS session opens are refused as administratively prohibited; closing one makes room", async (t) => {
+  const server = await startOurServer(t);
+  const raw = await rawFor(t, server);
+  const limit = connection.DEFAULT_MAX_SESSIONS;
+  for (let i = 0; i < limit + 3; i++) raw.openSession(i);
+  const answers = await Promise.all(Array.from({ length: limit + 3 }, (_, i) => raw.opened(i)));
+  assert.equal(answers.filter((a) => a.ok).length, limit);
+  assert.ok(answers.slice(limit).every((a) => !a.ok && a.reason === OPEN_ADMINISTRATIVELY_PROHIBITED));
+  assert.ok(logged(server, /10 sessions already open \(maxSessions\)/), server.logText());
+  const first = answers[0]!;
+  assert.ok(first.ok);
+  raw.send(MSG_CHANNEL_CLOSE, new common.SSHWriter().uint32(first.remote));
+  await raw.forChannel(0, [MSG_CHANNEL_CLOSE]);
+  const r = await raw.exec(100, "echo again");
+  assert.equal(r.stdout, "again\n");
+  assert.equal(raw.endedWith, undefined);
 });
 
 test("exec of a command that does not exist: exit-status 127 after the reply, stderr, EOF, CLOSE (Unix realm)", async (t) => {

@@ -15,11 +15,9 @@ import { join } from "node:path";
 import { missing, requirePeer, runCommand, spawnPeer } from "../_support/peers.js";
 import { connection } from "@twisted-ts/conch/ssh";
 import { unix } from "@twisted-ts/conch";
-import { TERMINAL_SHELL, clientEnv, opensshClientArgs, startOurServer, type OurServer } from "./_server_support.js";
+import { TERMINAL_SHELL, clientEnv, sshClientArgs, startOurServer, type OurServer } from "./_server_support.js";
 
-function sshArgs(server: OurServer, extra: string[] = []): string[] {
-  return [...opensshClientArgs(server, "-p"), ...extra];
-}
+const sshArgs = sshClientArgs;
 
 async function ssh(t: TestContext, server: OurServer, extra: string[], command: string[], opts: { input?: Uint8Array | string; env?: NodeJS.ProcessEnv } = {}) {
   const bin = requirePeer(t, "ssh", "openssh-client");

@@ -81,7 +81,7 @@ function exec(c: Ssh2Client, command: string, input?: Buffer | string, env?: Rec
 }
 
 test("ssh2: exec with stdin/stdout/stderr, exit codes, signals, 127, env, 4 MiB, and 50 channels at once", async (t) => {
-  const server = await startOurServer(t);
+  const server = await startOurServer(t, { maxSessions: 64 }); // parallel channels past OpenSSH's MaxSessions of 10
   const c = await connect(server, "key");
   t.after(() => c.end());
   const r = await exec(c, 'read line; echo "got $line"; echo oops >&2; exit 3', "hello\n");

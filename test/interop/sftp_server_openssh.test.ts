@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { requirePeer, runCommand } from "../_support/peers.js";
-import { clientEnv, opensshClientArgs, startOurServer, type OurServer } from "./_server_support.js";
+import { clientEnv, sshClientArgs, startOurServer, type OurServer } from "./_server_support.js";
 import { sftpServerOptions } from "./_sftp_support.js";
 
 async function sftpBatch(t: TestContext, server: OurServer, batch: string, cwd: string) {
@@ -17,7 +17,7 @@ async function sftpBatch(t: TestContext, server: OurServer, batch: string, cwd: 
   if (bin === undefined) return undefined;
   const file = join(cwd, "batch.txt");
   writeFileSync(file, batch);
-  const r = await runCommand(bin, [...opensshClientArgs(server, "-P"), "-b", file, `${server.user}@127.0.0.1`], { env: clientEnv(server), timeoutMs: 60_000, cwd });
+  const r = await runCommand(bin, [...sshClientArgs(server, [], "-P"), "-b", file, `${server.user}@127.0.0.1`], { env: clientEnv(server), timeoutMs: 60_000, cwd });
   return { ...r, out: r.stdout.toString() };
 }
 
@@ -105,10 +105,10 @@ test("scp (SFTP mode): upload and download, byte for byte", async (t) => {
   mkdirSync(local);
   const data = randomBytes(3_000_000 + 7);
   writeFileSync(join(local, "up.bin"), data);
-  const up = await runCommand(bin, [...opensshClientArgs(server, "-P"), "-s", join(local, "up.bin"), `${server.user}@127.0.0.1:scp-up.bin`], { env: clientEnv(server), timeoutMs: 60_000 });
+  const up = await runCommand(bin, [...sshClientArgs(server, [], "-P"), "-s", join(local, "up.bin"), `${server.user}@127.0.0.1:scp-up.bin`], { env: clientEnv(server), timeoutMs: 60_000 });
   assert.equal(up.code, 0, `${up.stderr}\n${server.logText()}`);
   assert.deepEqual(readFileSync(join(server.home, "scp-up.bin")), data);
-  const down = await runCommand(bin, [...opensshClientArgs(server, "-P"), "-s", `${server.user}@127.0.0.1:scp-up.bin`, join(local, "down.bin")], { env: clientEnv(server), timeoutMs: 60_000 });
+  const down = await runCommand(bin, [...sshClientArgs(server, [], "-P"), "-s", `${server.user}@127.0.0.1:scp-up.bin`, join(local, "down.bin")], { env: clientEnv(server), timeoutMs: 60_000 });
   assert.equal(down.code, 0, down.stderr);
   assert.deepEqual(readFileSync(join(local, "down.bin")), data);
   assert.match(server.logText(), /asking for subsystem sftp/);

@@ -74,10 +74,22 @@ export interface ISession {
   closed(): void;
   /** `ISessionSetEnv`: set an environment variable; throw {@link EnvironmentVariableNotPermitted} to refuse. */
   setEnv?(name: string, value: string): void;
+  /**
+   * Set a variable the server decided on — `SSH_ORIGINAL_COMMAND` under a forced command,
+   * authorized_keys `environment=` under PermitUserEnvironment — which no client-side filter may
+   * refuse. Without it those variables are not set (and a warning is logged).
+   */
+  setServerEnv?(name: string, value: string): void;
   /** RFC 4254 §6.9: deliver signal `name` ("INT", "TERM", … without "SIG"). */
   signal?(name: string): void;
   /** RFC 4335: a break of `lengthMs` milliseconds; return false to refuse. */
   break?(lengthMs: number): boolean | void;
+  /**
+   * RFC 4254 §6.5 `subsystem`, run by the session itself as a process connected to `proto` (sshd's
+   * `Subsystem` directive). Return false when this session has no subsystem of that name: the
+   * avatar's in-process `lookupSubsystem` is asked next. Throwing refuses the request.
+   */
+  execSubsystem?(proto: SSHSessionProcessProtocol, subsystem: string): boolean;
 }
 
 /** Raised by `ISession.setEnv` to refuse a variable (Twisted's `EnvironmentVariableNotPermitted`). */

@@ -3,9 +3,10 @@
  * publickey credentials against an authorized keys database: {@link InMemorySSHKeyDB} or
  * {@link UNIXAuthorizedKeysFiles} (`~/.ssh/authorized_keys` with OpenSSH's options parsed).
  *
- * A key accepted from an authorized_keys line carries the line's options to the realm: the
- * checker sets `credentials.keyOptions` to an {@link AuthorizedKeyOptions}, which the userauth
- * server passes on in its mind (`mind.keyOptions`), for the session layer to honour.
+ * A key accepted from an authorized_keys line carries the line's options on: the checker sets
+ * `credentials.keyOptions` to an {@link AuthorizedKeyOptions}; the userauth server passes it to
+ * the realm in its mind (`mind.keyOptions`) and, at USERAUTH_SUCCESS, turns it into the
+ * transport's `authOptions` (`ssh/authopt`), which the session and connection layers enforce.
  */
 import { readFileSync } from "node:fs";
 import { BlockList, isIP } from "node:net";
@@ -18,6 +19,7 @@ import { ISSHPrivateKey, type ISSHPrivateKeyShape } from "@twisted-ts/cred/crede
 import { UnauthorizedLogin, UnhandledCredentials } from "@twisted-ts/cred/error";
 import { type InterfaceToken, providedBy } from "@twisted-ts/cred/interfaces";
 import { NotEnoughAuthentication, ValidPublicKey } from "./error.js";
+import { parseEnvironment, parseHostPort } from "./ssh/authopt.js";
 import { bytesEqual } from "./ssh/common.js";
 import { Key } from "./ssh/keys.js";
 
@@ -125,15 +127,22 @@ const FLAGS: Readonly<Record<string, (o: AuthorizedKeyOptions) => void>> = {
   "verify-required": (o) => void (o.verifyRequired = true),
 };
 
+/** `value`, once `parse` accepts it: a line sshd would refuse is refused here too. */
+function checked(value: string, parse: (v: string) => unknown): string {
+  try {
+    parse(value);
+  } catch (e) {
+    throw new AuthorizedKeysParseError(e instanceof Error ? e.message : String(e));
+  }
+  return value;
+}
+
 const VALUED: Readonly<Record<string, (o: AuthorizedKeyOptions, v: string) => void>> = {
   command: (o, v) => void (o.command = v),
-  environment: (o, v) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(v)) throw new AuthorizedKeysParseError(`bad environment ${JSON.stringify(v)}`);
-    o.environment.push(v);
-  },
+  environment: (o, v) => void o.environment.push(checked(v, parseEnvironment)),
   from: (o, v) => void (o.from = v.split(",").filter((p) => p !== "")),
-  permitopen: (o, v) => void o.permitOpen.push(v),
-  permitlisten: (o, v) => void o.permitListen.push(v),
+  permitopen: (o, v) => void o.permitOpen.push(checked(v, (x) => parseHostPort(x))),
+  permitlisten: (o, v) => void o.permitListen.push(checked(v, (x) => parseHostPort(x, true))),
   principals: (o, v) => void (o.principals = v.split(",")),
   tunnel: (o, v) => {
     if (!/^\d+$/.test(v)) throw new AuthorizedKeysParseError(`bad tunnel ${JSON.stringify(v)}`);

@@ -296,6 +296,18 @@ export class ConnectionStoppedError extends ConchError {
   }
 }
 
+/**
+ * What the login may do (its authorized_keys options, narrowed by the server's settings) does not
+ * include this channel open; refused with OPEN_ADMINISTRATIVELY_PROHIBITED, as sshd does.
+ */
+export class NotPermittedError extends ConchError {
+  override readonly code = "ERR_SSH_NOT_PERMITTED";
+  constructor(message: string) {
+    super(message, OPEN_ADMINISTRATIVELY_PROHIBITED);
+    this.name = "NotPermittedError";
+  }
+}
+
 /** A known_hosts `@revoked` entry names the host key the server presented: never accept it. */
 export class HostKeyRevoked extends ConchError {
   override readonly code = "ERR_SSH_HOST_KEY_REVOKED";

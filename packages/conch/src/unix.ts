@@ -2,34 +2,23 @@
  * `twisted.conch.unix`: a realm whose users get real Unix sessions, plus an in-process realm for
  * applications that serve their own shell and commands.
  *
- * {@link UnixSSHRealm} / {@link UnixConchUser}: `exec` runs `<shell> -c <command>` through
- * `reactor.spawnProcess` (stdout → data, stderr → extended data, the real exit code or signal);
- * `shell` runs the user's login shell. A command that does not exist gives exit status 127, as
- * the shell says. A pty (`pty-req`) needs the optional `node-pty` package: when it cannot be
- * imported the request is refused with a clear log line and the client carries on without a
- * terminal (OpenSSH's `ssh` does). The server runs commands as the user only when it runs as root
- * (uid/gid of the user's passwd entry); otherwise every session runs as the server's own user.
+ * {@link UnixSSHRealm} / {@link UnixConchUser}: every process a session starts runs exactly as
+ * under sshd: the account's uid, primary gid and supplementary groups, its home directory as the
+ * working directory, its login shell (`-sh` as argv[0] for a shell, `sh -c command` for exec and
+ * subsystems) and an environment built only from what sshd sets (see
+ * {@link UnixSession.environment}), never the server's own. A login name maps to an account
+ * through the realm's `lookupUser` (default: /etc/passwd) or is refused; a server that is not root
+ * serves only its own account. Output: stdout → data, stderr → extended data, the real exit code
+ * or signal; a command that does not exist exits 127, as the shell says. A pty (`pty-req`) needs
+ * the optional `node-pty` package: when it cannot be imported the request is refused with a clear
+ * log line and the client carries on without a terminal (OpenSSH's `ssh` does).
  *
  * {@link InProcessConchUser} / {@link InProcessRealm}: sessions served by Protocols in this
  * process — no processes, no pty needed.
  */
-import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
-import { userInfo } from "node:os";
-import { basename } from "node:path";
-import { ProcessDone, ProcessTerminated, ProcessExitedAlready } from "@twisted-ts/internet/error";
+import { ProcessExitedAlready, ProcessTerminated } from "@twisted-ts/internet/error";
 import { Failure } from "@twisted-ts/internet/failure";
-import type {
-  IAddress,
-  IProcessProtocol,
-  IProcessTransport,
-  IProducer,
-  IPushProducer,
-  IPullProducer,
-  IProtocol,
-  IListeningPort,
-  IReactorProcess,
-  IReactorTCP,
-} from "@twisted-ts/internet/interfaces";
+import type { IListeningPort, IProcessTransport, IProtocol, IReactorProcess, IReactorTCP } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
 import type { AvatarId } from "@twisted-ts/cred/checkers";
 import type { IRealm, LoginResult } from "@twisted-ts/cred/portal";
@@ -51,88 +40,52 @@ import {
   openConnectForwardingClient,
   unpackGlobal_tcpip_forward,
 } from "./ssh/forwarding.js";
-import { SSHSession, signalName, wrapProtocol, type SSHSessionProcessProtocol } from "./ssh/session.js";
+import { SSHSession, wrapProtocol, type SSHSessionProcessProtocol } from "./ssh/session.js";
+import { PtyTransport, loadedNodePty, type PtyProcess } from "./_unix/pty.js";
+import {
+  DEFAULT_USER_PATH,
+  MAIL_SPOOL,
+  RunAsUnavailable,
+  SUPERUSER_PATH,
+  commandAsUser,
+  execArgv,
+  loginShellArgv,
+  type RunAsSettings,
+} from "./_unix/runas.js";
+import { getpwnam, resolveUnixUser, type PasswdEntry, type UserLookup } from "./_unix/users.js";
+
+export { loadNodePty, ptyAvailable } from "./_unix/pty.js";
+export {
+  DEFAULT_USER_PATH,
+  EXEC_HELPER,
+  MAIL_SPOOL,
+  PERL_PATH,
+  RunAsUnavailable,
+  SETPRIV_PATH,
+  SUPERUSER_PATH,
+  commandAsUser,
+  execArgv,
+  loginShellArgv,
+  type RunAsSettings,
+  type SessionPlace,
+  type UserCommand,
+} from "./_unix/runas.js";
+export { UnixUserRefused, getpwnam, resolveUnixUser, type PasswdEntry, type UnixUserRefusal, type UserLookup } from "./_unix/users.js";
 
 const log = new Logger("twisted-ts.conch.unix");
 
 /** Exit status of a command that could not be found or run (POSIX shells use 127). */
 export const EXIT_COMMAND_NOT_FOUND = 127;
 
-/** Environment variables a client may never set (they change how programs load or run). */
-export const FORBIDDEN_ENV = /^(LD_|DYLD_)|^(PATH|HOME|USER|LOGNAME|SHELL|MAIL|IFS|ENV|BASH_ENV|NODE_OPTIONS|PYTHONSTARTUP|PYTHONPATH|PERL5LIB|PERL5OPT|RUBYOPT|SSH_[A-Z_]*)$/;
+/**
+ * Environment variables a client may never set: they change how programs (the shell, the dynamic
+ * loader, the Perl exec helper, interpreters) load or run, or they are sshd's own.
+ */
+export const FORBIDDEN_ENV =
+  /^(LD_|DYLD_)|^(PATH|HOME|USER|LOGNAME|SHELL|MAIL|IFS|ENV|BASH_ENV|NODE_OPTIONS|PYTHONSTARTUP|PYTHONPATH|PERL5LIB|PERLLIB|PERL5OPT|PERL5DB|PERLIO|RUBYOPT|SSH_[A-Z_]*)$/;
 
-// ---- node-pty, optional ----------------------------------------------------------------------------
-
-/** The part of node-pty's API used here. */
-interface PtyProcess {
-  readonly pid: number;
-  onData(cb: (data: string | Uint8Array) => void): unknown;
-  onExit(cb: (e: { exitCode: number; signal?: number }) => void): unknown;
-  write(data: string | Buffer): void;
-  resize(cols: number, rows: number): void;
-  kill(signal?: string): void;
-}
-interface PtyModule {
-  spawn(file: string, args: string[], options: { name: string; cols: number; rows: number; cwd: string; env: Record<string, string>; encoding?: null }): PtyProcess;
-}
-
-let ptyModule: PtyModule | undefined;
-let ptyProbe: Promise<PtyModule | undefined> | undefined;
-
-/** Imports `node-pty` once (it is optional: not a dependency). Resolves undefined without it. */
-export function loadNodePty(): Promise<PtyModule | undefined> {
-  if (ptyProbe === undefined) {
-    const name = "node-pty";
-    ptyProbe = (import(name) as Promise<{ default?: PtyModule } & Partial<PtyModule>>).then(
-      (m) => (ptyModule = typeof m.spawn === "function" ? (m as PtyModule) : m.default),
-      () => undefined,
-    );
-  }
-  return ptyProbe;
-}
-void loadNodePty();
-
-/** True when `node-pty` has been loaded, so pty requests can be granted. */
-export function ptyAvailable(): boolean {
-  return ptyModule !== undefined;
-}
-
-// ---- users ---------------------------------------------------------------------------------------
-
-/** One /etc/passwd entry. */
-export interface PasswdEntry {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-  shell: string;
-}
-
-/** The passwd entry of `username`, from /etc/passwd, or undefined. */
-export function getpwnam(username: string): PasswdEntry | undefined {
-  let text: string;
-  try {
-    text = readFileSync("/etc/passwd", "utf8");
-  } catch {
-    return undefined;
-  }
-  for (const line of text.split("\n")) {
-    const f = line.split(":");
-    if (f.length >= 7 && f[0] === username) {
-      return { name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? "/", shell: f[6] || "/bin/sh" };
-    }
-  }
-  return undefined;
-}
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Most variables the client may set in one session; sshd ignores `env` requests past 128 too. */
+export const MAX_SESSION_ENV = 128;
 
 let defaultReactor: IReactorProcess | undefined;
 async function reactorFor(r: IReactorProcess | undefined): Promise<IReactorProcess> {
@@ -146,6 +99,14 @@ export interface UnixRealmOptions {
   /** Where processes are spawned and forwarded ports listen (default: the global reactor). */
   reactor?: IReactorProcess & IReactorTCP;
   /**
+   * The account a login name runs as (default {@link getpwnam}: /etc/passwd). Return undefined to
+   * refuse the login. There is no fallback: a name it does not know never becomes the server's own
+   * user. Map a name to another account explicitly here (tests map theirs to the current user).
+   * Under root the entry's uid must be one the system's user database knows: setpriv's
+   * `--init-groups` takes the supplementary groups of that uid's account, and fails otherwise.
+   */
+  lookupUser?: UserLookup;
+  /**
    * Remote forwarding (`tcpip-forward`) binds the address the client names, as OpenSSH's
    * `GatewayPorts yes`; by default it binds loopback only.
    */
@@ -155,18 +116,43 @@ export interface UnixRealmOptions {
   /** Allow port forwarding (`direct-tcpip` channels and `tcpip-forward`); default true. */
   allowForwarding?: boolean;
   /**
-   * Variables every session starts with, after the defaults (OpenSSH's `SetEnv`). `{ SHLVL: "1" }`
+   * Variables every session starts with, over sshd's own (OpenSSH's `SetEnv`). `{ SHLVL: "1" }`
    * keeps bash from sourcing `~/.bashrc` for commands, as it otherwise does when `SSH_CLIENT` is set.
    */
   env?: Readonly<Record<string, string>>;
   /** Decides which environment variables clients may set (default: all but {@link FORBIDDEN_ENV}). */
   acceptEnv?: (name: string) => boolean;
+  /** Most variables a client may set in one session (default {@link MAX_SESSION_ENV}). */
+  maxEnv?: number;
+  /**
+   * sshd's `Subsystem` directive: subsystem name → command line, run as the user exactly like an
+   * exec request (`shell -c commandLine`), e.g. `{ sftp: "/usr/lib/openssh/sftp-server" }`. None by
+   * default. These come before the avatar's in-process `subsystemLookup`.
+   */
+  subsystems?: Readonly<Record<string, string>>;
+  /** `PATH` of users' sessions (default {@link DEFAULT_USER_PATH}). */
+  userPath?: string;
+  /** `PATH` of root's sessions (default {@link SUPERUSER_PATH}). */
+  superuserPath?: string;
+  /** Absolute path of util-linux's setpriv, used when the server runs as root (default `/usr/bin/setpriv`). */
+  setpriv?: string;
+  /** Absolute path of perl, which runs the exec helper (default `/usr/bin/perl`). */
+  perl?: string;
+}
+
+/** The uid this server runs as, or undefined where there are no uids. */
+function serverUid(): number | undefined {
+  return process.getuid?.();
 }
 
 /** Twisted's `UnixSSHRealm`: every login gets a {@link UnixConchUser}. */
 export class UnixSSHRealm implements IRealm {
   constructor(readonly options: UnixRealmOptions = {}) {}
 
+  /**
+   * A {@link UnixConchUser} for `avatarId`; throws {@link UnixUserRefused} (the login fails) for a
+   * name that maps to no account, or to another account than the server's when it is not root.
+   */
   requestAvatar(avatarId: AvatarId, _mind: unknown, ...interfaces: InterfaceToken<unknown>[]): LoginResult<unknown> {
     const name = typeof avatarId === "string" ? avatarId : avatarId instanceof Uint8Array ? Buffer.from(avatarId).toString("utf8") : "anonymous";
     const user = new UnixConchUser(name, this.options);
@@ -174,22 +160,22 @@ export class UnixSSHRealm implements IRealm {
   }
 }
 
-/** Twisted's `UnixConchUser`: session channels that run real processes. */
+/** Twisted's `UnixConchUser`: session channels that run real processes as a Unix account. */
 export class UnixConchUser extends ConchUser implements ISessionProvider {
   readonly username: string;
-  /** The user's passwd entry, or the server's own user when the name is not in /etc/passwd. */
+  /** The account this login runs as (from the realm's `lookupUser`). */
   readonly pwd: PasswdEntry;
   readonly options: UnixRealmOptions;
   private readonly sessions = new Set<UnixSession>();
   /** Remote-forwarding listeners by "host:port" as the client asked. */
   readonly listeners = new Map<string, IListeningPort>();
 
+  /** Throws {@link UnixUserRefused} when `username` may not log in here (see {@link resolveUnixUser}). */
   constructor(username: string, options: UnixRealmOptions = {}) {
     super();
     this.username = username;
     this.options = options;
-    const me = userInfo();
-    this.pwd = getpwnam(username) ?? { name: username, uid: me.uid, gid: me.gid, home: me.homedir, shell: me.shell ?? "/bin/sh" };
+    this.pwd = resolveUnixUser(username, options.lookupUser ?? ((n) => getpwnam(n)), serverUid());
     this.channelLookup["session"] = SSHSession;
     if (options.allowForwarding !== false) this.channelLookup["direct-tcpip"] = openConnectForwardingClient;
   }
@@ -242,18 +228,18 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     return s;
   }
 
-  /** The user's shell, or /bin/sh when it is missing or not executable. */
+  /** The user's login shell (a login whose shell cannot run is refused, as sshd does). */
   getShell(): string {
-    return this.pwd.shell && executable(this.pwd.shell) ? this.pwd.shell : "/bin/sh";
+    return this.pwd.shell;
   }
 
   getHomeDir(): string {
     return this.pwd.home;
   }
 
-  /** uid/gid to run as: the user's when the server runs as root, none (ourselves) otherwise. */
-  getUserGroupId(): { uid?: number; gid?: number } {
-    return process.getuid?.() === 0 ? { uid: this.pwd.uid, gid: this.pwd.gid } : {};
+  /** The account's uid and primary gid (Twisted's `getUserGroupId`). */
+  getUserGroupId(): { uid: number; gid: number } {
+    return { uid: this.pwd.uid, gid: this.pwd.gid };
   }
 
   /** Called by the portal when the connection ends: ends what is still running. */
@@ -271,15 +257,19 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
 }
 
 /**
- * Twisted's `SSHSessionForUnixConchUser`: the ISession of one channel, running the user's shell or
- * commands.
+ * Twisted's `SSHSessionForUnixConchUser`: the ISession of one channel, running the user's shell,
+ * commands and subsystems as the user.
  */
 export class UnixSession implements ISession {
-  readonly env: Record<string, string>;
+  /** Variables the client set with `env` requests that the realm accepted. */
+  readonly clientEnv: Record<string, string> = Object.create(null) as Record<string, string>;
+  /** Variables the server set for this login (`setServerEnv`). */
+  readonly serverEnv: Record<string, string> = Object.create(null) as Record<string, string>;
   /** The process (or pty) transport once something runs. */
   process: IProcessTransport | undefined = undefined;
   /** EOF arrived before the process was spawned (the reactor loads lazily): close stdin once it is. */
   private eofPending = false;
+  private envLimitLogged = false;
   term: string | undefined = undefined;
   winSize: WindowSize = [24, 80, 0, 0];
   modes: TerminalModes = [];
@@ -288,22 +278,43 @@ export class UnixSession implements ISession {
   constructor(
     readonly avatar: UnixConchUser,
     readonly channel: SSHChannel,
-  ) {
-    this.env = {
-      HOME: avatar.getHomeDir(),
-      USER: avatar.username,
-      LOGNAME: avatar.username,
-      SHELL: avatar.getShell(),
-      PATH: process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin",
-      ...avatar.options.env,
-    };
+  ) {}
+
+  /**
+   * The environment of this session's processes, built as sshd's `do_setup_env` builds it: the
+   * client's accepted variables; over them USER, LOGNAME, HOME, PATH (sshd's default, not the
+   * server's), MAIL, SHELL, and TERM with a terminal; then the login's server-set variables
+   * (authorized_keys `environment=`); over those the realm's `env` (`SetEnv`); then SSH_CLIENT,
+   * SSH_CONNECTION and SSH_ORIGINAL_COMMAND. SSH_TTY is set by the process itself once its
+   * terminal exists. Nothing comes from the server's own environment.
+   */
+  environment(): Record<string, string> {
+    const pwd = this.avatar.pwd;
+    const options = this.avatar.options;
+    const env = Object.assign(Object.create(null) as Record<string, string>, this.clientEnv);
+    env["USER"] = pwd.name;
+    env["LOGNAME"] = pwd.name;
+    env["HOME"] = this.avatar.getHomeDir();
+    env["PATH"] = pwd.uid === 0 ? (options.superuserPath ?? SUPERUSER_PATH) : (options.userPath ?? DEFAULT_USER_PATH);
+    env["MAIL"] = `${MAIL_SPOOL}/${pwd.name}`;
+    env["SHELL"] = this.avatar.getShell();
+    if (this.term !== undefined) env["TERM"] = this.term;
+    Object.assign(env, this.serverEnv);
+    Object.assign(env, options.env);
+    let peer, host;
     try {
-      const peer = channel.getPeer();
-      const host = channel.getHost();
-      if ("port" in peer && "port" in host) this.env["SSH_CLIENT"] = `${peer.host} ${peer.port} ${host.port}`;
+      peer = this.channel.getPeer();
+      host = this.channel.getHost();
     } catch {
-      // No transport addresses (tests): no SSH_CLIENT.
+      // No transport addresses (in-memory tests): no SSH_CLIENT or SSH_CONNECTION.
     }
+    if (peer !== undefined && host !== undefined && "port" in peer && "port" in host) {
+      env["SSH_CLIENT"] = `${peer.host} ${peer.port} ${host.port}`;
+      env["SSH_CONNECTION"] = `${peer.host} ${peer.port} ${host.host} ${host.port}`;
+    }
+    const original = this.serverEnv["SSH_ORIGINAL_COMMAND"];
+    if (original !== undefined) env["SSH_ORIGINAL_COMMAND"] = original;
+    return env;
   }
 
   getPty(term: string, windowSize: WindowSize, modes: TerminalModes): void {
@@ -311,68 +322,104 @@ export class UnixSession implements ISession {
       log.warn("pty-req refused: terminals are turned off for this realm");
       throw new Error("pty-req refused: terminals are turned off");
     }
-    if (ptyModule === undefined) {
+    if (loadedNodePty() === undefined) {
       log.warn("pty-req refused: the optional node-pty package is not installed (npm install node-pty to enable terminals)");
       throw new Error("pty-req refused: node-pty is not installed");
     }
     this.term = term;
     this.winSize = windowSize;
     this.modes = modes;
-    this.env["TERM"] = term;
   }
 
+  /** Accepts `name` when the realm does, up to `maxEnv` variables (sshd's 128). */
   setEnv(name: string, value: string): void {
-    const accept = this.avatar.options.acceptEnv ?? ((n: string) => !FORBIDDEN_ENV.test(n));
+    const options = this.avatar.options;
+    const accept = options.acceptEnv ?? ((n: string) => !FORBIDDEN_ENV.test(n));
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || !accept(name)) throw new EnvironmentVariableNotPermitted(`${name} may not be set`);
-    this.env[name] = value;
+    const max = options.maxEnv ?? MAX_SESSION_ENV;
+    if (!Object.hasOwn(this.clientEnv, name) && Object.keys(this.clientEnv).length >= max) {
+      if (!this.envLimitLogged) log.warn("env request refused: the client set {max} variables already (maxEnv)", { max });
+      this.envLimitLogged = true;
+      throw new EnvironmentVariableNotPermitted(`more than ${max} variables`);
+    }
+    this.clientEnv[name] = value;
+  }
+
+  /**
+   * Server-set variables (SSH_ORIGINAL_COMMAND, authorized_keys `environment=`): trusted, so not
+   * filtered as setEnv is; {@link environment} places them where sshd does.
+   */
+  setServerEnv(name: string, value: string): void {
+    this.serverEnv[name] = value;
   }
 
   openShell(proto: SSHSessionProcessProtocol): void {
-    const shell = this.avatar.getShell();
-    // A login shell, as sshd runs it: argv[0] starts with "-".
-    this.spawn(proto, shell, [`-${basename(shell)}`], []);
+    this.spawn(proto, loginShellArgv(this.avatar.getShell()));
   }
 
   execCommand(proto: SSHSessionProcessProtocol, command: string): void {
-    const shell = this.avatar.getShell();
-    this.spawn(proto, shell, [shell, "-c", command], ["-c", command]);
+    this.spawn(proto, execArgv(this.avatar.getShell(), command));
   }
 
-  private spawn(proto: SSHSessionProcessProtocol, shell: string, args: string[], ptyArgs: string[]): void {
-    const home = this.avatar.getHomeDir();
-    const cwd = executable(home) ? home : "/";
-    if (this.term !== undefined && ptyModule !== undefined) {
-      const pty = ptyModule.spawn(shell, ptyArgs, {
-        name: this.term,
+  /**
+   * sshd's `Subsystem`: runs the realm's command line for `subsystem` exactly like an exec
+   * request. False when the realm has none of that name (the avatar's in-process ones are next).
+   */
+  execSubsystem(proto: SSHSessionProcessProtocol, subsystem: string): boolean {
+    const subsystems = this.avatar.options.subsystems ?? {};
+    const command = Object.hasOwn(subsystems, subsystem) ? subsystems[subsystem] : undefined;
+    if (command === undefined) return false;
+    log.info("subsystem {subsystem} for {user}: {command}", { subsystem, user: this.avatar.pwd.name, command });
+    this.execCommand(proto, command);
+    return true;
+  }
+
+  /** Starts the user's shell with `argv` as the user; throws (refusing the request) when it cannot. */
+  private spawn(proto: SSHSessionProcessProtocol, argv: string[]): void {
+    const options = this.avatar.options;
+    const ptyModule = loadedNodePty();
+    const tty = this.term !== undefined && ptyModule !== undefined;
+    const settings: RunAsSettings = {
+      serverUid: serverUid(),
+      ...(options.setpriv !== undefined ? { setpriv: options.setpriv } : {}),
+      ...(options.perl !== undefined ? { perl: options.perl } : {}),
+    };
+    let cmd;
+    try {
+      cmd = commandAsUser(this.avatar.pwd, this.avatar.getShell(), argv, { tty, home: this.avatar.getHomeDir() }, settings);
+    } catch (e) {
+      if (e instanceof RunAsUnavailable) log.error("session refused: {reason}", { reason: e.message });
+      throw e;
+    }
+    const { cwd } = cmd;
+    const env = this.environment();
+    if (tty) {
+      // node-pty execs `file` with argv[0] = file; for a terminal commandAsUser always makes it so.
+      const p = ptyModule.spawn(cmd.file, cmd.argv.slice(1), {
+        name: this.term!,
         cols: this.winSize[1] || 80,
         rows: this.winSize[0] || 24,
         cwd,
-        env: this.env,
+        env,
         encoding: null,
       });
-      this.pty = pty;
-      const t = new PtyTransport(pty, proto);
+      this.pty = p;
+      const t = new PtyTransport(p, proto);
       this.process = t;
       proto.makeConnection(t);
       return;
     }
-    const { uid, gid } = this.avatar.getUserGroupId();
     // The reactor is loaded lazily so that importing this module never starts one; spawning waits
     // for it only the first time.
     const start = (reactor: IReactorProcess): void => {
-      this.process = reactor.spawnProcess(proto, shell, args, {
-        env: this.env,
-        path: cwd,
-        ...(uid !== undefined ? { uid } : {}),
-        ...(gid !== undefined ? { gid } : {}),
-      });
+      this.process = reactor.spawnProcess(proto, cmd.file, cmd.argv, { env, path: cwd });
       if (this.eofPending) this.process.closeStdin();
     };
-    if (this.avatar.options.reactor !== undefined) start(this.avatar.options.reactor);
+    if (options.reactor !== undefined) start(options.reactor);
     else if (defaultReactor !== undefined) start(defaultReactor);
     else {
       void reactorFor(undefined).then(start, (e: unknown) => {
-        log.failure("cannot load the reactor to spawn {shell}", e, "error", { shell });
+        log.failure("cannot load the reactor to spawn {file}", e, "error", { file: cmd.file });
         proto.processEnded(new Failure(new ProcessTerminated(EXIT_COMMAND_NOT_FOUND)));
       });
     }
@@ -407,63 +454,6 @@ export class UnixSession implements ISession {
     }
     p.loseConnection();
     log.info("shell closed");
-  }
-}
-
-/** A node-pty process as an IProcessTransport: terminal output arrives as stdout. */
-class PtyTransport implements IProcessTransport {
-  private exited = false;
-
-  constructor(
-    private readonly pty: PtyProcess,
-    private readonly proto: IProcessProtocol,
-  ) {
-    pty.onData((d) => proto.childDataReceived(1, typeof d === "string" ? Buffer.from(d, "utf8") : d));
-    pty.onExit(({ exitCode, signal }) => {
-      this.exited = true;
-      proto.childConnectionLost(1);
-      proto.childConnectionLost(2);
-      const reason =
-        signal !== undefined && signal !== 0
-          ? new ProcessTerminated(null, `SIG${signalName(signal)}`)
-          : exitCode === 0
-            ? new ProcessDone(0)
-            : new ProcessTerminated(exitCode);
-      proto.processExited(new Failure(reason));
-      proto.processEnded(new Failure(reason));
-    });
-  }
-  get pid(): number | undefined {
-    return this.exited ? undefined : this.pty.pid;
-  }
-  write(data: Uint8Array | string): void {
-    if (!this.exited) this.pty.write(typeof data === "string" ? data : Buffer.from(data));
-  }
-  writeSequence(seq: Iterable<Uint8Array | string>): void {
-    for (const d of seq) this.write(d);
-  }
-  writeToChild(_fd: number, data: Uint8Array | string): void {
-    this.write(data);
-  }
-  closeStdin(): void {}
-  closeStdout(): void {}
-  closeStderr(): void {}
-  closeChildFD(): void {}
-  signalProcess(signal: string | number): void {
-    if (this.exited) throw new ProcessExitedAlready();
-    const s = typeof signal === "number" ? String(signal) : signal.toUpperCase();
-    this.pty.kill(s.startsWith("SIG") || /^\d+$/.test(s) ? s : `SIG${s}`);
-  }
-  loseConnection(): void {
-    if (!this.exited) this.pty.kill("SIGHUP");
-  }
-  registerProducer(_p: IPushProducer | IPullProducer, _streaming: boolean): void {}
-  unregisterProducer(): void {}
-  getPeer(): IAddress {
-    return { type: "UNIX", family: "UNIX", name: null, host: "", port: 0 };
-  }
-  getHost(): IAddress {
-    return this.getPeer();
   }
 }
 
@@ -516,6 +506,11 @@ export class InProcessSession implements ISession {
   setEnv(name: string, value: string): void {
     const accept = this.avatar.options.acceptEnv ?? ((n: string) => !FORBIDDEN_ENV.test(n));
     if (!accept(name)) throw new EnvironmentVariableNotPermitted(`${name} may not be set`);
+    this.env[name] = value;
+  }
+
+  /** Server-set variables (SSH_ORIGINAL_COMMAND, `environment=`): trusted, so not filtered as setEnv is. */
+  setServerEnv(name: string, value: string): void {
     this.env[name] = value;
   }
 

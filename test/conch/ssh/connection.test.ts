@@ -16,7 +16,7 @@ class TestAvatar {
   conn: connection.SSHConnection | undefined;
   argsErrorCode = 123;
   lookupChannel(channelType: string, windowSize: number, maxPacket: number, data: Uint8Array): channel.SSHChannel | undefined {
-    if (channelType === "TestChannel") {
+    if (channelType === "TestChannel" || channelType === "session") {
       return new TestChannel({ remoteWindow: windowSize, remoteMaxPacket: maxPacket, data, avatar: this });
     }
     if (channelType === "conch-error-args") throw new error.ConchError(this.argsErrorCode, "error args in wrong order");
@@ -195,6 +195,22 @@ test("CHANNEL_OPEN: past MAX_OPEN_CHANNELS opens are refused with OPEN_RESOURCE_
   conn.ssh_CHANNEL_OPEN(cat(NS("TestChannel"), u32(5001, 100, 100)));
   assert.equal(t.take()[0]![0], connection.MSG_CHANNEL_OPEN_CONFIRMATION);
   assert.deepEqual(t.disconnects, []);
+});
+
+test("CHANNEL_OPEN: maxSessions counts only session channels, refuses past it with ADMINISTRATIVELY_PROHIBITED, and a close makes room", () => {
+  const { conn, t } = setUp();
+  conn.maxSessions = 2;
+  for (let i = 0; i < 3; i++) conn.ssh_CHANNEL_OPEN(cat(NS("session"), u32(i, 100, 100)));
+  conn.ssh_CHANNEL_OPEN(cat(NS("TestChannel"), u32(3, 100, 100)));
+  assert.deepEqual(
+    t.take().map(([n]) => n),
+    [connection.MSG_CHANNEL_OPEN_CONFIRMATION, connection.MSG_CHANNEL_OPEN_CONFIRMATION, connection.MSG_CHANNEL_OPEN_FAILURE, connection.MSG_CHANNEL_OPEN_CONFIRMATION],
+  );
+  conn.ssh_CHANNEL_CLOSE(u32(0));
+  t.take();
+  conn.ssh_CHANNEL_OPEN(cat(NS("session"), u32(4, 100, 100)));
+  assert.equal(t.take()[0]![0], connection.MSG_CHANNEL_OPEN_CONFIRMATION);
+  assert.equal(connection.DEFAULT_MAX_SESSIONS, 10);
 });
 
 test("CHANNEL_OPEN_CONFIRMATION: records the peer's number, window and packet size and calls channelOpen", () => {

@@ -36,7 +36,11 @@ class Echo extends Protocol<ITransport> {
   }
 }
 
-test("direct-tcpip: the server connects to the destination and joins it to the channel", async () => {
+/**
+ * Runs `fn` with a direct-tcpip channel opened (from an in-memory client to the Unix realm's
+ * server) to a loopback echo server, which stops listening afterwards.
+ */
+async function withEchoTunnel(fn: (ch: RecordingChannel, client: connection.SSHConnection, pump: Pump) => Promise<void>): Promise<void> {
   const port = reactor.listenTCP(0, Factory.forProtocol(Echo), 50, "127.0.0.1") as ReturnType<typeof reactor.listenTCP> & {
     whenListening(): PromiseLike<unknown>;
   };
@@ -49,13 +53,19 @@ test("direct-tcpip: the server connects to the destination and joins it to the c
     ch.name = "direct-tcpip";
     client.openChannel(ch, forwarding.packOpen_direct_tcpip(["127.0.0.1", port.getHost().port], ["127.0.0.1", 5555]));
     pump.flush();
+    await fn(ch, client, pump);
+  } finally {
+    await port.stopListening();
+  }
+}
+
+test("direct-tcpip: the server connects to the destination and joins it to the channel", async () => {
+  await withEchoTunnel(async (ch, _client, pump) => {
     ch.write("ping through the tunnel");
     await pump.until(() => ch.receivedText === "ping through the tunnel");
     ch.loseConnection();
     await pump.until(() => ch.events.includes("closed"));
-  } finally {
-    await port.stopListening();
-  }
+  });
 });
 
 test("direct-tcpip: a refused destination closes the channel", async () => {
@@ -114,4 +124,15 @@ test("tcpip-forward to port 0: the reply carries the port; connections come back
   await pump.until(() => got === "HELLO");
   assert.deepEqual(opened, [["localhost", bound]]);
   user.logout();
+});
+
+test("issue 11: direct-tcpip: an EOF that arrives before the destination answers still reaches it (ssh -W)", async () => {
+  await withEchoTunnel(async (ch, client, pump) => {
+    ch.write("ping, then EOF at once");
+    client.sendEOF(ch);
+    pump.flush();
+    // The destination sees EOF, closes, and so the channel closes: without the EOF it never would.
+    await pump.until(() => ch.events.includes("closed"));
+    assert.equal(ch.receivedText, "ping, then EOF at once");
+  });
 });

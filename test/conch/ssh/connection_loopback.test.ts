@@ -214,6 +214,7 @@ test("CHANNEL_DATA: a paused consumer stops window adjusts, so the sender holds 
 test("50 channels at once on one connection each get their own data back", () => {
   CatServerChannel.events = [];
   const server = new connection.SSHConnection();
+  server.maxSessions = 50; // past OpenSSH's MaxSessions default of 10
   const client = new connection.SSHConnection();
   const pump = new Pump(client, server, new CatUser());
   const chans: CatChannel[] = [];

@@ -97,6 +97,15 @@ class FakeSession implements avatar.ISession {
     this.pp = pp;
     pp.makeConnection(this.proc);
   }
+  /** Runs "proc" as a process, as sshd's `Subsystem` does; "echo" is the avatar's, "broken" throws. */
+  execSubsystem(pp: session.SSHSessionProcessProtocol, subsystem: string): boolean {
+    if (subsystem === "broken") throw new Error("cannot start");
+    if (subsystem !== "proc") return false;
+    this.events.push(`subsystem ${subsystem}`);
+    this.pp = pp;
+    pp.makeConnection(this.proc);
+    return true;
+  }
   windowChanged(size: avatar.WindowSize): void {
     this.events.push(`window ${size.join(",")}`);
   }
@@ -300,6 +309,32 @@ test("subsystem: the avatar's protocol runs over the channel", () => {
   assert.equal(hex(out[0]![1]), hex(cat(u32(7), NS("ping"))));
   request(conn, "subsystem", NS("nope"));
   assert.deepEqual(replies(t), [connection.MSG_CHANNEL_FAILURE]);
+});
+
+test("subsystem: the session's own subsystem process (execSubsystem) runs first and hears EOF; a throwing one is refused", () => {
+  const { conn, t, user } = serverSession();
+  request(conn, "subsystem", NS("proc"));
+  assert.deepEqual(replies(t), [connection.MSG_CHANNEL_SUCCESS]);
+  conn.ssh_CHANNEL_DATA(cat(u32(0), NS("input")));
+  conn.ssh_CHANNEL_EOF(u32(0));
+  const s = user.sessions[0]!;
+  assert.deepEqual(s.events, ["subsystem proc", "eof"]);
+  assert.deepEqual(s.proc.written, ["input"]);
+  // The process ends the channel when it exits, not the EOF.
+  assert.deepEqual(replies(t), []);
+  const other = serverSession();
+  request(other.conn, "subsystem", NS("broken"));
+  assert.deepEqual(replies(other.t), [connection.MSG_CHANNEL_FAILURE]);
+});
+
+test("subsystem: an in-process subsystem ends on EOF (EOF, exit-status 0, CLOSE) even when an env request made the session first", () => {
+  const { conn, t } = serverSession();
+  request(conn, "env", session.packRequest_env("LANG", "C.UTF-8"));
+  request(conn, "subsystem", NS("echo"));
+  assert.deepEqual(replies(t), [connection.MSG_CHANNEL_SUCCESS, connection.MSG_CHANNEL_SUCCESS]);
+  conn.ssh_CHANNEL_EOF(u32(0));
+  // As sshd ends internal-sftp: scp (SFTP mode) checks the exit status.
+  assert.deepEqual(replies(t), [connection.MSG_CHANNEL_EOF, connection.MSG_CHANNEL_REQUEST, connection.MSG_CHANNEL_CLOSE]);
 });
 
 test("an avatar without sessions refuses shell", () => {

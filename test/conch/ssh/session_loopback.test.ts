@@ -32,8 +32,17 @@ class Say extends Protocol<ITransport> {
   }
 }
 
-async function startServer(t: TestContext, realm: IRealm = new unix.UnixSSHRealm()): Promise<number> {
+async function startServer(t: TestContext, realm: IRealm = new unix.UnixSSHRealm(), maxSessions?: number): Promise<number> {
   const f = new factory.SSHFactory();
+  if (maxSessions !== undefined) {
+    const limit = maxSessions;
+    f.services = {
+      ...f.services,
+      "ssh-connection": class extends connection.SSHConnection {
+        override maxSessions = limit;
+      },
+    };
+  }
   f.privateKeys = { [hostKey.sshType()]: hostKey };
   f.portal = new Portal(realm, [
     new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [me]: [userKey.public()] })),
@@ -125,7 +134,8 @@ test("the howto end to end over TCP: our client, our server, the Unix realm's ca
 });
 
 test("50 session channels at once on one real connection, with stdout, stderr and exit codes", async (t) => {
-  const port = await startServer(t, new unix.InProcessRealm({ commands: { say: (argv) => new Say(argv) } }));
+  // Past OpenSSH's MaxSessions default of 10, as a multiplexing client may need.
+  const port = await startServer(t, new unix.InProcessRealm({ commands: { say: (argv) => new Say(argv) } }), 50);
   const result = new Deferred<string>();
   const chans: session.SSHSessionClientChannel[] = [];
   reactor.connectTCP(

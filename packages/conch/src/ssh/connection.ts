@@ -24,15 +24,18 @@ import {
   DISCONNECT_PROTOCOL_ERROR,
   GlobalRequestFailedError,
   MalformedFieldError,
+  NotPermittedError,
+  OPEN_ADMINISTRATIVELY_PROHIBITED,
   OPEN_CONNECT_FAILED,
   OPEN_RESOURCE_SHORTAGE,
   OPEN_UNKNOWN_CHANNEL_TYPE,
   ShortReadError,
   UnknownChannelError,
 } from "../error.js";
+import { type AuthOptions, channelOpenRefusal, describePeer, globalRequestRefusal } from "./authopt.js";
 import type { SSHChannel } from "./channel.js";
 import { NS, SSHReader, toBytes } from "./common.js";
-import { SSHService, type MessageTable, type SSHServiceTransport } from "./service.js";
+import { SSHService, type MessageTable } from "./service.js";
 import { OrderedReplies } from "./_connection/replies.js";
 import {
   MSG_GLOBAL_REQUEST,
@@ -49,11 +52,11 @@ import {
   MSG_CHANNEL_REQUEST,
   MSG_CHANNEL_SUCCESS,
   MSG_CHANNEL_FAILURE,
+  DEFAULT_MAX_SESSIONS,
   MAX_OPEN_CHANNELS,
   messages,
 } from "./_connection/messages.js";
-import { EMPTY, globalOk, isConchUser, isThenable, latin1, u32 } from "./_connection/util.js";
-
+import { EMPTY, globalOk, isConchUser, isThenable, latin1, sendParts, u32 } from "./_connection/util.js";
 
 export {
   OPEN_ADMINISTRATIVELY_PROHIBITED,
@@ -78,27 +81,6 @@ export type GlobalRequestResult =
 /** A client-side `channel_<type>(windowSize, maxPacket, data)` factory. */
 export type ChannelFactoryMethod = (windowSize: number, maxPacket: number, data: Uint8Array) => SSHChannel | undefined;
 
-/** A transport that can seal a message from two parts without joining them (`SSHTransportBase`). */
-interface PartsTransport extends SSHServiceTransport {
-  sendPacketParts?(messageType: number, head: Uint8Array, body: Uint8Array): void;
-}
-
-/**
- * Sends `messageType || head || body`: through `sendPacketParts` where the transport has it (the
- * data goes straight into the wire buffer), otherwise as one joined payload.
- */
-function sendParts(transport: PartsTransport, messageType: number, head: Uint8Array, body: Uint8Array): void {
-  if (transport.sendPacketParts !== undefined) {
-    transport.sendPacketParts(messageType, head, body);
-    return;
-  }
-  // Not zero-filled: every byte is written just below.
-  const payload = Buffer.allocUnsafe(head.length + body.length);
-  payload.set(head, 0);
-  payload.set(body, head.length);
-  transport.sendPacket(messageType, payload);
-}
-
 /** Twisted's `SSHConnection`: the `ssh-connection` service. */
 export class SSHConnection extends SSHService {
   override name = "ssh-connection";
@@ -118,6 +100,10 @@ export class SSHConnection extends SSHService {
   readonly globalDeferreds: Deferred<Uint8Array>[] = [];
   /** Channels (open or opening) past which incoming opens are refused. */
   maxOpenChannels = MAX_OPEN_CHANNELS;
+  /** Server side: session channels open at once past which another is refused (`MaxSessions`). */
+  maxSessions = DEFAULT_MAX_SESSIONS;
+  /** Server side: the open session channels that count against `maxSessions`. */
+  private readonly sessionChannels = new Set<SSHChannel>();
 
   protected readonly log = new Logger("twisted-ts.conch.ssh.connection", this);
   private readonly channelReplies = new Map<SSHChannel, OrderedReplies>();
@@ -259,11 +245,17 @@ export class SSHConnection extends SSHService {
       this.sendOpenFailure(senderChannel, OPEN_RESOURCE_SHORTAGE, "too many channels open");
       return;
     }
+    const isSession = channelType === "session" && isConchUser(this.transport?.avatar);
+    if (isSession && this.sessionChannels.size >= this.maxSessions) {
+      this.log.info("refusing a session channel: {count} sessions already open (maxSessions)", { count: this.sessionChannels.size });
+      this.sendOpenFailure(senderChannel, OPEN_ADMINISTRATIVELY_PROHIBITED, "too many sessions open");
+      return;
+    }
     let channel: SSHChannel;
     try {
       channel = this.getChannel(channelType, windowSize, maxPacket, data);
     } catch (e) {
-      this.log.failure("channel open failed", e, "error");
+      if (!(e instanceof NotPermittedError)) this.log.failure("channel open failed", e, "error");
       let reason = OPEN_CONNECT_FAILED;
       let description = "unknown failure";
       if (e instanceof ConchError) {
@@ -283,6 +275,7 @@ export class SSHConnection extends SSHService {
     channel.remoteWindowLeft = windowSize;
     channel.remoteMaxPacket = maxPacket;
     this.channels.set(localChannel, channel);
+    if (isSession) this.sessionChannels.add(channel);
     this.channelsToRemoteChannel.set(channel, senderChannel);
     this.localToRemoteChannel.set(localChannel, senderChannel);
     const confirm = new Uint8Array(16 + channel.specificData.length);
@@ -749,6 +742,8 @@ export class SSHConnection extends SSHService {
     const avatar = this.transport?.avatar;
     let channel: SSHChannel | undefined | null;
     if (isConchUser(avatar)) {
+      const refusal = this.refusal(`${channelType} channel`, (o) => channelOpenRefusal(o, channelType, data));
+      if (refusal !== undefined) throw new NotPermittedError(refusal);
       channel = avatar.lookupChannel(channelType, windowSize, maxPacket, data);
     } else {
       const f = (this as unknown as Record<string, unknown>)[`channel_${channelType.replace(/[^A-Za-z0-9]/g, "_")}`];
@@ -766,10 +761,21 @@ export class SSHConnection extends SSHService {
   gotGlobalRequest(requestType: string, data: Uint8Array): GlobalRequestResult {
     this.log.debug("got global {requestType} request", { requestType });
     const avatar = this.transport?.avatar;
-    if (isConchUser(avatar)) return avatar.gotGlobalRequest(requestType, data);
+    if (isConchUser(avatar)) {
+      if (this.refusal(`${requestType} request`, (o) => globalRequestRefusal(o, requestType, data)) !== undefined) return false;
+      return avatar.gotGlobalRequest(requestType, data);
+    }
     const f = (this as unknown as Record<string, unknown>)[`global_${requestType.replaceAll("-", "_")}`];
     if (typeof f !== "function") return false;
     return (f as (data: Uint8Array) => GlobalRequestResult).call(this, data);
+  }
+
+  /** Why the login's options refuse `what` (logged at info with the peer), or undefined. */
+  private refusal(what: string, check: (options: AuthOptions) => string | undefined): string | undefined {
+    const options = this.transport?.authOptions;
+    const reason = options === undefined ? undefined : check(options);
+    if (reason !== undefined) this.log.info("refused {what} from {peer}: {reason}", { what, peer: describePeer(() => this.requireTransport().getPeer()), reason });
+    return reason;
   }
 
   /**
@@ -783,6 +789,7 @@ export class SSHConnection extends SSHService {
     const id = channel.id!;
     this.localToRemoteChannel.delete(id);
     this.channels.delete(id);
+    this.sessionChannels.delete(channel);
     this.channelsToRemoteChannel.delete(channel);
     this.channelReplies.delete(channel);
     const pending = this.deferreds.get(id) ?? [];

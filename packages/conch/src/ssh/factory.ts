@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { ServerFactory } from "@twisted-ts/internet/protocol";
 import type { IAddress } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
+import type { ServerAuthSettings } from "./authopt.js";
 import type { Key } from "./keys.js";
 import type { SSHService, SSHServiceFactory, SSHServiceTransport } from "./service.js";
 import { SSHServerTransport } from "./transport.js";
@@ -40,6 +41,12 @@ export class SSHFactory extends ServerFactory<SSHServerTransport> implements SSH
   };
   /** The cred portal users log in through. */
   portal: SSHServiceFactory["portal"] = null;
+  /**
+   * Server-wide settings every login is narrowed by (sshd_config's PermitTTY,
+   * PermitUserEnvironment, AllowTcpForwarding, …); what is unset takes sshd's default
+   * (`authopt.DEFAULT_SERVER_AUTH_SETTINGS`).
+   */
+  authSettings: Partial<ServerAuthSettings> = {};
   /** The moduli file `getPrimes` reads; undefined to use only the built-in groups. */
   moduliPath: string | undefined = DEFAULT_MODULI_PATH;
   private primes: Primes | undefined | null = null;

@@ -106,6 +106,8 @@ export class SSHConnectForwardingChannel extends SSHChannel {
   reactor: IReactorTCP | undefined = undefined;
   client: SSHForwardingClient | undefined = undefined;
   private readonly clientBuf: Uint8Array[] = [];
+  /** The client's EOF came before the connection did (`ssh -W` with its input already read). */
+  private eofBeforeConnect = false;
   /** For tests: fires when the connection attempt has been made (with the client or after a failure). */
   channelOpenDeferred: Deferred<unknown> | undefined = undefined;
 
@@ -138,6 +140,7 @@ export class SSHConnectForwardingChannel extends SSHChannel {
     this.client = client;
     this.log.info("connected to {host}:{port}", { host: this.hostport[0], port: this.hostport[1] });
     for (const b of this.clientBuf.splice(0)) client.transport.write(b);
+    if (this.eofBeforeConnect) this.eofReceived();
     client.channelReady();
   }
 
@@ -153,6 +156,7 @@ export class SSHConnectForwardingChannel extends SSHChannel {
 
   override eofReceived(): void {
     const t = this.client?.transport as (ITransport & { loseWriteConnection?: () => void }) | undefined;
+    this.eofBeforeConnect = t === undefined;
     t?.loseWriteConnection?.();
   }
 

@@ -43,6 +43,13 @@ import { parseRfc4716, toRfc4716 } from "./_keys/rfc4716.js";
 import { latin1, modInverse, parseArmour, passphraseBytes, startsWithAscii } from "./_keys/util.js";
 
 export { BadKeyError, EncryptedKeyError, BadPassphraseError, BadSignatureAlgorithmError, BadFingerPrintFormat };
+export { RSA_MAX_MODULUS_BITS, RSA_MAX_PUBLIC_EXPONENT_BITS, DSA_MAX_PRIME_BITS } from "./_keys/components.js";
+
+/**
+ * Smallest RSA key accepted from a peer, in bits: a server's host key, a user's key in publickey
+ * authentication (OpenSSH's `RequiredRSASize`, 1024 by default since 9.1).
+ */
+export const REQUIRED_RSA_SIZE = 1024;
 
 /** What `type()` returns, as Twisted. */
 export type KeyType = "RSA" | "DSA" | "EC" | "Ed25519";

@@ -9,6 +9,7 @@
 import type { IAddress } from "@twisted-ts/internet/interfaces";
 import type { Logger } from "@twisted-ts/internet/log";
 import type { Portal } from "@twisted-ts/cred/portal";
+import type { AuthOptions, ServerAuthSettings } from "./authopt.js";
 
 /** What a service may use of the SSH transport it runs on. `SSHTransportBase` implements it. */
 export interface SSHServiceTransport {
@@ -49,6 +50,11 @@ export interface SSHServiceTransport {
   avatar: unknown;
   /** Server side: called once when the connection ends after a successful login. */
   logoutFunction: (() => void) | undefined;
+  /**
+   * Server side: what the login may do, set by the userauth service on success; the session and
+   * connection layers enforce it. Undefined (no login, or the client side): nothing restricted.
+   */
+  authOptions?: AuthOptions | undefined;
 }
 
 /** The timer methods services use (an IReactorTime). */
@@ -63,6 +69,8 @@ export interface SSHServiceFactory {
   getService(transport: SSHServiceTransport, name: string): (new () => SSHService) | undefined;
   /** The cred portal users log in through (`ssh-userauth` takes its methods from its checkers). */
   portal: Portal | null | undefined;
+  /** Server-wide settings every login's {@link AuthOptions} are narrowed by (sshd's defaults for what is unset). */
+  readonly authSettings?: Partial<ServerAuthSettings> | undefined;
 }
 
 /** A table from message number to Twisted's message name (`MSG_USERAUTH_REQUEST`, …). */

@@ -28,8 +28,9 @@ import { Failure as FailureClass } from "@twisted-ts/internet/failure";
 import { Logger } from "@twisted-ts/internet/log";
 import { ProcessProtocol, Protocol } from "@twisted-ts/internet/protocol";
 import { EnvironmentVariableNotPermitted, type ISession, type ISessionProvider } from "../avatar.js";
+import { type AuthOptions, describePeer, sessionRequestRefusal } from "./authopt.js";
 import { SSHChannel, type RequestResult, type SSHChannelOptions } from "./channel.js";
-import { SSHReader, concatBytes, toBytes } from "./common.js";
+import { NS, SSHReader, concatBytes, toBytes } from "./common.js";
 import { EXTENDED_DATA_STDERR } from "./connection.js";
 import { ByteQueue } from "./_connection/bytequeue.js";
 import {
@@ -43,6 +44,7 @@ import {
   signalName,
   utf8,
 } from "./_session/requests.js";
+import { FORCED_COMMAND_REPLACES, applyServerEnvironment, originalCommand, serverEnvironment } from "./_session/restrict.js";
 
 export {
   packRequest_env,
@@ -117,6 +119,8 @@ export class SSHSession extends SSHChannel {
   private readonly afterRequest: Array<() => void> = [];
   private graceTimer: { cancel(): void } | undefined = undefined;
   private gotEOF = false;
+  /** An in-process subsystem protocol serves this channel: EOF closes it, as Twisted does. */
+  private inProcessSubsystem = false;
   private graceWanted = false;
   /** Seconds a running command may go on after the client closed (see {@link SESSION_CLOSE_GRACE}). */
   closeGrace = SESSION_CLOSE_GRACE;
@@ -125,10 +129,36 @@ export class SSHSession extends SSHChannel {
     super(options);
   }
 
+  /**
+   * What the client asked to run when the login's forced command ran instead (the process gets it
+   * as `SSH_ORIGINAL_COMMAND`).
+   */
+  originalCommand: string | undefined = undefined;
+
+  /** What the login may do (`transport.authOptions`); undefined when nothing is restricted. */
+  get authOptions(): AuthOptions | undefined {
+    return this.hasConnection ? this.conn.transport?.authOptions : undefined;
+  }
+
+  /**
+   * The login's options act before any handler: a request they forbid (pty-req under `no-pty`,
+   * x11-req, agent forwarding) is refused, and a forced command replaces exec, shell and
+   * subsystem — so a subclass's own handlers cannot bypass them.
+   */
   override requestReceived(requestType: string, data: Uint8Array): RequestResult {
     this.inRequest++;
     try {
-      return super.requestReceived(requestType, data);
+      const options = this.authOptions;
+      if (options === undefined) return super.requestReceived(requestType, data);
+      const refusal = sessionRequestRefusal(options, requestType);
+      if (refusal !== undefined) {
+        log.info("refused {requestType} from {peer}: {reason}", { requestType, peer: describePeer(() => this.getPeer()), reason: refusal });
+        return false;
+      }
+      if (options.forceCommand === undefined || !FORCED_COMMAND_REPLACES.has(requestType)) return super.requestReceived(requestType, data);
+      if (this.client === undefined) this.originalCommand = originalCommand(requestType, data);
+      log.info("running the login's forced command instead of the {requestType} requested by {peer}", { requestType, peer: describePeer(() => this.getPeer()) });
+      return super.requestReceived("exec", NS(options.forceCommand));
     } finally {
       this.inRequest--;
     }
@@ -162,22 +192,48 @@ export class SSHSession extends SSHChannel {
     return true;
   }
 
-  /** RFC 4254 §6.5: `string subsystem name`. Runs the avatar's subsystem protocol over this channel. */
+  /**
+   * RFC 4254 §6.5: `string subsystem name`. Runs the session's own subsystem process
+   * (`ISession.execSubsystem`, sshd's `Subsystem`) if it has one of that name, else the avatar's
+   * in-process subsystem protocol, over this channel.
+   */
   request_subsystem(data: Uint8Array): boolean {
     const r = new SSHReader(data);
     const subsystem = latin1(r.string());
     log.info("asking for subsystem {subsystem}", { subsystem });
     if (this.refuseSecondStart("subsystem")) return false;
+    const pp = new SSHSessionProcessProtocol(this);
+    const session = this.sessionIfAny();
+    if (session?.execSubsystem !== undefined) {
+      try {
+        if (session.execSubsystem(pp, subsystem)) {
+          this.client = pp;
+          return true;
+        }
+      } catch (e) {
+        log.failure("error starting subsystem {subsystem}", e, "error", { subsystem });
+        return false;
+      }
+    }
     const client = this.avatar?.lookupSubsystem(subsystem, data);
     if (!client) {
       log.error("failed to get subsystem {subsystem}", { subsystem });
       return false;
     }
-    const pp = new SSHSessionProcessProtocol(this);
+    this.inProcessSubsystem = true;
     client.makeConnection(pp);
     this.client = pp;
     pp.makeConnection(wrapProtocol(client));
     return true;
+  }
+
+  /** The avatar's ISession, or undefined when the avatar provides none. */
+  private sessionIfAny(): ISession | undefined {
+    try {
+      return this.getSession();
+    } catch {
+      return undefined;
+    }
   }
 
   /** RFC 4254 §6.5: no data. Starts the user's shell. */
@@ -186,7 +242,9 @@ export class SSHSession extends SSHChannel {
     if (this.refuseSecondStart("shell")) return false;
     const pp = new SSHSessionProcessProtocol(this);
     try {
-      this.getSession().openShell(pp);
+      const session = this.getSession();
+      applyServerEnvironment(session, serverEnvironment(this.authOptions, undefined), log);
+      session.openShell(pp);
     } catch (e) {
       log.failure("error getting shell", e, "error");
       return false;
@@ -204,7 +262,9 @@ export class SSHSession extends SSHChannel {
     if (this.refuseSecondStart("exec")) return false;
     const pp = new SSHSessionProcessProtocol(this);
     try {
-      this.getSession().execCommand(pp, command);
+      const session = this.getSession();
+      applyServerEnvironment(session, serverEnvironment(this.authOptions, this.originalCommand), log);
+      session.execCommand(pp, command);
     } catch (e) {
       log.failure("error executing command {command}", e, "error", { command: commandForLog(command) });
       return false;
@@ -320,12 +380,12 @@ export class SSHSession extends SSHChannel {
   /**
    * With a session, it hears the EOF (a process gets its stdin closed) and closes the channel when
    * done. An in-process subsystem that is half-closeable (Twisted's `IHalfCloseableProtocol`,
-   * `readConnectionLost`) is told and ends itself when done; any other ends now, as a process
-   * that exited 0: EOF, exit-status 0 (which `scp` checks), CLOSE.
+   * `readConnectionLost`) is told and ends itself when done; any other in-process subsystem ends
+   * now, as a process that exited 0: EOF, exit-status 0 (which `scp` checks), CLOSE.
    */
   override eofReceived(): void {
     this.gotEOF = true;
-    if (this.session !== undefined) this.session.eofReceived();
+    if (this.session !== undefined && !this.inProcessSubsystem) this.session.eofReceived();
     else if (this.client !== undefined) {
       const t = this.client.transport as unknown;
       const proto = t instanceof DummyTransport ? (t.proto as Partial<{ readConnectionLost(): void }>) : undefined;

@@ -19,7 +19,7 @@ import {
   HostKeyNotVerifiableError,
   SSHDisconnectError,
 } from "../error.js";
-import { Key, keyTypeForSignatureAlgorithm } from "./keys.js";
+import { Key, REQUIRED_RSA_SIZE, keyTypeForSignatureAlgorithm } from "./keys.js";
 import type { SSHService } from "./service.js";
 import type { SSHFactory } from "./factory.js";
 import {
@@ -29,11 +29,14 @@ import {
   MACS,
   chooseGexGroup,
   createKexClient,
+  kexDhGroup,
   kexHash,
   kexServerRespond,
+  kexServerRespondOffThread,
   fixedGroupFor,
+  bitLength,
 } from "./_transport/index.js";
-import type { KexClient } from "./_transport/index.js";
+import type { DHGroup, KexClient } from "./_transport/index.js";
 import { KeyExchangeMachinery } from "./_tbase/exchange.js";
 import {
   MSG_KEXDH_INIT,
@@ -47,8 +50,15 @@ import {
 } from "./_tbase/messages.js";
 
 export * from "./_tbase/messages.js";
+export { MAX_DECOMPRESSED_PAYLOAD } from "./_tbase/compression.js";
 export { MAX_PACKET_LENGTH, MAX_VERSION_BUFFER, DEFAULT_REKEY_BYTES, DEFAULT_REKEY_INTERVAL } from "./_tbase/base.js";
-export { ffs, negotiate } from "./_tbase/kexinit.js";
+export { ffs, negotiate, MAX_NAME_LIST_BYTES, MAX_NAME_LIST_NAMES } from "./_tbase/kexinit.js";
+/**
+ * `dhPoolIdle()` resolves once no Diffie-Hellman computation is pending on the worker thread
+ * (see `SSHServerTransport.dhInlineMaxBits`); `dhPoolPending()` counts them. For tests that pump
+ * transports in memory.
+ */
+export { dhPoolIdle, dhPoolPending } from "./_transport/index.js";
 export type { KexInitLists, NegotiatedAlgorithms } from "./_tbase/kexinit.js";
 
 /** Key exchanges offered by default, strongest first. */
@@ -93,10 +103,20 @@ export const DEFAULT_COMPRESSIONS: readonly string[] = ["none", "zlib@openssh.co
 /** Every compression this transport implements. */
 export const ALL_COMPRESSIONS: readonly string[] = ["none", "zlib@openssh.com", "zlib"];
 
-/** Group sizes a client asks for in diffie-hellman-group-exchange (RFC 8270 minimum 2048). */
+/**
+ * Group sizes of diffie-hellman-group-exchange: what a client asks for, and the range a server
+ * serves (OpenSSH's `DH_GRP_MIN` and `DH_GRP_MAX`; RFC 8270 raised the minimum to 2048).
+ */
 export const GEX_MIN_BITS = 2048;
 export const GEX_PREFERRED_BITS = 3072;
 export const GEX_MAX_BITS = 8192;
+
+/**
+ * The largest finite-field group a server computes in on the event loop. A 4096-bit exchange costs
+ * about 5 ms here, within the per-step budget; bigger groups (group exchange up to 8192 bits,
+ * diffie-hellman-group18-sha512) take up to 25 ms, and run on a worker thread.
+ */
+export const DH_INLINE_MAX_BITS = 4096;
 
 /** Seconds a server waits for a client to authenticate (OpenSSH's LoginGraceTime). */
 export const DEFAULT_LOGIN_GRACE_TIME = 120;
@@ -143,6 +163,16 @@ export class SSHClientTransport extends SSHTransportBase {
   readonly isClient = true;
   /** The service asked for with `requestService`, started on SERVICE_ACCEPT. */
   instance: SSHService | undefined = undefined;
+  /**
+   * The group sizes asked for in group exchange (RFC 4419 §3 min / n / max). A group outside
+   * `[gexMinBits, gexMaxBits]` ends the exchange: a hostile server cannot make us compute in an
+   * arbitrarily large one.
+   */
+  gexMinBits = GEX_MIN_BITS;
+  gexPreferredBits = GEX_PREFERRED_BITS;
+  gexMaxBits = GEX_MAX_BITS;
+  /** Smallest RSA host key accepted, in bits (OpenSSH's `RequiredRSASize`). */
+  requiredRSASize = REQUIRED_RSA_SIZE;
   private kexClient: KexClient | undefined = undefined;
 
   /**
@@ -178,8 +208,9 @@ export class SSHClientTransport extends SSHTransportBase {
     const spec = this.kexSpec!;
     this.kexClient = undefined;
     if (spec.family === "gex") {
-      this.gex = { min: GEX_MIN_BITS, n: GEX_PREFERRED_BITS, max: GEX_MAX_BITS, old: false, p: 0n, g: 0n };
-      this.sendPacket(MSG_KEX_DH_GEX_REQUEST, new SSHWriter(12).uint32(GEX_MIN_BITS).uint32(GEX_PREFERRED_BITS).uint32(GEX_MAX_BITS).finish());
+      const [min, n, max] = [this.gexMinBits, this.gexPreferredBits, this.gexMaxBits];
+      this.gex = { min, n, max, old: false, p: 0n, g: 0n };
+      this.sendPacket(MSG_KEX_DH_GEX_REQUEST, new SSHWriter(12).uint32(min).uint32(n).uint32(max).finish());
       return;
     }
     this.gex = undefined;
@@ -192,9 +223,14 @@ export class SSHClientTransport extends SSHTransportBase {
     const gex = this.gex;
     if (gex === undefined || this.kexClient !== undefined) throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, "unexpected KEX_DH_GEX_GROUP", false);
     const r = new SSHReader(packet);
+    // The length first: converting a 256 KiB mpint alone costs 10 ms.
+    const pLength = new SSHReader(packet).uint32();
+    if (pLength > Math.ceil(gex.max / 8) + 1) {
+      throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `server sent a group of ${pLength} bytes, more than ${gex.max} bits`, false);
+    }
     const p = r.mpint();
-    const g = r.mpint();
-    const bits = p.toString(2).length;
+    const g = r.mpint(gex.max);
+    const bits = p <= 0n ? 0 : bitLength(p);
     if (bits < gex.min || bits > gex.max) {
       throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `server sent a ${bits}-bit group, outside ${gex.min}..${gex.max}`, false);
     }
@@ -238,6 +274,9 @@ export class SSHClientTransport extends SSHTransportBase {
     if (keyTypeForSignatureAlgorithm(keyAlg) !== hostKey.sshType()) {
       throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `host key is ${hostKey.sshType()}, negotiated ${keyAlg}`, false);
     }
+    if (hostKey.type() === "RSA" && hostKey.size() < this.requiredRSASize) {
+      throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `the server's ${hostKey.size()}-bit RSA key is below RequiredRSASize ${this.requiredRSASize}`, false);
+    }
     const K = kex.computeSecret(serverPublic);
     const H = this.computeExchangeHash(K_S, kex.clientPublic, serverPublic, K);
     let sigAlg = "";
@@ -275,6 +314,14 @@ export class SSHServerTransport extends SSHTransportBase {
   readonly isClient = false;
   /** Seconds to wait for authentication before disconnecting; 0 turns the limit off. */
   loginGraceTime = DEFAULT_LOGIN_GRACE_TIME;
+  /**
+   * The smallest and largest group-exchange group served (OpenSSH's `DH_GRP_MIN`/`DH_GRP_MAX`);
+   * a client's request is clamped to them, and the moduli file's larger primes are never used.
+   */
+  gexMinBits = GEX_MIN_BITS;
+  gexMaxBits = GEX_MAX_BITS;
+  /** Finite-field groups larger than this are computed on a worker thread, off the event loop. */
+  dhInlineMaxBits = DH_INLINE_MAX_BITS;
   private graceTimer: { cancel(): void; active(): boolean } | undefined = undefined;
 
   private get sshFactory(): SSHFactory {
@@ -353,12 +400,16 @@ export class SSHServerTransport extends SSHTransportBase {
 
   private sendGroup(min: number, n: number, max: number, old: boolean): void {
     if (this.gex !== undefined) throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, "second group exchange request", false);
-    if (!(min <= n && n <= max) || max < 1024) {
+    // As OpenSSH's kexgex_server: clamp to what we serve, then insist min <= n <= max.
+    const lo = Math.max(min, this.gexMinBits);
+    const hi = Math.min(max, this.gexMaxBits);
+    const pref = Math.min(Math.max(n, this.gexMinBits), this.gexMaxBits);
+    if (!(min <= n && n <= max) || hi < lo || pref < lo || pref > hi) {
       throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `bad group size request ${min}/${n}/${max}`, false);
     }
     const primes = this.sshFactory.getPrimes();
-    const group = (primes !== undefined ? chooseGexGroup(primes, min, n, max) : undefined) ?? fixedGroupFor(min, n, max);
-    if (group === undefined) throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `no group of ${min}..${max} bits`, false);
+    const group = (primes !== undefined ? chooseGexGroup(primes, lo, pref, hi) : undefined) ?? fixedGroupFor(lo, pref, hi);
+    if (group === undefined) throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `no group of ${lo}..${hi} bits`, false);
     this.gex = { min, n, max, old, p: group.p, g: group.g };
     this.sendPacket(MSG_KEX_DH_GEX_GROUP, new SSHWriter().mpint(group.p).mpint(group.g).finish());
   }
@@ -370,9 +421,41 @@ export class SSHServerTransport extends SSHTransportBase {
     this.replyToInit(new SSHReader(packet).string(), { p: gex.p, g: gex.g });
   }
 
-  /** Computes K and H from the client's public value, signs H, replies, sends NEWKEYS. */
-  private replyToInit(clientPublic: Uint8Array, group?: { p: bigint; g: bigint }): void {
-    if (this.pendingKeys !== undefined) throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, "second key exchange init", false);
+  /**
+   * Computes K from the client's public value, then replies. A finite-field group larger than
+   * `dhInlineMaxBits` is computed on a worker thread: reading stops (and the socket is paused)
+   * until it is done, so what the client sends meanwhile waits, in order.
+   */
+  private replyToInit(clientPublic: Uint8Array, group?: DHGroup): void {
+    if (this.pendingKeys !== undefined || this.inboundBlocked) {
+      throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, "second key exchange init", false);
+    }
+    this.hostKeyPair();
+    const name = this.kexSpec!.name;
+    const dhGroup = kexDhGroup(name, group);
+    if (dhGroup === undefined || bitLength(dhGroup.p) <= this.dhInlineMaxBits) {
+      this.sendReply(clientPublic, kexServerRespond(name, clientPublic, group));
+      return;
+    }
+    this.inboundBlocked = true;
+    const t = this.transport as { pauseProducing?: () => void; resumeProducing?: () => void };
+    t.pauseProducing?.();
+    const resume = (step: () => void): void => {
+      if (this.disconnected) return;
+      t.resumeProducing?.();
+      this.resumeInput(step);
+    };
+    kexServerRespondOffThread(name, clientPublic, group).then(
+      (result) => resume(() => this.sendReply(clientPublic, result)),
+      (e: unknown) =>
+        resume(() => {
+          throw e;
+        }),
+    );
+  }
+
+  /** Our host key pair for the negotiated host key algorithm. */
+  private hostKeyPair(): { privateKey: Key; publicKey: Key } {
     const keyAlg = this.keyAlg!;
     const keyType = keyTypeForSignatureAlgorithm(keyAlg) ?? "";
     const privateKey = this.sshFactory.getPrivateKeys()[keyType];
@@ -380,7 +463,13 @@ export class SSHServerTransport extends SSHTransportBase {
     if (privateKey === undefined || publicKey === undefined) {
       throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `no host key for ${keyAlg}`, false);
     }
-    const { serverPublic, secret } = kexServerRespond(this.kexSpec!.name, clientPublic, group);
+    return { privateKey, publicKey };
+  }
+
+  /* string K_S, mpint f / string Q_S, string signature of H (RFC 4253 §8, RFC 4419 §3, RFC 5656 §4) */
+  private sendReply(clientPublic: Uint8Array, { serverPublic, secret }: { serverPublic: Uint8Array; secret: Uint8Array }): void {
+    const keyAlg = this.keyAlg!;
+    const { privateKey, publicKey } = this.hostKeyPair();
     const K_S = publicKey.blob();
     const H = this.computeExchangeHash(K_S, clientPublic, serverPublic, secret);
     const signature = privateKey.sign(H, keyAlg);

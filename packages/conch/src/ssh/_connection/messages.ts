@@ -28,6 +28,12 @@ export const EXTENDED_DATA_STDERR = 1;
  */
 export const MAX_OPEN_CHANNELS = 1024;
 
+/**
+ * OpenSSH's `MaxSessions` default: session channels one connection may have open at once on a
+ * server. Past it, a session CHANNEL_OPEN is refused with OPEN_ADMINISTRATIVELY_PROHIBITED.
+ */
+export const DEFAULT_MAX_SESSIONS = 10;
+
 /** Message numbers of the connection service, to Twisted's names. */
 export const messages: MessageTable = {
   [MSG_GLOBAL_REQUEST]: "MSG_GLOBAL_REQUEST",

@@ -1,5 +1,6 @@
 /** Small wire and type helpers the connection service's handlers share (internal). */
 import type { IConchUser } from "../../avatar.js";
+import type { SSHServiceTransport } from "../service.js";
 
 export const EMPTY = new Uint8Array(0);
 
@@ -29,3 +30,23 @@ export function globalOk(result: unknown): [boolean, Uint8Array] {
   return [Boolean(result), EMPTY];
 }
 
+/** A transport that can seal a message from two parts without joining them (`SSHTransportBase`). */
+interface PartsTransport extends SSHServiceTransport {
+  sendPacketParts?(messageType: number, head: Uint8Array, body: Uint8Array): void;
+}
+
+/**
+ * Sends `messageType || head || body`: through `sendPacketParts` where the transport has it (the
+ * data goes straight into the wire buffer), otherwise as one joined payload.
+ */
+export function sendParts(transport: PartsTransport, messageType: number, head: Uint8Array, body: Uint8Array): void {
+  if (transport.sendPacketParts !== undefined) {
+    transport.sendPacketParts(messageType, head, body);
+    return;
+  }
+  // Not zero-filled: every byte is written just below.
+  const payload = Buffer.allocUnsafe(head.length + body.length);
+  payload.set(head, 0);
+  payload.set(body, head.length);
+  transport.sendPacket(messageType, payload);
+}

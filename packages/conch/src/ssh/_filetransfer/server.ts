@@ -104,6 +104,7 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   private nextHandle = 0;
   private registered = false;
   private inputEnded = false;
+  private finished = false;
 
   constructor(client: ISFTPServer, options: FileTransferServerOptions = {}) {
     super(options.maxPacketLength ?? MAX_PACKET_LENGTH);
@@ -199,6 +200,8 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   }
 
   private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
     const t = this.transport as unknown as { exit?: (status: number) => void };
     if (typeof t.exit === "function") t.exit(0);
     else this.transport.loseConnection();

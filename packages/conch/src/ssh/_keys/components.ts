@@ -123,6 +123,18 @@ export function checkPoint(curve: CurveInfo, point: Uint8Array): void {
   }
 }
 
+function bitLength(n: bigint): number {
+  return n <= 0n ? 0 : n.toString(2).length;
+}
+
+/** RSA public numbers within what any peer may make us compute with. */
+export function checkRsaPublic(n: bigint, e: bigint, what: string): void {
+  if (bitLength(n) > RSA_MAX_MODULUS_BITS) throw new BadKeyError(`${what}: an RSA modulus of more than ${RSA_MAX_MODULUS_BITS} bits`);
+  if (bitLength(e) > RSA_MAX_PUBLIC_EXPONENT_BITS || e < 3n || (e & 1n) === 0n) {
+    throw new BadKeyError(`${what}: the RSA public exponent must be odd, at least 3 and at most ${RSA_MAX_PUBLIC_EXPONENT_BITS} bits`);
+  }
+}
+
 function wireReader(data: Uint8Array): SSHReader {
   return new SSHReader(data);
 }
@@ -149,19 +161,35 @@ function readType(r: SSHReader, what: string): string {
   }
 }
 
+/** Largest RSA modulus accepted, in bits (OpenSSH's `SSH_RSA_MAXIMUM_MODULUS_SIZE`, OpenSSL's limit). */
+export const RSA_MAX_MODULUS_BITS = 16384;
+/**
+ * Largest RSA public exponent accepted, in bits. Verifying costs an exponentiation by e: with a
+ * 3072-bit e a 3072-bit key takes 16 ms (OpenSSL refuses e over 64 bits only above 3072-bit
+ * moduli). Keys in use have e = 65537; a few old ones 3, 35 or 37.
+ */
+export const RSA_MAX_PUBLIC_EXPONENT_BITS = 32;
+/**
+ * Largest DSA prime accepted, in bits: FIPS 186-4's largest (SSH's `ssh-dss` itself is 1024 bits;
+ * a verify with an 8192-bit p costs 8 ms).
+ */
+export const DSA_MAX_PRIME_BITS = 3072;
+
 /** Public key fields after the type name (RFC 4253 §6.6, RFC 5656 §3.1, RFC 8709 §4). */
 function readPublicFields(r: SSHReader, type: string, what: string): Components {
   if (type === "ssh-rsa") {
-    const e = r.mpint();
-    const n = r.mpint();
+    const e = r.mpint(RSA_MAX_PUBLIC_EXPONENT_BITS);
+    const n = r.mpint(RSA_MAX_MODULUS_BITS);
     if (n <= 0n || e <= 0n) throw new BadKeyError(`${what}: RSA modulus and exponent must be positive`);
+    checkRsaPublic(n, e, what);
     return { kind: "RSA", n, e };
   }
   if (type === "ssh-dss") {
-    const p = r.mpint();
-    const q = r.mpint();
-    const g = r.mpint();
-    const y = r.mpint();
+    const p = r.mpint(DSA_MAX_PRIME_BITS);
+    const q = r.mpint(DSA_MAX_PRIME_BITS);
+    const g = r.mpint(DSA_MAX_PRIME_BITS);
+    const y = r.mpint(DSA_MAX_PRIME_BITS);
+    if (bitLength(p) > DSA_MAX_PRIME_BITS) throw new BadKeyError(`${what}: a DSA prime of more than ${DSA_MAX_PRIME_BITS} bits`);
     return { kind: "DSA", p, q, g, y };
   }
   if (type === "ssh-ed25519") {

@@ -18,6 +18,7 @@ import {
   SSHDisconnectError,
 } from "../../error.js";
 import type { SSHService, SSHServiceFactory, SSHServiceTransport, ServiceClock } from "../service.js";
+import type { AuthOptions } from "../authopt.js";
 import { CIPHERS, createOpener, createSealer } from "../_transport/index.js";
 import type { KexSpec, PacketOpener, PacketSealer } from "../_transport/index.js";
 import { Compressor, Decompressor } from "./compression.js";
@@ -110,6 +111,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   override factory: (IProtocolFactory & SSHServiceFactory) | null = null;
   avatar: unknown = undefined;
   logoutFunction: (() => void) | undefined = undefined;
+  authOptions: AuthOptions | undefined = undefined;
   /** Why the connection ended, when it ended with an SSH disconnect (ours or the peer's). */
   disconnectReason: SSHDisconnectError | undefined = undefined;
 
@@ -256,6 +258,24 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
     } finally {
       if (outer) this.endBatch();
     }
+  }
+
+  /**
+   * Ends an asynchronous step that blocked input (`inboundBlocked`): runs `step` as input
+   * processing would (its packets batched, a throw ending the connection), then reads on.
+   */
+  protected resumeInput(step: () => void): void {
+    if (this.disconnected) return;
+    this.batchWrites(() => {
+      try {
+        step();
+      } catch (e) {
+        this.protocolFault(e);
+        return;
+      }
+      this.inboundBlocked = false;
+      this.processInput();
+    });
   }
 
   override connectionLost(reason: Failure): void {

@@ -1,8 +1,9 @@
 /**
  * SSH_MSG_KEXINIT (RFC 4253 §7.1): encoding, decoding and algorithm negotiation.
  */
-import { SSHReader, SSHWriter } from "../common.js";
+import { SSHReader, SSHWriter, decodeUtf8 } from "../common.js";
 import { MSG_KEXINIT } from "./messages.js";
+import { DISCONNECT_PROTOCOL_ERROR, SSHDisconnectError } from "../../error.js";
 
 /** The name-lists of one side's KEXINIT, in wire order. */
 export interface KexInitLists {
@@ -50,12 +51,33 @@ export function encodeKexInit(cookie: Uint8Array, l: KexInitLists): Uint8Array {
  * boolean     first_kex_packet_follows
  * uint32      0 (reserved)
  */
+/**
+ * Most bytes in one KEXINIT name-list. OpenSSH's whole KEXINIT is about 1.5 KiB; without a bound,
+ * ten lists of 13,000 one-letter names (a 256 KiB packet) take 14 ms to split and match.
+ */
+export const MAX_NAME_LIST_BYTES = 16 * 1024;
+/** Most names in one KEXINIT name-list. */
+export const MAX_NAME_LIST_NAMES = 256;
+
+function boundedNameList(r: SSHReader, index: number): string[] {
+  const raw = r.string();
+  if (raw.length > MAX_NAME_LIST_BYTES) {
+    throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, `KEXINIT name-list ${index} is ${raw.length} bytes, more than ${MAX_NAME_LIST_BYTES}`, false);
+  }
+  const text = decodeUtf8(raw, "name-list");
+  const names = text.length === 0 ? [] : text.split(",");
+  if (names.length > MAX_NAME_LIST_NAMES) {
+    throw new SSHDisconnectError(DISCONNECT_PROTOCOL_ERROR, `KEXINIT name-list ${index} has ${names.length} names, more than ${MAX_NAME_LIST_NAMES}`, false);
+  }
+  return names;
+}
+
 /** Decodes a KEXINIT payload (after the message number). Throws on a short or malformed packet. */
 export function decodeKexInit(body: Uint8Array): KexInitLists {
   const r = new SSHReader(body);
   r.raw(16);
   const lists: string[][] = [];
-  for (let i = 0; i < 10; i++) lists.push(r.nameList());
+  for (let i = 0; i < 10; i++) lists.push(boundedNameList(r, i));
   const firstKexPacketFollows = r.boolean();
   r.uint32();
   const [kex, hostKey, cipherCS, cipherSC, macCS, macSC, compCS, compSC, langCS, langSC] = lists as [

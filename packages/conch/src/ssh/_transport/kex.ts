@@ -14,23 +14,27 @@
  *   X25519 public (32); K = string(SHA-256(ML-KEM shared secret || X25519 shared secret)).
  */
 import {
-  createDiffieHellman,
   createECDH,
   createHash,
   createPublicKey,
   diffieHellman,
   generateKeyPairSync,
-  randomBytes,
   type KeyObject,
 } from "node:crypto";
 import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
 import { KeyExchangeError } from "../../error.js";
 import { bigintToBytes, bytesToBigint } from "../common.js";
-import { GROUP1, GROUP14, GROUP15, GROUP16, GROUP17, GROUP18 } from "./dh_groups.js";
+import { GROUP1, GROUP14, GROUP15, GROUP16, GROUP17, GROUP18, type DHGroup } from "./dh_groups.js";
+import { bitLength, checkDhPublic, checkGroup, dhKeyPair, dhRespond, dhShared, type DHKeyPair } from "./dh.js";
 import { chooseGexGroup } from "./moduli.js";
+import { sharedDhPool } from "./dh_pool.js";
 
 export { parseModuli, chooseGexGroup } from "./moduli.js";
 export { GROUP1, GROUP14, GROUP16, GROUP18 } from "./dh_groups.js";
+export type { DHGroup } from "./dh_groups.js";
+export { bitLength, checkDhPublic, checkGroup, dhKeyPair, dhRespond, dhShared } from "./dh.js";
+export type { DHKeyPair } from "./dh.js";
+export { dhPoolIdle, dhPoolPending } from "./dh_pool.js";
 
 export type KexHashName = "sha1" | "sha256" | "sha384" | "sha512";
 
@@ -115,15 +119,21 @@ function stringOf(data: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Reads an mpint body as a non-negative bigint; refuses negative values. */
-function readMpintBody(body: Uint8Array, what: string): bigint {
+/**
+ * Reads a DH public value (an mpint body) of `group`, refusing a negative one and, before it is
+ * converted, one longer than p (a 256 KiB value would cost 10 ms to convert alone).
+ */
+function readDhPublic(body: Uint8Array, group: DHGroup, what: string): bigint {
   if (body.length > 0 && (body[0]! & 0x80) !== 0) throw new KeyExchangeError(`${what} is negative`);
-  return bytesToBigint(body);
+  if (body.length > Math.ceil(bitLength(group.p) / 8) + 1) throw new KeyExchangeError(`${what} is longer than the group's prime`);
+  const value = bytesToBigint(body);
+  checkDhPublic(value, group.p, what);
+  return value;
 }
 
 // ---- finite-field Diffie-Hellman ----
 
-const FIXED_GROUPS: Readonly<Record<string, { p: bigint; g: bigint }>> = {
+const FIXED_GROUPS: Readonly<Record<string, DHGroup>> = {
   "diffie-hellman-group1-sha1": GROUP1,
   "diffie-hellman-group14-sha1": GROUP14,
   "diffie-hellman-group14-sha256": GROUP14,
@@ -131,7 +141,7 @@ const FIXED_GROUPS: Readonly<Record<string, { p: bigint; g: bigint }>> = {
   "diffie-hellman-group18-sha512": GROUP18,
 };
 
-const FALLBACK_GEX_GROUPS = new Map<number, Array<{ p: bigint; g: bigint }>>([
+const FALLBACK_GEX_GROUPS = new Map<number, Array<DHGroup>>([
   [2048, [GROUP14]],
   [3072, [GROUP15]],
   [4096, [GROUP16]],
@@ -143,70 +153,34 @@ const FALLBACK_GEX_GROUPS = new Map<number, Array<{ p: bigint; g: bigint }>>([
  * A group for a group exchange request when no moduli file is available: the RFC 3526 group
  * (2048 to 8192 bits) that `chooseGexGroup` would pick, or undefined when none is within range.
  */
-export function fixedGroupFor(min: number, preferred: number, max: number): { p: bigint; g: bigint } | undefined {
+export function fixedGroupFor(min: number, preferred: number, max: number): DHGroup | undefined {
   return chooseGexGroup(FALLBACK_GEX_GROUPS, min, preferred, max);
 }
 
-function groupFor(s: KexSpec, group: { p: bigint; g: bigint } | undefined): { p: bigint; g: bigint } {
+function groupFor(s: KexSpec, group: DHGroup | undefined): DHGroup {
   if (s.family === "gex") {
     if (group === undefined) throw new Error(`${s.name} needs the group from KEX_DH_GEX_GROUP`);
-    if (group.p < 3n || group.g < 2n || group.g >= group.p - 1n) throw new KeyExchangeError(`${s.name}: unusable group`);
+    checkGroup(group, s.name);
     return group;
   }
   return FIXED_GROUPS[s.name]!;
 }
 
-/**
- * One node:crypto DiffieHellman object per group, reused: creating one runs OpenSSL's parameter
- * checks, which take about 100 ms for the 1024-bit group. Every use sets its private key first,
- * synchronously, so exchanges in progress on other connections never see each other's key.
- */
-const dhObjects = new Map<bigint, ReturnType<typeof createDiffieHellman>>();
-const DH_CACHE_SIZE = 16;
-
-function dhObject(group: { p: bigint; g: bigint }): ReturnType<typeof createDiffieHellman> {
-  let dh = dhObjects.get(group.p);
-  if (dh !== undefined && dh.getGenerator().equals(bigintToBytes(group.g))) return dh;
-  dh = createDiffieHellman(bigintToBytes(group.p), bigintToBytes(group.g));
-  if (dhObjects.size >= DH_CACHE_SIZE) dhObjects.delete(dhObjects.keys().next().value!);
-  dhObjects.set(group.p, dh);
-  return dh;
-}
-
-/** A private exponent of twice the security wanted (512 bits covers every SSH cipher), below p. */
-function dhPrivate(group: { p: bigint; g: bigint }): Buffer {
-  const pBits = group.p.toString(2).length;
-  const xBits = Math.min(512, pBits - 2);
-  const x = randomBytes(Math.ceil(xBits / 8));
-  const extra = x.length * 8 - xBits;
-  x[0] = (x[0]! & (0xff >> extra)) | (0x80 >> extra); // exactly xBits bits: x > 1
-  return x;
-}
-
-/** `base^x mod p`, as unsigned big-endian bytes. */
-function dhPow(group: { p: bigint; g: bigint }, x: Buffer, base: bigint): Buffer {
-  const dh = dhObject(group);
-  dh.setPrivateKey(x);
-  const pLen = Math.ceil(group.p.toString(16).length / 2);
-  return dh.computeSecret(bigintToBytes(base, pLen));
-}
-
-function checkDhPublic(value: bigint, p: bigint, what: string): void {
-  // RFC 4253 §8: values not in [1, p-1] must not be accepted; 1 and p-1 give a trivial secret.
-  if (value <= 1n || value >= p - 1n) throw new KeyExchangeError(`${what} is out of range (must be 1 < ${what} < p-1)`);
+/** The server's reply field (mpint body of f) and K (mpint), from its half of a DH exchange. */
+function dhReply({ f, shared }: { f: bigint; shared: bigint }): { serverPublic: Uint8Array; secret: Uint8Array } {
+  return { serverPublic: mpintBodyOf(bigintToBytes(f)), secret: mpintOf(bigintToBytes(shared)) };
 }
 
 class DhClient implements KexClient {
   readonly clientPublic: Uint8Array;
-  private readonly x: Buffer;
-  constructor(private readonly group: { p: bigint; g: bigint }) {
-    this.x = dhPrivate(group);
-    this.clientPublic = mpintBodyOf(dhPow(group, this.x, group.g));
+  private readonly keyPair: DHKeyPair;
+  constructor(private readonly group: DHGroup) {
+    this.keyPair = dhKeyPair(group);
+    this.clientPublic = mpintBodyOf(bigintToBytes(this.keyPair.publicValue));
   }
   computeSecret(serverPublic: Uint8Array): Uint8Array {
-    const f = readMpintBody(serverPublic, "f");
-    checkDhPublic(f, this.group.p, "f");
-    return mpintOf(dhPow(this.group, this.x, f));
+    const f = readDhPublic(serverPublic, this.group, "f");
+    return mpintOf(bigintToBytes(dhShared(this.keyPair, this.group, f)));
   }
 }
 
@@ -327,7 +301,7 @@ class HybridClient implements KexClient {
  * The client side of method `name`. Group exchange methods need the group from
  * KEX_DH_GEX_GROUP; the fixed-group methods ignore `group`.
  */
-export function createKexClient(name: string, group?: { p: bigint; g: bigint }): KexClient {
+export function createKexClient(name: string, group?: DHGroup): KexClient {
   const s = kexSpec(name);
   switch (s.family) {
     case "dh":
@@ -346,17 +320,14 @@ export function createKexClient(name: string, group?: { p: bigint; g: bigint }):
 export function kexServerRespond(
   name: string,
   clientPublic: Uint8Array,
-  group?: { p: bigint; g: bigint },
+  group?: DHGroup,
 ): { serverPublic: Uint8Array; secret: Uint8Array } {
   const s = kexSpec(name);
   switch (s.family) {
     case "dh":
     case "gex": {
       const grp = groupFor(s, group);
-      const e = readMpintBody(clientPublic, "e");
-      checkDhPublic(e, grp.p, "e");
-      const y = dhPrivate(grp);
-      return { serverPublic: mpintBodyOf(dhPow(grp, y, grp.g)), secret: mpintOf(dhPow(grp, y, e)) };
+      return dhReply(dhRespond(grp, readDhPublic(clientPublic, grp, "e")));
     }
     case "ecdh": {
       const nist = NIST_CURVES[name];
@@ -386,6 +357,27 @@ export function kexServerRespond(
       return { serverPublic, secret: hybridSecret(enc.sharedSecret, cl) };
     }
   }
+}
+
+/**
+ * The finite-field group the server side of `name` computes in, undefined for the elliptic-curve
+ * and KEM methods (whose cost does not depend on the peer).
+ */
+export function kexDhGroup(name: string, group?: DHGroup): DHGroup | undefined {
+  const s = kexSpec(name);
+  return s.family === "dh" || s.family === "gex" ? groupFor(s, group) : undefined;
+}
+
+/** `kexServerRespond` for a finite-field method, with the arithmetic on the worker thread. */
+export async function kexServerRespondOffThread(
+  name: string,
+  clientPublic: Uint8Array,
+  group?: DHGroup,
+): Promise<{ serverPublic: Uint8Array; secret: Uint8Array }> {
+  const grp = kexDhGroup(name, group);
+  if (grp === undefined) throw new Error(`${name} is not a Diffie-Hellman method`);
+  const e = readDhPublic(clientPublic, grp, "e");
+  return dhReply(await sharedDhPool.respond(grp, e));
 }
 
 function hashNameOf(name: string): KexHashName {

@@ -80,7 +80,8 @@ export interface UserAuthMind {
   readonly credentials: object;
   /**
    * What the accepting checker attached to publickey credentials: Conch's checkers put the
-   * parsed authorized_keys options (`checkers.AuthorizedKeyOptions`) here.
+   * parsed authorized_keys options (`checkers.AuthorizedKeyOptions`) here. The server also turns
+   * them into `transport.authOptions` at success, which the session and connection layers enforce.
    */
   readonly keyOptions: unknown;
   /** The client's host address. */

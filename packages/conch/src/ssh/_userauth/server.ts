@@ -27,7 +27,8 @@ import {
   ShortReadError,
   ValidPublicKey,
 } from "../../error.js";
-import { Key, keyTypeForSignatureAlgorithm } from "../keys.js";
+import { type AuthOptions, authOptionsFor, isKeyOptions, mergeAuthOptions } from "../authopt.js";
+import { Key, REQUIRED_RSA_SIZE, keyTypeForSignatureAlgorithm } from "../keys.js";
 import { type MessageTable, SSHService, type ServiceClock } from "../service.js";
 import {
   DEFAULT_MAX_AUTH_TRIES,
@@ -94,6 +95,8 @@ export class SSHUserAuthServer extends SSHService {
     "rsa-sha2-512",
     "rsa-sha2-256",
   ];
+  /** Smallest RSA key accepted, in bits (OpenSSH's `RequiredRSASize`). */
+  requiredRSASize = REQUIRED_RSA_SIZE;
   /** The interfaces asked of the realm. */
   avatarInterfaces: InterfaceToken<unknown>[] = [IConchUserToken];
   /** Credentials interface → SSH method name. Methods are offered in this order. */
@@ -127,6 +130,11 @@ export class SSHUserAuthServer extends SSHService {
   private stopped = false;
   private succeeded = false;
   private pamPending: { d: Deferred<PAMResponse[]>; prompts: number } | undefined = undefined;
+  /**
+   * The authorized_keys options of the keys accepted so far for this user and service, merged
+   * (a login may need several methods); handed to the transport as `authOptions` on success.
+   */
+  private keyAuthOptions: AuthOptions | undefined = undefined;
 
   private getClock(): ServiceClock {
     return this.clock ?? this.requireTransport().clock;
@@ -234,6 +242,7 @@ export class SSHUserAuthServer extends SSHService {
     }
     if (this.user === undefined || !bytesEqual(user, this.user) || nextService !== this.nextService) {
       this.authenticatedWith = []; // RFC 4252 §5: a change of user or service resets the state.
+      this.keyAuthOptions = undefined;
     }
     this.user = user;
     this.nextService = nextService;
@@ -312,7 +321,35 @@ export class SSHUserAuthServer extends SSHService {
   protected login(credentials: object): Deferred<LoginResult<unknown>> {
     const portal = this.portal;
     if (portal === undefined) return fail(new ConchError("no portal"));
-    return portal.login(credentials, this.mind(credentials), ...this.avatarInterfaces) as Deferred<LoginResult<unknown>>;
+    const d = portal.login(credentials, this.mind(credentials), ...this.avatarInterfaces) as Deferred<LoginResult<unknown>>;
+    const collect = (): void => this.collectKeyOptions(credentials);
+    // A bad option value from a checker of one's own fails the login: never run unrestricted.
+    return d
+      .addCallback((result: LoginResult<unknown>) => {
+        try {
+          collect();
+        } catch (e) {
+          result[2]();
+          throw e;
+        }
+        return result;
+      })
+      .addErrback<never>((f: Failure) => {
+        if (f.check(NotEnoughAuthentication) !== null) collect();
+        return f;
+      });
+  }
+
+  /**
+   * Keeps the options a checker attached to credentials that passed (fully or partly). Options in
+   * a shape we cannot read fail the login: they may restrict something we would not enforce.
+   */
+  private collectKeyOptions(credentials: object): void {
+    const keyOptions = (credentials as { keyOptions?: unknown }).keyOptions;
+    if (keyOptions === undefined) return;
+    if (!isKeyOptions(keyOptions)) throw new ConchError("the checker's keyOptions are not authorized_keys options (authopt.KeyOptionsInput)");
+    const options = authOptionsFor(keyOptions, this.transport?.factory?.authSettings);
+    this.keyAuthOptions = this.keyAuthOptions === undefined ? options : mergeAuthOptions(this.keyAuthOptions, options);
   }
 
   /**
@@ -334,6 +371,10 @@ export class SSHUserAuthServer extends SSHService {
     } catch (e) {
       this.log.info("unsupported key type {alg} or bad key: {error}", { alg: algName, error: String(e) });
       return fail(new UnauthorizedLogin(`Unsupported key type ${algName} or bad key`));
+    }
+    if (key.type() === "RSA" && key.size() < this.requiredRSASize) {
+      this.log.info("refusing a {bits}-bit RSA key: RequiredRSASize is {required}", { bits: key.size(), required: this.requiredRSASize });
+      return fail(new UnauthorizedLogin(`RSA keys must have at least ${this.requiredRSASize} bits`));
     }
     if (!this.publicKeyAlgorithms.includes(algName) || keyTypeForSignatureAlgorithm(algName) !== key.sshType()) {
       return fail(new UnauthorizedLogin(`signature algorithm ${algName} not accepted for a ${key.sshType()} key`));
@@ -434,10 +475,12 @@ export class SSHUserAuthServer extends SSHService {
     }
     t.avatar = avatar;
     t.logoutFunction = logout;
+    t.authOptions = this.keyAuthOptions ?? authOptionsFor(undefined, t.factory?.authSettings);
     const service = t.factory?.getService(t, this.nextService ?? "");
     if (service === undefined) {
       t.avatar = undefined;
       t.logoutFunction = undefined;
+      t.authOptions = undefined;
       logout();
       throw new ConchError(`could not get next service: ${this.nextService ?? ""}`);
     }
