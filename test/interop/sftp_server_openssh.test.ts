@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { requirePeer, runCommand } from "../_support/peers.js";
 import { clientEnv, sshClientArgs, startOurServer, type OurServer } from "./_server_support.js";
 import { sftpServerOptions } from "./_sftp_support.js";
+import * as ft from "@twisted-ts/conch/ssh/filetransfer";
 
 async function sftpBatch(t: TestContext, server: OurServer, batch: string, cwd: string) {
   const bin = requirePeer(t, "sftp", "openssh-client");
@@ -112,4 +113,20 @@ test("scp (SFTP mode): upload and download, byte for byte", async (t) => {
   assert.equal(down.code, 0, down.stderr);
   assert.deepEqual(readFileSync(join(local, "down.bin")), data);
   assert.match(server.logText(), /asking for subsystem sftp/);
+});
+
+test("sftp -b through the Unix realm running our sftp-server bin as the user (the realm's subsystems option)", async (t) => {
+  const server = await startOurServer(t, { unixOptions: { subsystems: { sftp: `${process.execPath} ${ft.SFTP_SERVER_SCRIPT}` } } });
+  const local = join(server.dir, "local");
+  mkdirSync(local);
+  const data = randomBytes(2_000_003);
+  writeFileSync(join(local, "src.bin"), data);
+  const r = await sftpBatch(t, server, ["put src.bin up.bin", "get up.bin down.bin", "ls -l", "rename up.bin moved.bin", "pwd"].join("\n") + "\n", local);
+  if (r === undefined) return;
+  assert.equal(r.code, 0, `${r.stderr}\n--- server log ---\n${server.logText()}`);
+  assert.deepEqual(readFileSync(join(local, "down.bin")), data);
+  assert.deepEqual(readFileSync(join(server.home, "moved.bin")), data);
+  assert.match(r.out, new RegExp(`Remote working directory: ${server.home.replace(/[/.]/g, "\\$&")}`));
+  assert.match(server.logText(), /subsystem sftp for \S+: /);
+  assert.deepEqual(server.criticals(), []);
 });
