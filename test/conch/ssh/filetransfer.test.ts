@@ -39,9 +39,12 @@ function status(r: common.SSHReader): { id: number; code: number; message: strin
   return { id: r.uint32(), code: r.uint32(), message: r.utf8() };
 }
 
-/** Runs pending promise callbacks and fs operations until `cond` holds (no timers involved). */
+/**
+ * Lets pending promise callbacks and fs operations run until `cond` holds (no timers involved;
+ * the bound only stops a hang, and is generous because fs work may queue behind other processes).
+ */
 async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
+  for (let i = 0; i < 1_000_000; i++) {
     if (cond()) return;
     await new Promise((r) => setImmediate(r));
   }
