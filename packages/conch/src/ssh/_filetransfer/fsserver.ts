@@ -157,7 +157,6 @@ function checkQuota(size: number, maxFileSize: number): void {
 export class FilesystemFile implements ISFTPFile {
   constructor(
     readonly fh: FileHandle,
-    private readonly fdPathForStatfs: string,
     /** See {@link FilesystemSFTPServerOptions.maxFileSize}. */
     readonly maxFileSize: number = Number.POSITIVE_INFINITY,
   ) {}
@@ -190,8 +189,9 @@ export class FilesystemFile implements ISFTPFile {
     return this.fh.sync();
   }
 
+  /** statfs(2) has no descriptor form in Node: the descriptor's /proc link names the same file. */
   statVFS(): Promise<StatVFS> {
-    return statVFSOf(`${this.fdPathForStatfs}${this.fh.fd}`);
+    return statVFSOf(`/proc/self/fd/${this.fh.fd}`);
   }
 
   close(): Promise<void> {
@@ -276,7 +276,7 @@ export class FilesystemSFTPServer implements ISFTPServer {
     return withTarget(t, async () => {
       const mode = attrs.permissions !== undefined ? attrs.permissions & 0o7777 : 0o666;
       const fh = await fsp.open(t.opPath, openFlags(flags) | (t.follow ? 0 : constants.O_NOFOLLOW), mode);
-      return new FilesystemFile(fh, "/proc/self/fd/", this.maxFileSize);
+      return new FilesystemFile(fh, this.maxFileSize);
     });
   }
 
