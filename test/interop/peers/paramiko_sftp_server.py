@@ -36,52 +36,47 @@ class Server(paramiko.ServerInterface):
 
 class Handle(SFTPHandle):
     def stat(self):
-        try:
-            return SFTPAttributes.from_stat(os.fstat(self.readfile.fileno()))
-        except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
+        return status_of_oserror(lambda: SFTPAttributes.from_stat(os.fstat(self.readfile.fileno())))()
 
     def chattr(self, attr):
+        return status_of_oserror(SFTPServer.set_file_attr)(self.filename, attr)
+
+
+def status_of_oserror(f):
+    """Runs f; an OSError becomes the SFTP status of its errno, None becomes SFTP_OK."""
+    def run(*args):
         try:
-            SFTPServer.set_file_attr(self.filename, attr)
-            return SFTP_OK
+            result = f(*args)
         except OSError as e:
             return SFTPServer.convert_errno(e.errno)
+        return SFTP_OK if result is None else result
+    return run
 
 
 class FS(SFTPServerInterface):
     def canonicalize(self, path):
         return os.path.realpath(path if os.path.isabs(path) else os.path.join(os.getcwd(), path))
 
+    @status_of_oserror
     def list_folder(self, path):
-        try:
-            out = []
-            for name in os.listdir(path):
-                attr = SFTPAttributes.from_stat(os.lstat(os.path.join(path, name)))
-                attr.filename = name
-                out.append(attr)
-            return out
-        except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
+        out = []
+        for name in os.listdir(path):
+            attr = SFTPAttributes.from_stat(os.lstat(os.path.join(path, name)))
+            attr.filename = name
+            out.append(attr)
+        return out
 
+    @status_of_oserror
     def stat(self, path):
-        try:
-            return SFTPAttributes.from_stat(os.stat(path))
-        except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
+        return SFTPAttributes.from_stat(os.stat(path))
 
+    @status_of_oserror
     def lstat(self, path):
-        try:
-            return SFTPAttributes.from_stat(os.lstat(path))
-        except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
+        return SFTPAttributes.from_stat(os.lstat(path))
 
+    @status_of_oserror
     def open(self, path, flags, attr):
-        try:
-            mode = getattr(attr, "st_mode", None) or 0o666
-            fd = os.open(path, flags, mode)
-        except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
+        fd = os.open(path, flags, getattr(attr, "st_mode", None) or 0o666)
         if flags & os.O_WRONLY:
             fstr = "ab" if flags & os.O_APPEND else "wb"
         elif flags & os.O_RDWR:
@@ -95,63 +90,39 @@ class FS(SFTPServerInterface):
         h.writefile = f
         return h
 
+    @status_of_oserror
     def remove(self, path):
-        try:
-            os.remove(path)
-        except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
-        return SFTP_OK
+        os.remove(path)
 
     def rename(self, oldpath, newpath):
         # SFTP v3 rename does not replace.
         if os.path.lexists(newpath):
             return SFTP_FAILURE
-        try:
-            os.rename(oldpath, newpath)
-        except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
-        return SFTP_OK
+        return status_of_oserror(os.rename)(oldpath, newpath)
 
+    @status_of_oserror
     def posix_rename(self, oldpath, newpath):
-        try:
-            os.rename(oldpath, newpath)
-        except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
-        return SFTP_OK
+        os.rename(oldpath, newpath)
 
+    @status_of_oserror
     def mkdir(self, path, attr):
-        try:
-            os.mkdir(path, getattr(attr, "st_mode", None) or 0o777)
-        except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
-        return SFTP_OK
+        os.mkdir(path, getattr(attr, "st_mode", None) or 0o777)
 
+    @status_of_oserror
     def rmdir(self, path):
-        try:
-            os.rmdir(path)
-        except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
-        return SFTP_OK
+        os.rmdir(path)
 
+    @status_of_oserror
     def chattr(self, path, attr):
-        try:
-            SFTPServer.set_file_attr(path, attr)
-        except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
-        return SFTP_OK
+        SFTPServer.set_file_attr(path, attr)
 
+    @status_of_oserror
     def symlink(self, target_path, path):
-        try:
-            os.symlink(target_path, path)
-        except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
-        return SFTP_OK
+        os.symlink(target_path, path)
 
+    @status_of_oserror
     def readlink(self, path):
-        try:
-            return os.readlink(path)
-        except OSError as e:
-            return SFTPServer.convert_errno(e.errno)
+        return os.readlink(path)
 
 
 def serve(sock):
