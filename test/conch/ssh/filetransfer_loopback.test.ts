@@ -161,6 +161,8 @@ test("confinement: '..' never climbs out of the root, and the client sees the ro
   assert.equal(await client.realPath("."), "/");
   assert.equal(await client.realPath("../../.."), "/");
   assert.equal(await client.realPath("/in/../../in"), "/in");
+  await rejectsWith(client.readLink("/"), ft.FX_BAD_MESSAGE, "READLINK of the root tells nothing of the real path");
+  await rejectsWith(client.readLink("/.."), ft.FX_BAD_MESSAGE, "nor of '..'");
   await rejectsWith(client.openFile("../secret", ft.FXF_READ), ft.FX_NO_SUCH_FILE, "../secret");
   await rejectsWith(client.openFile("/../../secret", ft.FXF_READ), ft.FX_NO_SUCH_FILE, "/../../secret");
   const w = await client.openFile("../escaped", ft.FXF_WRITE | ft.FXF_CREAT);

@@ -408,7 +408,10 @@ export class FilesystemSFTPServer implements ISFTPServer {
   }
 
   readLink(path: string): Promise<string> {
-    return this.paths.resolve(path, false).then((t) => withTarget(t, (t) => fsp.readlink(t.opPath)));
+    // The confined root's opPath is itself a /proc link: reading it would tell the real path.
+    return this.paths.resolve(path, false).then((t) =>
+      withTarget(t, (t) => (t.isRoot ? Promise.reject(Object.assign(new Error("not a link"), { code: "EINVAL" })) : fsp.readlink(t.opPath))),
+    );
   }
 
   makeLink(linkPath: string, targetPath: string): Promise<void> {
