@@ -302,6 +302,9 @@ test("streams: createReadStream / createWriteStream pipe a file through, short r
   for await (const c of client.createReadStream("src", { start: 1000, end: 99_999, chunkSize: 7_000 })) parts.push(c as Buffer);
   assert.deepEqual(Buffer.concat(parts), data.subarray(1000, 100_000));
   await assert.rejects(pipeline(client.createReadStream("missing"), client.createWriteStream("never")), (e: unknown) => e instanceof ft.SFTPError && e.code === ft.FX_NO_SUCH_FILE);
+  // The writer's OPEN was already sent; the server answers in order, so once a later request is
+  // answered that file exists (and the folder can be removed without racing its creation).
+  await client.realPath(".");
 });
 
 test("streams: a paused consumer stops new READs (back-pressure)", async (t) => {
