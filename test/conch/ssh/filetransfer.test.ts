@@ -420,3 +420,63 @@ test("sftpSubsystem: the avatar as ISFTPServer, its sftpServer(), or a filesyste
   const own = Object.assign(new ft.FilesystemSFTPServer({ home }), { realPath: () => "/own" });
   assert.equal(await realpathOf(own), "/own");
 });
+
+test("limit: read-only requests in a row overlap up to maxConcurrentReads; a WRITE waits for them and they for it; replies stay in order", async (t) => {
+  const pending: Array<() => void> = [];
+  let live = 0;
+  let most = 0;
+  const content = Buffer.from("0123456789");
+  const events: string[] = [];
+  const file: ft.ISFTPFile = {
+    readChunk: (offset, length) =>
+      new Promise((resolve) => {
+        live++;
+        most = Math.max(most, live);
+        events.push(`read ${offset}`);
+        pending.push(() => {
+          live--;
+          resolve(content.subarray(offset, offset + length));
+        });
+      }),
+    writeChunk: (offset, data) => {
+      events.push(`write ${offset} (${live} reads running)`);
+      content.set(data, offset);
+    },
+    getAttrs: () => ({}),
+    setAttrs: () => undefined,
+    close: () => undefined,
+  };
+  const fsServer = new ft.FilesystemSFTPServer({ home: tempDir(t) });
+  const server = new ft.FileTransferServer(Object.assign(fsServer, { openFile: () => file }), { maxConcurrentReads: 4 });
+  const tr = new StringTransport();
+  server.makeConnection(tr);
+  server.dataReceived(pkt(ft.FXP_INIT, (w) => w.uint32(3)));
+  const [type, r] = await ask(server, tr, pkt(ft.FXP_OPEN, (w) => ft.writeAttrs(w.uint32(100).string("f").uint32(ft.FXF_READ | ft.FXF_WRITE), {})));
+  assert.equal(type, ft.FXP_HANDLE);
+  r.uint32();
+  const h = r.string().slice();
+  tr.clear();
+  const read = (id: number, off: number): Uint8Array => pkt(ft.FXP_READ, (w) => w.uint32(id).string(h).uint64(off).uint32(1));
+  server.dataReceived(common.concatBytes(...[0, 1, 2, 3, 4, 5].map((i) => read(i, i)), pkt(ft.FXP_WRITE, (w) => w.uint32(6).string(h).uint64(0).string("X")), read(7, 0)));
+  // Answer the reads last-first: the replies must still go out in request order.
+  for (let round = 0; round < 20 && (pending.length > 0 || events.length < 8); round++) {
+    await until(() => pending.length > 0 || events.length >= 8, "a read");
+    for (const finish of pending.splice(0).reverse()) finish();
+    await new Promise((r) => setImmediate(r));
+  }
+  await until(() => server.outstanding === 0, "all answered");
+  assert.equal(most, 4, "at most maxConcurrentReads reads at once");
+  assert.deepEqual(events, ["read 0", "read 1", "read 2", "read 3", "read 4", "read 5", "write 0 (0 reads running)", "read 0"]);
+  const replies = packets(tr.value()).map(([type, r]) => [type, r.uint32(), type === ft.FXP_DATA ? r.utf8() : ""]);
+  assert.deepEqual(replies, [
+    [ft.FXP_DATA, 0, "0"],
+    [ft.FXP_DATA, 1, "1"],
+    [ft.FXP_DATA, 2, "2"],
+    [ft.FXP_DATA, 3, "3"],
+    [ft.FXP_DATA, 4, "4"],
+    [ft.FXP_DATA, 5, "5"],
+    [ft.FXP_STATUS, 6, ""],
+    [ft.FXP_DATA, 7, "X"],
+  ]);
+  assert.equal(ft.MAX_CONCURRENT_READS, 16);
+});

@@ -120,6 +120,12 @@ export const MAX_READ_LENGTH = 255 * 1024;
  */
 export const MAX_OUTSTANDING_REQUESTS = 128;
 
+/**
+ * Read-only requests (READ, STAT, LSTAT, FSTAT, REALPATH, READLINK) a session answers at once
+ * when they come in a row; anything else waits until they are done, and is answered alone.
+ */
+export const MAX_CONCURRENT_READS = 16;
+
 /** Open file and directory handles per session (OpenSSH's sftp-server allows 512). */
 export const MAX_OPEN_HANDLES = 512;
 

@@ -1,13 +1,15 @@
 /**
  * Twisted's `FileTransferServer`: the server end of SFTP v3 over an {@link ISFTPServer}.
  *
- * Memory stays bounded whatever the client pipelines: requests are answered one at a time, in
- * order (as OpenSSH's sftp-server does, so replies to one handle never overtake each other); at
+ * Memory stays bounded whatever the client pipelines: requests are answered in order, one at a
+ * time except for runs of read-only ones (up to `maxConcurrentReads` overlap; they cannot change
+ * what each other sees), and replies always go out in request order; at
  * `maxOutstandingRequests` queued requests the transport is paused (a session channel then gives
  * the client no more window), and a transport that cannot pause gets FX_FAILURE for the excess.
  * While the transport's peer is not reading (the channel's window is shut) no request is taken
  * from the queue, so replies do not pile up either.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Failure } from "@twisted-ts/internet/failure";
 import type { IPushProducer } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
@@ -15,6 +17,12 @@ import { SSHReader, type SSHWriter } from "../common.js";
 import { FileTransferBase } from "./base.js";
 import {
   FXP_ATTRS,
+  FXP_FSTAT,
+  FXP_LSTAT,
+  FXP_READ,
+  FXP_READLINK,
+  FXP_REALPATH,
+  FXP_STAT,
   FXP_DATA,
   FXP_EXTENDED_REPLY,
   FXP_HANDLE,
@@ -27,6 +35,7 @@ import {
   FX_FAILURE,
   FX_OK,
   FX_OP_UNSUPPORTED,
+  MAX_CONCURRENT_READS,
   MAX_OPEN_HANDLES,
   MAX_OUTSTANDING_REQUESTS,
   MAX_PACKET_LENGTH,
@@ -40,6 +49,7 @@ import { STATUS_MESSAGES, statusForError } from "./status.js";
 import {
   SFTPError,
   TARGET_FIRST_CLIENTS,
+  buildPacket,
   peerSSHVersion,
   readAttrs,
   readPath,
@@ -62,6 +72,8 @@ export interface FileTransferServerOptions {
   maxOpenHandles?: number;
   /** Most bytes one READ answers ({@link MAX_READ_LENGTH}); longer READs get a short read. */
   maxReadLength?: number;
+  /** Read-only requests answered at once ({@link MAX_CONCURRENT_READS}); 1 answers everything one by one. */
+  maxConcurrentReads?: number;
   /** SYMLINK's argument order; default: from the client's SSH version (see `TARGET_FIRST_CLIENTS`). */
   symlinkTargetFirst?: boolean;
 }
@@ -75,6 +87,18 @@ interface Pausable {
 }
 
 type Handler = (r: SSHReader, id: number) => Promise<void>;
+
+/** A request being answered and the replies it has made before its turn to send them. */
+interface ReplySlot {
+  replies: Uint8Array[];
+  done: boolean;
+}
+
+/** The request each piece of handler code is answering (it follows the handler across awaits). */
+const replySlot = new AsyncLocalStorage<ReplySlot>();
+
+/** Requests that change nothing: any number may be answered at once. */
+const READ_ONLY: ReadonlySet<number> = new Set([FXP_READ, FXP_STAT, FXP_LSTAT, FXP_FSTAT, FXP_REALPATH, FXP_READLINK]);
 
 /** Extensions served by the protocol itself, whatever the ISFTPServer. */
 const BUILTIN_EXTENSIONS = ["limits@openssh.com", "copy-data"] as const;
@@ -92,6 +116,7 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   maxOutstandingRequests: number;
   maxOpenHandles: number;
   maxReadLength: number;
+  maxConcurrentReads: number;
   /** True when SYMLINK carries the target first (OpenSSH's order); set from the client's SSH version when not given. */
   symlinkTargetFirst: boolean | undefined;
   /** Extensions sent in VERSION (name → data), set when INIT arrives. */
@@ -105,6 +130,10 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   private registered = false;
   private inputEnded = false;
   private finished = false;
+  /** Requests being answered, in the order received, with the replies held back for order. */
+  private readonly order: ReplySlot[] = [];
+  private inflightCount = 0;
+  private inflightReadOnly = false;
 
   constructor(client: ISFTPServer, options: FileTransferServerOptions = {}) {
     super(options.maxPacketLength ?? MAX_PACKET_LENGTH);
@@ -112,12 +141,13 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     this.maxOutstandingRequests = options.maxOutstandingRequests ?? MAX_OUTSTANDING_REQUESTS;
     this.maxOpenHandles = options.maxOpenHandles ?? MAX_OPEN_HANDLES;
     this.maxReadLength = options.maxReadLength ?? MAX_READ_LENGTH;
+    this.maxConcurrentReads = Math.max(1, options.maxConcurrentReads ?? MAX_CONCURRENT_READS);
     this.symlinkTargetFirst = options.symlinkTargetFirst;
   }
 
   /** Requests received and not answered yet. */
   get outstanding(): number {
-    return this.queue.length + (this.busy ? 1 : 0);
+    return this.queue.length + (this.busy ? Math.max(1, this.inflightCount) : 0);
   }
 
   override connectionMade(): void {
@@ -170,23 +200,73 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     void this.pump();
   }
 
-  /** Answers queued requests one at a time while the peer reads our replies. */
+  /**
+   * Answers queued requests while the peer reads our replies: one at a time, except that a run of
+   * read-only requests (READ, STAT, …) overlaps up to `maxConcurrentReads` of them, which cannot
+   * change what any of them sees. Replies still go out in request order (see {@link send}).
+   */
   private async pump(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
+    const inflight = new Set<Promise<void>>();
     try {
       while (this.queue.length > 0 && !this.outputPaused && this.connected) {
-        const { type, body } = this.queue.shift()!;
-        await this.dispatch(type, body);
-        if (this.inputPaused && this.outstanding <= this.maxOutstandingRequests >> 1) {
-          this.inputPaused = false;
-          (this.transport as unknown as Pausable).resumeProducing?.();
+        const next = this.queue[0]!;
+        const overlap = READ_ONLY.has(next.type) && inflight.size < this.maxConcurrentReads;
+        if (inflight.size > 0 && !(overlap && this.inflightReadOnly)) {
+          await Promise.race(inflight);
+          continue;
         }
+        this.queue.shift();
+        this.inflightReadOnly = READ_ONLY.has(next.type) && (inflight.size === 0 || this.inflightReadOnly);
+        const slot: ReplySlot = { replies: [], done: false };
+        this.order.push(slot);
+        const p: Promise<void> = replySlot.run(slot, () => this.dispatch(next.type, next.body)).finally(() => {
+          inflight.delete(p);
+          this.inflightCount = inflight.size;
+          slot.done = true;
+          this.flushReplies();
+          this.resumeInputIfDrained();
+        });
+        inflight.add(p);
+        this.inflightCount = inflight.size;
       }
+      await Promise.all(inflight);
     } finally {
+      this.inflightCount = 0;
       this.busy = false;
     }
+    if (this.queue.length > 0 && !this.outputPaused && this.connected) return this.pump();
     if (this.inputEnded && this.queue.length === 0 && this.connected) this.finish();
+  }
+
+  /**
+   * Replies go out in request order: a reply to a request behind one still being answered waits
+   * in its slot until those before it are out.
+   */
+  protected override send(kind: number, fill: (w: SSHWriter) => void, sizeHint?: number): void {
+    if (!this.connected) return;
+    const pkt = buildPacket(kind, fill, sizeHint);
+    const slot = replySlot.getStore();
+    if (slot === undefined || slot === this.order[0]) this.transport.write(pkt);
+    else slot.replies.push(pkt);
+  }
+
+  /** Reading resumes once half the outstanding limit has been answered. */
+  private resumeInputIfDrained(): void {
+    if (this.inputPaused && this.outstanding <= this.maxOutstandingRequests >> 1) {
+      this.inputPaused = false;
+      (this.transport as unknown as Pausable).resumeProducing?.();
+    }
+  }
+
+  private flushReplies(): void {
+    while (this.order.length > 0 && this.order[0]!.done) {
+      this.order.shift();
+      const head = this.order[0];
+      if (head === undefined) break;
+      for (const pkt of head.replies.splice(0)) if (this.connected) this.transport.write(pkt);
+    }
   }
 
   /**
