@@ -66,6 +66,8 @@ export interface ServerOptions {
    * with `/bin/sh` and the temp home): e.g. `{ lookupUser: unix.getpwnam }` for real accounts.
    */
   unixOptions?: unix.UnixRealmOptions;
+  /** Called with each avatar the realm makes and the user's home (to add subsystems, …). */
+  configureAvatar?: (avatar: unix.UnixConchUser | unix.InProcessConchUser, home: string) => void;
 }
 
 export interface OurServer {
@@ -175,9 +177,11 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
 
   const inProcessOptions = opts.inProcess ?? {};
   const unixOptions: unix.UnixRealmOptions = { lookupUser: testUserLookup(home), ...opts.unixOptions };
-  const realm = new CountingRealm((name) =>
-    opts.realm === "inprocess" ? new unix.InProcessConchUser(name, inProcessOptions) : new unix.UnixConchUser(name, unixOptions),
-  );
+  const realm = new CountingRealm((name) => {
+    const avatar = opts.realm === "inprocess" ? new unix.InProcessConchUser(name, inProcessOptions) : new unix.UnixConchUser(name, unixOptions);
+    opts.configureAvatar?.(avatar, home);
+    return avatar;
+  });
   const user = opts.user ?? USER;
   const passwords = new InMemoryUsernamePasswordDatabaseDontUse({ [user]: PASSWORD });
   let userKeys: Array<keys.Key | checkers.AuthorizedKey> = [keys.Key.fromString(keyPub)];
@@ -272,12 +276,13 @@ export interface SshTarget {
 
 /**
  * `ssh` options (before the destination) for a batch publickey login to `target` on 127.0.0.1,
- * with no config file and the host key pinned (no accept-new), then `extra`.
+ * with no config file and the host key pinned (no accept-new), then `extra`. `portFlag` is `-P`
+ * for `scp` and `sftp` (the rest is the same for them and `sshfs`).
  */
-export function sshClientArgs(target: SshTarget, extra: string[] = []): string[] {
+export function sshClientArgs(target: SshTarget, extra: string[] = [], portFlag: "-p" | "-P" = "-p"): string[] {
   return [
     "-F", "/dev/null",
-    "-p", String(target.port),
+    portFlag, String(target.port),
     "-o", `UserKnownHostsFile=${target.knownHosts}`,
     "-o", "StrictHostKeyChecking=yes",
     "-o", "BatchMode=yes",

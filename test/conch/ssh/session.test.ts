@@ -327,13 +327,14 @@ test("subsystem: the session's own subsystem process (execSubsystem) runs first 
   assert.deepEqual(replies(other.t), [connection.MSG_CHANNEL_FAILURE]);
 });
 
-test("subsystem: an in-process subsystem closes on EOF even when an env request made the session first", () => {
+test("subsystem: an in-process subsystem ends on EOF (EOF, exit-status 0, CLOSE) even when an env request made the session first", () => {
   const { conn, t } = serverSession();
   request(conn, "env", session.packRequest_env("LANG", "C.UTF-8"));
   request(conn, "subsystem", NS("echo"));
   assert.deepEqual(replies(t), [connection.MSG_CHANNEL_SUCCESS, connection.MSG_CHANNEL_SUCCESS]);
   conn.ssh_CHANNEL_EOF(u32(0));
-  assert.deepEqual(replies(t), [connection.MSG_CHANNEL_CLOSE]);
+  // As sshd ends internal-sftp: scp (SFTP mode) checks the exit status.
+  assert.deepEqual(replies(t), [connection.MSG_CHANNEL_EOF, connection.MSG_CHANNEL_REQUEST, connection.MSG_CHANNEL_CLOSE]);
 });
 
 test("an avatar without sessions refuses shell", () => {

@@ -18,3 +18,18 @@ export function isMainModule(moduleUrl: string): boolean {
     return false;
   }
 }
+
+/**
+ * Walks a bin's arguments: `each(arg, value)` for every word, where `value()` takes the next word
+ * as that option's value (throwing "<arg> needs a value" when there is none).
+ */
+export function walkArgs(argv: readonly string[], each: (arg: string, value: () => string) => void): void {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    each(a, () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    });
+  }
+}

@@ -9,4 +9,5 @@ export * as channel from "./channel.js";
 export * as userauth from "./userauth.js";
 export * as session from "./session.js";
 export * as forwarding from "./forwarding.js";
+export * as filetransfer from "./filetransfer.js";
 export * as authopt from "./authopt.js";

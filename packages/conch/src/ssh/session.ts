@@ -379,12 +379,19 @@ export class SSHSession extends SSHChannel {
 
   /**
    * With a session, it hears the EOF (a process gets its stdin closed) and closes the channel when
-   * done; with an in-process subsystem we close now.
+   * done. An in-process subsystem that is half-closeable (Twisted's `IHalfCloseableProtocol`,
+   * `readConnectionLost`) is told and ends itself when done; any other in-process subsystem ends
+   * now, as a process that exited 0: EOF, exit-status 0 (which `scp` checks), CLOSE.
    */
   override eofReceived(): void {
     this.gotEOF = true;
     if (this.session !== undefined && !this.inProcessSubsystem) this.session.eofReceived();
-    else if (this.client !== undefined) this.conn.sendClose(this);
+    else if (this.client !== undefined) {
+      const t = this.client.transport as unknown;
+      const proto = t instanceof DummyTransport ? (t.proto as Partial<{ readConnectionLost(): void }>) : undefined;
+      if (typeof proto?.readConnectionLost === "function") proto.readConnectionLost();
+      else this.client.exit(0);
+    }
   }
 
   /**
@@ -729,6 +736,20 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
   }
   unregisterProducer(): void {
     this.session.unregisterProducer();
+  }
+
+  // ---- IPushProducer toward an in-process protocol: it can stop the client's data, as a TCP
+  // transport lets a protocol stop reading (the SFTP server does when requests pile up) ----------
+
+  /** The channel gives the client no more window until {@link resumeProducing}. */
+  pauseProducing(): void {
+    this.session.pauseProducing();
+  }
+  resumeProducing(): void {
+    this.session.resumeProducing();
+  }
+  stopProducing(): void {
+    this.session.loseConnection();
   }
 }
 

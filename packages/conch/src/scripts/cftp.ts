@@ -1,0 +1,259 @@
+#!/usr/bin/env node
+/**
+ * `cftp`, Twisted Conch's SFTP client:
+ *
+ *     cftp [-P port] [-i key] [-b batchfile] [-B buffersize] [-R requests] [-o option=value]
+ *          user@host[:path]
+ *
+ * Host keys are checked against `~/.ssh/known_hosts` (`-o UserKnownHostsFile=…`,
+ * `-o StrictHostKeyChecking=yes|accept-new|ask`); the user's keys are `-i` or `~/.ssh/id_*`.
+ * With `-b` it runs the batch file (`-` for stdin) as OpenSSH's `sftp -b` does: each command is
+ * echoed, a failing one ends the run with status 1 unless it starts with `-`. Without it, an
+ * interactive prompt (readline, with history). {@link main} takes its arguments and an IO, so
+ * tests run it in process.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { homedir, userInfo } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { Writable, type Readable } from "node:stream";
+import { Deferred, succeed } from "@twisted-ts/internet/defer";
+import type { Failure } from "@twisted-ts/internet/failure";
+import { ClientFactory } from "@twisted-ts/internet/protocol";
+import { reactor } from "@twisted-ts/internet/reactor";
+import { isMainModule, walkArgs } from "./_bin.js";
+import { CftpCommands, type Output } from "./_cftp_commands.js";
+import { verifyHostKey, type HostKeyPolicy } from "../client/knownhosts.js";
+import { openSFTPChannel } from "../ssh/_filetransfer/channel.js";
+import type { FileTransferClient } from "../ssh/_filetransfer/client.js";
+import { SSHConnection } from "../ssh/connection.js";
+import { Key } from "../ssh/keys.js";
+import { SSHClientTransport } from "../ssh/transport.js";
+import { SSHUserAuthClient } from "../ssh/userauth.js";
+
+export { splitWords, CftpCommands } from "./_cftp_commands.js";
+
+/** Where cftp reads and writes. */
+export interface IO extends Output {
+  stdin: Readable;
+}
+
+export interface CftpOptions {
+  port: number;
+  user: string;
+  host: string;
+  path: string | undefined;
+  identities: string[];
+  batch: string | undefined;
+  chunkSize: number | undefined;
+  requests: number | undefined;
+  knownHosts: string;
+  policy: HostKeyPolicy;
+}
+
+const USAGE = "usage: cftp [-P port] [-i key] [-b batchfile] [-B buffersize] [-R requests] [-o option=value] [user@]host[:path]\n";
+
+/** Parses cftp's command line (throws with a message on a bad one). */
+export function parseArgs(argv: readonly string[]): CftpOptions {
+  const home = process.env["HOME"] ?? homedir();
+  const o: CftpOptions = {
+    port: 22,
+    user: userInfo().username,
+    host: "",
+    path: undefined,
+    identities: [],
+    batch: undefined,
+    chunkSize: undefined,
+    requests: undefined,
+    knownHosts: join(home, ".ssh", "known_hosts"),
+    policy: "ask",
+  };
+  let target: string | undefined;
+  walkArgs(argv, (a, value) => {
+    const int = (v: string): number => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a positive whole number, got ${v}`);
+      return n;
+    };
+    if (a === "-P" || a === "-p") o.port = int(value());
+    else if (a === "-i") o.identities.push(value());
+    else if (a === "-b") o.batch = value();
+    else if (a === "-B") o.chunkSize = int(value());
+    else if (a === "-R") o.requests = int(value());
+    else if (a === "-o") {
+      const [k, v] = value().split("=", 2) as [string, string | undefined];
+      if (k.toLowerCase() === "userknownhostsfile" && v) o.knownHosts = v;
+      else if (k.toLowerCase() === "stricthostkeychecking" && v) o.policy = v === "yes" ? "strict" : v === "accept-new" ? "accept-new" : "ask";
+      else throw new Error(`unsupported option ${k}`);
+    } else if (a.startsWith("-")) throw new Error(`unknown option ${a}`);
+    else if (target === undefined) target = a;
+    else throw new Error(`unexpected argument ${a}`);
+  });
+  if (target === undefined) throw new Error("no host given");
+  const at = target.lastIndexOf("@");
+  if (at >= 0) o.user = target.slice(0, at);
+  const hostPath = target.slice(at + 1);
+  const colon = hostPath.indexOf(":");
+  o.host = colon >= 0 ? hostPath.slice(0, colon) : hostPath;
+  if (colon >= 0 && colon < hostPath.length - 1) o.path = hostPath.slice(colon + 1);
+  if (o.identities.length === 0) {
+    for (const name of ["id_ed25519", "id_ecdsa", "id_rsa"]) if (existsSync(join(home, ".ssh", name))) o.identities.push(join(home, ".ssh", name));
+  }
+  return o;
+}
+
+/** Connects, logs in with the keys and starts the sftp subsystem. */
+export function connect(o: CftpOptions): Promise<{ sftp: FileTransferClient; close: () => void }> {
+  const keys = o.identities.map((p) => Key.fromFile(p));
+  const ready = new Deferred<{ sftp: FileTransferClient; close: () => void }>();
+  class Conn extends SSHConnection {
+    override serviceStarted(): void {
+      super.serviceStarted();
+      openSFTPChannel(this).addCallbacks(
+        (sftp) => ready.callback({ sftp, close: () => this.transport?.loseConnection() }),
+        (f: Failure) => void (ready.called || ready.errback(f)),
+      );
+    }
+  }
+  class Auth extends SSHUserAuthClient {
+    override preferredOrder = ["publickey"];
+    private next = 0;
+    override getPublicKey() {
+      return keys[this.next++]?.public();
+    }
+    override getPrivateKey() {
+      return succeed(keys[this.next - 1]!);
+    }
+    override getPassword() {
+      return undefined;
+    }
+  }
+  // The transport reports a refused host key as a bare disconnect; the user needs the reason.
+  let hostKeyError: unknown = undefined;
+  class Transport extends SSHClientTransport {
+    override verifyHostKey(pubKey: Uint8Array, _fingerprint: string) {
+      return verifyHostKey(pubKey, { knownHosts: o.knownHosts, hostname: o.host, ...(o.port !== 22 ? { port: o.port } : {}), policy: o.policy }).addErrback(
+        (f: Failure) => {
+          hostKeyError = f.value;
+          return f;
+        },
+      );
+    }
+    override connectionSecure(): void {
+      const auth = new Auth(o.user, new Conn());
+      auth.whenDone().addErrback((f: Failure) => void (ready.called || ready.errback(f)));
+      this.requestService(auth);
+    }
+    override connectionLost(reason: Failure): void {
+      super.connectionLost(reason);
+      if (!ready.called) ready.errback(hostKeyError ?? this.disconnectReason ?? reason);
+    }
+  }
+  const factory = new ClientFactory();
+  factory.protocol = Transport;
+  factory.clientConnectionFailed = (_c, reason) => void (ready.called || ready.errback(reason));
+  reactor.connectTCP(o.host, o.port, factory);
+  return ready.asPromise();
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Runs batch lines as `sftp -b` does; returns the exit status. */
+async function runBatch(c: CftpCommands, lines: string[], io: IO): Promise<number> {
+  for (const raw of lines) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const tolerant = line.startsWith("-");
+    const cmd = tolerant ? line.slice(1) : line;
+    io.stdout(`cftp> ${line}\n`);
+    try {
+      if (!(await c.run(cmd))) return 0;
+    } catch (e) {
+      io.stderr(`${message(e)}\n`);
+      if (!tolerant) return 1;
+    }
+  }
+  return 0;
+}
+
+/** The interactive prompt: one command a line, until EOF or `exit`. */
+async function runInteractive(c: CftpCommands, io: IO): Promise<number> {
+  const output = new Writable({
+    write(chunk: Buffer, _encoding, cb) {
+      io.stdout(chunk.toString("utf8"));
+      cb();
+    },
+  });
+  const rl = createInterface({ input: io.stdin, output, terminal: io.isTTY, historySize: 1000, prompt: "cftp> " });
+  rl.prompt();
+  for await (const line of rl) {
+    try {
+      if (!(await c.run(line))) break;
+    } catch (e) {
+      io.stderr(`${message(e)}\n`);
+    }
+    rl.prompt();
+  }
+  rl.close();
+  return 0;
+}
+
+async function readAll(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** The whole program; returns the exit status. */
+export async function main(argv: readonly string[], io: IO): Promise<number> {
+  let o: CftpOptions;
+  try {
+    if (argv.includes("-h") || argv.includes("--help")) {
+      io.stdout(USAGE);
+      return 0;
+    }
+    o = parseArgs(argv);
+  } catch (e) {
+    io.stderr(`cftp: ${message(e)}\n${USAGE}`);
+    return 2;
+  }
+  let session: { sftp: FileTransferClient; close: () => void };
+  try {
+    session = await connect(o);
+  } catch (e) {
+    io.stderr(`cftp: ${message(e)}\n`);
+    return 255;
+  }
+  try {
+    const c = new CftpCommands(session.sftp, io);
+    if (o.chunkSize !== undefined) c.transfer.chunkSize = o.chunkSize;
+    if (o.requests !== undefined) c.transfer.requests = o.requests;
+    await c.init(o.path);
+    if (o.batch === undefined) return await runInteractive(c, io);
+    const text = o.batch === "-" ? await readAll(io.stdin) : readFileSync(o.batch, "utf8");
+    return await runBatch(c, text.split("\n"), io);
+  } catch (e) {
+    io.stderr(`cftp: ${message(e)}\n`);
+    return 1;
+  } finally {
+    session.close();
+  }
+}
+
+if (isMainModule(import.meta.url)) {
+  const io: IO = {
+    stdin: process.stdin,
+    stdout: (t) => void process.stdout.write(t),
+    stderr: (t) => void process.stderr.write(t),
+    isTTY: process.stdout.isTTY === true,
+  };
+  main(process.argv.slice(2), io).then(
+    (code) => process.stdout.write("", () => process.exit(code)),
+    (e: unknown) => {
+      process.stderr.write(`cftp: ${(e as Error).stack ?? String(e)}\n`);
+      process.exit(2);
+    },
+  );
+}

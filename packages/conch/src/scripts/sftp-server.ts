@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+/**
+ * `sftp-server`: SFTP over standard input and output, as OpenSSH's `sftp-server`, for an SSH
+ * server to run as the logged-in user (the Unix realm runs subsystem commands with the user's
+ * uid, gid and groups, so files are opened as that user).
+ *
+ *     sftp-server [-d start_directory] [--root folder] [-e] [-l level]
+ *
+ * `-d` sets the start directory ("." of the session); `--root` confines the session to a folder
+ * (the client sees it as "/"); `-e` logs to standard error at `-l` level (default info).
+ * {@link serve} is the whole program over any streams, so tests run it in process.
+ */
+import type { Readable, Writable } from "node:stream";
+import type { IAddress, IPushProducer, ITransport } from "@twisted-ts/internet/interfaces";
+import { ConnectionDone } from "@twisted-ts/internet/error";
+import { Failure } from "@twisted-ts/internet/failure";
+import { addObserver, textFileLogObserver, type LogLevel } from "@twisted-ts/internet/log";
+import { isMainModule, walkArgs } from "./_bin.js";
+import { FileTransferServer, type FileTransferServerOptions } from "../ssh/_filetransfer/server.js";
+import { FilesystemSFTPServer, type FilesystemSFTPServerOptions } from "../ssh/_filetransfer/fsserver.js";
+
+const ADDRESS: IAddress = { type: "UNIX", family: "UNIX", name: null, host: "", port: 0 } as unknown as IAddress;
+
+/**
+ * A transport over a pair of streams: writes go to `output` (the producer is paused while it is
+ * full), and the protocol pauses `input` through `pauseProducing`.
+ */
+export class StreamTransport implements ITransport {
+  disconnecting = false;
+  private producer: IPushProducer | undefined = undefined;
+  private waitingDrain = false;
+
+  constructor(
+    private readonly input: Readable,
+    private readonly output: Writable,
+    /** Called once, when the protocol closes the transport. */
+    private readonly onLost: () => void = () => undefined,
+  ) {}
+
+  write(data: Uint8Array | string): void {
+    if (this.disconnecting) return;
+    if (!this.output.write(data) && !this.waitingDrain && this.producer !== undefined) {
+      this.waitingDrain = true;
+      this.producer.pauseProducing();
+      this.output.once("drain", () => {
+        this.waitingDrain = false;
+        this.producer?.resumeProducing();
+      });
+    }
+  }
+  writeSequence(seq: Iterable<Uint8Array | string>): void {
+    for (const d of seq) this.write(d);
+  }
+  loseConnection(): void {
+    if (this.disconnecting) return;
+    this.disconnecting = true;
+    this.input.pause();
+    this.output.end();
+    this.onLost();
+  }
+  abortConnection(): void {
+    this.loseConnection();
+  }
+  getPeer(): IAddress {
+    return ADDRESS;
+  }
+  getHost(): IAddress {
+    return ADDRESS;
+  }
+  registerProducer(producer: IPushProducer, _streaming: boolean): void {
+    this.producer = producer;
+  }
+  unregisterProducer(): void {
+    this.producer = undefined;
+  }
+  pauseProducing(): void {
+    this.input.pause();
+  }
+  resumeProducing(): void {
+    this.input.resume();
+  }
+  stopProducing(): void {
+    this.loseConnection();
+  }
+}
+
+export interface ServeOptions extends FileTransferServerOptions, FilesystemSFTPServerOptions {}
+
+/**
+ * Serves one SFTP session over `input`/`output`. At the end of the input the requests already
+ * received are answered, then it resolves (as OpenSSH's sftp-server exits at EOF).
+ */
+export function serve(input: Readable, output: Writable, options: ServeOptions = {}): Promise<void> {
+  const server = new FileTransferServer(new FilesystemSFTPServer(options), options);
+  return new Promise((resolve) => {
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      server.connectionLost(new Failure(new ConnectionDone("the input ended")));
+      resolve();
+    };
+    const transport = new StreamTransport(input, output, end);
+    input.on("data", (chunk: Buffer) => server.dataReceived(chunk));
+    input.once("end", () => server.readConnectionLost());
+    input.once("error", end);
+    server.makeConnection(transport);
+  });
+}
+
+const USAGE = "usage: sftp-server [-d start_directory] [--root folder] [-e] [-l level]\n";
+
+/** Parses `argv` and serves stdin/stdout; returns the exit status. */
+export async function main(argv: readonly string[], io: { stdin: Readable; stdout: Writable; stderr: Writable } = process): Promise<number> {
+  const options: ServeOptions = {};
+  let logToStderr = false;
+  let level: LogLevel = "info";
+  let help = false;
+  try {
+    walkArgs(argv, (a, value) => {
+      if (a === "-d") options.home = value();
+      else if (a === "--root") options.root = value();
+      else if (a === "-e") logToStderr = true;
+      else if (a === "-l") level = value().toLowerCase() as LogLevel;
+      else if (a === "-h" || a === "--help") help = true;
+      else throw new Error(`unknown option ${a}`);
+    });
+  } catch (e) {
+    io.stderr.write(`sftp-server: ${(e as Error).message}\n${USAGE}`);
+    return 1;
+  }
+  if (help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  if (logToStderr) addObserver(textFileLogObserver({ write: (t: string) => void io.stderr.write(t) }, level));
+  try {
+    await serve(io.stdin, io.stdout, options);
+  } catch (e) {
+    io.stderr.write(`sftp-server: ${(e as Error).message}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+if (isMainModule(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+      // Files are closed at the end of the session; nothing else is left to wait for.
+      process.stdout.end(() => process.exit(code));
+    },
+    (e: unknown) => {
+      process.stderr.write(`sftp-server: ${(e as Error).stack ?? String(e)}\n`);
+      process.exit(2);
+    },
+  );
+}

@@ -1,0 +1,238 @@
+/**
+ * Whole-file transfers over a {@link FileTransferClient}, with many requests in flight (what makes
+ * SFTP fast over a link with latency) and memory bounded by `requests × chunkSize`:
+ * {@link getFile} (download) and {@link putFile} (upload), both able to resume (`reget`/`reput`).
+ */
+import { constants, promises as fsp } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
+import type { ClientFile, FileTransferClient, PathLike } from "./client.js";
+import { FXF_CREAT, FXF_READ, FXF_TRUNC, FXF_WRITE, FX_EOF } from "./constants.js";
+import { SFTPError } from "./wire.js";
+
+/** Bytes asked for by each READ or sent by each WRITE of a transfer (OpenSSH's sftp: 32 KiB). */
+export const TRANSFER_CHUNK_SIZE = 32 * 1024;
+/** Requests a transfer keeps in flight (OpenSSH's sftp: 64). */
+export const TRANSFER_REQUESTS = 64;
+
+/** Settings of one transfer. */
+export interface TransferOptions {
+  /** Bytes per request ({@link TRANSFER_CHUNK_SIZE}). */
+  chunkSize?: number;
+  /** Requests in flight ({@link TRANSFER_REQUESTS}). */
+  requests?: number;
+  /** Continue from the size the destination already has (`reget` / `reput`), instead of replacing it. */
+  resume?: boolean;
+  /** Called after each chunk with the bytes at the destination so far and the source's size (if known). */
+  progress?: (transferred: number, total: number | undefined) => void;
+}
+
+async function closeQuietly(f: { close(): PromiseLike<unknown> }): Promise<void> {
+  try {
+    await f.close();
+  } catch {
+    // The transfer's own error (or success) is what the caller needs.
+  }
+}
+
+/**
+ * Runs `task(offset, length)` over chunks from `start` with at most `requests` in flight; a task
+ * returns how many bytes it handled (fewer: the rest of its range is asked for again) or
+ * undefined at the end of the source.
+ */
+function pipeline(
+  start: number,
+  size: number | undefined,
+  opts: Required<Pick<TransferOptions, "chunkSize" | "requests">>,
+  task: (offset: number, length: number) => Promise<number | undefined>,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let next = start;
+    let endAt = Number.POSITIVE_INFINITY;
+    let inflight = 0;
+    let failed: unknown = undefined;
+    const retries: Array<[number, number]> = [];
+    const pump = (): void => {
+      while (failed === undefined && inflight < opts.requests) {
+        let range: [number, number] | undefined;
+        while (retries.length > 0 && range === undefined) {
+          const r = retries.shift()!;
+          if (r[0] < endAt) range = r;
+        }
+        if (range === undefined) {
+          // Past the known size, one request at a time checks for the end (the file may have grown).
+          if (next >= endAt || (size !== undefined && next >= size && inflight > 0)) break;
+          range = [next, opts.chunkSize];
+          next += opts.chunkSize;
+        }
+        const [off, len] = range;
+        inflight++;
+        task(off, len).then(
+          (n) => {
+            if (n === undefined || n === 0) endAt = Math.min(endAt, off);
+            else if (n < len) retries.push([off + n, len - n]);
+          },
+          (e: unknown) => {
+            failed ??= e;
+          },
+        ).finally(() => {
+          inflight--;
+          if (inflight > 0) return pump();
+          if (failed !== undefined) return reject(failed);
+          if (retries.every(([o]) => o >= endAt) && next >= endAt) return resolve(endAt);
+          pump();
+          if (inflight === 0) resolve(Math.min(endAt, next));
+        });
+      }
+    };
+    pump();
+  });
+}
+
+function settings(opts: TransferOptions): Required<Pick<TransferOptions, "chunkSize" | "requests">> {
+  const chunkSize = opts.chunkSize ?? TRANSFER_CHUNK_SIZE;
+  const requests = opts.requests ?? TRANSFER_REQUESTS;
+  if (!(chunkSize >= 1 && requests >= 1)) throw new RangeError("chunkSize and requests must be at least 1");
+  return { chunkSize, requests };
+}
+
+/**
+ * Downloads `remote` to the local file `local`; resolves with the final size. With `resume`, the
+ * bytes already in `local` are kept and only the rest is fetched.
+ */
+export async function getFile(client: FileTransferClient, remote: PathLike, local: string, opts: TransferOptions = {}): Promise<number> {
+  const s = settings(opts);
+  const rf = await client.openFile(remote, FXF_READ);
+  let out: FileHandle | undefined;
+  try {
+    const size = (await rf.getAttrs()).size;
+    out = await fsp.open(local, constants.O_WRONLY | constants.O_CREAT | (opts.resume === true ? 0 : constants.O_TRUNC), 0o666);
+    const start = opts.resume === true ? (await out.stat()).size : 0;
+    let transferred = start;
+    const o = out;
+    const end = await pipeline(start, size, s, async (offset, length) => {
+      const data = await readOrEOF(rf, offset, length);
+      if (data.length === 0) return undefined;
+      await writeAll(o, data, offset);
+      transferred += data.length;
+      opts.progress?.(transferred, size);
+      return data.length;
+    });
+    await out.truncate(end);
+    return end;
+  } finally {
+    if (out !== undefined) await out.close();
+    await closeQuietly(rf);
+  }
+}
+
+async function readOrEOF(rf: ClientFile, offset: number, length: number): Promise<Uint8Array> {
+  try {
+    return await rf.readChunk(offset, length);
+  } catch (e) {
+    if (e instanceof SFTPError && e.code === FX_EOF) return new Uint8Array(0);
+    throw e;
+  }
+}
+
+async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) done += (await fh.write(data, done, data.length - done, position + done)).bytesWritten;
+}
+
+/**
+ * Uploads the local file `local` to `remote`; resolves with the bytes at the destination. With
+ * `resume`, the remote file's bytes are kept and only the rest is sent.
+ */
+export async function putFile(client: FileTransferClient, local: string, remote: PathLike, opts: TransferOptions = {}): Promise<number> {
+  const s = settings(opts);
+  const input = await fsp.open(local, "r");
+  try {
+    const size = (await input.stat()).size;
+    const rf = await client.openFile(remote, FXF_WRITE | FXF_CREAT | (opts.resume === true ? 0 : FXF_TRUNC));
+    try {
+      const start = opts.resume === true ? ((await rf.getAttrs()).size ?? 0) : 0;
+      let transferred = start;
+      return await pipeline(start, size, s, async (offset, length) => {
+        if (offset >= size) return undefined;
+        const buf = Buffer.allocUnsafe(Math.min(length, size - offset));
+        const { bytesRead } = await input.read(buf, 0, buf.length, offset);
+        if (bytesRead === 0) return undefined;
+        await rf.writeChunk(offset, buf.subarray(0, bytesRead));
+        transferred += bytesRead;
+        opts.progress?.(transferred, size);
+        return bytesRead === length ? length : bytesRead;
+      });
+    } finally {
+      await closeQuietly(rf);
+    }
+  } finally {
+    await input.close();
+  }
+}
+
+/** What a recursive transfer did. */
+export interface TreeResult {
+  files: number;
+  directories: number;
+  bytes: number;
+  /** Entries left alone: symbolic links and special files (as OpenSSH's `get -R` / `put -R`). */
+  skipped: string[];
+}
+
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+
+/**
+ * `get -R`: copies the remote directory `remote` into the local directory `local` (made if
+ * missing): regular files and directories, one file at a time, each pipelined as {@link getFile}.
+ */
+export async function getTree(client: FileTransferClient, remote: string, local: string, opts: TransferOptions = {}): Promise<TreeResult> {
+  const result: TreeResult = { files: 0, directories: 0, bytes: 0, skipped: [] };
+  const walk = async (r: string, l: string): Promise<void> => {
+    await fsp.mkdir(l, { recursive: true });
+    result.directories++;
+    const entries = await (await client.openDirectory(r)).readAll();
+    for (const [name, , attrs] of entries) {
+      if (name === "." || name === ".." || name.includes("/")) continue;
+      const type = (attrs.permissions ?? 0) & S_IFMT;
+      const rp = `${r.replace(/\/+$/, "")}/${name}`;
+      const lp = `${l}/${name}`;
+      if (type === S_IFDIR) await walk(rp, lp);
+      else if (type === S_IFREG) {
+        result.bytes += await getFile(client, rp, lp, opts);
+        result.files++;
+      } else result.skipped.push(rp);
+    }
+  };
+  await walk(remote, local);
+  return result;
+}
+
+/**
+ * `put -R`: copies the local directory `local` into the remote directory `remote` (made if
+ * missing): regular files and directories, each file pipelined as {@link putFile}.
+ */
+export async function putTree(client: FileTransferClient, local: string, remote: string, opts: TransferOptions = {}): Promise<TreeResult> {
+  const result: TreeResult = { files: 0, directories: 0, bytes: 0, skipped: [] };
+  const walk = async (l: string, r: string): Promise<void> => {
+    try {
+      await client.makeDirectory(r, {});
+    } catch (e) {
+      // An existing directory is fine; anything else shows up at the first file.
+      if (!(e instanceof SFTPError)) throw e;
+    }
+    result.directories++;
+    for (const ent of await fsp.readdir(l, { withFileTypes: true })) {
+      const lp = `${l}/${ent.name}`;
+      const rp = `${r.replace(/\/+$/, "")}/${ent.name}`;
+      if (ent.isDirectory()) await walk(lp, rp);
+      else if (ent.isFile()) {
+        result.bytes += await putFile(client, lp, rp, opts);
+        result.files++;
+      } else result.skipped.push(lp);
+    }
+  };
+  await walk(local, remote);
+  return result;
+}
