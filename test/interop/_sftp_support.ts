@@ -16,6 +16,8 @@ export function sftpServerOptions(
   protocol: ft.FileTransferServerOptions = {},
 ): ServerOptions {
   return {
+    // The realm's own subsystems (by default sftp through the sftp-server bin) come first: none here.
+    unixOptions: { subsystems: {} },
     configureAvatar: (avatar, home) => {
       avatar.subsystemLookup["sftp"] = () => new ft.FileTransferServer(new ft.FilesystemSFTPServer(fs(home)), protocol);
     },

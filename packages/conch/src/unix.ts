@@ -41,6 +41,7 @@ import {
   unpackGlobal_tcpip_forward,
 } from "./ssh/forwarding.js";
 import { SSHSession, wrapProtocol, type SSHSessionProcessProtocol } from "./ssh/session.js";
+import { SFTP_SERVER_SCRIPT } from "./ssh/filetransfer.js";
 import { PtyTransport, loadedNodePty, type PtyProcess } from "./_unix/pty.js";
 import {
   DEFAULT_USER_PATH,
@@ -73,6 +74,20 @@ export {
 export { UnixUserRefused, getpwnam, resolveUnixUser, type PasswdEntry, type UnixUserRefusal, type UserLookup } from "./_unix/users.js";
 
 const log = new Logger("twisted-ts.conch.unix");
+
+/** A word quoted for a POSIX shell: the subsystem command lines run as `shell -c line`. */
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", "'\\''")}'`;
+}
+
+/**
+ * The subsystems of a realm that names none: `sftp` is this package's `sftp-server` bin run by this
+ * Node, as the user, as sshd runs OpenSSH's sftp-server (files are opened with the user's own
+ * rights, which an in-process server running as root could not do).
+ */
+export const DEFAULT_SUBSYSTEMS: Readonly<Record<string, string>> = Object.freeze({
+  sftp: `${shellQuote(process.execPath)} ${shellQuote(SFTP_SERVER_SCRIPT)}`,
+});
 
 /** Exit status of a command that could not be found or run (POSIX shells use 127). */
 export const EXIT_COMMAND_NOT_FOUND = 127;
@@ -126,8 +141,9 @@ export interface UnixRealmOptions {
   maxEnv?: number;
   /**
    * sshd's `Subsystem` directive: subsystem name → command line, run as the user exactly like an
-   * exec request (`shell -c commandLine`), e.g. `{ sftp: "/usr/lib/openssh/sftp-server" }`. None by
-   * default. These come before the avatar's in-process `subsystemLookup`.
+   * exec request (`shell -c commandLine`), e.g. `{ sftp: "/usr/lib/openssh/sftp-server" }`. The
+   * default is {@link DEFAULT_SUBSYSTEMS}: `sftp` runs our own `sftp-server` bin as the user; `{}`
+   * turns it off. These come before the avatar's in-process `subsystemLookup`.
    */
   subsystems?: Readonly<Record<string, string>>;
   /** `PATH` of users' sessions (default {@link DEFAULT_USER_PATH}). */
@@ -366,7 +382,7 @@ export class UnixSession implements ISession {
    * request. False when the realm has none of that name (the avatar's in-process ones are next).
    */
   execSubsystem(proto: SSHSessionProcessProtocol, subsystem: string): boolean {
-    const subsystems = this.avatar.options.subsystems ?? {};
+    const subsystems = this.avatar.options.subsystems ?? DEFAULT_SUBSYSTEMS;
     const command = Object.hasOwn(subsystems, subsystem) ? subsystems[subsystem] : undefined;
     if (command === undefined) return false;
     log.info("subsystem {subsystem} for {user}: {command}", { subsystem, user: this.avatar.pwd.name, command });
