@@ -356,3 +356,32 @@ export class IgnoreAuthentication extends Error {
     this.name = "IgnoreAuthentication";
   }
 }
+
+/** Why a certificate was refused; stable values for logs and tests. */
+export type CertificateRefusal =
+  | "signature"
+  | "ca-is-certificate"
+  | "ca-signature-algorithm"
+  | "untrusted-ca"
+  | "type"
+  | "not-yet-valid"
+  | "expired"
+  | "no-principals"
+  | "principal"
+  | "critical-option"
+  | "source-address"
+  | "revoked";
+
+/**
+ * An OpenSSH certificate (PROTOCOL.certkeys) that does not verify or is not valid for this use.
+ * `reason` says which check refused it; the message says why in words, for the log.
+ */
+export class CertificateError extends BadKeyError {
+  override readonly code: string = "ERR_SSH_CERTIFICATE";
+  readonly reason: CertificateRefusal;
+  constructor(reason: CertificateRefusal, message: string) {
+    super(message);
+    this.name = "CertificateError";
+    this.reason = reason;
+  }
+}

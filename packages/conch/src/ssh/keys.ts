@@ -41,6 +41,7 @@ import { isPemLabel, parsePem, toPem } from "./_keys/pem.js";
 import { parsePutty, toPutty } from "./_keys/putty.js";
 import { parseRfc4716, toRfc4716 } from "./_keys/rfc4716.js";
 import { latin1, modInverse, parseArmour, passphraseBytes, startsWithAscii } from "./_keys/util.js";
+import { signCertificate, type Certificate, type CertificateTerms } from "./_keys/certificate.js";
 
 export { BadKeyError, EncryptedKeyError, BadPassphraseError, BadSignatureAlgorithmError, BadFingerPrintFormat };
 export { RSA_MAX_MODULUS_BITS, RSA_MAX_PUBLIC_EXPONENT_BITS, DSA_MAX_PRIME_BITS } from "./_keys/components.js";
@@ -462,6 +463,15 @@ export class Key {
     }
   }
 
+  /**
+   * Signs `subject`'s public key as an OpenSSH certificate with this key as the CA (what
+   * `ssh-keygen -s` does). RSA CAs sign with `rsa-sha2-512` unless `terms.signatureAlgorithm`
+   * says `rsa-sha2-256`.
+   */
+  signCertificate(subject: Key, terms: CertificateTerms): Certificate {
+    return signCertificate(this, subject, terms);
+  }
+
   /** Twisted's repr: the type, and whether public or private, with the fingerprint. */
   inspect(): string {
     return `<${this.isPublic() ? "Public" : "Private"} Key (${this.type()} ${this.size()} bits) ${this.fingerprint("sha256")}>`;
@@ -574,3 +584,17 @@ export { bcryptPbkdf } from "./_keys/bcrypt_pbkdf.js";
  * message, namespace)` → armoured text; `sshsig.verify(publicKey, armoured, message, namespace)`.
  */
 export * as sshsig from "./_keys/sshsig.js";
+export {
+  Certificate,
+  CERT_SIGNATURE_ALGORITHMS,
+  CERT_VALID_FOREVER,
+  DEFAULT_CA_SIGNATURE_ALGORITHMS,
+  DEFAULT_USER_EXTENSIONS,
+  KNOWN_CRITICAL_OPTIONS,
+  certTypeFor,
+  plainTypeOf,
+  type CertificateCheck,
+  type CertificateTerms,
+  type CertificateType,
+} from "./_keys/certificate.js";
+export { CertificateError, type CertificateRefusal } from "../error.js";

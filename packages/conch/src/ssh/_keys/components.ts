@@ -176,7 +176,7 @@ export const RSA_MAX_PUBLIC_EXPONENT_BITS = 32;
 export const DSA_MAX_PRIME_BITS = 3072;
 
 /** Public key fields after the type name (RFC 4253 §6.6, RFC 5656 §3.1, RFC 8709 §4). */
-function readPublicFields(r: SSHReader, type: string, what: string): Components {
+export function readPublicFields(r: SSHReader, type: string, what: string): Components {
   if (type === "ssh-rsa") {
     const e = r.mpint(RSA_MAX_PUBLIC_EXPONENT_BITS);
     const n = r.mpint(RSA_MAX_MODULUS_BITS);
@@ -205,7 +205,7 @@ function readPublicFields(r: SSHReader, type: string, what: string): Components 
     checkPoint(curve, point);
     return { kind: "EC", curve: curve.name, point: point.slice() };
   }
-  if (type.includes("-cert-")) throw new BadKeyError(`${what}: certificates (${type}) are not supported; use the plain key`);
+  if (type.includes("-cert-")) throw new BadKeyError(`${what}: ${type} is a certificate: read it with Certificate.fromBlob or Certificate.fromString`);
   throw new BadKeyError(`${what}: unknown key type ${JSON.stringify(type)} (supported: ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa, ssh-dss)`);
 }
 
