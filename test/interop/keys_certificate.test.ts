@@ -8,6 +8,7 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { main as ckeygen } from "@twisted-ts/conch/scripts/ckeygen";
 import { keys } from "@twisted-ts/conch/ssh";
 import { requirePeer, runCommand, tempDir } from "../_support/peers.js";
 
@@ -164,3 +165,22 @@ for (const [caName, caArgs, signArgs] of CAS) {
     }
   });
 }
+
+test("ckeygen -s: ssh-keygen -L reads its certificate with the options given in ssh-keygen's spellings", async (t) => {
+  const dir = setup(t);
+  if (dir === undefined) return;
+  await keygen(["-q", "-t", "rsa", "-b", "1024", "-N", "", "-f", join(dir, "ca")]);
+  await keygen(["-q", "-t", "ed25519", "-N", "", "-C", "user key", "-f", join(dir, "id")]);
+  const io = { out: "", err: "", stdout: (s: string) => void (io.out += s), stderr: (s: string) => void (io.err += s), prompt: () => Promise.reject(new Error("no prompt")) };
+  const args = ["-s", join(dir, "ca"), "-t", "rsa-sha2-256", "-I", "ckeygen id", "-n", "alice", "-z", "5", "-V", "20240101Z:20340101Z", "-O", "clear", "-O", "permit-pty", "-O", "source-address=127.0.0.1/32,::1/128", join(dir, "id.pub")];
+  assert.equal(await ckeygen(args, io), 0, io.err);
+  const listing = parseListing(await keygen(["-L", "-f", join(dir, "id-cert.pub")]));
+  assert.equal(listing.signingCA.endsWith("(using rsa-sha2-256)"), true);
+  assert.equal(listing.keyId, '"ckeygen id"');
+  assert.equal(listing.serial, "5");
+  assert.equal(listing.valid, "from 2024-01-01T00:00:00 to 2034-01-01T00:00:00");
+  assert.deepEqual(listing.principals, ["alice"]);
+  assert.deepEqual(listing.criticalOptions, ["source-address 127.0.0.1/32,::1/128"]);
+  assert.deepEqual(listing.extensions, ["permit-pty"]);
+  assert.deepEqual(listingOf(Certificate.fromString(readFileSync(join(dir, "id-cert.pub"), "utf8"))), listing);
+});

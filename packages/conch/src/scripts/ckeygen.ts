@@ -2,7 +2,9 @@
 /**
  * `ckeygen`, Twisted Conch's key tool, with the ssh-keygen options people know: generate (`-t`,
  * `-b`, `-f`, `-N`, `-C`), fingerprint (`-l`, `-E md5|sha256`), public key from private (`-y`),
- * change passphrase (`-p`, `-P`, `-N`), convert to (`-e`) and from (`-i`) RFC 4716 / PKCS#8 / PEM.
+ * change passphrase (`-p`, `-P`, `-N`), convert to (`-e`) and from (`-i`) RFC 4716 / PKCS#8 / PEM,
+ * and sign OpenSSH certificates (`-s ca_key -I key_id [-n principals] [-V validity] [-h] [-z serial]
+ * [-O option] key.pub`, writing `key-cert.pub`).
  *
  * {@link main} takes its arguments and an {@link IO} and returns the exit status, so tests run it
  * in process; the bin at the bottom wires it to the console.
@@ -12,12 +14,17 @@ import { hostname, homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { isMainModule } from "./_bin.js";
 import { BadKeyError, EncryptedKeyError, Key } from "../ssh/keys.js";
+import { CertArgumentError, signKeyFile, signedLine } from "./_ckeygen_cert.js";
+
+export { applyCertOptions, parseValidity } from "./_ckeygen_cert.js";
 
 /** Where ckeygen writes and how it asks (a passphrase is asked with `hidden`). */
 export interface IO {
   stdout(text: string): void;
   stderr(text: string): void;
   prompt(question: string, hidden: boolean): Promise<string>;
+  /** Now in Unix seconds, for `-V` relative times; the wall clock when absent (tests inject it). */
+  now?(): number;
 }
 
 interface Options {
@@ -39,6 +46,13 @@ interface Options {
   quiet: boolean;
   noPassphrase: boolean;
   help: boolean;
+  caKey?: string;
+  keyId?: string;
+  principals?: string;
+  validity?: string;
+  serial?: bigint;
+  certOptions: string[];
+  files: string[];
 }
 
 export const USAGE = `Usage: ckeygen [options]
@@ -58,6 +72,15 @@ export const USAGE = `Usage: ckeygen [options]
   -i           import a key written by -e and print it as an OpenSSH public key
   -m format    key format for -e / -i, or PEM / v1 for the private key written by -t / -p
   -q           quiet
+  -s ca_key    sign the public keys named after the options as certificates, written as key-cert.pub
+  -I key_id    certificate key id (with -s)
+  -n names     certificate principals, comma-separated (with -s)
+  -V interval  validity: start:end (always, forever, -1d, +52w, YYYYMMDD[HHMM[SS]][Z], 0x…)
+  -h           with -s: a host certificate (otherwise -h is help)
+  -z serial    certificate serial number
+  -O option    certificate option: clear, no-pty, permit-pty, force-command=cmd, source-address=list,
+               verify-required, critical:name[=value], extension:name[=value], … (repeatable)
+  -t alg       with -s and an RSA CA: rsa-sha2-512 (default) or rsa-sha2-256
   --no-passphrase              create the key with no passphrase
   --private-key-subtype PEM|v1 private key format (default v1)
 `;
@@ -65,7 +88,7 @@ export const USAGE = `Usage: ckeygen [options]
 class UsageError extends Error {}
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { format: "sha256", fingerprint: false, changepass: false, showpub: false, exportKey: false, importKey: false, quiet: false, noPassphrase: false, help: false };
+  const o: Options = { format: "sha256", fingerprint: false, changepass: false, showpub: false, exportKey: false, importKey: false, quiet: false, noPassphrase: false, help: false, certOptions: [], files: [] };
   const valued: Record<string, (v: string) => void> = {
     t: (v) => (o.type = v),
     b: (v) => (o.bits = intArg(v, "-b")),
@@ -78,6 +101,12 @@ function parseArgs(argv: readonly string[]): Options {
     m: (v) => (o.keyFormat = v),
     a: (v) => (o.rounds = intArg(v, "-a")),
     "private-key-subtype": (v) => (o.subtype = v),
+    s: (v) => (o.caKey = v),
+    I: (v) => (o.keyId = v),
+    n: (v) => (o.principals = v),
+    V: (v) => (o.validity = v),
+    O: (v) => o.certOptions.push(v),
+    z: (v) => (o.serial = serialArg(v)),
     bits: (v) => (o.bits = intArg(v, "--bits")),
     filename: (v) => (o.filename = v),
     type: (v) => (o.type = v),
@@ -113,7 +142,10 @@ function parseArgs(argv: readonly string[]): Options {
       } else throw new UsageError(`unknown option --${name}`);
       continue;
     }
-    if (!arg.startsWith("-") || arg === "-") throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`);
+    if (!arg.startsWith("-") || arg === "-") {
+      o.files.push(arg);
+      continue;
+    }
     // Bundled short options: -lf file, -yf file, -qN ''.
     for (let j = 1; j < arg.length; j++) {
       const c = arg[j]!;
@@ -128,6 +160,11 @@ function parseArgs(argv: readonly string[]): Options {
     }
   }
   return o;
+}
+
+function serialArg(v: string): bigint {
+  if (!/^\d+$/.test(v) || BigInt(v) > 0xffff_ffff_ffff_ffffn) throw new UsageError(`-z needs a serial number from 0 to 2^64-1, not ${JSON.stringify(v)}`);
+  return BigInt(v);
 }
 
 function intArg(v: string, name: string): number {
@@ -206,8 +243,34 @@ async function generate(o: Options, io: IO): Promise<number> {
   return 0;
 }
 
+/** `-s ca_key -I key_id … key.pub…`: signs each public key file as ssh-keygen does. */
+async function signCertificates(o: Options, io: IO): Promise<number> {
+  if (o.keyId === undefined) throw new UsageError("-s needs a key id: -I key_id");
+  if (o.files.length === 0) throw new UsageError("-s needs the public key files to sign");
+  const ca = await loadKey(o.caKey!, o, io);
+  if (ca.isPublic()) throw new UsageError(`${o.caKey}: the CA key must be a private key`);
+  const principals = o.principals === undefined ? [] : o.principals.split(",").map((p) => p.trim()).filter((p) => p !== "");
+  for (const file of o.files) {
+    const { path, cert } = signKeyFile(file, {
+      ca,
+      keyId: o.keyId,
+      principals,
+      host: o.help,
+      serial: o.serial ?? 0n,
+      options: o.certOptions,
+      now: io.now?.() ?? Date.now() / 1000,
+      ...(o.validity !== undefined ? { validity: o.validity } : {}),
+      ...(o.type !== undefined ? { signatureAlgorithm: o.type } : {}),
+    });
+    if (!o.quiet) io.stderr(signedLine(path, cert) + "\n");
+  }
+  return 0;
+}
+
 async function run(o: Options, io: IO): Promise<number> {
   const defaultKey = join(homedir(), ".ssh", "id_rsa");
+  if (o.caKey !== undefined) return signCertificates(o, io);
+  if (o.files.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(o.files[0])}`);
   if (o.type !== undefined) return generate(o, io);
   if (o.fingerprint) {
     let path = await askFile(o, io, "Enter file in which the key is", defaultKey);
@@ -280,14 +343,15 @@ export async function main(argv: readonly string[], io: IO): Promise<number> {
     io.stderr(`ERROR: ${(e as Error).message}\n${USAGE}`);
     return 1;
   }
-  if (o.help) {
+  // ssh-keygen's -h means a host certificate when signing; elsewhere it is help.
+  if (o.help && o.caKey === undefined) {
     io.stdout(USAGE);
     return 0;
   }
   try {
     return await run(o, io);
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof CertArgumentError) {
       io.stderr(`ERROR: ${e.message}\n`);
       return 1;
     }
