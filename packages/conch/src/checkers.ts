@@ -21,7 +21,8 @@ import { type InterfaceToken, providedBy } from "@twisted-ts/cred/interfaces";
 import { NotEnoughAuthentication, ValidPublicKey } from "./error.js";
 import { parseEnvironment, parseHostPort } from "./ssh/authopt.js";
 import { bytesEqual } from "./ssh/common.js";
-import { Key } from "./ssh/keys.js";
+import { Certificate, CertificateError, Key } from "./ssh/keys.js";
+import { checkUserCertificate, mergeCertificateOptions, signedBy, type UserCertificatePolicy } from "./_certcheck.js";
 
 const log = new Logger("twisted-ts.conch.checkers");
 
@@ -371,6 +372,9 @@ function matchOne(addr: string, pattern: string): boolean {
   return re.test(addr);
 }
 
+/** A user's authorized keys, and the principal names a certificate may log in with. */
+type Entries = [Iterable<Key | AuthorizedKey>, readonly string[]];
+
 /**
  * Twisted's `SSHPublicKeyChecker(keydb)`: publickey credentials whose key the database lists for
  * the user. Unlike Twisted, the key is looked up before a query without signature is answered
@@ -381,8 +385,18 @@ function matchOne(addr: string, pattern: string): boolean {
 export class SSHPublicKeyChecker implements ICredentialsChecker {
   readonly credentialInterfaces: readonly InterfaceToken<unknown>[] = [ISSHPrivateKey];
   readonly keydb: IAuthorizedKeysDB;
-  /** The time `expiry-time=` is compared with. */
+  /** The time `expiry-time=` and certificate validity windows are compared with. */
   now: () => Date = () => new Date();
+  /** CA keys whose user certificates are accepted for every user (sshd's `TrustedUserCAKeys`). */
+  trustedUserCAKeys: Key[] = [];
+  /**
+   * The principal names a user certificate must list one of to log in as `username` (sshd's
+   * `AuthorizedPrincipalsFile` / `AuthorizedPrincipalsCommand`); by default the user's own name.
+   * Used for {@link trustedUserCAKeys}; a `cert-authority` line's `principals=` overrides it.
+   */
+  principalsFor: (username: string) => Awaitable<readonly string[]> = (username) => [username];
+  /** CA signature algorithms accepted (sshd's `CASignatureAlgorithms`); undefined for the default, without `ssh-rsa`. */
+  caSignatureAlgorithms: readonly string[] | undefined = undefined;
 
   constructor(keydb: IAuthorizedKeysDB) {
     this.keydb = keydb;
@@ -391,15 +405,21 @@ export class SSHPublicKeyChecker implements ICredentialsChecker {
   requestAvatarId(credentials: object): Deferred<AvatarId> {
     const c = credentials as ISSHPrivateKeyShape;
     let pubKey: Key;
+    let cert: Certificate | undefined;
     try {
-      pubKey = Key.fromString(c.blob, "public_blob");
+      if (Certificate.isCertificateBlob(c.blob)) pubKey = (cert = Certificate.fromBlob(c.blob)).key;
+      else pubKey = Key.fromString(c.blob, "public_blob");
     } catch (e) {
+      log.info("refusing a key from {user}: {error}", { user: c.username, error: (e as Error).message });
       return fail(new UnauthorizedLogin(`bad key: ${String(e)}`));
     }
     return maybeDeferred(() => this.keydb.getAuthorizedKeys(c.username))
-      .addCallback((entries: Iterable<Key | AuthorizedKey>) => {
-        const options = this.findKey(pubKey, entries, c);
-        if (options === undefined) throw new UnauthorizedLogin("Key not authorized");
+      .addCallback((entries: Iterable<Key | AuthorizedKey>): Entries | Deferred<Entries> =>
+        cert === undefined ? [entries, []] : maybeDeferred(() => this.principalsFor(c.username)).addCallback((p: readonly string[]): Entries => [entries, p]),
+      )
+      .addCallback(([entries, principals]: Entries) => {
+        const options = cert !== undefined ? this.findCertificateAuthority(cert, entries, principals, c) : this.findKey(pubKey, entries, c);
+        if (options === undefined) throw new UnauthorizedLogin(cert !== undefined ? "Certificate not accepted" : "Key not authorized");
         if (c.signature === undefined || c.sigData === undefined) throw new ValidPublicKey();
         if (!pubKey.verify(c.signature, c.sigData)) throw new UnauthorizedLogin("Key signature invalid.");
         c.keyOptions = options;
@@ -412,19 +432,63 @@ export class SSHPublicKeyChecker implements ICredentialsChecker {
       });
   }
 
+  /**
+   * The options a user certificate logs in with: signed by a trusted CA key (with
+   * {@link principalsFor}), or by the key of a `cert-authority` line in the user's authorized keys
+   * (with its `principals=`, else the user's name), narrowed by the certificate's own terms.
+   * Every refusal is logged with its reason.
+   */
+  private findCertificateAuthority(
+    cert: Certificate,
+    entries: Iterable<Key | AuthorizedKey>,
+    principals: readonly string[],
+    c: ISSHPrivateKeyShape,
+  ): AuthorizedKeyOptions | undefined {
+    const policy: UserCertificatePolicy = {
+      caSignatureAlgorithms: this.caSignatureAlgorithms,
+      now: () => this.now().getTime() / 1000,
+    };
+    const candidates: Array<[Key, readonly string[], AuthorizedKeyOptions]> = [];
+    for (const ca of this.trustedUserCAKeys) if (signedBy(cert, ca)) candidates.push([ca, principals, defaultAuthorizedKeyOptions()]);
+    for (const entry of entries) {
+      if (entry instanceof Key || !entry.options.certAuthority || !signedBy(cert, entry.key)) continue;
+      if (this.lineRefuses(entry.options, c)) continue;
+      candidates.push([entry.key, entry.options.principals ?? [c.username], entry.options]);
+    }
+    const who = { user: c.username, id: cert.keyId, serial: String(cert.serial), ca: cert.signatureKey.fingerprint("sha256") };
+    if (candidates.length === 0) log.info("certificate {id} (serial {serial}) for {user} refused: CA {ca} is not trusted", who);
+    for (const [ca, names, base] of candidates) {
+      try {
+        checkUserCertificate(cert, ca, names, policy);
+        const options = mergeCertificateOptions(base, cert, c.peerHost, matchFromPatterns);
+        log.info("accepted certificate {id} (serial {serial}) for {user}, signed by CA {ca}", who);
+        return options;
+      } catch (e) {
+        if (!(e instanceof CertificateError)) throw e;
+        log.info("certificate {id} (serial {serial}) for {user} refused ({reason}): {error}", { ...who, reason: e.reason, error: e.message });
+      }
+    }
+    return undefined;
+  }
+
+  /** The login conditions of an authorized_keys line (`expiry-time=`, `from=`) that refuse this attempt, logged. */
+  private lineRefuses(options: AuthorizedKeyOptions, c: ISSHPrivateKeyShape): boolean {
+    if (options.expiryTime !== undefined && options.expiryTime.getTime() <= this.now().getTime()) {
+      log.info("key for {user} expired at {when}", { user: c.username, when: options.expiryTime.toISOString() });
+      return true;
+    }
+    if (options.from !== undefined && !matchFromPatterns(c.peerHost, options.from)) {
+      log.info("key for {user} not allowed from {host}", { user: c.username, host: c.peerHost ?? "an unknown address" });
+      return true;
+    }
+    return false;
+  }
+
   private findKey(pubKey: Key, entries: Iterable<Key | AuthorizedKey>, c: ISSHPrivateKeyShape): AuthorizedKeyOptions | undefined {
     for (const entry of entries) {
       const { key, options } = entry instanceof Key ? { key: entry, options: defaultAuthorizedKeyOptions() } : entry;
       if (!bytesEqual(key.blob(), pubKey.blob())) continue;
-      if (options.certAuthority) continue;
-      if (options.expiryTime !== undefined && options.expiryTime.getTime() <= this.now().getTime()) {
-        log.info("key for {user} expired at {when}", { user: c.username, when: options.expiryTime.toISOString() });
-        continue;
-      }
-      if (options.from !== undefined && !matchFromPatterns(c.peerHost, options.from)) {
-        log.info("key for {user} not allowed from {host}", { user: c.username, host: c.peerHost ?? "an unknown address" });
-        continue;
-      }
+      if (options.certAuthority || this.lineRefuses(options, c)) continue;
       return options;
     }
     return undefined;

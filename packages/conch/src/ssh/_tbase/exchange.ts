@@ -298,7 +298,21 @@ export abstract class KeyExchangeMachinery extends TransportMachinery {
   /** The public key signature algorithms the server accepts in userauth. */
   protected serverSigAlgsToAdvertise(): string[] {
     // ssh-rsa (SHA-1) is left out: SSHUserAuthServer refuses it unless configured otherwise.
-    return ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256"];
+    return [
+      "ssh-ed25519",
+      "ecdsa-sha2-nistp256",
+      "ecdsa-sha2-nistp384",
+      "ecdsa-sha2-nistp521",
+      "rsa-sha2-512",
+      "rsa-sha2-256",
+      // Certificates (PROTOCOL.certkeys); the RSA ones name their signature hash.
+      "ssh-ed25519-cert-v01@openssh.com",
+      "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+      "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+      "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+      "rsa-sha2-512-cert-v01@openssh.com",
+      "rsa-sha2-256-cert-v01@openssh.com",
+    ];
   }
 
   /**

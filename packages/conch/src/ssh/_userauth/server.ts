@@ -28,7 +28,7 @@ import {
   ValidPublicKey,
 } from "../../error.js";
 import { type AuthOptions, authOptionsFor, isKeyOptions, mergeAuthOptions } from "../authopt.js";
-import { Key, REQUIRED_RSA_SIZE, keyTypeForSignatureAlgorithm } from "../keys.js";
+import { CERT_SIGNATURE_ALGORITHMS, Certificate, Key, REQUIRED_RSA_SIZE, keyTypeForSignatureAlgorithm } from "../keys.js";
 import { type MessageTable, SSHService, type ServiceClock } from "../service.js";
 import {
   DEFAULT_MAX_AUTH_TRIES,
@@ -90,6 +90,12 @@ export class SSHUserAuthServer extends SSHService {
   banner: string | undefined = undefined;
   /** Signature algorithms accepted for publickey (SHA-1 `ssh-rsa` and DSA are left out). */
   publicKeyAlgorithms: readonly string[] = [
+    "ssh-ed25519-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "rsa-sha2-512-cert-v01@openssh.com",
+    "rsa-sha2-256-cert-v01@openssh.com",
     "ssh-ed25519",
     "ecdsa-sha2-nistp256",
     "ecdsa-sha2-nistp384",
@@ -368,8 +374,12 @@ export class SSHUserAuthServer extends SSHService {
     const blob = r.string();
     const signature = hasSig ? r.string() : undefined;
     let key: Key;
+    let cert: Certificate | undefined;
     try {
-      key = Key.fromString(blob, "public_blob"); // only a wire blob: never parse other formats from the network
+      // Only wire blobs: never parse other formats from the network. A certificate's CA signature
+      // is checked here; whether its CA is trusted is the checker's business.
+      if (Certificate.isCertificateBlob(blob)) key = (cert = Certificate.fromBlob(blob)).key;
+      else key = Key.fromString(blob, "public_blob");
     } catch (e) {
       this.log.info("unsupported key type {alg} or bad key: {error}", { alg: algName, error: String(e) });
       return fail(new UnauthorizedLogin(`Unsupported key type ${algName} or bad key`));
@@ -378,8 +388,10 @@ export class SSHUserAuthServer extends SSHService {
       this.log.info("refusing a {bits}-bit RSA key: RequiredRSASize is {required}", { bits: key.size(), required: this.requiredRSASize });
       return fail(new UnauthorizedLogin(`RSA keys must have at least ${this.requiredRSASize} bits`));
     }
-    if (!this.publicKeyAlgorithms.includes(algName) || keyTypeForSignatureAlgorithm(algName) !== key.sshType()) {
-      return fail(new UnauthorizedLogin(`signature algorithm ${algName} not accepted for a ${key.sshType()} key`));
+    // A certificate algorithm (rsa-sha2-512-cert-v01@openssh.com) signs as its plain one (rsa-sha2-512).
+    const sigAlgName = cert !== undefined ? CERT_SIGNATURE_ALGORITHMS[algName] : algName;
+    if (!this.publicKeyAlgorithms.includes(algName) || sigAlgName === undefined || keyTypeForSignatureAlgorithm(sigAlgName) !== key.sshType()) {
+      return fail(new UnauthorizedLogin(`signature algorithm ${algName} not accepted for a ${cert?.certType ?? key.sshType()} key`));
     }
     const credentials = (sigData: Uint8Array | undefined, sig: Uint8Array | undefined) => {
       const c = new SSHPrivateKey(username, algName, blob, sigData, sig);
@@ -389,7 +401,7 @@ export class SSHUserAuthServer extends SSHService {
     if (signature !== undefined) {
       // The signature blob names its algorithm; it must be the one requested (RFC 8332 §3.2).
       const sigAlg = decodeUtf8(new SSHReader(signature).string(), "signature algorithm");
-      if (sigAlg !== algName) return fail(new UnauthorizedLogin(`signature algorithm ${sigAlg} does not match ${algName}`));
+      if (sigAlg !== sigAlgName) return fail(new UnauthorizedLogin(`signature algorithm ${sigAlg} does not match ${algName}`));
       const sigData = concatBytes(
         NS(this.requireTransport().sessionID),
         Uint8Array.of(MSG_USERAUTH_REQUEST),
