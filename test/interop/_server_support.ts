@@ -57,6 +57,8 @@ export interface ServerOptions {
    * and read with `readAuthorizedKeyFile`, options and all (default: the key alone, no options).
    */
   authorizedKeys?: (keyPub: string) => string;
+  /** Called with the publickey checker before the server starts (trusted user CA keys, …). */
+  configureKeyChecker?: (checker: checkers.SSHPublicKeyChecker) => void;
   /** The factory's `authSettings` (sshd_config's PermitUserEnvironment, PermitTTY, …). */
   authSettings?: Partial<authopt.ServerAuthSettings>;
   /** The login name the password and key are for (default {@link USER}). */
@@ -190,8 +192,10 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
     writeFileSync(path, opts.authorizedKeys(keyPub));
     userKeys = checkers.readAuthorizedKeyFile(readFileSync(path, "utf8"));
   }
+  const keyChecker = new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [user]: userKeys }));
+  opts.configureKeyChecker?.(keyChecker);
   const portal = new Portal(realm, [
-    new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [user]: userKeys })),
+    keyChecker,
     passwords,
     new PAMPasswordChecker(passwords),
   ]);
