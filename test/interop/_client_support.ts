@@ -170,6 +170,8 @@ export interface ConnectOptions {
   host?: string;
   user: string;
   key: UserKey;
+  /** A `-cert.pub` line for `key`, offered instead of the plain key. */
+  certificate?: string;
   /** The server's host public key as an OpenSSH line; the connection fails if another is shown. */
   hostKey?: string | undefined;
   /** Cipher preference (default: the transport's). */
@@ -232,7 +234,7 @@ export async function connectClient(opts: ConnectOptions): Promise<Client> {
     override getPublicKey() {
       if (this.offered) return undefined;
       this.offered = true;
-      return keys.getPublicKeyString({ data: opts.key.publicLine });
+      return opts.certificate ?? keys.getPublicKeyString({ data: opts.key.publicLine });
     }
     override getPrivateKey() {
       return succeed(keys.getPrivateKeyObject({ data: opts.key.privateKey }));

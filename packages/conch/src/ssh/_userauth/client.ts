@@ -5,7 +5,7 @@ import { Failure } from "@twisted-ts/internet/failure";
 import type { Logger } from "@twisted-ts/internet/log";
 import { NS, SSHReader, SSHWriter, bytesEqual, concatBytes, decodeUtf8 } from "../common.js";
 import { ConchError, DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, DISCONNECT_PROTOCOL_ERROR, NoMoreAuthMethodsError } from "../../error.js";
-import { Key } from "../keys.js";
+import { Certificate, Key, certTypeFor } from "../keys.js";
 import { type MessageTable, SSHService } from "../service.js";import {
   MAX_INFO_PROMPTS,
   MSG_USERAUTH_INFO_RESPONSE,
@@ -15,8 +15,11 @@ import { type MessageTable, SSHService } from "../service.js";import {
   messages,
 } from "./common.js";
 
-/** What `getPublicKey` may give: a Key, a public key blob or OpenSSH line, or undefined for "no more". */
-export type PublicKeyLike = Key | Uint8Array | string | undefined;
+/**
+ * What `getPublicKey` may give: a Key, a {@link Certificate} (its private key signs), a public key
+ * or certificate blob or OpenSSH line, or undefined for "no more".
+ */
+export type PublicKeyLike = Key | Certificate | Uint8Array | string | undefined;
 
 /**
  * Twisted's `SSHUserAuthClient(user, instance)`: tries the methods the server offers, in
@@ -41,6 +44,10 @@ export class SSHUserAuthClient extends SSHService {
   lastPublicKey: Key | undefined = undefined;
   /** The signature algorithm used with `lastPublicKey`. */
   lastSignatureAlgorithm: string | undefined = undefined;
+  /** The certificate offered for `lastPublicKey`, when it was one. */
+  lastCertificate: Certificate | undefined = undefined;
+  /** Blobs (keys and certificates) offered so far: a certificate and its plain key are tried apart. */
+  private triedBlobs: Uint8Array[] = [];
   /** The method of the last request sent: it decides what messages 60–79 mean. */
   lastAuth: string | undefined = undefined;
   /** Methods given up on because our side could not go on (a prompt was cancelled). */
@@ -69,7 +76,9 @@ export class SSHUserAuthClient extends SSHService {
   override serviceStarted(): void {
     this.authenticatedWith = [];
     this.triedPublicKeys = [];
+    this.triedBlobs = [];
     this.lastPublicKey = undefined;
+    this.lastCertificate = undefined;
     this.askForAuth("none", new Uint8Array(0));
   }
 
@@ -205,25 +214,37 @@ export class SSHUserAuthClient extends SSHService {
         this.log.info("getPublicKey failed: {error}", { error: result.getErrorMessage() });
         return false;
       }
-      const key = this.toKey(result);
-      if (key === undefined) return false;
-      const blob = key.blob();
+      const offer = this.toKey(result);
+      if (offer === undefined) return false;
+      const cert = offer instanceof Certificate ? offer : undefined;
+      const key = cert?.key ?? (offer as Key);
+      const blob = cert?.blob() ?? key.blob();
       // A key refused once is not offered again (the howto's getPublicKey always returns one).
-      if (this.triedPublicKeys.some((k) => bytesEqual(k.blob(), blob))) return false;
+      if (this.triedBlobs.some((b) => bytesEqual(b, blob))) return false;
       const alg = this.signatureAlgorithmFor(key);
       this.lastPublicKey = key;
+      this.lastCertificate = cert;
       this.lastSignatureAlgorithm = alg;
       this.triedPublicKeys.push(key);
-      this.log.debug("using key of type {keyType} with {alg}", { keyType: key.sshType(), alg });
-      this.askForAuth("publickey", concatBytes(Uint8Array.of(0), NS(alg), NS(blob)));
+      this.triedBlobs.push(blob);
+      this.log.debug("using key of type {keyType} with {alg}", { keyType: cert?.certType ?? key.sshType(), alg });
+      this.askForAuth("publickey", concatBytes(Uint8Array.of(0), NS(this.publicKeyAlgorithm()), NS(blob)));
       return true;
     });
   }
 
-  private toKey(value: PublicKeyLike): Key | undefined {
+  /** The publickey algorithm name of the last offer: a certificate's names its signature hash (rsa-sha2-512-cert-v01@openssh.com). */
+  private publicKeyAlgorithm(): string {
+    const alg = this.lastSignatureAlgorithm ?? "";
+    return this.lastCertificate !== undefined ? certTypeFor(alg) : alg;
+  }
+
+  private toKey(value: PublicKeyLike): Key | Certificate | undefined {
     if (value === undefined || value === null) return undefined;
-    if (value instanceof Key) return value;
+    if (value instanceof Key || value instanceof Certificate) return value;
     try {
+      if (typeof value === "string" && /^\S+-cert-v01@openssh\.com\s/.test(value.trimStart())) return Certificate.fromString(value);
+      if (value instanceof Uint8Array && Certificate.isCertificateBlob(value)) return Certificate.fromBlob(value);
       return Key.fromString(value);
     } catch (e) {
       this.log.info("getPublicKey gave something that is not a key: {error}", { error: String(e) });
@@ -245,12 +266,12 @@ export class SSHUserAuthClient extends SSHService {
   /** PK_OK: `string algorithm, string blob` (RFC 4252 §7). Signs and sends the real request. */
   ssh_USERAUTH_PK_OK(_packet: Uint8Array): void {
     const publicKey = this.lastPublicKey;
-    const alg = this.lastSignatureAlgorithm;
-    if (publicKey === undefined || alg === undefined) {
+    if (publicKey === undefined || this.lastSignatureAlgorithm === undefined) {
       this.askForAuth("none", new Uint8Array(0));
       return;
     }
-    const blob = publicKey.blob();
+    const alg = this.publicKeyAlgorithm();
+    const blob = this.lastCertificate?.blob() ?? publicKey.blob();
     const data = concatBytes(
       NS(this.requireTransport().sessionID),
       Uint8Array.of(MSG_USERAUTH_REQUEST),
