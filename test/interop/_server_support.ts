@@ -57,6 +57,8 @@ export interface ServerOptions {
    * and read with `readAuthorizedKeyFile`, options and all (default: the key alone, no options).
    */
   authorizedKeys?: (keyPub: string) => string;
+  /** Host certificates to present, made from the host keys (by SSH key type). */
+  hostCertificates?: (hostKeys: Record<string, keys.Key>) => keys.Certificate[];
   /** Called with the publickey checker before the server starts (trusted user CA keys, …). */
   configureKeyChecker?: (checker: checkers.SSHPublicKeyChecker) => void;
   /** The factory's `authSettings` (sshd_config's PermitUserEnvironment, PermitTTY, …). */
@@ -203,6 +205,7 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   const f = new factory.SSHFactory();
   f.moduliPath = opts.moduliPath;
   f.privateKeys = hostKeys;
+  if (opts.hostCertificates !== undefined) f.hostCertificates = opts.hostCertificates(hostKeys);
   f.portal = portal;
   if (opts.authSettings !== undefined) f.authSettings = opts.authSettings;
   const { keyExchanges, loginGraceTime } = opts;

@@ -8,7 +8,7 @@ import { ServerFactory } from "@twisted-ts/internet/protocol";
 import type { IAddress } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
 import type { ServerAuthSettings } from "./authopt.js";
-import type { Key } from "./keys.js";
+import type { Certificate, Key } from "./keys.js";
 import type { SSHService, SSHServiceFactory, SSHServiceTransport } from "./service.js";
 import { SSHServerTransport } from "./transport.js";
 import { SSHUserAuthServer } from "./userauth.js";
@@ -34,6 +34,11 @@ export class SSHFactory extends ServerFactory<SSHServerTransport> implements SSH
   publicKeys: Record<string, Key> | undefined = undefined;
   /** Host private keys by key type. */
   privateKeys: Record<string, Key> | undefined = undefined;
+  /**
+   * Host certificates (OpenSSH's `HostCertificate`), each for one of the host keys: offered as the
+   * `*-cert-v01@openssh.com` host key algorithms beside the plain keys.
+   */
+  hostCertificates: Certificate[] = [];
   /** Services by name. `ssh-connection` is only handed out after authentication. */
   services: Record<string, new () => SSHService> = {
     "ssh-userauth": SSHUserAuthServer,

@@ -9,7 +9,7 @@
 import { fail, maybeDeferred } from "@twisted-ts/internet/defer";
 import type { Deferred } from "@twisted-ts/internet/defer";
 import type { Failure } from "@twisted-ts/internet/failure";
-import { SSHReader, SSHWriter } from "./common.js";
+import { SSHReader, SSHWriter, bytesEqual } from "./common.js";
 import {
   DISCONNECT_BY_APPLICATION,
   DISCONNECT_HOST_KEY_NOT_VERIFIABLE,
@@ -19,7 +19,7 @@ import {
   HostKeyNotVerifiableError,
   SSHDisconnectError,
 } from "../error.js";
-import { Key, REQUIRED_RSA_SIZE, keyTypeForSignatureAlgorithm } from "./keys.js";
+import { CERT_SIGNATURE_ALGORITHMS, Certificate, Key, REQUIRED_RSA_SIZE, keyTypeForSignatureAlgorithm } from "./keys.js";
 import type { SSHService } from "./service.js";
 import type { SSHFactory } from "./factory.js";
 import {
@@ -265,14 +265,17 @@ export class SSHClientTransport extends SSHTransportBase {
     const K_S = r.string();
     const serverPublic = r.string();
     const signature = r.string();
+    const keyAlg = this.keyAlg!;
+    // A certificate algorithm sends the certificate as K_S and signs as its plain algorithm.
+    const certSigAlg = CERT_SIGNATURE_ALGORITHMS[keyAlg];
+    const sigAlgWanted = certSigAlg ?? keyAlg;
     let hostKey: Key;
     try {
-      hostKey = Key.fromString(K_S, "blob");
+      hostKey = certSigAlg !== undefined ? Certificate.fromBlob(K_S).key : Key.fromString(K_S, "blob");
     } catch (e) {
       throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `bad host key: ${e instanceof Error ? e.message : String(e)}`, false);
     }
-    const keyAlg = this.keyAlg!;
-    if (keyTypeForSignatureAlgorithm(keyAlg) !== hostKey.sshType()) {
+    if (keyTypeForSignatureAlgorithm(sigAlgWanted) !== hostKey.sshType()) {
       throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `host key is ${hostKey.sshType()}, negotiated ${keyAlg}`, false);
     }
     if (hostKey.type() === "RSA" && hostKey.size() < this.requiredRSASize) {
@@ -286,7 +289,7 @@ export class SSHClientTransport extends SSHTransportBase {
     } catch {
       /* reported below as a bad signature */
     }
-    if (sigAlg !== keyAlg || !hostKey.verify(signature, H)) {
+    if (sigAlg !== sigAlgWanted || !hostKey.verify(signature, H)) {
       throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, "bad signature", false);
     }
     this.keySetup(K, H);
@@ -353,10 +356,24 @@ export class SSHServerTransport extends SSHTransportBase {
     this.graceTimer = undefined;
   }
 
-  /** Only the algorithms we hold a host key for. */
+  /**
+   * Only the algorithms we hold a host key for; certificate algorithms first (as sshd) for each
+   * host certificate whose key we hold.
+   */
   protected override hostKeyAlgorithms(): string[] {
     const have = this.sshFactory.getPrivateKeys();
-    return this.supportedPublicKeys.filter((alg) => have[keyTypeForSignatureAlgorithm(alg) ?? ""] !== undefined);
+    const plain = this.supportedPublicKeys.filter((alg) => have[keyTypeForSignatureAlgorithm(alg) ?? ""] !== undefined);
+    const certs = Object.keys(CERT_SIGNATURE_ALGORITHMS).filter((alg) => this.hostCertificateFor(alg) !== undefined && plain.includes(CERT_SIGNATURE_ALGORITHMS[alg]!));
+    return [...certs, ...plain];
+  }
+
+  /** The factory's host certificate for certificate algorithm `alg` whose key we hold, if any. */
+  private hostCertificateFor(alg: string): Certificate | undefined {
+    const sigAlg = CERT_SIGNATURE_ALGORITHMS[alg];
+    if (sigAlg === undefined) return undefined;
+    const keyType = keyTypeForSignatureAlgorithm(sigAlg);
+    const privateKey = keyType === undefined ? undefined : this.sshFactory.getPrivateKeys()[keyType];
+    return this.sshFactory.hostCertificates.find((c) => privateKey !== undefined && c.key.sshType() === keyType && bytesEqual(c.key.blob(), privateKey.public().blob()));
   }
 
   protected startKeyExchange(): void {
@@ -455,25 +472,29 @@ export class SSHServerTransport extends SSHTransportBase {
     );
   }
 
-  /** Our host key pair for the negotiated host key algorithm. */
-  private hostKeyPair(): { privateKey: Key; publicKey: Key } {
+  /**
+   * Our host key for the negotiated host key algorithm: the private key, K_S (the public key blob
+   * or, for a certificate algorithm, the certificate blob) and the signature algorithm.
+   */
+  private hostKeyPair(): { privateKey: Key; K_S: Uint8Array; sigAlg: string } {
     const keyAlg = this.keyAlg!;
-    const keyType = keyTypeForSignatureAlgorithm(keyAlg) ?? "";
+    const cert = this.hostCertificateFor(keyAlg);
+    const sigAlg = cert !== undefined ? CERT_SIGNATURE_ALGORITHMS[keyAlg]! : keyAlg;
+    const keyType = keyTypeForSignatureAlgorithm(sigAlg) ?? "";
     const privateKey = this.sshFactory.getPrivateKeys()[keyType];
     const publicKey = this.sshFactory.getPublicKeys()[keyType] ?? privateKey?.public();
-    if (privateKey === undefined || publicKey === undefined) {
+    if (privateKey === undefined || publicKey === undefined || (sigAlg !== keyAlg && cert === undefined)) {
       throw new SSHDisconnectError(DISCONNECT_KEY_EXCHANGE_FAILED, `no host key for ${keyAlg}`, false);
     }
-    return { privateKey, publicKey };
+    return { privateKey, K_S: cert?.blob() ?? publicKey.blob(), sigAlg };
   }
 
   /* string K_S, mpint f / string Q_S, string signature of H (RFC 4253 §8, RFC 4419 §3, RFC 5656 §4) */
   private sendReply(clientPublic: Uint8Array, { serverPublic, secret }: { serverPublic: Uint8Array; secret: Uint8Array }): void {
     const keyAlg = this.keyAlg!;
-    const { privateKey, publicKey } = this.hostKeyPair();
-    const K_S = publicKey.blob();
+    const { privateKey, K_S, sigAlg } = this.hostKeyPair();
     const H = this.computeExchangeHash(K_S, clientPublic, serverPublic, secret);
-    const signature = privateKey.sign(H, keyAlg);
+    const signature = privateKey.sign(H, sigAlg);
     const reply = new SSHWriter(K_S.length + serverPublic.length + signature.length + 16)
       .string(K_S)
       .string(serverPublic)
