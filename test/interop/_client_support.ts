@@ -18,6 +18,7 @@ import type { IPushProducer } from "@twisted-ts/internet/interfaces";
 import { ClientFactory } from "@twisted-ts/internet/protocol";
 import { reactor } from "@twisted-ts/internet/reactor";
 import { error } from "@twisted-ts/conch";
+import { knownhosts } from "@twisted-ts/conch/client";
 import { common, connection, keys, session, transport, userauth } from "@twisted-ts/conch/ssh";
 import { sshKeygen } from "../_support/sshd.js";
 import { dirname, join } from "node:path";
@@ -174,6 +175,11 @@ export interface ConnectOptions {
   certificate?: string;
   /** The server's host public key as an OpenSSH line; the connection fails if another is shown. */
   hostKey?: string | undefined;
+  /**
+   * Check the host key with this known_hosts file (strict), as `hostname`, instead of `hostKey`;
+   * the host key algorithms put certificates first when it names a CA for the host.
+   */
+  knownHosts?: { path: string; hostname: string };
   /** Cipher preference (default: the transport's). */
   ciphers?: string[];
   /** MAC preference (default: the transport's). */
@@ -247,7 +253,14 @@ export async function connectClient(opts: ConnectOptions): Promise<Client> {
   class Transport extends transport.SSHClientTransport {
     override supportedCiphers: string[] = [...(opts.ciphers ?? transport.DEFAULT_CIPHERS)];
     override supportedMACs: string[] = [...(opts.macs ?? transport.DEFAULT_MACS)];
+    override supportedPublicKeys: string[] =
+      opts.knownHosts === undefined
+        ? [...transport.DEFAULT_PUBLIC_KEYS]
+        : knownhosts.hostKeyAlgorithmsFor(knownhosts.KnownHostsFile.fromPath(opts.knownHosts.path), opts.knownHosts.hostname, opts.port, transport.DEFAULT_PUBLIC_KEYS);
     override verifyHostKey(pubKey: Uint8Array, _fingerprint: string) {
+      if (opts.knownHosts !== undefined) {
+        return knownhosts.verifyHostKey(pubKey, { knownHosts: opts.knownHosts.path, hostname: opts.knownHosts.hostname, port: opts.port, policy: "strict" });
+      }
       if (expected !== undefined && !common.bytesEqual(pubKey, expected.blob())) {
         return Promise.reject(new error.ConchError("the server showed another host key"));
       }

@@ -1,14 +1,17 @@
 /**
  * OUR client offering a user certificate to OpenSSH's sshd (`TrustedUserCAKeys`, no authorized
  * keys): certificates made by `Key.signCertificate` for Ed25519 and RSA user keys log in (the RSA
- * one as `rsa-sha2-512-cert-v01@openssh.com`); one for another principal is refused.
+ * one as `rsa-sha2-512-cert-v01@openssh.com`); one for another principal is refused. And our client
+ * checking sshd's host certificate (`HostCertificate`, from ssh-keygen -s -h) against a known_hosts
+ * `@cert-authority` line: accepted, or refused for a wrong name or an expired certificate.
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { addObserver, formatEvent, removeObserver, type LogEvent } from "@twisted-ts/internet/log";
 import { keys } from "@twisted-ts/conch/ssh";
-import { tempDir } from "../_support/peers.js";
+import { runCommand, tempDir } from "../_support/peers.js";
 import { sshKeygen, startSshd, type Sshd } from "../_support/sshd.js";
 import { connectClient, type UserKey } from "./_client_support.js";
 
@@ -48,4 +51,46 @@ test("sshd refuses our certificate for another principal, and our client reports
   const cert = ca.signCertificate(Key.fromString(key.publicLine), { type: "user", keyId: "not-for-you", principals: ["someone-else"] });
   await assert.rejects(connectClient({ port: sshd.port, user: sshd.user, key, certificate: cert.toString(), hostKey: sshd.hostKeys["ed25519"], peerLog: sshd.output }));
   assert.match(sshd.output(), /Certificate invalid: name is not a listed principal/);
+});
+
+/** sshd presenting a host certificate made by ssh-keygen -s -h, and a known_hosts naming only its CA. */
+async function sshdWithHostCert(t: TestContext, principals: string, validity = "-1h:+1h"): Promise<{ sshd: Sshd; knownHosts: string } | undefined> {
+  const dir = tempDir(t, "twisted-ts-hostca-");
+  const [caPath, caPub] = await sshKeygen(dir, "host_ca", "ed25519");
+  const [hostKey] = await sshKeygen(dir, "ssh_host_cert_key", "ed25519");
+  const r = await runCommand("ssh-keygen", ["-q", "-s", caPath, "-h", "-I", "sshd-host", "-n", principals, "-V", validity, `${hostKey}.pub`]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  const sshd = await startSshd(t, { hostKeyTypes: ["rsa"], config: [`HostKey ${hostKey}`, `HostCertificate ${hostKey}-cert.pub`] });
+  if (sshd === undefined) return undefined;
+  const knownHosts = join(dir, "known_hosts");
+  writeFileSync(knownHosts, `@cert-authority [127.0.0.1]:${sshd.port} ${caPub}\n`);
+  return { sshd, knownHosts };
+}
+
+test("our client accepts sshd's host certificate from a CA named by @cert-authority, preferring certificate algorithms", async (t) => {
+  const s = await sshdWithHostCert(t, "127.0.0.1");
+  if (s === undefined) return;
+  const key = await userKey(t, "ed25519");
+  writeFileSync(join(s.sshd.dir, "authorized_keys"), key.publicLine + "\n");
+  const client = await connectClient({ port: s.sshd.port, user: s.sshd.user, key, knownHosts: { path: s.knownHosts, hostname: "127.0.0.1" }, peerLog: s.sshd.output });
+  t.after(() => client.close());
+  assert.equal(client.sshTransport.keyAlg, "ssh-ed25519-cert-v01@openssh.com");
+  assert.equal((await client.exec("echo host-cert-ok")).stdout, "host-cert-ok\n");
+});
+
+test("our client refuses sshd's host certificate for another name, or expired, with the reason", async (t) => {
+  const logged: string[] = [];
+  const observer = (e: LogEvent): void => void logged.push(formatEvent(e));
+  addObserver(observer);
+  t.after(() => removeObserver(observer));
+  for (const [principals, validity, reason] of [
+    ["other.example", "-1h:+1h", /host certificate for \[127\.0\.0\.1\]:\d+ refused: .*"127\.0\.0\.1" is not a listed principal/],
+    ["127.0.0.1", "20200101:20200102", /host certificate for \[127\.0\.0\.1\]:\d+ refused: .*expired \(valid until 2020-01-02/],
+  ] as const) {
+    const s = await sshdWithHostCert(t, principals, validity);
+    if (s === undefined) return;
+    const key = await userKey(t, "ed25519");
+    await assert.rejects(connectClient({ port: s.sshd.port, user: s.sshd.user, key, knownHosts: { path: s.knownHosts, hostname: "127.0.0.1" }, peerLog: s.sshd.output }));
+    assert.match(logged.join("\n"), reason);
+  }
 });

@@ -3,7 +3,8 @@
  * (`|1|salt|hash`) entries, host patterns (`*`, `?`, `!`, `[host]:port`, comma lists), the
  * `@revoked` and `@cert-authority` markers and comments; check a host's key; add entries (hashed by
  * default) and save them by appending. Plus {@link verifyHostKey}, the check clients run on the
- * server's key with OpenSSH's policies: `strict`, `accept-new` and `ask`.
+ * server's key with OpenSSH's policies: `strict`, `accept-new` and `ask`, and which accepts a host
+ * certificate signed by a CA that an `@cert-authority` line names for the host.
  *
  * A line that cannot be parsed is kept as it is (and written back unchanged) with a warning in
  * the log; it never makes the file unreadable.
@@ -14,7 +15,7 @@ import { dirname } from "node:path";
 import { Deferred, fail, maybeDeferred, succeed } from "@twisted-ts/internet/defer";
 import { Logger } from "@twisted-ts/internet/log";
 import { HostKeyChanged, HostKeyNotVerifiableError, HostKeyRevoked, InvalidEntry, UserRejectedKey } from "../error.js";
-import { Key } from "../ssh/keys.js";
+import { CERT_SIGNATURE_ALGORITHMS, Certificate, CertificateError, Key } from "../ssh/keys.js";
 
 export { HostKeyChanged, HostKeyNotVerifiableError, HostKeyRevoked, InvalidEntry, UserRejectedKey };
 
@@ -279,6 +280,44 @@ export class KnownHostsFile {
     return false;
   }
 
+  /** The CA keys `@cert-authority` lines name for `hostname` (`host` or `[host]:port`). */
+  certAuthoritiesFor(hostname: string): Key[] {
+    const name = hostname.toLowerCase();
+    const out: Key[] = [];
+    for (const e of this.iterEntries()) if (e.marker === "@cert-authority" && e.publicKey !== undefined && e.matchesHost(name)) out.push(e.publicKey);
+    return out;
+  }
+
+  /**
+   * Checks a host certificate as OpenSSH's `check_host_cert`: false when no `@cert-authority` line
+   * names its CA for `hostname` (the caller falls back to the plain key); true when it is valid for
+   * `principal` (the host name as the user typed it) at `now` (Unix seconds). Throws
+   * {@link HostKeyRevoked} when the key or the CA is `@revoked`, and `CertificateError` with the
+   * reason when the CA is trusted but the certificate is not valid.
+   */
+  checkHostCertificate(hostname: string, cert: Certificate, principal: string, now?: number): boolean {
+    for (const e of this.iterEntries()) {
+      if (e.marker !== "@revoked") continue;
+      const which = e.matchesKey(cert.key) ? "host key" : e.matchesKey(cert.signatureKey) ? "certificate authority" : undefined;
+      if (which === undefined) continue;
+      throw new HostKeyRevoked(
+        `the ${which} ${(which === "host key" ? cert.key : cert.signatureKey).fingerprint("sha256")} of the host certificate "${cert.keyId}" is marked @revoked on line ${e.lineno ?? 0} of ${this.savePath}: do not connect`,
+        e.lineno ?? 0,
+        this.savePath,
+      );
+    }
+    const cas = this.certAuthoritiesFor(hostname);
+    if (!cas.some((ca) => ca.equals(cert.signatureKey))) return false;
+    cert.check({ type: "host", principal: principal.toLowerCase(), trustedCAs: cas, ...(now !== undefined ? { now } : {}) });
+    logger.info("accepted host certificate {id} (serial {serial}) for {host}, signed by CA {ca}", {
+      id: cert.keyId,
+      serial: String(cert.serial),
+      host: hostname,
+      ca: cert.signatureKey.fingerprint("sha256"),
+    });
+    return true;
+  }
+
   /** Adds an entry for `hostname` (hashed unless `hashed: false`); `save()` writes it. */
   addHostKey(hostname: string, key: Key, options: { hashed?: boolean; comment?: string; marker?: Marker } = {}): KnownHostEntry {
     const pub = key.public();
@@ -414,6 +453,18 @@ export interface VerifyHostKeyOptions {
   policy?: HostKeyPolicy;
   /** Asks and warns for `ask` (a {@link ConsoleUI} by default) and warns for `accept-new`. */
   ui?: UI;
+  /** Now in Unix seconds, for host certificates' validity; the wall clock when absent. */
+  now?: () => number;
+}
+
+/**
+ * The host key algorithms to offer `hostname`: with an `@cert-authority` line for it, the
+ * certificate algorithms first (as OpenSSH does), then `algorithms`; otherwise `algorithms` alone.
+ */
+export function hostKeyAlgorithmsFor(knownHosts: KnownHostsFile, hostname: string, port: number | undefined, algorithms: readonly string[]): string[] {
+  if (knownHosts.certAuthoritiesFor(hostKeyName(hostname, port)).length === 0) return [...algorithms];
+  const certs = Object.keys(CERT_SIGNATURE_ALGORITHMS).filter((a) => algorithms.includes(CERT_SIGNATURE_ALGORITHMS[a]!));
+  return [...certs, ...algorithms.filter((a) => !certs.includes(a))];
 }
 
 /**
@@ -423,16 +474,22 @@ export interface VerifyHostKeyOptions {
  * unknown key: `strict` fails with HostKeyNotVerifiableError; `accept-new` records the key and
  * accepts it; `ask` asks the UI and records it on yes (UserRejectedKey on no).
  */
-export function verifyHostKey(key: Key | Uint8Array, options: VerifyHostKeyOptions): Deferred<boolean> {
+export function verifyHostKey(key: Key | Certificate | Uint8Array, options: VerifyHostKeyOptions): Deferred<boolean> {
   let k: Key;
   let file: KnownHostsFile;
+  const name = hostKeyName(options.hostname, options.port);
   try {
-    k = key instanceof Uint8Array ? Key.fromString(key, "blob") : key.public();
+    const cert = key instanceof Certificate ? key : key instanceof Uint8Array && Certificate.isCertificateBlob(key) ? Certificate.fromBlob(key) : undefined;
     file = typeof options.knownHosts === "string" ? KnownHostsFile.fromPath(options.knownHosts) : options.knownHosts;
+    if (cert !== undefined && file.checkHostCertificate(name, cert, options.hostname, options.now?.())) return succeed(true);
+    // A certificate whose CA is not named for the host is checked as its plain key, as OpenSSH does.
+    k = cert !== undefined ? cert.key : key instanceof Uint8Array ? Key.fromString(key, "blob") : (key as Key).public();
   } catch (e) {
+    if (e instanceof CertificateError) {
+      logger.info("host certificate for {host} refused: {error}", { host: name, error: e.message });
+    }
     return fail(e);
   }
-  const name = hostKeyName(options.hostname, options.port);
   const ip = options.ip !== undefined ? hostKeyName(options.ip, options.port) : "";
   const policy = options.policy ?? "ask";
   const ui = options.ui ?? (policy === "ask" ? new ConsoleUI() : undefined);
