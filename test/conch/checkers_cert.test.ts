@@ -104,3 +104,18 @@ test("the line's command= and a different force-command refuse the login", async
   await refused(checker([line], []), signedCert(cert({ criticalOptions: { "force-command": "id" } })));
   assert.equal(await checker([line], []).requestAvatarId(signedCert(cert({ criticalOptions: { "force-command": "ls" } }))), "alice");
 });
+
+test("revokedKeys (RevokedKeys): a revoked CA refuses its certificates, a revoked key its certificates and itself", async () => {
+  const byCa = checker();
+  byCa.revokedKeys = [ca.public()];
+  await refused(byCa, signedCert(cert()));
+  const byKey = checker();
+  byKey.revokedKeys = [userKey.public()];
+  await refused(byKey, signedCert(cert()));
+  const plain = checker([userKey.public().toString("openssh")], []);
+  const sigData = common.NS("data");
+  const creds = new credentials.SSHPrivateKey("alice", userKey.sshType(), userKey.public().blob(), sigData, userKey.sign(sigData));
+  assert.equal(await plain.requestAvatarId(creds), "alice");
+  plain.revokedKeys = [userKey.public()];
+  await refused(plain, creds);
+});

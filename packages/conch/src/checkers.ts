@@ -395,6 +395,11 @@ export class SSHPublicKeyChecker implements ICredentialsChecker {
    * Used for {@link trustedUserCAKeys}; a `cert-authority` line's `principals=` overrides it.
    */
   principalsFor: (username: string) => Awaitable<readonly string[]> = (username) => [username];
+  /**
+   * Keys refused outright (sshd's `RevokedKeys`, as a plain key list): a revoked key, a certificate
+   * of a revoked key, and every certificate a revoked CA signed.
+   */
+  revokedKeys: Key[] = [];
   /** CA signature algorithms accepted (sshd's `CASignatureAlgorithms`); undefined for the default, without `ssh-rsa`. */
   caSignatureAlgorithms: readonly string[] | undefined = undefined;
 
@@ -412,6 +417,12 @@ export class SSHPublicKeyChecker implements ICredentialsChecker {
     } catch (e) {
       log.info("refusing a key from {user}: {error}", { user: c.username, error: (e as Error).message });
       return fail(new UnauthorizedLogin(`bad key: ${String(e)}`));
+    }
+    const revoked = this.revokedKeys.find((k) => k.equals(pubKey) || (cert !== undefined && k.equals(cert.signatureKey)));
+    if (revoked !== undefined) {
+      const what = revoked.equals(pubKey) ? "key" : "certificate authority";
+      log.info("refusing a {keyType} key from {user}: its {what} {fp} is revoked", { keyType: cert?.certType ?? pubKey.sshType(), user: c.username, what, fp: revoked.fingerprint("sha256") });
+      return fail(new UnauthorizedLogin(`the ${what} ${revoked.fingerprint("sha256")} is revoked`));
     }
     return maybeDeferred(() => this.keydb.getAuthorizedKeys(c.username))
       .addCallback((entries: Iterable<Key | AuthorizedKey>): Entries | Deferred<Entries> =>
