@@ -380,7 +380,8 @@ type Entries = [Iterable<Key | AuthorizedKey>, readonly string[]];
  * the user. Unlike Twisted, the key is looked up before a query without signature is answered
  * (only authorized keys get PK_OK). The options of the matching line are enforced where they
  * concern login (`from=`, `expiry-time=`, `cert-authority`) and handed on in
- * `credentials.keyOptions`.
+ * `credentials.keyOptions`. User certificates are accepted from {@link trustedUserCAKeys} or
+ * `cert-authority` lines, their terms folded into those options (docs/certificates.md).
  */
 export class SSHPublicKeyChecker implements ICredentialsChecker {
   readonly credentialInterfaces: readonly InterfaceToken<unknown>[] = [ISSHPrivateKey];

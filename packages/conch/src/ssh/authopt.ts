@@ -7,8 +7,9 @@
  * `AllowTcpForwarding`, `PermitUserEnvironment`, …), and keeps it on the transport as
  * `transport.authOptions`. The layers that act read it there: the session channel (forced command,
  * pty, environment, agent and X11 requests) and the connection service (forwarding channels and
- * global requests). A realm therefore gets every restriction without writing a line. Certificates
- * will add their critical options and extensions to the same record.
+ * global requests). A realm therefore gets every restriction without writing a line. A user
+ * certificate's critical options and extensions are folded into the checker's keyOptions
+ * (`_certcheck.ts`), so they reach the same record.
  */
 import type { IAddress } from "@twisted-ts/internet/interfaces";
 import { SSHReader } from "./common.js";
