@@ -14,11 +14,10 @@ import { requirePeer, runCommand, tempDir } from "../_support/peers.js";
 
 const { Key, Certificate } = keys;
 
+/** Every key type a certificate is made for, as ssh-keygen -t/-b arguments. */
 const TYPES: [string, string[]][] = [
   ["ed25519", ["-t", "ed25519"]],
-  ["ecdsa256", ["-t", "ecdsa", "-b", "256"]],
-  ["ecdsa384", ["-t", "ecdsa", "-b", "384"]],
-  ["ecdsa521", ["-t", "ecdsa", "-b", "521"]],
+  ...[256, 384, 521].map((bits): [string, string[]] => [`ecdsa${bits}`, ["-t", "ecdsa", "-b", String(bits)]]),
   ["rsa", ["-t", "rsa", "-b", "1024"]],
 ];
 

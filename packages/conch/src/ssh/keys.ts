@@ -598,3 +598,4 @@ export {
   type CertificateType,
 } from "./_keys/certificate.js";
 export { CertificateError, type CertificateRefusal } from "../error.js";
+export { DEFAULT_SIGNATURE_ALGORITHMS } from "./_keys/algorithms.js";

@@ -19,7 +19,7 @@ import {
   HostKeyNotVerifiableError,
   SSHDisconnectError,
 } from "../error.js";
-import { CERT_SIGNATURE_ALGORITHMS, Certificate, Key, REQUIRED_RSA_SIZE, keyTypeForSignatureAlgorithm } from "./keys.js";
+import { CERT_SIGNATURE_ALGORITHMS, Certificate, DEFAULT_SIGNATURE_ALGORITHMS, Key, REQUIRED_RSA_SIZE, keyTypeForSignatureAlgorithm } from "./keys.js";
 import type { SSHService } from "./service.js";
 import type { SSHFactory } from "./factory.js";
 import {
@@ -67,14 +67,7 @@ export const DEFAULT_KEY_EXCHANGES: readonly string[] = DEFAULT_KEX_ORDER.filter
 /** Every key exchange we implement, including the ones off by default (SHA-1 based). */
 export const ALL_KEY_EXCHANGES: readonly string[] = Object.keys(KEX_ALGORITHMS);
 /** Host key algorithms offered by default; `ssh-rsa` (SHA-1) and `ssh-dss` are off. */
-export const DEFAULT_PUBLIC_KEYS: readonly string[] = [
-  "ssh-ed25519",
-  "ecdsa-sha2-nistp256",
-  "ecdsa-sha2-nistp384",
-  "ecdsa-sha2-nistp521",
-  "rsa-sha2-512",
-  "rsa-sha2-256",
-];
+export const DEFAULT_PUBLIC_KEYS: readonly string[] = [...DEFAULT_SIGNATURE_ALGORITHMS];
 export const ALL_PUBLIC_KEYS: readonly string[] = [...DEFAULT_PUBLIC_KEYS, "ssh-rsa", "ssh-dss"];
 /** Ciphers offered by default; CBC modes are available but off. */
 export const DEFAULT_CIPHERS: readonly string[] = [

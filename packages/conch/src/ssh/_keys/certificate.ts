@@ -22,6 +22,7 @@ import { BadKeyError, CertificateError } from "../../error.js";
 import { SSHReader, SSHWriter, bytesEqual, decodeUtf8 } from "../common.js";
 import { Key } from "../keys.js";
 import { encodeBlob, parseWire, readPublicFields, type Components } from "./components.js";
+import { CERT_SIGNATURE_ALGORITHMS, DEFAULT_SIGNATURE_ALGORITHMS } from "./algorithms.js";
 import { decodeBase64, encodeBase64 } from "./util.js";
 
 /** A certificate's type field: 1 for user, 2 for host (PROTOCOL.certkeys). */
@@ -48,14 +49,7 @@ export const DEFAULT_USER_EXTENSIONS: readonly string[] = [
  * CA signature algorithms accepted by default: OpenSSH 8.2+'s `CASignatureAlgorithms`, which
  * leaves out `ssh-rsa` (SHA-1).
  */
-export const DEFAULT_CA_SIGNATURE_ALGORITHMS: readonly string[] = [
-  "ssh-ed25519",
-  "ecdsa-sha2-nistp256",
-  "ecdsa-sha2-nistp384",
-  "ecdsa-sha2-nistp521",
-  "rsa-sha2-512",
-  "rsa-sha2-256",
-];
+export const DEFAULT_CA_SIGNATURE_ALGORITHMS: readonly string[] = DEFAULT_SIGNATURE_ALGORITHMS;
 
 const CERT_SUFFIX = "-cert-v01@openssh.com";
 
@@ -69,18 +63,7 @@ export function plainTypeOf(certType: string): string | undefined {
   return certType.endsWith(CERT_SUFFIX) ? certType.slice(0, -CERT_SUFFIX.length) : undefined;
 }
 
-/**
- * The publickey / host key algorithm names of certificates and the signature algorithm each one
- * signs with (`rsa-sha2-512-cert-v01@openssh.com` → `rsa-sha2-512`).
- */
-export const CERT_SIGNATURE_ALGORITHMS: Readonly<Record<string, string>> = {
-  "ssh-ed25519-cert-v01@openssh.com": "ssh-ed25519",
-  "ecdsa-sha2-nistp256-cert-v01@openssh.com": "ecdsa-sha2-nistp256",
-  "ecdsa-sha2-nistp384-cert-v01@openssh.com": "ecdsa-sha2-nistp384",
-  "ecdsa-sha2-nistp521-cert-v01@openssh.com": "ecdsa-sha2-nistp521",
-  "rsa-sha2-512-cert-v01@openssh.com": "rsa-sha2-512",
-  "rsa-sha2-256-cert-v01@openssh.com": "rsa-sha2-256",
-};
+export { CERT_SIGNATURE_ALGORITHMS };
 
 /** What {@link Certificate.check} is asked to accept. */
 export interface CertificateCheck {

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { SSHWriter } from "../common.js";
+import { CERT_SIGNATURE_ALGORITHMS, DEFAULT_SIGNATURE_ALGORITHMS } from "../_keys/algorithms.js";
 import { DISCONNECT_KEY_EXCHANGE_FAILED, DISCONNECT_PROTOCOL_ERROR, SSHDisconnectError } from "../../error.js";
 import { CIPHERS, MACS, KEX_ALGORITHMS, createOpener, createSealer, deriveKey } from "../_transport/index.js";
 import { Compressor, Decompressor } from "./compression.js";
@@ -298,21 +299,8 @@ export abstract class KeyExchangeMachinery extends TransportMachinery {
   /** The public key signature algorithms the server accepts in userauth. */
   protected serverSigAlgsToAdvertise(): string[] {
     // ssh-rsa (SHA-1) is left out: SSHUserAuthServer refuses it unless configured otherwise.
-    return [
-      "ssh-ed25519",
-      "ecdsa-sha2-nistp256",
-      "ecdsa-sha2-nistp384",
-      "ecdsa-sha2-nistp521",
-      "rsa-sha2-512",
-      "rsa-sha2-256",
-      // Certificates (PROTOCOL.certkeys); the RSA ones name their signature hash.
-      "ssh-ed25519-cert-v01@openssh.com",
-      "ecdsa-sha2-nistp256-cert-v01@openssh.com",
-      "ecdsa-sha2-nistp384-cert-v01@openssh.com",
-      "ecdsa-sha2-nistp521-cert-v01@openssh.com",
-      "rsa-sha2-512-cert-v01@openssh.com",
-      "rsa-sha2-256-cert-v01@openssh.com",
-    ];
+    // Certificates too (PROTOCOL.certkeys); the RSA ones name their signature hash.
+    return [...DEFAULT_SIGNATURE_ALGORITHMS, ...Object.keys(CERT_SIGNATURE_ALGORITHMS)];
   }
 
   /**

@@ -28,7 +28,7 @@ import {
   ValidPublicKey,
 } from "../../error.js";
 import { type AuthOptions, authOptionsFor, isKeyOptions, mergeAuthOptions } from "../authopt.js";
-import { CERT_SIGNATURE_ALGORITHMS, Certificate, Key, REQUIRED_RSA_SIZE, keyTypeForSignatureAlgorithm } from "../keys.js";
+import { CERT_SIGNATURE_ALGORITHMS, Certificate, DEFAULT_SIGNATURE_ALGORITHMS, Key, REQUIRED_RSA_SIZE, keyTypeForSignatureAlgorithm } from "../keys.js";
 import { type MessageTable, SSHService, type ServiceClock } from "../service.js";
 import {
   DEFAULT_MAX_AUTH_TRIES,
@@ -88,21 +88,8 @@ export class SSHUserAuthServer extends SSHService {
   clock: ServiceClock | undefined = undefined;
   /** Text sent as SSH_MSG_USERAUTH_BANNER before the first answer; undefined for none. */
   banner: string | undefined = undefined;
-  /** Signature algorithms accepted for publickey (SHA-1 `ssh-rsa` and DSA are left out). */
-  publicKeyAlgorithms: readonly string[] = [
-    "ssh-ed25519-cert-v01@openssh.com",
-    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
-    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
-    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
-    "rsa-sha2-512-cert-v01@openssh.com",
-    "rsa-sha2-256-cert-v01@openssh.com",
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "rsa-sha2-512",
-    "rsa-sha2-256",
-  ];
+  /** Signature algorithms accepted for publickey: certificates, then plain keys (SHA-1 `ssh-rsa` and DSA are left out). */
+  publicKeyAlgorithms: readonly string[] = [...Object.keys(CERT_SIGNATURE_ALGORITHMS), ...DEFAULT_SIGNATURE_ALGORITHMS];
   /** Smallest RSA key accepted, in bits (OpenSSH's `RequiredRSASize`). */
   requiredRSASize = REQUIRED_RSA_SIZE;
   /** The interfaces asked of the realm. */
