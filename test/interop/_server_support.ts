@@ -23,6 +23,7 @@ import type { ITransport } from "@twisted-ts/internet/interfaces";
 import { ClientFactory, Protocol } from "@twisted-ts/internet/protocol";
 import { addObserver, formatEvent, removeObserver, type LogEvent } from "@twisted-ts/internet/log";
 import { reactor } from "@twisted-ts/internet/reactor";
+import { HAProxyWrappingFactory } from "@twisted-ts/internet/endpoints";
 import { fail, succeed, type Deferred } from "@twisted-ts/internet/defer";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { checkers, error, unix } from "@twisted-ts/conch";
@@ -57,6 +58,8 @@ export interface ServerOptions {
    * and read with `readAuthorizedKeyFile`, options and all (default: the key alone, no options).
    */
   authorizedKeys?: (keyPub: string) => string;
+  /** Connections begin with a PROXY protocol header (the server sits behind a load balancer). */
+  proxyProtocol?: boolean;
   /** Host certificates to present, made from the host keys (by SSH key type). */
   hostCertificates?: (hostKeys: Record<string, keys.Key>) => keys.Certificate[];
   /** Called with the publickey checker before the server starts (trusted user CA keys, …). */
@@ -237,7 +240,7 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
     logs.push(e);
   };
   addObserver(observer);
-  const listening = reactor.listenTCP(0, f, 50, "127.0.0.1");
+  const listening = reactor.listenTCP(0, opts.proxyProtocol === true ? new HAProxyWrappingFactory(f) : f, 50, "127.0.0.1");
   await listening.whenListening();
   t.after(async () => {
     await listening.stopListening();

@@ -3,7 +3,8 @@
  * trusting a user CA (`trustedUserCAKeys`) and no plain key: certificates from `ssh-keygen -s` and
  * from `Key.signCertificate` log in; expired, not-yet-valid, wrong-principal, wrong-CA and
  * source-address-mismatch certificates are refused with the reason in the server's log;
- * force-command replaces the command and a certificate without permit-pty gets no terminal.
+ * force-command replaces the command and a certificate without permit-pty gets no terminal;
+ * behind the PROXY protocol, source-address is checked against the address the header names.
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
@@ -11,7 +12,8 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { keys } from "@twisted-ts/conch/ssh";
 import { requirePeer, runCommand } from "../_support/peers.js";
-import { clientEnv, sshClientArgs, startOurServer, type OurServer } from "./_server_support.js";
+import { peerScript } from "./_client_support.js";
+import { clientEnv, sshClientArgs, startOurServer, type OurServer, type ServerOptions } from "./_server_support.js";
 
 const { Key } = keys;
 
@@ -27,10 +29,11 @@ interface Setup {
 }
 
 /** Our server trusting a fresh Ed25519 user CA, with an empty authorized_keys. */
-async function setup(t: TestContext): Promise<Setup | undefined> {
+async function setup(t: TestContext, opts: ServerOptions = {}): Promise<Setup | undefined> {
   if (requirePeer(t, "ssh", "openssh-client") === undefined || requirePeer(t, "ssh-keygen", "openssh-client") === undefined) return undefined;
   const ca = Key.generate("ed25519");
   const server = await startOurServer(t, {
+    ...opts,
     authorizedKeys: () => "# certificates only\n",
     configureKeyChecker: (c) => void (c.trustedUserCAKeys = [ca.public()]),
   });
@@ -132,4 +135,17 @@ test("without permit-pty, ssh -tt gets no terminal and gives up; with it, the co
   const pty = await ssh(s, await keygenCert(s, ["-n", "alice"]), ["-tt"], ["tty"]);
   assert.equal(pty.code, 0, pty.stderr);
   assert.match(pty.out, /^\/dev\/pts\/\d+/);
+});
+
+test("behind the PROXY protocol, source-address is checked against the client the header names", async (t) => {
+  const s = await setup(t, { proxyProtocol: true });
+  if (s === undefined) return;
+  const cert = await keygenCert(s, ["-n", "alice", "-O", "source-address=10.1.0.0/16"]);
+  const via = (source: string): string[] => ["-o", `ProxyCommand=${process.execPath} ${peerScript("proxy_header.cjs")} ${s.server.port} ${source}`];
+  const inside = await ssh(s, cert, via("10.1.2.3"), ["echo from-10.1.2.3"]);
+  assert.equal(inside.code, 0, inside.stderr + s.server.logText());
+  assert.equal(inside.out, "from-10.1.2.3\n");
+  const outside = await ssh(s, cert, via("192.0.2.7"), ["echo should-not-run"]);
+  assert.equal(outside.code, 255);
+  assert.match(s.server.logText(), /refused \(source-address\): certificate "alice-cert": 192\.0\.2\.7 is not in its source-address list 10\.1\.0\.0\/16/);
 });
