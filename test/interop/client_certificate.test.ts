@@ -3,7 +3,8 @@
  * keys): certificates made by `Key.signCertificate` for Ed25519 and RSA user keys log in (the RSA
  * one as `rsa-sha2-512-cert-v01@openssh.com`); one for another principal is refused. And our client
  * checking sshd's host certificate (`HostCertificate`, from ssh-keygen -s -h) against a known_hosts
- * `@cert-authority` line: accepted, or refused for a wrong name or an expired certificate.
+ * `@cert-authority` line: accepted, or refused for a wrong name or an expired certificate. And
+ * OpenSSH's `ssh` logging into sshd with a certificate written by `ckeygen -s`.
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
@@ -13,7 +14,9 @@ import { addObserver, formatEvent, removeObserver, type LogEvent } from "@twiste
 import { keys } from "@twisted-ts/conch/ssh";
 import { runCommand, tempDir } from "../_support/peers.js";
 import { sshKeygen, startSshd, type Sshd } from "../_support/sshd.js";
+import { main as ckeygen } from "@twisted-ts/conch/scripts/ckeygen";
 import { connectClient, type UserKey } from "./_client_support.js";
+import { sshClientArgs } from "./_server_support.js";
 
 const { Key } = keys;
 
@@ -93,4 +96,25 @@ test("our client refuses sshd's host certificate for another name, or expired, w
     await assert.rejects(connectClient({ port: s.sshd.port, user: s.sshd.user, key, knownHosts: { path: s.knownHosts, hostname: "127.0.0.1" }, peerLog: s.sshd.output }));
     assert.match(logged.join("\n"), reason);
   }
+});
+
+test("OpenSSH's ssh logs into sshd with a user certificate from ckeygen -s (TrustedUserCAKeys)", async (t) => {
+  const ca = Key.generate("ecdsa", { bits: 384 });
+  const sshd = await sshdTrusting(t, ca);
+  if (sshd === undefined) return;
+  const dir = tempDir(t, "twisted-ts-ckeygen-cert-");
+  writeFileSync(join(dir, "ca"), ca.toString("openssh"), { mode: 0o600 });
+  const [keyPath] = await sshKeygen(dir, "id_rsa", "rsa");
+  const io = { out: "", err: "", stdout: (s: string) => void (io.out += s), stderr: (s: string) => void (io.err += s), prompt: () => Promise.reject(new Error("no prompt")) };
+  assert.equal(await ckeygen(["-s", join(dir, "ca"), "-I", "from-ckeygen", "-n", sshd.user, "-V", "-5m:+1h", `${keyPath}.pub`], io), 0, io.err);
+  const knownHosts = join(dir, "known_hosts");
+  writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostKeys["ed25519"]}\n`);
+  const r = await runCommand(
+    "ssh",
+    [...sshClientArgs({ port: sshd.port, keyPath, knownHosts }, ["-o", `CertificateFile=${keyPath}-cert.pub`]), `${sshd.user}@127.0.0.1`, "echo", "ckeygen-cert-ok"],
+    { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir }, timeoutMs: 30_000, input: "" },
+  );
+  assert.equal(r.code, 0, r.stderr + sshd.output());
+  assert.equal(r.stdout.toString(), "ckeygen-cert-ok\n");
+  assert.match(sshd.output(), /Accepted publickey for \S+ from 127\.0\.0\.1 port \d+ ssh2: RSA-CERT SHA256:\S+ ID from-ckeygen/);
 });
