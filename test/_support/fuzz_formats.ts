@@ -132,4 +132,32 @@ const authorizedKeys = target("checkers/authorized_keys lines", 400, () => fuzzB
   checkers.readAuthorizedKeyFile(`${text}\n${text}`);
 });
 
-export const FORMAT_TARGETS: readonly FuzzTarget[] = [keyFromString, knownHosts, authorizedKeys];
+/** Certificates signed by Ed25519, ECDSA and RSA CAs, with options, extensions and principals. */
+function certificateBlobs(): Uint8Array[] {
+  const subject = Key.fromString(TWISTED["privateECDSA_openssh"]!).public();
+  const cas = [Key.fromString(TWISTED["privateEd25519_openssh_new"]!), Key.fromString(TWISTED["privateECDSA_openssh"]!), Key.fromString(TWISTED["privateRSA_openssh"]!)];
+  return cas.map((ca, i) =>
+    ca
+      .signCertificate(subject, {
+        type: i === 1 ? "host" : "user",
+        keyId: `fuzz-${i}`,
+        principals: ["alice", "bob"],
+        serial: BigInt(i),
+        validAfter: 10n,
+        validBefore: 20n,
+        criticalOptions: i === 1 ? {} : { "force-command": "true", "source-address": "10.0.0.0/8", "verify-required": "" },
+        nonce: new Uint8Array(32).fill(i),
+      })
+      .blob(),
+  );
+}
+
+const certificate = target("ssh/keys: Certificate.fromBlob and check", 300, () => fuzzBytes(certificateBlobs(), 64), (blob) => {
+  const cert = typedOrValue("Certificate.fromBlob", () => keys.Certificate.fromBlob(blob));
+  if (cert === undefined) return;
+  // Everything but the signature is signed, so what parses is a certificate its CA made.
+  if (!keys.Certificate.fromBlob(cert.blob()).signatureKey.equals(cert.signatureKey)) throw new FuzzFinding("a parsed certificate does not parse back");
+  for (const type of ["user", "host"] as const) typedOrValue("Certificate.check", () => cert.check({ type, principal: "alice", now: 15 }));
+});
+
+export const FORMAT_TARGETS: readonly FuzzTarget[] = [keyFromString, knownHosts, authorizedKeys, certificate];
