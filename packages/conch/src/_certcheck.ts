@@ -4,6 +4,7 @@
  * principal names the certificate must carry, and the certificate's critical options and
  * extensions folded into the login's options so the session and forwarding layers enforce them.
  */
+import { isIP } from "node:net";
 import { CertificateError, type Certificate, type Key } from "./ssh/keys.js";
 import { bytesEqual } from "./ssh/common.js";
 import type { AuthorizedKeyOptions } from "./checkers.js";
@@ -56,7 +57,10 @@ export function mergeCertificateOptions(
   const sourceAddress = cert.criticalOptions.get("source-address");
   if (sourceAddress !== undefined) {
     const list = sourceAddress.split(",").map((a) => a.trim());
-    if (list.some((a) => a === "" || a.startsWith("!")) || !matchAddress(peerHost, list)) {
+    // Addresses and CIDR blocks only (OpenSSH's addr_match_cidr_list): no wildcards, no negation.
+    const bad = list.find((a) => !isAddressOrCidr(a));
+    if (bad !== undefined) throw new CertificateError("source-address", `certificate "${cert.keyId}": ${JSON.stringify(bad)} in its source-address list is not an address or CIDR block`);
+    if (!matchAddress(peerHost, list)) {
       throw new CertificateError("source-address", `certificate "${cert.keyId}": ${peerHost ?? "an unknown address"} is not in its source-address list ${sourceAddress}`);
     }
   }
@@ -77,4 +81,12 @@ export function mergeCertificateOptions(
     verifyRequired: base.verifyRequired || cert.criticalOptions.has("verify-required"),
     raw: [...base.raw],
   };
+}
+
+function isAddressOrCidr(a: string): boolean {
+  const slash = a.indexOf("/");
+  if (slash < 0) return isIP(a) !== 0;
+  const family = isIP(a.slice(0, slash));
+  const bits = a.slice(slash + 1);
+  return family !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }

@@ -448,14 +448,14 @@ export class SSHPublicKeyChecker implements ICredentialsChecker {
    * The options a user certificate logs in with: signed by a trusted CA key (with
    * {@link principalsFor}), or by the key of a `cert-authority` line in the user's authorized keys
    * (with its `principals=`, else the user's name), narrowed by the certificate's own terms.
-   * Every refusal is logged with its reason.
+   * Every refusal is logged with its reason; none accepting it fails with UnauthorizedLogin saying why.
    */
   private findCertificateAuthority(
     cert: Certificate,
     entries: Iterable<Key | AuthorizedKey>,
     principals: readonly string[],
     c: ISSHPrivateKeyShape,
-  ): AuthorizedKeyOptions | undefined {
+  ): AuthorizedKeyOptions {
     const policy: UserCertificatePolicy = {
       caSignatureAlgorithms: this.caSignatureAlgorithms,
       now: () => this.now().getTime() / 1000,
@@ -468,7 +468,11 @@ export class SSHPublicKeyChecker implements ICredentialsChecker {
       candidates.push([entry.key, entry.options.principals ?? [c.username], entry.options]);
     }
     const who = { user: c.username, id: cert.keyId, serial: String(cert.serial), ca: cert.signatureKey.fingerprint("sha256") };
-    if (candidates.length === 0) log.info("certificate {id} (serial {serial}) for {user} refused: CA {ca} is not trusted", who);
+    if (candidates.length === 0) {
+      log.info("certificate {id} (serial {serial}) for {user} refused: CA {ca} is not trusted", who);
+      throw new UnauthorizedLogin(`certificate "${cert.keyId}" refused (untrusted-ca): CA ${who.ca} is not trusted`);
+    }
+    let refusal: CertificateError | undefined;
     for (const [ca, names, base] of candidates) {
       try {
         checkUserCertificate(cert, ca, names, policy);
@@ -478,9 +482,11 @@ export class SSHPublicKeyChecker implements ICredentialsChecker {
       } catch (e) {
         if (!(e instanceof CertificateError)) throw e;
         log.info("certificate {id} (serial {serial}) for {user} refused ({reason}): {error}", { ...who, reason: e.reason, error: e.message });
+        refusal = e;
       }
     }
-    return undefined;
+    // The failure names the reason too, for a checker's caller and the realm's log.
+    throw new UnauthorizedLogin(`certificate refused (${refusal?.reason ?? "untrusted-ca"}): ${refusal?.message ?? "no trusted CA"}`);
   }
 
   /** The login conditions of an authorized_keys line (`expiry-time=`, `from=`) that refuse this attempt, logged. */
