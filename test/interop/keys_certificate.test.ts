@@ -2,14 +2,15 @@
  * OpenSSH certificates against ssh-keygen, both ways: certificates `ssh-keygen -s` makes for every
  * key type (Ed25519, ECDSA P-256/384/521 and RSA CAs, RSA CAs with rsa-sha2-256 and -512) parse and
  * verify here with the fields `ssh-keygen -L` prints; certificates made here are read back by
- * `ssh-keygen -L` with the same fields.
+ * `ssh-keygen -L` with the same fields, and `ckeygen -L` prints byte for byte what `ssh-keygen -L`
+ * prints for all of them.
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { main as ckeygen } from "@twisted-ts/conch/scripts/ckeygen";
-import { keys } from "@twisted-ts/conch/ssh";
+import { common as keys_common, keys } from "@twisted-ts/conch/ssh";
 import { requirePeer, runCommand, tempDir } from "../_support/peers.js";
 
 const { Key, Certificate } = keys;
@@ -26,6 +27,15 @@ async function keygen(args: string[]): Promise<string> {
   const r = await runCommand("ssh-keygen", args, { env: { ...process.env, TZ: "UTC" } });
   if (r.code !== 0) throw new Error(`ssh-keygen ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
   return r.stdout.toString();
+}
+
+/** `ckeygen -L -f path` and `ssh-keygen -L -f path` (both in this process's time zone): they must print the same bytes. */
+async function assertListsAlike(path: string): Promise<void> {
+  const r = await runCommand("ssh-keygen", ["-L", "-f", path]);
+  assert.equal(r.code, 0, r.stderr);
+  const io = { out: "", stdout: (s: string) => void (io.out += s), stderr: (s: string) => assert.fail(s), prompt: () => Promise.reject(new Error("no prompt")) };
+  assert.equal(await ckeygen(["-L", "-f", path], io), 0);
+  assert.equal(io.out, r.stdout.toString());
 }
 
 function setup(t: TestContext): string | undefined {
@@ -89,7 +99,9 @@ function listingOf(cert: keys.Certificate): Listing {
   // ssh-keygen -L marks flags it does not know.
   const known = [...keys.KNOWN_CRITICAL_OPTIONS, ...keys.DEFAULT_USER_EXTENSIONS, "no-touch-required"];
   const opt = ([name, value]: [string, string]): string =>
-    value !== "" ? `${name} ${value}` : known.includes(name) ? name : `${name} UNKNOWN FLAG OPTION`;
+    known.includes(name)
+      ? value !== "" ? `${name} ${value}` : name
+      : value !== "" ? `${name} UNKNOWN OPTION: ${Buffer.from(new keys_common.SSHWriter().string(value).finish()).toString("hex")} (len ${value.length + 4})` : `${name} UNKNOWN FLAG OPTION`;
   return {
     type: `${cert.certType} ${cert.type} certificate`,
     publicKey: `${KIND[cert.key.type()]}-CERT ${cert.fingerprint()}`,
@@ -123,12 +135,13 @@ for (const [caName, caArgs, signArgs] of CAS) {
       for (const kind of ["user", "host"] as const) {
         const args = ["-q", "-s", caPath, ...signArgs, "-I", `${name} ${kind}`, "-n", "alice,bob", "-z", "42", "-V", "20200101000000:20300101000000"];
         if (kind === "host") args.push("-h");
-        else args.push("-O", "force-command=/bin/true", "-O", "source-address=127.0.0.1/32", "-O", "no-pty", "-O", "extension:unknown@example.com");
+        else args.push("-O", "force-command=/bin/true", "-O", "source-address=127.0.0.1/32", "-O", "no-pty", "-O", "extension:unknown@example.com", "-O", "extension:data@example.com=xyz");
         await keygen([...args, `${base}.pub`]);
         const cert = Certificate.fromString(readFileSync(`${base}-cert.pub`, "utf8"));
         assert.ok(cert.key.equals(Key.fromFile(`${base}.pub`)), `${name} ${kind}: the certified key`);
         assert.ok(cert.signatureKey.equals(ca.public()));
         assert.deepEqual(listingOf(cert), parseListing(await keygen(["-L", "-f", `${base}-cert.pub`])), `${name} ${kind}`);
+        await assertListsAlike(`${base}-cert.pub`);
         cert.check({ type: kind, principal: "bob", trustedCAs: [ca.public()], now: Date.UTC(2025, 0, 1) / 1000 });
       }
     }
@@ -160,6 +173,7 @@ for (const [caName, caArgs, signArgs] of CAS) {
         const path = join(dir, `${subject.sshType()}-${type}-cert.pub`);
         writeFileSync(path, cert.toString() + "\n");
         assert.deepEqual(parseListing(await keygen(["-L", "-f", path])), listingOf(cert));
+        await assertListsAlike(path);
       }
     }
   });
@@ -182,4 +196,5 @@ test("ckeygen -s: ssh-keygen -L reads its certificate with the options given in 
   assert.deepEqual(listing.criticalOptions, ["source-address 127.0.0.1/32,::1/128"]);
   assert.deepEqual(listing.extensions, ["permit-pty"]);
   assert.deepEqual(listingOf(Certificate.fromString(readFileSync(join(dir, "id-cert.pub"), "utf8"))), listing);
+  await assertListsAlike(join(dir, "id-cert.pub"));
 });

@@ -105,3 +105,33 @@ test("ckeygen -s refuses a missing key id, a bad -V, and -O on a host certificat
     assert.match(io.err, message);
   }
 });
+
+test("ckeygen -L lists a certificate as ssh-keygen -L does", async (t) => {
+  const dir = tempDir(t);
+  const f = keyFiles(dir);
+  const io = new FakeIO();
+  assert.equal(await main(["-q", "-s", f.ca, "-I", "list me", "-n", "alice", "-z", "3", "-O", "clear", "-O", "permit-pty", "-O", "extension:x@example.com", f.pub], io), 0, io.err);
+  const path = join(dir, "id-cert.pub");
+  const list = new FakeIO();
+  assert.equal(await main(["-L", "-f", path], list), 0, list.err);
+  const cert = Certificate.fromString(readFileSync(path, "utf8"));
+  assert.equal(
+    list.out,
+    [
+      `${path}:`,
+      "        Type: ecdsa-sha2-nistp256-cert-v01@openssh.com user certificate",
+      `        Public key: ECDSA-CERT ${f.key.fingerprint("sha256")}`,
+      `        Signing CA: ED25519 ${cert.signatureKey.fingerprint("sha256")} (using ssh-ed25519)`,
+      '        Key ID: "list me"',
+      "        Serial: 3",
+      "        Valid: forever",
+      "        Principals: ",
+      "                alice",
+      "        Critical Options: (none)",
+      "        Extensions: ",
+      "                permit-pty",
+      "                x@example.com UNKNOWN FLAG OPTION",
+      "",
+    ].join("\n"),
+  );
+});

@@ -152,3 +152,30 @@ test("fromBlob: a certificate signed by a certificate is refused", () => {
 test("Key.fromString on a certificate line points at Certificate", () => {
   assert.throws(() => Key.fromString(userCert().toString()), /is a certificate: read it with Certificate/);
 });
+
+test("fromBlob: an unknown extension whose data is not one string is kept raw and ignored", () => {
+  const subject = Key.generate("ed25519");
+  const pub = new common.SSHReader(subject.public().blob());
+  pub.string();
+  const odd = Uint8Array.of(1, 2, 3);
+  const body = new common.SSHWriter()
+    .string("ssh-ed25519-cert-v01@openssh.com")
+    .string(NONCE)
+    .raw(pub.rest())
+    .uint64(1n)
+    .uint32(1)
+    .string("odd-extension")
+    .string(new common.SSHWriter().string("alice").finish())
+    .uint64(0n)
+    .uint64(keys.CERT_VALID_FOREVER)
+    .string(new Uint8Array(0))
+    .string(new common.SSHWriter().string("odd@example.com").string(odd).string("permit-pty").string(new Uint8Array(0)).finish())
+    .string(new Uint8Array(0))
+    .string(ca.public().blob())
+    .finish()
+    .slice();
+  const cert = Certificate.fromBlob(new common.SSHWriter().raw(body).string(ca.sign(body)).finish().slice());
+  assert.equal(cert.extensions.get("odd@example.com"), "");
+  assert.deepEqual(cert.extensionData.get("odd@example.com"), odd);
+  cert.check({ type: "user", principal: "alice", now: NOW });
+});

@@ -130,3 +130,51 @@ export function signedLine(path: string, cert: Certificate): string {
   const who = cert.principals.length > 0 ? ` for ${cert.principals.join(",")}` : "";
   return `Signed ${cert.type} key ${path}: id ${JSON.stringify(cert.keyId)} serial ${cert.serial}${who} valid ${valid}`;
 }
+
+const KIND_LABEL: Readonly<Record<string, string>> = { RSA: "RSA", DSA: "DSA", EC: "ECDSA", Ed25519: "ED25519" };
+const FLAG_EXTENSION_NAMES: readonly string[] = [...Object.values(FLAG_EXTENSIONS), "no-touch-required"];
+
+/** `YYYY-MM-DDTHH:MM:SS` in local time, as ssh-keygen prints validity times. */
+function localTime(t: bigint): string {
+  const d = new Date(Number(t) * 1000);
+  if (Number.isNaN(d.getTime())) return String(t);
+  const p = (n: number): string => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** One option line of `ssh-keygen -L`, marking what it does not know as it does. */
+function optionLine(name: string, value: string, data: Uint8Array, critical: boolean): string {
+  if (critical && (name === "force-command" || name === "source-address")) return `${name} ${value}`;
+  if (critical ? name === "verify-required" : FLAG_EXTENSION_NAMES.includes(name)) return name;
+  if (data.length === 0) return `${name} UNKNOWN FLAG OPTION`;
+  return `${name} UNKNOWN OPTION: ${Buffer.from(data).toString("hex")} (len ${data.length})`;
+}
+
+/** What `ssh-keygen -L -f path` prints for `cert`, line for line (times in local time). */
+export function listCertificate(path: string, cert: Certificate): string {
+  const valid =
+    cert.validAfter === 0n && cert.validBefore === CERT_VALID_FOREVER
+      ? "forever"
+      : cert.validAfter === 0n
+        ? `before ${localTime(cert.validBefore)}`
+        : cert.validBefore === CERT_VALID_FOREVER
+          ? `after ${localTime(cert.validAfter)}`
+          : `from ${localTime(cert.validAfter)} to ${localTime(cert.validBefore)}`;
+  const list = (title: string, items: string[]): string[] =>
+    items.length === 0 ? [`        ${title}: (none)`] : [`        ${title}: `, ...items.map((i) => `                ${i}`)];
+  const options = (values: ReadonlyMap<string, string>, data: ReadonlyMap<string, Uint8Array>, critical: boolean): string[] =>
+    [...values].map(([name, value]) => optionLine(name, value, data.get(name) ?? new Uint8Array(0), critical));
+  return [
+    `${path}:`,
+    `        Type: ${cert.certType} ${cert.type} certificate`,
+    `        Public key: ${KIND_LABEL[cert.key.type()]}-CERT ${cert.fingerprint()}`,
+    `        Signing CA: ${KIND_LABEL[cert.signatureKey.type()]} ${cert.signatureKey.fingerprint("sha256")} (using ${cert.signatureAlgorithm})`,
+    `        Key ID: "${cert.keyId}"`,
+    `        Serial: ${cert.serial}`,
+    `        Valid: ${valid}`,
+    ...list("Principals", [...cert.principals]),
+    ...list("Critical Options", options(cert.criticalOptions, cert.criticalOptionData, true)),
+    ...list("Extensions", options(cert.extensions, cert.extensionData, false)),
+    "",
+  ].join("\n");
+}

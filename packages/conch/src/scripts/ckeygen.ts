@@ -4,7 +4,7 @@
  * `-b`, `-f`, `-N`, `-C`), fingerprint (`-l`, `-E md5|sha256`), public key from private (`-y`),
  * change passphrase (`-p`, `-P`, `-N`), convert to (`-e`) and from (`-i`) RFC 4716 / PKCS#8 / PEM,
  * and sign OpenSSH certificates (`-s ca_key -I key_id [-n principals] [-V validity] [-h] [-z serial]
- * [-O option] key.pub`, writing `key-cert.pub`).
+ * [-O option] key.pub`, writing `key-cert.pub`) and list them (`-L -f key-cert.pub`).
  *
  * {@link main} takes its arguments and an {@link IO} and returns the exit status, so tests run it
  * in process; the bin at the bottom wires it to the console.
@@ -13,8 +13,8 @@ import { existsSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
 import { hostname, homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { isMainModule } from "./_bin.js";
-import { BadKeyError, EncryptedKeyError, Key } from "../ssh/keys.js";
-import { CertArgumentError, signKeyFile, signedLine } from "./_ckeygen_cert.js";
+import { BadKeyError, Certificate, EncryptedKeyError, Key } from "../ssh/keys.js";
+import { CertArgumentError, listCertificate, signKeyFile, signedLine } from "./_ckeygen_cert.js";
 
 export { applyCertOptions, parseValidity } from "./_ckeygen_cert.js";
 
@@ -53,6 +53,7 @@ interface Options {
   serial?: bigint;
   certOptions: string[];
   files: string[];
+  listCert: boolean;
 }
 
 export const USAGE = `Usage: ckeygen [options]
@@ -81,6 +82,7 @@ export const USAGE = `Usage: ckeygen [options]
   -O option    certificate option: clear, no-pty, permit-pty, force-command=cmd, source-address=list,
                verify-required, critical:name[=value], extension:name[=value], … (repeatable)
   -t alg       with -s and an RSA CA: rsa-sha2-512 (default) or rsa-sha2-256
+  -L           print the certificate in -f file as ssh-keygen -L does
   --no-passphrase              create the key with no passphrase
   --private-key-subtype PEM|v1 private key format (default v1)
 `;
@@ -88,7 +90,7 @@ export const USAGE = `Usage: ckeygen [options]
 class UsageError extends Error {}
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { format: "sha256", fingerprint: false, changepass: false, showpub: false, exportKey: false, importKey: false, quiet: false, noPassphrase: false, help: false, certOptions: [], files: [] };
+  const o: Options = { format: "sha256", fingerprint: false, changepass: false, showpub: false, exportKey: false, importKey: false, quiet: false, noPassphrase: false, help: false, certOptions: [], files: [], listCert: false };
   const valued: Record<string, (v: string) => void> = {
     t: (v) => (o.type = v),
     b: (v) => (o.bits = intArg(v, "-b")),
@@ -117,6 +119,7 @@ function parseArgs(argv: readonly string[]): Options {
   };
   const flags: Record<string, () => void> = {
     l: () => (o.fingerprint = true),
+    L: () => (o.listCert = true),
     p: () => (o.changepass = true),
     y: () => (o.showpub = true),
     e: () => (o.exportKey = true),
@@ -270,6 +273,11 @@ async function signCertificates(o: Options, io: IO): Promise<number> {
 async function run(o: Options, io: IO): Promise<number> {
   const defaultKey = join(homedir(), ".ssh", "id_rsa");
   if (o.caKey !== undefined) return signCertificates(o, io);
+  if (o.listCert) {
+    const path = await askFile(o, io, "Enter file in which the key is", defaultKey);
+    io.stdout(listCertificate(path, Certificate.fromString(readFileSync(path, "utf8"))));
+    return 0;
+  }
   if (o.files.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(o.files[0])}`);
   if (o.type !== undefined) return generate(o, io);
   if (o.fingerprint) {

@@ -115,9 +115,12 @@ export class Certificate {
   readonly principals: readonly string[];
   readonly validAfter: bigint;
   readonly validBefore: bigint;
-  /** Name to value (the inner string; `""` for flag options). */
+  /** Name to value (the inner string; `""` for flag options, and for data that is not one string). */
   readonly criticalOptions: ReadonlyMap<string, string>;
   readonly extensions: ReadonlyMap<string, string>;
+  /** Name to the data exactly as carried (for options this library does not know). */
+  readonly criticalOptionData: ReadonlyMap<string, Uint8Array>;
+  readonly extensionData: ReadonlyMap<string, Uint8Array>;
   /** The CA's public key. */
   readonly signatureKey: Key;
   /** The algorithm the CA signed with (`rsa-sha2-512`, `ssh-ed25519`, …). */
@@ -138,6 +141,8 @@ export class Certificate {
     this.validBefore = f.validBefore;
     this.criticalOptions = f.criticalOptions;
     this.extensions = f.extensions;
+    this.criticalOptionData = f.criticalOptionData;
+    this.extensionData = f.extensionData;
     this.signatureKey = f.signatureKey;
     this.signatureAlgorithm = f.signatureAlgorithm;
     this.comment = f.comment;
@@ -166,8 +171,8 @@ export class Certificate {
       const principals = readStrings(r.string(), "principals");
       const validAfter = r.uint64();
       const validBefore = r.uint64();
-      const criticalOptions = readOptions(r.string(), "critical options");
-      const extensions = readOptions(r.string(), "extensions");
+      const critical = readOptions(r.string(), "critical options");
+      const ext = readOptions(r.string(), "extensions");
       r.string(); // reserved: ignored, as the spec says
       const caBlob = r.string();
       const signedLength = blob.length - r.remaining;
@@ -192,8 +197,10 @@ export class Certificate {
         principals,
         validAfter,
         validBefore,
-        criticalOptions,
-        extensions,
+        criticalOptions: critical.values,
+        extensions: ext.values,
+        criticalOptionData: critical.raw,
+        extensionData: ext.raw,
         signatureKey,
         signatureAlgorithm,
         comment,
@@ -315,24 +322,37 @@ function writeStrings(items: readonly string[]): Uint8Array {
   return w.finish().slice();
 }
 
-/** Name/data pairs; the data of a known option is a string inside the string, or empty for a flag. */
-function readOptions(data: Uint8Array, what: string): Map<string, string> {
+/**
+ * Name/data pairs; the data of a known option is a string inside the string, or empty for a flag.
+ * An unknown option's data may be anything (it is kept raw, and its value is then `""`).
+ */
+function readOptions(data: Uint8Array, what: string): { values: Map<string, string>; raw: Map<string, Uint8Array> } {
   const r = new SSHReader(data);
-  const out = new Map<string, string>();
+  const values = new Map<string, string>();
+  const raw = new Map<string, Uint8Array>();
   while (r.remaining > 0) {
     const name = decodeUtf8(r.string(), `${what} name`);
-    const value = r.string();
-    if (out.has(name)) throw new BadKeyError(`certificate ${what}: ${JSON.stringify(name)} appears twice`);
-    out.set(name, value.length === 0 ? "" : innerString(value, `${what} ${name}`));
+    const value = r.string().slice();
+    if (values.has(name)) throw new BadKeyError(`certificate ${what}: ${JSON.stringify(name)} appears twice`);
+    const inner = innerString(value);
+    if (inner === undefined && (name === "force-command" || name === "source-address")) {
+      throw new BadKeyError(`certificate ${what}: the value of ${name} is not one string`);
+    }
+    values.set(name, inner ?? "");
+    raw.set(name, value);
   }
-  return out;
+  return { values, raw };
 }
 
-function innerString(value: Uint8Array, what: string): string {
-  const r = new SSHReader(value);
-  const s = decodeUtf8(r.string(), what);
-  if (r.remaining !== 0) throw new BadKeyError(`certificate ${what}: ${r.remaining} bytes after its value`);
-  return s;
+function innerString(value: Uint8Array): string | undefined {
+  if (value.length === 0) return "";
+  try {
+    const r = new SSHReader(value);
+    const s = decodeUtf8(r.string());
+    return r.remaining === 0 ? s : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Sorted by name, as PROTOCOL.certkeys requires and ssh-keygen writes them. */
