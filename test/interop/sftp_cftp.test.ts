@@ -10,6 +10,7 @@ import { lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { main } from "@twisted-ts/conch/scripts/cftp";
+import { keys } from "@twisted-ts/conch/ssh";
 import { tempDir } from "../_support/peers.js";
 import { startSshd } from "../_support/sshd.js";
 import { makeUserKey } from "./_client_support.js";
@@ -131,4 +132,25 @@ test("cftp: a progress bar (percent, bytes, rate, ETA) when stdout is a terminal
   assert.match(tty.out, /\rbig\.bin +100% +2\.9MB +[\d.]+[KMG]?B\/s \d\d:\d\d ETA\n/);
   const plain = await cftp(args, `lcd ${local}\nget big.bin b2\n`, false);
   assert.doesNotMatch(plain.out, /\r|ETA/);
+});
+
+test("cftp with certificates: the -cert.pub beside the key logs in, the host certificate is checked by @cert-authority", async (t) => {
+  const userCa = keys.Key.generate("ed25519");
+  const hostCa = keys.Key.generate("ed25519");
+  const server = await startOurServer(t, {
+    ...sftpServerOptions(),
+    authorizedKeys: () => "# certificates only\n",
+    configureKeyChecker: (c) => void (c.trustedUserCAKeys = [userCa.public()]),
+    hostCertificates: (hostKeys) => Object.values(hostKeys).map((k) => hostCa.signCertificate(k.public(), { type: "host", keyId: "sftp-host", principals: ["127.0.0.1"] })),
+  });
+  const userCert = userCa.signCertificate(keys.Key.fromString(server.keyPub), { type: "user", keyId: "cftp-user", principals: [server.user] });
+  writeFileSync(`${server.keyPath}-cert.pub`, userCert.toString() + "\n");
+  const knownHosts = join(server.dir, "known_hosts_ca");
+  writeFileSync(knownHosts, `@cert-authority [127.0.0.1]:${server.port} ${hostCa.public().toString("openssh")}\n`);
+  const batch = join(server.dir, "batch");
+  writeFileSync(batch, `cd ${server.home}\npwd\n`);
+  const r = await cftp(["-P", String(server.port), "-i", server.keyPath, "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes", `${server.user}@127.0.0.1`, "-b", batch]);
+  assert.equal(r.code, 0, `${r.err}\n${r.out}\n${server.logText()}`);
+  assert.match(r.out, /Remote working directory: /);
+  assert.match(server.logText(), /accepted certificate cftp-user \(serial 0\)/);
 });

@@ -23,12 +23,12 @@ import { ClientFactory } from "@twisted-ts/internet/protocol";
 import { reactor } from "@twisted-ts/internet/reactor";
 import { isMainModule, walkArgs } from "./_bin.js";
 import { CftpCommands, type Output } from "./_cftp_commands.js";
-import { verifyHostKey, type HostKeyPolicy } from "../client/knownhosts.js";
+import { KnownHostsFile, hostKeyAlgorithmsFor, verifyHostKey, type HostKeyPolicy } from "../client/knownhosts.js";
 import { openSFTPChannel } from "../ssh/_filetransfer/channel.js";
 import type { FileTransferClient } from "../ssh/_filetransfer/client.js";
 import { SSHConnection } from "../ssh/connection.js";
-import { Key } from "../ssh/keys.js";
-import { SSHClientTransport } from "../ssh/transport.js";
+import { Certificate, Key } from "../ssh/keys.js";
+import { DEFAULT_PUBLIC_KEYS, SSHClientTransport } from "../ssh/transport.js";
 import { SSHUserAuthClient } from "../ssh/userauth.js";
 
 export { splitWords, CftpCommands } from "./_cftp_commands.js";
@@ -104,7 +104,13 @@ export function parseArgs(argv: readonly string[]): CftpOptions {
 
 /** Connects, logs in with the keys and starts the sftp subsystem. */
 export function connect(o: CftpOptions): Promise<{ sftp: FileTransferClient; close: () => void }> {
-  const keys = o.identities.map((p) => Key.fromFile(p));
+  // As ssh: a certificate beside a key (id_ed25519-cert.pub) is offered first, then the plain key.
+  const offers: Array<{ offer: Key | Certificate; key: Key }> = [];
+  for (const path of o.identities) {
+    const key = Key.fromFile(path);
+    if (existsSync(`${path}-cert.pub`)) offers.push({ offer: Certificate.fromString(readFileSync(`${path}-cert.pub`, "utf8")), key });
+    offers.push({ offer: key.public(), key });
+  }
   const ready = new Deferred<{ sftp: FileTransferClient; close: () => void }>();
   class Conn extends SSHConnection {
     override serviceStarted(): void {
@@ -119,10 +125,10 @@ export function connect(o: CftpOptions): Promise<{ sftp: FileTransferClient; clo
     override preferredOrder = ["publickey"];
     private next = 0;
     override getPublicKey() {
-      return keys[this.next++]?.public();
+      return offers[this.next++]?.offer;
     }
     override getPrivateKey() {
-      return succeed(keys[this.next - 1]!);
+      return succeed(offers[this.next - 1]!.key);
     }
     override getPassword() {
       return undefined;
@@ -130,7 +136,10 @@ export function connect(o: CftpOptions): Promise<{ sftp: FileTransferClient; clo
   }
   // The transport reports a refused host key as a bare disconnect; the user needs the reason.
   let hostKeyError: unknown = undefined;
+  const port = o.port !== 22 ? o.port : undefined;
   class Transport extends SSHClientTransport {
+    // Certificate host key algorithms first when known_hosts names a CA for the host, as ssh.
+    override supportedPublicKeys: string[] = hostKeyAlgorithmsFor(KnownHostsFile.fromPath(o.knownHosts), o.host, port, DEFAULT_PUBLIC_KEYS);
     override verifyHostKey(pubKey: Uint8Array, _fingerprint: string) {
       return verifyHostKey(pubKey, { knownHosts: o.knownHosts, hostname: o.host, ...(o.port !== 22 ? { port: o.port } : {}), policy: o.policy }).addErrback(
         (f: Failure) => {
