@@ -250,6 +250,33 @@ test("issue 13: direct-tcpip: the destination is not read while the channel's wi
   }, Factory.forProtocol(Flood));
 });
 
+test("issue 13: direct-tcpip: no window goes back while the destination does not read; what it holds stays within a window", async () => {
+  // More than the kernel's loopback buffers take, so the destination's socket does fill up.
+  const big = randomBytes(24 * 1024 * 1024);
+  class Stalled extends DigestService {
+    override connectionMade(): void {
+      super.connectionMade();
+      this.transport.pauseProducing();
+    }
+  }
+  DigestService.last = undefined;
+  await withEchoTunnel(async (ch, client, pump, server) => {
+    ch.write(big);
+    client.sendEOF(ch);
+    const fwd = [...server.channels.values()][0] as forwarding.SSHConnectForwardingChannel;
+    // Until it is connected the server gives no window back either; after, only the socket decides.
+    await pump.until(() => fwd.client !== undefined && DigestService.last !== undefined && ch.remoteWindowLeft === 0);
+    // Delivered at once (the pump is synchronous): had the window gone back, it would not be 0.
+    assert.equal(fwd.paused, true, "the channel is paused by the destination's full socket");
+    const held = (fwd.client!.transport as ITCPTransport & { bufferedBytes: number }).bufferedBytes;
+    assert.ok(held <= fwd.localWindowSize, `the socket holds at most a window (${held} bytes)`);
+    assert.ok(ch.bufferedAmount > 0, "the rest waits on the client's side");
+    DigestService.last!.transport.resumeProducing();
+    await pump.until(() => ch.events.includes("closed"));
+    assert.equal(ch.receivedText, sha256(big) + "\n");
+  }, Factory.forProtocol(Stalled));
+});
+
 /**
  * Connects to 127.0.0.1:port, sends `data`, half-closes, and resolves with all that comes back
  * before the connection closes (as `nc -N` does).

@@ -106,7 +106,8 @@ export class SSHListenServerForwardingChannel extends SSHListenForwardingChannel
 
 /**
  * Twisted's `SSHConnectForwardingChannel`: server side of `direct-tcpip` — connects to `hostport`
- * and joins the connection to the channel. Data from the client is held until connected.
+ * and joins the connection to the channel. Data from the client is held until connected (one
+ * window at most: no window is given back meanwhile).
  */
 export class SSHConnectForwardingChannel extends SSHChannel {
   /** Where to connect; the reactor to connect with (default: the global one). */
@@ -128,6 +129,8 @@ export class SSHConnectForwardingChannel extends SSHChannel {
   override channelOpen(_specificData: Uint8Array): void {
     const [host, port] = this.hostport;
     this.log.info("connecting to {host}:{port}", { host, port });
+    // No window goes back until the socket can take the data: what is held is one window at most.
+    this.pauseProducing();
     void forwardingReactor(this.reactor).then((reactor) => {
       if (this.localClosed) return;
       const d = new ClientCreator(reactor, SSHForwardingClient, this as SSHChannel).connectTCP(host, port);
@@ -148,6 +151,8 @@ export class SSHConnectForwardingChannel extends SSHChannel {
     this.log.info("connected to {host}:{port}", { host: this.hostport[0], port: this.hostport[1] });
     for (const b of this.clientBuf.splice(0)) client.transport.write(b);
     if (this.eofBeforeConnect) this.eofReceived();
+    // Before channelReady: registering with the socket pauses us again if its buffer is full.
+    this.resumeProducing();
     client.channelReady();
   }
 
