@@ -167,31 +167,21 @@ async function checkHalfClose(t: TestContext, target: Target, open: (port: numbe
   assert.deepEqual(await greeter.next(), { digest: sha256(PAYLOAD), eof: true }, `${target.name}: what is sent after the destination's EOF reaches it`);
 }
 
-test("issue 13: ssh -L: a client that half-closes gets the answer; a destination that half-closes first still gets the data (as through sshd)", async (t) => {
-  const bin = requirePeer(t, "ssh", "openssh-client");
-  if (bin === undefined) return;
-  for (const target of await targets(t)) {
-    const open = async (port: number): Promise<End> => {
-      const local = await freePort();
-      await forwardingSsh(t, bin, target, "-L", `127.0.0.1:${local}:127.0.0.1:${port}`);
-      return socketEnd(local);
-    };
-    await checkHalfClose(t, target, open, true);
-  }
-});
-
-test("issue 13: ssh -R: a client that half-closes gets the answer; a destination that half-closes first still gets the data (as through sshd)", async (t) => {
-  const bin = requirePeer(t, "ssh", "openssh-client");
-  if (bin === undefined) return;
-  for (const target of await targets(t)) {
-    const open = async (port: number): Promise<End> => {
-      const remote = await freePort();
-      await forwardingSsh(t, bin, target, "-R", `127.0.0.1:${remote}:127.0.0.1:${port}`);
-      return socketEnd(remote);
-    };
-    await checkHalfClose(t, target, open, true);
-  }
-});
+// -L listens on the client's side and -R on the server's; the spec reads the same for both.
+for (const flag of ["-L", "-R"] as const) {
+  test(`issue 13: ssh ${flag}: a client that half-closes gets the answer; a destination that half-closes first still gets the data (as through sshd)`, async (t) => {
+    const bin = requirePeer(t, "ssh", "openssh-client");
+    if (bin === undefined) return;
+    for (const target of await targets(t)) {
+      const open = async (port: number): Promise<End> => {
+        const listen = await freePort();
+        await forwardingSsh(t, bin, target, flag, `127.0.0.1:${listen}:127.0.0.1:${port}`);
+        return socketEnd(listen);
+      };
+      await checkHalfClose(t, target, open, true);
+    }
+  });
+}
 
 test("issue 13: ssh -W: stdin to EOF gets the answer on stdout (as through sshd)", async (t) => {
   const bin = requirePeer(t, "ssh", "openssh-client");
