@@ -26,19 +26,21 @@ interface Target extends SshTarget {
   name: string;
   user: string;
   env: NodeJS.ProcessEnv;
+  /** Unhandled errors our server logged (none for sshd). */
+  criticals: () => unknown[];
 }
 
 /** Our server and, when installed, the real sshd: each a place to forward through. */
 async function targets(t: TestContext): Promise<Target[]> {
   const ours = await startOurServer(t);
-  const list: Target[] = [{ name: "our server", port: ours.port, user: ours.user, keyPath: ours.keyPath, knownHosts: ours.knownHosts, env: clientEnv(ours) }];
+  const list: Target[] = [{ name: "our server", port: ours.port, user: ours.user, keyPath: ours.keyPath, knownHosts: ours.knownHosts, env: clientEnv(ours), criticals: ours.criticals }];
   const dir = tempDir(t, "twisted-ts-halfclose-");
   const [keyPath, pub] = await sshKeygen(dir, "id_ed25519", "ed25519");
   const sshd = await startSshd(t, { authorizedKeys: [pub], hostKeyTypes: ["ed25519"] });
   if (sshd === undefined) return list;
   const knownHosts = join(dir, "known_hosts");
   writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostKeys["ed25519"]}\n`);
-  list.push({ name: "sshd", port: sshd.port, user: sshd.user, keyPath, knownHosts, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, LANG: "C.UTF-8" } });
+  list.push({ name: "sshd", port: sshd.port, user: sshd.user, keyPath, knownHosts, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, LANG: "C.UTF-8" }, criticals: () => [] });
   return list;
 }
 
@@ -159,12 +161,14 @@ async function checkHalfClose(t: TestContext, target: Target, open: (port: numbe
   const answer = await askThenRead(await open(digest.port), PAYLOAD);
   assert.equal(answer, sha256(PAYLOAD) + "\n", `${target.name}: the answer after our EOF arrives`);
   assert.deepEqual(await digest.next(), { digest: sha256(PAYLOAD), eof: true });
+  assert.deepEqual(target.criticals(), []);
   if (!destinationFirst) return;
 
   const greeter = await service(t, true);
   const greeting = await readThenSend(await open(greeter.port), PAYLOAD);
   assert.equal(greeting, "hello\n", `${target.name}: the destination's EOF arrives as EOF`);
   assert.deepEqual(await greeter.next(), { digest: sha256(PAYLOAD), eof: true }, `${target.name}: what is sent after the destination's EOF reaches it`);
+  assert.deepEqual(target.criticals(), []);
 }
 
 // -L listens on the client's side and -R on the server's; the spec reads the same for both.
