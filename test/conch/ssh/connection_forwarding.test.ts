@@ -298,7 +298,7 @@ async function listenOn(factory: IProtocolFactory): Promise<{ port: number; stop
   return { port: p.getHost().port, stop: async () => p.stopListening() };
 }
 
-test("issue 13: our local forwarding (SSHListenForwardingFactory): a client that half-closes gets the answer; 3 MiB each way", async () => {
+test("issue 13: our local forwarding (SSHListenForwardingFactory): a client that half-closes after 3 MiB gets the answer", async () => {
   const dest = await listenOn(Factory.forProtocol(DigestService));
   const client = new connection.SSHConnection();
   const pump = new Pump(client, new connection.SSHConnection(), new unix.UnixConchUser(userInfo().username));
