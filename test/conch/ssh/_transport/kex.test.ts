@@ -24,6 +24,8 @@ function groupArg(name: string) {
 test("the key exchange table and default order follow the issue, strongest first", () => {
   assert.deepEqual(DEFAULT_KEX_ORDER, [
     "mlkem768x25519-sha256",
+    "sntrup761x25519-sha512",
+    "sntrup761x25519-sha512@openssh.com",
     "curve25519-sha256",
     "curve25519-sha256@libssh.org",
     "ecdh-sha2-nistp256",
@@ -40,6 +42,8 @@ test("the key exchange table and default order follow the issue, strongest first
   assert.equal(KEX_ALGORITHMS["ecdh-sha2-nistp384"]!.hash, "sha384");
   assert.equal(KEX_ALGORITHMS["diffie-hellman-group18-sha512"]!.hash, "sha512");
   assert.equal(KEX_ALGORITHMS["mlkem768x25519-sha256"]!.family, "kem");
+  assert.equal(KEX_ALGORITHMS["sntrup761x25519-sha512"]!.family, "kem");
+  assert.equal(KEX_ALGORITHMS["sntrup761x25519-sha512@openssh.com"]!.hash, "sha512");
   assert.equal(KEX_ALGORITHMS["diffie-hellman-group-exchange-sha1"]!.family, "gex");
 });
 
@@ -52,6 +56,8 @@ for (const name of Object.keys(KEX_ALGORITHMS)) {
     const r = new SSHReader(K);
     if (name.startsWith("mlkem")) {
       assert.equal(r.string().length, 32, "K is a string holding a SHA-256 digest");
+    } else if (name.startsWith("sntrup")) {
+      assert.equal(r.string().length, 64, "K is a string holding a SHA-512 digest");
     } else {
       const k = r.mpint();
       assert.ok(k > 0n, "K is a positive mpint");
@@ -255,6 +261,46 @@ test("mlkem768x25519-sha256: bad lengths, a bad X25519 key and a bad ML-KEM key 
   unreduced.fill(0xff, 0, 384);
   assert.throws(() => kexServerRespond("mlkem768x25519-sha256", unreduced), isKexError);
 });
+
+for (const name of ["sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com"]) {
+  test(`${name}: K = string(SHA-512(sntrup761 shared secret || X25519 shared secret))`, () => {
+    // The server by hand: sntrup761 encapsulation to our client's key, X25519 with RFC 7748's Bob.
+    const bob = Buffer.from("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb", "hex");
+    const client = createKexClient(name);
+    assert.equal(client.clientPublic.length, 1158 + 32);
+    const { cipherText, sharedSecret } = T.sntrup761Encapsulate(client.clientPublic.subarray(0, 1158));
+    const K = client.computeSecret(Buffer.concat([cipherText, x25519Public(bob)]));
+    const expected = createHash("sha512").update(sharedSecret).update(x25519(bob, client.clientPublic.subarray(1158))).digest();
+    assert.equal(hex(K), hex(new SSHWriter().string(expected).finish()));
+  });
+
+  test(`${name}: the server's reply is ct || X25519 key, and K follows from the client's secrets`, () => {
+    const kem = T.sntrup761KeyPair();
+    const alice = Buffer.from("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", "hex");
+    const { serverPublic, secret } = kexServerRespond(name, Buffer.concat([kem.publicKey, x25519Public(alice)]));
+    assert.equal(serverPublic.length, 1039 + 32);
+    const pq = T.sntrup761Decapsulate(serverPublic.subarray(0, 1039), kem.secretKey);
+    const cl = x25519(alice, serverPublic.subarray(1039));
+    assert.equal(hex(secret), "00000040" + createHash("sha512").update(pq).update(cl).digest("hex"));
+  });
+
+  test(`${name}: bad lengths and an all-zero X25519 result are refused`, () => {
+    const client = createKexClient(name);
+    const { serverPublic } = kexServerRespond(name, client.clientPublic);
+    for (const n of [0, 32, 1039, 1070, 1072]) {
+      assert.throws(() => createKexClient(name).computeSecret(new Uint8Array(n)), isKexError);
+    }
+    for (const n of [0, 32, 1158, 1189, 1191]) {
+      assert.throws(() => kexServerRespond(name, new Uint8Array(n)), isKexError);
+    }
+    const zeroX = Buffer.from(serverPublic);
+    zeroX.fill(0, 1039);
+    assert.throws(() => client.computeSecret(zeroX), isKexError);
+    const badInit = Buffer.from(client.clientPublic);
+    badInit.fill(0, 1158);
+    assert.throws(() => kexServerRespond(name, badInit), isKexError);
+  });
+}
 
 test("kexHash uses the method's hash", () => {
   const data = new TextEncoder().encode("abc");

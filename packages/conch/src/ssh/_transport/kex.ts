@@ -12,6 +12,10 @@
  * - mlkem768x25519-sha256 (draft-ietf-sshm-mlkem-hybrid-kex, OpenSSH 9.9): C_INIT = ML-KEM-768
  *   encapsulation key (1184 bytes) || X25519 public (32); S_REPLY = ML-KEM ciphertext (1088) ||
  *   X25519 public (32); K = string(SHA-256(ML-KEM shared secret || X25519 shared secret)).
+ * - sntrup761x25519-sha512 and its @openssh.com alias (OpenSSH PROTOCOL, draft-josefsson-ntruprime-ssh):
+ *   C_INIT = sntrup761 public key (1158) || X25519 public (32); S_REPLY = sntrup761 ciphertext
+ *   (1039) || X25519 public (32); K = string(SHA-512(sntrup761 shared secret || X25519 shared
+ *   secret)), the same combiner as the ML-KEM hybrid with SHA-512.
  */
 import {
   createECDH,
@@ -22,6 +26,7 @@ import {
   type KeyObject,
 } from "node:crypto";
 import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
+import { sntrup761Decapsulate, sntrup761Encapsulate, sntrup761KeyPair } from "./sntrup761.js";
 import { KeyExchangeError } from "../../error.js";
 import { bigintToBytes, bytesToBigint } from "../common.js";
 import { GROUP1, GROUP14, GROUP15, GROUP16, GROUP17, GROUP18, type DHGroup } from "./dh_groups.js";
@@ -52,6 +57,8 @@ function spec(name: string, hash: KexHashName, family: KexSpec["family"], enable
 /** Every key exchange method implemented, by wire name. */
 export const KEX_ALGORITHMS: Readonly<Record<string, KexSpec>> = Object.freeze({
   "mlkem768x25519-sha256": spec("mlkem768x25519-sha256", "sha256", "kem", true),
+  "sntrup761x25519-sha512": spec("sntrup761x25519-sha512", "sha512", "kem", true),
+  "sntrup761x25519-sha512@openssh.com": spec("sntrup761x25519-sha512@openssh.com", "sha512", "kem", true),
   "curve25519-sha256": spec("curve25519-sha256", "sha256", "ecdh", true),
   "curve25519-sha256@libssh.org": spec("curve25519-sha256@libssh.org", "sha256", "ecdh", true),
   "ecdh-sha2-nistp256": spec("ecdh-sha2-nistp256", "sha256", "ecdh", true),
@@ -257,42 +264,98 @@ class X25519Client implements KexClient {
   }
 }
 
-// ---- mlkem768x25519-sha256 ----
+// ---- post-quantum hybrids: a KEM beside X25519 ----
 
-const MLKEM_PK = 1184;
-const MLKEM_CT = 1088;
+/** The post-quantum KEM of a hybrid method, with its byte sizes and the hash of the combiner. */
+interface HybridKem {
+  readonly label: string;
+  readonly publicKeyBytes: number;
+  readonly cipherTextBytes: number;
+  readonly hash: "sha256" | "sha512";
+  keyPair(): { publicKey: Uint8Array; secretKey: Uint8Array };
+  /** Throws when the public key is unusable (ML-KEM's modulus check). */
+  encapsulate(publicKey: Uint8Array): { cipherText: Uint8Array; sharedSecret: Uint8Array };
+  decapsulate(cipherText: Uint8Array, secretKey: Uint8Array): Uint8Array;
+}
 
-function hybridSecret(pq: Uint8Array, cl: Uint8Array): Uint8Array {
-  return stringOf(createHash("sha256").update(pq).update(cl).digest());
+const MLKEM768: HybridKem = {
+  label: "ML-KEM-768",
+  publicKeyBytes: 1184,
+  cipherTextBytes: 1088,
+  hash: "sha256",
+  keyPair: () => ml_kem768.keygen(),
+  encapsulate: (pk) => ml_kem768.encapsulate(pk),
+  decapsulate: (ct, sk) => ml_kem768.decapsulate(ct, sk),
+};
+
+const SNTRUP761: HybridKem = {
+  label: "sntrup761",
+  publicKeyBytes: 1158,
+  cipherTextBytes: 1039,
+  hash: "sha512",
+  keyPair: () => sntrup761KeyPair(),
+  encapsulate: (pk) => sntrup761Encapsulate(pk),
+  decapsulate: (ct, sk) => sntrup761Decapsulate(ct, sk),
+};
+
+const HYBRID_KEMS: Readonly<Record<string, HybridKem>> = {
+  "mlkem768x25519-sha256": MLKEM768,
+  "sntrup761x25519-sha512": SNTRUP761,
+  "sntrup761x25519-sha512@openssh.com": SNTRUP761,
+};
+
+/** K = string(HASH(KEM shared secret || X25519 shared secret)). */
+function hybridSecret(kem: HybridKem, pq: Uint8Array, cl: Uint8Array): Uint8Array {
+  return stringOf(createHash(kem.hash).update(pq).update(cl).digest());
 }
 
 class HybridClient implements KexClient {
   readonly clientPublic: Uint8Array;
-  private readonly mlkemSecret: Uint8Array;
+  private readonly kemSecret: Uint8Array;
   private readonly privateKey: KeyObject;
-  constructor() {
-    const kem = ml_kem768.keygen();
+  constructor(private readonly kem: HybridKem) {
+    const pair = kem.keyPair();
     const kp = x25519KeyPair();
-    this.mlkemSecret = kem.secretKey;
+    this.kemSecret = pair.secretKey;
     this.privateKey = kp.privateKey;
-    const pub = new Uint8Array(MLKEM_PK + 32);
-    pub.set(kem.publicKey, 0);
-    pub.set(kp.publicRaw, MLKEM_PK);
+    const pub = new Uint8Array(kem.publicKeyBytes + 32);
+    pub.set(pair.publicKey, 0);
+    pub.set(kp.publicRaw, kem.publicKeyBytes);
     this.clientPublic = pub;
   }
   computeSecret(serverPublic: Uint8Array): Uint8Array {
-    if (serverPublic.length !== MLKEM_CT + 32) {
-      throw new KeyExchangeError(`mlkem768x25519 reply must be ${MLKEM_CT + 32} bytes, got ${serverPublic.length}`);
+    const { kem } = this;
+    if (serverPublic.length !== kem.cipherTextBytes + 32) {
+      throw new KeyExchangeError(`the ${kem.label} hybrid reply must be ${kem.cipherTextBytes + 32} bytes, got ${serverPublic.length}`);
     }
-    const cl = x25519Shared(this.privateKey, serverPublic.subarray(MLKEM_CT), "the server's X25519 key");
+    const cl = x25519Shared(this.privateKey, serverPublic.subarray(kem.cipherTextBytes), "the server's X25519 key");
     let pq: Uint8Array;
     try {
-      pq = ml_kem768.decapsulate(serverPublic.subarray(0, MLKEM_CT), this.mlkemSecret);
+      pq = kem.decapsulate(serverPublic.subarray(0, kem.cipherTextBytes), this.kemSecret);
     } catch {
-      throw new KeyExchangeError("the ML-KEM-768 ciphertext cannot be decapsulated");
+      throw new KeyExchangeError(`the ${kem.label} ciphertext cannot be decapsulated`);
     }
-    return hybridSecret(pq, cl);
+    return hybridSecret(kem, pq, cl);
   }
+}
+
+/** The server side of a hybrid: encapsulate to the client's KEM key, answer its X25519 key. */
+function hybridRespond(kem: HybridKem, clientPublic: Uint8Array): { serverPublic: Uint8Array; secret: Uint8Array } {
+  if (clientPublic.length !== kem.publicKeyBytes + 32) {
+    throw new KeyExchangeError(`the ${kem.label} hybrid client init must be ${kem.publicKeyBytes + 32} bytes, got ${clientPublic.length}`);
+  }
+  const kp = x25519KeyPair();
+  const cl = x25519Shared(kp.privateKey, clientPublic.subarray(kem.publicKeyBytes), "the client's X25519 key");
+  let enc: { cipherText: Uint8Array; sharedSecret: Uint8Array };
+  try {
+    enc = kem.encapsulate(clientPublic.subarray(0, kem.publicKeyBytes));
+  } catch {
+    throw new KeyExchangeError(`the client's ${kem.label} encapsulation key is invalid`);
+  }
+  const serverPublic = new Uint8Array(kem.cipherTextBytes + 32);
+  serverPublic.set(enc.cipherText, 0);
+  serverPublic.set(kp.publicRaw, kem.cipherTextBytes);
+  return { serverPublic, secret: hybridSecret(kem, enc.sharedSecret, cl) };
 }
 
 // ---- entry points ----
@@ -312,7 +375,7 @@ export function createKexClient(name: string, group?: DHGroup): KexClient {
       return nist !== undefined ? new EcdhClient(nist) : new X25519Client();
     }
     case "kem":
-      return new HybridClient();
+      return new HybridClient(HYBRID_KEMS[name]!);
   }
 }
 
@@ -339,23 +402,8 @@ export function kexServerRespond(
       const kp = x25519KeyPair();
       return { serverPublic: kp.publicRaw, secret: mpintOf(x25519Shared(kp.privateKey, clientPublic, "Q_C")) };
     }
-    case "kem": {
-      if (clientPublic.length !== MLKEM_PK + 32) {
-        throw new KeyExchangeError(`mlkem768x25519 client init must be ${MLKEM_PK + 32} bytes, got ${clientPublic.length}`);
-      }
-      const kp = x25519KeyPair();
-      const cl = x25519Shared(kp.privateKey, clientPublic.subarray(MLKEM_PK), "the client's X25519 key");
-      let enc: { cipherText: Uint8Array; sharedSecret: Uint8Array };
-      try {
-        enc = ml_kem768.encapsulate(clientPublic.subarray(0, MLKEM_PK));
-      } catch {
-        throw new KeyExchangeError("the client's ML-KEM-768 encapsulation key is invalid");
-      }
-      const serverPublic = new Uint8Array(MLKEM_CT + 32);
-      serverPublic.set(enc.cipherText, 0);
-      serverPublic.set(kp.publicRaw, MLKEM_CT);
-      return { serverPublic, secret: hybridSecret(enc.sharedSecret, cl) };
-    }
+    case "kem":
+      return hybridRespond(HYBRID_KEMS[name]!, clientPublic);
   }
 }
 
