@@ -104,39 +104,74 @@ function r3Mult(f: Int8Array, g: Int8Array): Int8Array {
 }
 
 /**
- * 1/in in R3 by the constant-time extended GCD (divsteps) of the reference; returns the inverse
- * and a mask, 0 when it exists and -1 otherwise.
+ * One pass of the reference's divstep over (f, g) and (v, r), fused: conditional swap by `swap`,
+ * g <- a*g + b*f shifted down by one, v shifted up by one, r <- a*r + b*v, reduced mod 3 or mod q
+ * (`modQ`, fixed per call site). The shifts fold into the indices, so each array is read and
+ * written once per step.
+ *
+ * Within step `loop`, v and r are zero above index `loop` (r starts as a constant and v gains one
+ * degree per step), so the (v, r) pass stops there: a bound from the step count, not from data.
  */
-function r3Recip(input: Int8Array): { out: Int8Array; mask: number } {
+function divstep(
+  f: Int32Array,
+  g: Int32Array,
+  v: Int32Array,
+  r: Int32Array,
+  loop: number,
+  swap: number,
+  a: number,
+  b: number,
+  modQ: boolean,
+): void {
+  for (let i = 0; i <= P; i++) {
+    let fi = f[i]!;
+    let gi = g[i]!;
+    const t = swap & (fi ^ gi);
+    fi ^= t;
+    gi ^= t;
+    f[i] = fi;
+    if (i > 0) g[i - 1] = modQ ? freezeQ(a * gi + b * fi) : freeze3(a * gi + b * fi);
+  }
+  g[P] = 0;
+  for (let i = Math.min(loop, P); i >= 0; i--) {
+    let vi = i > 0 ? v[i - 1]! : 0;
+    let ri = r[i]!;
+    const t = swap & (vi ^ ri);
+    vi ^= t;
+    ri ^= t;
+    v[i] = vi;
+    r[i] = modQ ? freezeQ(a * ri + b * vi) : freeze3(a * ri + b * vi);
+  }
+}
+
+/** f = x^p - x - 1 and g = `input`, both reversed, as the divsteps of both inversions start. */
+function divstepStart(input: Int8Array): { f: Int32Array; g: Int32Array } {
   const f = new Int32Array(P + 1);
   const g = new Int32Array(P + 1);
-  const v = new Int32Array(P + 1);
-  const r = new Int32Array(P + 1);
-  r[0] = 1;
   f[0] = 1;
   f[P - 1] = -1;
   f[P] = -1;
   for (let i = 0; i < P; i++) g[P - 1 - i] = input[i]!;
+  return { f, g };
+}
+
+/**
+ * 1/in in R3 by the constant-time extended GCD (divsteps) of the reference; returns the inverse
+ * and a mask, 0 when it exists and -1 otherwise.
+ */
+function r3Recip(input: Int8Array): { out: Int8Array; mask: number } {
+  const { f, g } = divstepStart(input);
+  const v = new Int32Array(P + 1);
+  const r = new Int32Array(P + 1);
+  r[0] = 1;
   let delta = 1;
   for (let loop = 0; loop < 2 * P - 1; loop++) {
-    v.copyWithin(1, 0, P);
-    v[0] = 0;
+    // sign = -g0 * f0 is the same before and after the swap.
     const sign = -g[0]! * f[0]!;
     const swap = negativeMask(-delta) & nonzeroMask(g[0]!);
     delta ^= swap & (delta ^ -delta);
     delta += 1;
-    for (let i = 0; i <= P; i++) {
-      let t = swap & (f[i]! ^ g[i]!);
-      f[i] = f[i]! ^ t;
-      g[i] = g[i]! ^ t;
-      t = swap & (v[i]! ^ r[i]!);
-      v[i] = v[i]! ^ t;
-      r[i] = r[i]! ^ t;
-    }
-    for (let i = 0; i <= P; i++) g[i] = freeze3(g[i]! + sign * f[i]!);
-    for (let i = 0; i <= P; i++) r[i] = freeze3(r[i]! + sign * v[i]!);
-    g.copyWithin(0, 1);
-    g[P] = 0;
+    divstep(f, g, v, r, loop, swap, 1, sign, false);
   }
   const sign = f[0]!;
   const out = new Int8Array(P);
@@ -146,36 +181,20 @@ function r3Recip(input: Int8Array): { out: Int8Array; mask: number } {
 
 /** 1/(3 * in) in Rq = Fq[x]/(x^p - x - 1), for a short `in` (always invertible: q is inert). */
 function rqRecip3(input: Int8Array): Int32Array {
-  const f = new Int32Array(P + 1);
-  const g = new Int32Array(P + 1);
+  const { f, g } = divstepStart(input);
   const v = new Int32Array(P + 1);
   const r = new Int32Array(P + 1);
   r[0] = recipQ(3);
-  f[0] = 1;
-  f[P - 1] = -1;
-  f[P] = -1;
-  for (let i = 0; i < P; i++) g[P - 1 - i] = input[i]!;
   let delta = 1;
   for (let loop = 0; loop < 2 * P - 1; loop++) {
-    v.copyWithin(1, 0, P);
-    v[0] = 0;
     const swap = negativeMask(-delta) & nonzeroMask(g[0]!);
     delta ^= swap & (delta ^ -delta);
     delta += 1;
-    for (let i = 0; i <= P; i++) {
-      let t = swap & (f[i]! ^ g[i]!);
-      f[i] = f[i]! ^ t;
-      g[i] = g[i]! ^ t;
-      t = swap & (v[i]! ^ r[i]!);
-      v[i] = v[i]! ^ t;
-      r[i] = r[i]! ^ t;
-    }
-    const f0 = f[0]!;
-    const g0 = g[0]!;
-    for (let i = 0; i <= P; i++) g[i] = freezeQ(f0 * g[i]! - g0 * f[i]!);
-    for (let i = 0; i <= P; i++) r[i] = freezeQ(f0 * r[i]! - g0 * v[i]!);
-    g.copyWithin(0, 1);
-    g[P] = 0;
+    // f0 and g0 after the conditional swap.
+    const t = swap & (f[0]! ^ g[0]!);
+    const f0 = f[0]! ^ t;
+    const g0 = g[0]! ^ t;
+    divstep(f, g, v, r, loop, swap, f0, -g0, true);
   }
   const scale = recipQ(f[0]!);
   const out = new Int32Array(P);
