@@ -36,7 +36,7 @@ test("the key exchange table and default order follow the issue, strongest first
     "diffie-hellman-group18-sha512",
     "diffie-hellman-group14-sha256",
   ]);
-  for (const off of ["diffie-hellman-group14-sha1", "diffie-hellman-group1-sha1", "diffie-hellman-group-exchange-sha1"]) {
+  for (const off of ["diffie-hellman-group14-sha1", "diffie-hellman-group1-sha1", "diffie-hellman-group-exchange-sha1", "mlkem768nistp256-sha256"]) {
     assert.equal(KEX_ALGORITHMS[off]!.enabledByDefault, false, off);
   }
   assert.equal(KEX_ALGORITHMS["ecdh-sha2-nistp384"]!.hash, "sha384");
@@ -301,6 +301,48 @@ for (const name of ["sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.co
     assert.throws(() => kexServerRespond(name, badInit), isKexError);
   });
 }
+
+test("mlkem768nistp256-sha256: K = string(SHA-256(ML-KEM shared secret || P-256 x coordinate)), both sides", () => {
+  const name = "mlkem768nistp256-sha256";
+  // The server by hand: ML-KEM-768 with fixed randomness and a fresh P-256 key from OpenSSL.
+  const client = createKexClient(name);
+  assert.equal(client.clientPublic.length, 1184 + 65);
+  assert.equal(client.clientPublic[1184], 4, "the P-256 key is an uncompressed point");
+  const { cipherText, sharedSecret } = ml_kem768.encapsulate(client.clientPublic.subarray(0, 1184), new Uint8Array(32).fill(7));
+  const server = createECDH("prime256v1");
+  const serverPoint = server.generateKeys();
+  const x = server.computeSecret(client.clientPublic.subarray(1184));
+  assert.equal(x.length, 32);
+  const K = client.computeSecret(Buffer.concat([cipherText, serverPoint]));
+  assert.equal(hex(K), hex(new SSHWriter().string(createHash("sha256").update(sharedSecret).update(x).digest()).finish()));
+
+  // Our server against a client by hand: fixed ML-KEM seed, fresh P-256 key.
+  const kem = ml_kem768.keygen(Uint8Array.from({ length: 64 }, (_, i) => i));
+  const ecdh = createECDH("prime256v1");
+  const { serverPublic, secret } = kexServerRespond(name, Buffer.concat([kem.publicKey, ecdh.generateKeys()]));
+  assert.equal(serverPublic.length, 1088 + 65);
+  const pq = ml_kem768.decapsulate(serverPublic.subarray(0, 1088), kem.secretKey);
+  const cl = ecdh.computeSecret(serverPublic.subarray(1088));
+  assert.equal(hex(secret), "00000020" + createHash("sha256").update(pq).update(cl).digest("hex"));
+});
+
+test("mlkem768nistp256-sha256: bad lengths, a compressed point and a point off the curve are refused", () => {
+  const name = "mlkem768nistp256-sha256";
+  const client = createKexClient(name);
+  const { serverPublic } = kexServerRespond(name, client.clientPublic);
+  for (const n of [0, 65, 1088, 1152, 1154]) {
+    assert.throws(() => createKexClient(name).computeSecret(new Uint8Array(n)), isKexError);
+  }
+  for (const n of [0, 65, 1184, 1248, 1250]) {
+    assert.throws(() => kexServerRespond(name, new Uint8Array(n)), isKexError);
+  }
+  const compressed = Buffer.from(serverPublic);
+  compressed[1088] = 2;
+  assert.throws(() => client.computeSecret(compressed), isKexError);
+  const offCurve = Buffer.from(client.clientPublic);
+  offCurve[1184 + 64] = offCurve[1184 + 64]! ^ 1;
+  assert.throws(() => kexServerRespond(name, offCurve), isKexError);
+});
 
 test("kexHash uses the method's hash", () => {
   const data = new TextEncoder().encode("abc");

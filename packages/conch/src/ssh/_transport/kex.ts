@@ -16,6 +16,8 @@
  *   C_INIT = sntrup761 public key (1158) || X25519 public (32); S_REPLY = sntrup761 ciphertext
  *   (1039) || X25519 public (32); K = string(SHA-512(sntrup761 shared secret || X25519 shared
  *   secret)), the same combiner as the ML-KEM hybrid with SHA-512.
+ * - mlkem768nistp256-sha256 (draft-ietf-sshm-mlkem-hybrid-kex): as mlkem768x25519-sha256 with ECDH
+ *   on P-256 for X25519: uncompressed 65-byte points, the 32-byte x coordinate as its secret.
  */
 import {
   createECDH,
@@ -71,6 +73,8 @@ export const KEX_ALGORITHMS: Readonly<Record<string, KexSpec>> = Object.freeze({
   "diffie-hellman-group14-sha1": spec("diffie-hellman-group14-sha1", "sha1", "dh", false),
   "diffie-hellman-group1-sha1": spec("diffie-hellman-group1-sha1", "sha1", "dh", false),
   "diffie-hellman-group-exchange-sha1": spec("diffie-hellman-group-exchange-sha1", "sha1", "gex", false),
+  // Off by default until it has completed an exchange with another implementation.
+  "mlkem768nistp256-sha256": spec("mlkem768nistp256-sha256", "sha256", "kem", false),
 });
 
 /** The default preference, strongest first (only the methods enabled by default). */
@@ -199,17 +203,20 @@ const NIST_CURVES: Readonly<Record<string, { curve: string; pointLength: number 
   "ecdh-sha2-nistp521": { curve: "secp521r1", pointLength: 133 },
 };
 
-function ecdhSecret(ecdh: ReturnType<typeof createECDH>, peer: Uint8Array, pointLength: number, what: string): Uint8Array {
+/** The raw ECDH shared secret: the x coordinate, fixed length (OpenSSL's output). */
+function ecdhShared(ecdh: ReturnType<typeof createECDH>, peer: Uint8Array, pointLength: number, what: string): Uint8Array {
   if (peer.length !== pointLength || peer[0] !== 0x04) {
     throw new KeyExchangeError(`${what} is not an uncompressed ${pointLength}-byte point`);
   }
-  let shared: Buffer;
   try {
-    shared = ecdh.computeSecret(peer);
+    return ecdh.computeSecret(peer);
   } catch {
     throw new KeyExchangeError(`${what} is not a point on the curve`);
   }
-  return mpintOf(shared);
+}
+
+function ecdhSecret(ecdh: ReturnType<typeof createECDH>, peer: Uint8Array, pointLength: number, what: string): Uint8Array {
+  return mpintOf(ecdhShared(ecdh, peer, pointLength, what));
 }
 
 class EcdhClient implements KexClient {
@@ -264,98 +271,130 @@ class X25519Client implements KexClient {
   }
 }
 
-// ---- post-quantum hybrids: a KEM beside X25519 ----
+// ---- post-quantum hybrids: a KEM beside X25519 or ECDH on P-256 ----
 
-/** The post-quantum KEM of a hybrid method, with its byte sizes and the hash of the combiner. */
-interface HybridKem {
+/** The post-quantum KEM of a hybrid method, with its byte sizes. */
+interface PqKem {
   readonly label: string;
   readonly publicKeyBytes: number;
   readonly cipherTextBytes: number;
-  readonly hash: "sha256" | "sha512";
   keyPair(): { publicKey: Uint8Array; secretKey: Uint8Array };
   /** Throws when the public key is unusable (ML-KEM's modulus check). */
   encapsulate(publicKey: Uint8Array): { cipherText: Uint8Array; sharedSecret: Uint8Array };
   decapsulate(cipherText: Uint8Array, secretKey: Uint8Array): Uint8Array;
 }
 
-const MLKEM768: HybridKem = {
+/** The classical half: one fresh key pair per exchange, its public value and the raw shared secret. */
+interface ClassicalHalf {
+  readonly publicBytes: number;
+  generate(): { publicRaw: Uint8Array; shared(peer: Uint8Array, what: string): Uint8Array };
+}
+
+/** A hybrid method: K = string(hash(PQ shared secret || classical shared secret)). */
+interface Hybrid {
+  readonly kem: PqKem;
+  readonly classical: ClassicalHalf;
+  readonly hash: "sha256" | "sha512";
+}
+
+const MLKEM768: PqKem = {
   label: "ML-KEM-768",
   publicKeyBytes: 1184,
   cipherTextBytes: 1088,
-  hash: "sha256",
   keyPair: () => ml_kem768.keygen(),
   encapsulate: (pk) => ml_kem768.encapsulate(pk),
   decapsulate: (ct, sk) => ml_kem768.decapsulate(ct, sk),
 };
 
-const SNTRUP761: HybridKem = {
+const SNTRUP761: PqKem = {
   label: "sntrup761",
   publicKeyBytes: 1158,
   cipherTextBytes: 1039,
-  hash: "sha512",
   keyPair: () => sntrup761KeyPair(),
   encapsulate: (pk) => sntrup761Encapsulate(pk),
   decapsulate: (ct, sk) => sntrup761Decapsulate(ct, sk),
 };
 
-const HYBRID_KEMS: Readonly<Record<string, HybridKem>> = {
-  "mlkem768x25519-sha256": MLKEM768,
-  "sntrup761x25519-sha512": SNTRUP761,
-  "sntrup761x25519-sha512@openssh.com": SNTRUP761,
+const X25519_HALF: ClassicalHalf = {
+  publicBytes: 32,
+  generate() {
+    const kp = x25519KeyPair();
+    return { publicRaw: kp.publicRaw, shared: (peer, what) => x25519Shared(kp.privateKey, peer, what) };
+  },
 };
 
-/** K = string(HASH(KEM shared secret || X25519 shared secret)). */
-function hybridSecret(kem: HybridKem, pq: Uint8Array, cl: Uint8Array): Uint8Array {
-  return stringOf(createHash(kem.hash).update(pq).update(cl).digest());
+/** ECDH on P-256 (draft-ietf-sshm-mlkem-hybrid-kex): uncompressed points, the 32-byte x as secret. */
+const P256_HALF: ClassicalHalf = {
+  publicBytes: 65,
+  generate() {
+    const ecdh = createECDH("prime256v1");
+    return { publicRaw: Uint8Array.from(ecdh.generateKeys()), shared: (peer, what) => ecdhShared(ecdh, peer, 65, what) };
+  },
+};
+
+const HYBRIDS: Readonly<Record<string, Hybrid>> = {
+  "mlkem768x25519-sha256": { kem: MLKEM768, classical: X25519_HALF, hash: "sha256" },
+  "mlkem768nistp256-sha256": { kem: MLKEM768, classical: P256_HALF, hash: "sha256" },
+  "sntrup761x25519-sha512": { kem: SNTRUP761, classical: X25519_HALF, hash: "sha512" },
+  "sntrup761x25519-sha512@openssh.com": { kem: SNTRUP761, classical: X25519_HALF, hash: "sha512" },
+};
+
+function hybridSecret(hybrid: Hybrid, pq: Uint8Array, cl: Uint8Array): Uint8Array {
+  return stringOf(createHash(hybrid.hash).update(pq).update(cl).digest());
 }
 
 class HybridClient implements KexClient {
   readonly clientPublic: Uint8Array;
   private readonly kemSecret: Uint8Array;
-  private readonly privateKey: KeyObject;
-  constructor(private readonly kem: HybridKem) {
+  private readonly classicalShared: (peer: Uint8Array, what: string) => Uint8Array;
+  constructor(private readonly hybrid: Hybrid) {
+    const { kem, classical } = hybrid;
     const pair = kem.keyPair();
-    const kp = x25519KeyPair();
+    const cl = classical.generate();
     this.kemSecret = pair.secretKey;
-    this.privateKey = kp.privateKey;
-    const pub = new Uint8Array(kem.publicKeyBytes + 32);
+    this.classicalShared = cl.shared;
+    const pub = new Uint8Array(kem.publicKeyBytes + classical.publicBytes);
     pub.set(pair.publicKey, 0);
-    pub.set(kp.publicRaw, kem.publicKeyBytes);
+    pub.set(cl.publicRaw, kem.publicKeyBytes);
     this.clientPublic = pub;
   }
   computeSecret(serverPublic: Uint8Array): Uint8Array {
-    const { kem } = this;
-    if (serverPublic.length !== kem.cipherTextBytes + 32) {
-      throw new KeyExchangeError(`the ${kem.label} hybrid reply must be ${kem.cipherTextBytes + 32} bytes, got ${serverPublic.length}`);
+    const { kem, classical } = this.hybrid;
+    const length = kem.cipherTextBytes + classical.publicBytes;
+    if (serverPublic.length !== length) {
+      throw new KeyExchangeError(`the ${kem.label} hybrid reply must be ${length} bytes, got ${serverPublic.length}`);
     }
-    const cl = x25519Shared(this.privateKey, serverPublic.subarray(kem.cipherTextBytes), "the server's X25519 key");
+    const cl = this.classicalShared(serverPublic.subarray(kem.cipherTextBytes), "the server's classical key");
     let pq: Uint8Array;
     try {
       pq = kem.decapsulate(serverPublic.subarray(0, kem.cipherTextBytes), this.kemSecret);
     } catch {
       throw new KeyExchangeError(`the ${kem.label} ciphertext cannot be decapsulated`);
     }
-    return hybridSecret(kem, pq, cl);
+    return hybridSecret(this.hybrid, pq, cl);
   }
 }
 
-/** The server side of a hybrid: encapsulate to the client's KEM key, answer its X25519 key. */
-function hybridRespond(kem: HybridKem, clientPublic: Uint8Array): { serverPublic: Uint8Array; secret: Uint8Array } {
-  if (clientPublic.length !== kem.publicKeyBytes + 32) {
-    throw new KeyExchangeError(`the ${kem.label} hybrid client init must be ${kem.publicKeyBytes + 32} bytes, got ${clientPublic.length}`);
+/** The server side of a hybrid: encapsulate to the client's KEM key, answer its classical key. */
+function hybridRespond(hybrid: Hybrid, clientPublic: Uint8Array): { serverPublic: Uint8Array; secret: Uint8Array } {
+  const { kem, classical } = hybrid;
+  if (clientPublic.length !== kem.publicKeyBytes + classical.publicBytes) {
+    throw new KeyExchangeError(
+      `the ${kem.label} hybrid client init must be ${kem.publicKeyBytes + classical.publicBytes} bytes, got ${clientPublic.length}`,
+    );
   }
-  const kp = x25519KeyPair();
-  const cl = x25519Shared(kp.privateKey, clientPublic.subarray(kem.publicKeyBytes), "the client's X25519 key");
+  const ours = classical.generate();
+  const cl = ours.shared(clientPublic.subarray(kem.publicKeyBytes), "the client's classical key");
   let enc: { cipherText: Uint8Array; sharedSecret: Uint8Array };
   try {
     enc = kem.encapsulate(clientPublic.subarray(0, kem.publicKeyBytes));
   } catch {
     throw new KeyExchangeError(`the client's ${kem.label} encapsulation key is invalid`);
   }
-  const serverPublic = new Uint8Array(kem.cipherTextBytes + 32);
+  const serverPublic = new Uint8Array(kem.cipherTextBytes + classical.publicBytes);
   serverPublic.set(enc.cipherText, 0);
-  serverPublic.set(kp.publicRaw, kem.cipherTextBytes);
-  return { serverPublic, secret: hybridSecret(kem, enc.sharedSecret, cl) };
+  serverPublic.set(ours.publicRaw, kem.cipherTextBytes);
+  return { serverPublic, secret: hybridSecret(hybrid, enc.sharedSecret, cl) };
 }
 
 // ---- entry points ----
@@ -375,7 +414,7 @@ export function createKexClient(name: string, group?: DHGroup): KexClient {
       return nist !== undefined ? new EcdhClient(nist) : new X25519Client();
     }
     case "kem":
-      return new HybridClient(HYBRID_KEMS[name]!);
+      return new HybridClient(HYBRIDS[name]!);
   }
 }
 
@@ -403,7 +442,7 @@ export function kexServerRespond(
       return { serverPublic: kp.publicRaw, secret: mpintOf(x25519Shared(kp.privateKey, clientPublic, "Q_C")) };
     }
     case "kem":
-      return hybridRespond(HYBRID_KEMS[name]!, clientPublic);
+      return hybridRespond(HYBRIDS[name]!, clientPublic);
   }
 }
 
