@@ -11,8 +11,9 @@
  * parameters, never on a secret. Secrets are combined with arithmetic and masks, never with `if`
  * or `?:`. Reductions mod q and the sign tests in the sort use `Math.floor` on doubles, which V8
  * compiles to a single `roundsd` (no branch, no data-dependent latency for the normal doubles here);
- * see `freezeQ` and `minmax` for why the results are exact. The two variable-time parts, `decode`
- * and `encode` (division by the moduli), only ever see public data: public keys and ciphertexts.
+ * see `freezeQ` and `sortUint32` for why the results are exact. `encode` branches only on the
+ * (public) moduli, so it may see the re-encryption made from secret data during decapsulation.
+ * `decode` divides and is variable-time, and only ever sees public keys and received ciphertexts.
  * The number of attempts in key generation leaks only whether discarded candidates were
  * invertible, as in the reference implementation.
  */
@@ -241,7 +242,7 @@ function shortFromList(list: Uint32Array): Int8Array {
   for (let i = W; i < P; i++) L[i] = ((list[i]! & ~3) | 1) >>> 0;
   sortUint32(L);
   const out = new Int8Array(P);
-  for (let i = 0; i < P; i++) out[i] = (L[i]! % 4) - 1; // L[i] < 2^32: % 4 on an integer double
+  for (let i = 0; i < P; i++) out[i] = ((L[i]! >>> 0) & 3) - 1; // L[i] < 2^32: >>> 0 is exact
   return out;
 }
 
@@ -260,7 +261,12 @@ function shortRandom(random: RandomBytes): Int8Array {
 function smallRandom(random: RandomBytes): Int8Array {
   const list = randomUint32s(random);
   const out = new Int8Array(P);
-  for (let i = 0; i < P; i++) out[i] = (((list[i]! & 0x3fffffff) * 3) >>> 30) - 1;
+  for (let i = 0; i < P; i++) {
+    // floor(3x / 2^30) for x < 2^30, in int32 arithmetic only: it is 1 + 1 exactly when
+    // x >= ceil(2^30 / 3) and x >= ceil(2^31 / 3), each read off a sign bit.
+    const x = list[i]! & 0x3fffffff;
+    out[i] = ((357913941 - x) >>> 31) + ((715827882 - x) >>> 31) - 1;
+  }
   return out;
 }
 
