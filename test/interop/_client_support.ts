@@ -176,6 +176,8 @@ export interface ConnectOptions {
   ciphers?: string[];
   /** MAC preference (default: the transport's). */
   macs?: string[];
+  /** Key exchange preference (default: the transport's). */
+  keyExchanges?: string[];
   /** For error messages. */
   peerLog?: () => string;
   /** Answer host key checks this many ms later (as a known_hosts lookup or a prompt would). */
@@ -245,6 +247,7 @@ export async function connectClient(opts: ConnectOptions): Promise<Client> {
   class Transport extends transport.SSHClientTransport {
     override supportedCiphers: string[] = [...(opts.ciphers ?? transport.DEFAULT_CIPHERS)];
     override supportedMACs: string[] = [...(opts.macs ?? transport.DEFAULT_MACS)];
+    override supportedKeyExchanges: string[] = [...(opts.keyExchanges ?? transport.DEFAULT_KEY_EXCHANGES)];
     override verifyHostKey(pubKey: Uint8Array, _fingerprint: string) {
       if (expected !== undefined && !common.bytesEqual(pubKey, expected.blob())) {
         return Promise.reject(new error.ConchError("the server showed another host key"));
