@@ -6,7 +6,7 @@
 // (bigger groups on the worker thread). Then what one signature check costs with the public keys a
 // peer may send (RSA and DSA numbers at and past our bounds; the verify fails, the cost is the
 // same). Run after `npx tsc -b`:
-//   node scripts/measure-kex-steps.mjs [rounds]
+//   node scripts/measure-kex-steps.mjs [rounds] [only: a substring of the kex names to measure]
 import { existsSync } from "node:fs";
 import { createPublicKey, randomBytes, verify } from "node:crypto";
 import { connectedServerAndClient } from "@twisted-ts/internet/testing";
@@ -16,6 +16,7 @@ import { IPv4Address } from "@twisted-ts/internet/address";
 import { keys, transport, factory } from "@twisted-ts/conch/ssh";
 
 const rounds = Number(process.argv[2] ?? 7);
+const only = process.argv[3];
 const hostKey = keys.Key.generate("ed25519");
 const moduli = existsSync("/etc/ssh/moduli") ? "/etc/ssh/moduli" : undefined;
 
@@ -68,16 +69,17 @@ function median(xs) {
 const cases = [
   ["curve25519-sha256"],
   ["mlkem768x25519-sha256"],
+  ["sntrup761x25519-sha512"],
   ["ecdh-sha2-nistp256"],
   ["ecdh-sha2-nistp521"],
   ["diffie-hellman-group14-sha256"],
   ["diffie-hellman-group16-sha512"],
   ["diffie-hellman-group18-sha512"],
   ...(moduli !== undefined ? [2048, 3072, 4096, 6144, 8192].map((b) => ["diffie-hellman-group-exchange-sha256", b]) : []),
-];
+].filter(([kex]) => only === undefined || kex.includes(only));
 console.log(`longest server dataReceived per handshake, ms: median / max of ${rounds} (first run discarded)`);
 for (const [kex, bits] of cases) {
-  for (const inline of kex.includes("mlkem") || kex.includes("curve") || kex.includes("ecdh") ? [true] : [true, false]) {
+  for (const inline of kex.includes("mlkem") || kex.includes("sntrup") || kex.includes("curve") || kex.includes("ecdh") ? [true] : [true, false]) {
     await once(kex, bits, inline);
     const xs = [];
     for (let i = 0; i < rounds; i++) xs.push(await once(kex, bits, inline));
@@ -93,6 +95,7 @@ function oddOfBits(bits) {
 }
 const b64 = (n) => Buffer.from(n.toString(16).padStart(Math.ceil(n.toString(16).length / 2) * 2, "0"), "hex").toString("base64url");
 
+if (only !== undefined) process.exit(0);
 console.log(`\none RSA signature check (node:crypto verify), ms: median / max of ${rounds}`);
 for (const [nBits, eBits] of [[2048, 17], [4096, 17], [16384, 17], [16384, 32], [16384, 64], [2048, 2047], [3072, 3071], [16384, 16383], [16385, 17]]) {
   const n = oddOfBits(nBits);

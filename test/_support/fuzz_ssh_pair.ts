@@ -100,6 +100,10 @@ export function fuzzServer(clock: Clock, f: factory.SSHFactory = fuzzFactory()):
   const t = f.buildProtocol(new IPv4Address("TCP", "127.0.0.1", 40022))!;
   t.clock = clock;
   t.logger = new Logger("fuzz.server", t, quiet);
+  // The recorded OpenSSH 9.2 handshake (fuzz_corpus) negotiated curve25519 with a server that had
+  // no sntrup761; offering it, the server would pick sntrup761 (OpenSSH's first choice) and the
+  // recorded KEX_ECDH_INIT would not fit, so replays would stop at the key exchange.
+  t.supportedKeyExchanges = t.supportedKeyExchanges.filter((k) => !k.startsWith("sntrup761"));
   return t;
 }
 

@@ -587,3 +587,51 @@ test("TCP: an accepted connection reads into one reused buffer when its protocol
     await sleep(20);
   }
 });
+
+test("issue 13: TCP: an accepted connection half-closes first; the connecting side reads EOF, still replies, and both end with ConnectionDone", async (t) => {
+  const r = new NodeReactor();
+  // Accepted sockets are moved to a reused read buffer when the protocol borrows: half-close must
+  // survive the move, so both kinds of protocol are tried.
+  for (const borrows of [false, true]) {
+    let server: Recorder | undefined;
+    class HalfFirst extends Recorder {
+      readonly borrowsReceivedData = borrows;
+      gotEOF = false;
+      override connectionMade(): void {
+        super.connectionMade();
+        server = this;
+        this.transport.write("greeting");
+        this.transport.loseWriteConnection();
+      }
+      override dataReceived(data: Uint8Array): void {
+        super.dataReceived(Buffer.from(data));
+      }
+      readConnectionLost(): void {
+        this.gotEOF = true;
+      }
+      writeConnectionLost(): void {}
+    }
+    const listening = await listen(r, Factory.forProtocol(HalfFirst));
+    t.after(listening.stop);
+    class Replier extends Recorder {
+      readConnectionLost(): void {
+        this.transport.write(`after ${this.text()}`);
+        this.transport.loseWriteConnection();
+      }
+      writeConnectionLost(): void {}
+    }
+    const f = new RecordingClientFactory(Replier);
+    let client: Replier | undefined;
+    const orig = f.buildProtocol.bind(f);
+    f.buildProtocol = (addr) => (client = orig(addr) as Replier);
+    r.connectTCP("127.0.0.1", listening.port, f);
+    await until(() => client !== undefined && server !== undefined, "both ends");
+    // Neither side calls loseConnection: once both directions are shut the socket is closed.
+    const [clientReason, serverReason] = await Promise.all([client!.lost, server!.lost]);
+    assert.ok(clientReason.check(ConnectionDone));
+    assert.ok(serverReason.check(ConnectionDone));
+    assert.equal(client!.text(), "greeting");
+    assert.equal(server!.text(), "after greeting");
+    assert.equal((server as HalfFirst).gotEOF, true);
+  }
+});

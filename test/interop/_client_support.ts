@@ -184,6 +184,8 @@ export interface ConnectOptions {
   ciphers?: string[];
   /** MAC preference (default: the transport's). */
   macs?: string[];
+  /** Key exchange preference (default: the transport's). */
+  keyExchanges?: string[];
   /** For error messages. */
   peerLog?: () => string;
   /** Answer host key checks this many ms later (as a known_hosts lookup or a prompt would). */
@@ -253,6 +255,7 @@ export async function connectClient(opts: ConnectOptions): Promise<Client> {
   class Transport extends transport.SSHClientTransport {
     override supportedCiphers: string[] = [...(opts.ciphers ?? transport.DEFAULT_CIPHERS)];
     override supportedMACs: string[] = [...(opts.macs ?? transport.DEFAULT_MACS)];
+    override supportedKeyExchanges: string[] = [...(opts.keyExchanges ?? transport.DEFAULT_KEY_EXCHANGES)];
     override supportedPublicKeys: string[] =
       opts.knownHosts === undefined
         ? [...transport.DEFAULT_PUBLIC_KEYS]
@@ -351,9 +354,16 @@ export async function checkPtyShell(client: Client, opts: { windowChange?: boole
   assert.match(first, /\/dev\/(pts\/\d+|tty\w*)/, `tty names a terminal: ${JSON.stringify(first)}`);
   if (opts.windowChange !== false) {
     await client.conn.sendRequest(ch, "window-change", session.packRequest_window_change([40, 100, 0, 0]), false).asPromise();
-    ch.write("stty size; echo RESIZED$((6*7))\n");
-    await within(ch.waitForOutput(/RESIZED42/), ms, "pty shell: after window-change", client.peerLog);
-    assert.match(ch.stdoutText.slice(first.length), /\b40 100\b/, `stty size after window-change: ${JSON.stringify(ch.stdoutText)}`);
+    // window-change has no reply: a server may resize the terminal after the shell has already
+    // read the next command, so ask again (a few times) until the new size shows.
+    let resized = false;
+    for (let i = 0; i < 10 && !resized; i++) {
+      const before = ch.stdoutText.length;
+      ch.write(`stty size; echo RESIZED${i}X$((6*7))\n`);
+      await within(ch.waitForOutput(new RegExp(`RESIZED${i}X42`)), ms, "pty shell: after window-change", client.peerLog);
+      resized = /\b40 100\b/.test(ch.stdoutText.slice(before));
+    }
+    assert.ok(resized, `stty size after window-change: ${JSON.stringify(ch.stdoutText)}`);
   }
   ch.write("exit 7\n");
   await within(ch.whenClosed.asPromise(), ms, "pty shell: exit", client.peerLog);

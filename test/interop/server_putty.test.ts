@@ -99,3 +99,15 @@ test("pscp -scp copies a file up and back down through exec, bytes intact", asyn
   assert.equal(down.code, 0, down.stderr);
   assert.equal(sha(readFileSync(back)), sha(data));
 });
+
+test("plink negotiates sntrup761x25519-sha512@openssh.com with our default server (issue 16), a second sntrup761 peer", async (t) => {
+  // PuTTY 0.78 puts its NTRU Prime / Curve25519 hybrid first; our server has the @openssh.com name.
+  const p = await setUp(t);
+  if (p === undefined) return;
+  const r = await plink(p, ["-v", "-i", p.ppk, "127.0.0.1", "echo pq-ok"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.out, "pq-ok\n");
+  assert.match(r.stderr, /NTRU Prime/, r.stderr);
+  assert.match(p.server.logText(), /kex alg=sntrup761x25519-sha512@openssh\.com /);
+  assert.deepEqual(p.server.criticals(), []);
+});

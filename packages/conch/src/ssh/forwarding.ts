@@ -8,11 +8,18 @@
  * - Remote forwarding (`ssh -R`): the client sends the `tcpip-forward` global request; the server
  *   listens and opens `forwarded-tcpip` channels back.
  *
+ * Each forwarded connection is a Protocol ({@link SSHForwardingClient}) on the socket joined to a
+ * channel, with half-close both ways as RFC 4254 §5.3 asks: the socket's EOF (FIN) goes on as
+ * CHANNEL_EOF and the channel's EOF as a shutdown of the socket's write side; the channel closes
+ * only when both directions are done (or either end is closed outright). Flow control runs end to
+ * end: the socket is not read while the peer's window is full, and no window is given back while
+ * the socket cannot take more.
+ *
  * The pack/unpack helpers build and read the channel-open and global-request payloads.
  */
 import type { Deferred } from "@twisted-ts/internet/defer";
 import type { Failure } from "@twisted-ts/internet/failure";
-import type { IAddress, IProtocolFactory, IReactorTCP, ITransport } from "@twisted-ts/internet/interfaces";
+import type { IAddress, IHalfCloseableProtocol, IProtocolFactory, IReactorTCP, ITCPTransport } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
 import { ClientCreator, Protocol } from "@twisted-ts/internet/protocol";
 import { SSHChannel, type SSHChannelOptions } from "./channel.js";
@@ -74,7 +81,7 @@ export class SSHListenForwardingChannel extends SSHChannel {
   }
 
   override eofReceived(): void {
-    this.client?.transport.loseConnection();
+    this.client?.channelEOFReceived();
   }
 
   override closed(): void {
@@ -99,7 +106,8 @@ export class SSHListenServerForwardingChannel extends SSHListenForwardingChannel
 
 /**
  * Twisted's `SSHConnectForwardingChannel`: server side of `direct-tcpip` — connects to `hostport`
- * and joins the connection to the channel. Data from the client is held until connected.
+ * and joins the connection to the channel. Data from the client is held until connected (one
+ * window at most: no window is given back meanwhile).
  */
 export class SSHConnectForwardingChannel extends SSHChannel {
   /** Where to connect; the reactor to connect with (default: the global one). */
@@ -121,6 +129,8 @@ export class SSHConnectForwardingChannel extends SSHChannel {
   override channelOpen(_specificData: Uint8Array): void {
     const [host, port] = this.hostport;
     this.log.info("connecting to {host}:{port}", { host, port });
+    // No window goes back until the socket can take the data: what is held is one window at most.
+    this.pauseProducing();
     void forwardingReactor(this.reactor).then((reactor) => {
       if (this.localClosed) return;
       const d = new ClientCreator(reactor, SSHForwardingClient, this as SSHChannel).connectTCP(host, port);
@@ -141,6 +151,8 @@ export class SSHConnectForwardingChannel extends SSHChannel {
     this.log.info("connected to {host}:{port}", { host: this.hostport[0], port: this.hostport[1] });
     for (const b of this.clientBuf.splice(0)) client.transport.write(b);
     if (this.eofBeforeConnect) this.eofReceived();
+    // Before channelReady: registering with the socket pauses us again if its buffer is full.
+    this.resumeProducing();
     client.channelReady();
   }
 
@@ -155,9 +167,8 @@ export class SSHConnectForwardingChannel extends SSHChannel {
   }
 
   override eofReceived(): void {
-    const t = this.client?.transport as (ITransport & { loseWriteConnection?: () => void }) | undefined;
-    this.eofBeforeConnect = t === undefined;
-    t?.loseWriteConnection?.();
+    this.eofBeforeConnect = this.client === undefined;
+    this.client?.channelEOFReceived();
   }
 
   override closed(): void {
@@ -184,12 +195,21 @@ export function openConnectForwardingClient(options: Required<Pick<SSHChannelOpt
 }
 
 /**
- * Twisted's `SSHForwardingClient`: the TCP side of a forwarded connection. What arrives before the
- * channel is open is held and sent once it is.
+ * Twisted's `SSHForwardingClient`: the socket side of a forwarded connection, joined to `channel`.
+ * Until the channel is open (or, for a connection we made, until it is joined) the socket is not
+ * read, and what arrived already is held and sent once it is.
+ *
+ * It is half-closeable (`IHalfCloseableProtocol`), which Twisted's is not: the socket's EOF becomes
+ * CHANNEL_EOF instead of closing the channel, so a peer that answers after reading to EOF
+ * (`nc -N`, `sha256sum`, an HTTP/1.0 client) still gets its answer, as through OpenSSH.
  */
-export class SSHForwardingClient extends Protocol<ITransport> {
+export class SSHForwardingClient extends Protocol<ITCPTransport> implements IHalfCloseableProtocol {
   channel: SSHChannel | undefined;
   private pending: Uint8Array[] | undefined = [];
+  /** The socket's peer sent EOF: no more data for the channel. */
+  private readDone = false;
+  /** Our write side is shut (the channel's peer sent EOF and all it sent was written). */
+  private writeDone = false;
 
   constructor(channel: SSHChannel) {
     super();
@@ -200,21 +220,55 @@ export class SSHForwardingClient extends Protocol<ITransport> {
   onConnected: (() => void) | undefined = undefined;
 
   override connectionMade(): void {
+    // Not read before the channel can carry it: what a fast client sends waits in the kernel.
+    if (this.pending !== undefined) this.transport.pauseProducing();
     const f = this.onConnected;
     this.onConnected = undefined;
     f?.();
   }
 
-  /** The channel is open (or the TCP side connected): send what was held. */
+  /** The channel is open (or the socket joined to it): send what was held and join the flows. */
   channelReady(): void {
     const held = this.pending;
     this.pending = undefined;
-    if (held !== undefined && held.length > 0) this.channel?.write(concatBytes(...held));
+    const channel = this.channel;
+    if (channel === undefined) return;
+    if (held !== undefined && held.length > 0) channel.write(concatBytes(...held));
+    // Resume before registering: the channel pauses its producer at once if the window is full.
+    if (!this.readDone) this.transport.resumeProducing();
+    channel.registerProducer(this.transport, true);
+    this.transport.registerProducer(channel, true);
+    if (this.readDone) channel.loseWriteConnection();
   }
 
   override dataReceived(data: Uint8Array): void {
     if (this.pending !== undefined) this.pending.push(data.slice());
     else this.channel?.write(data);
+  }
+
+  /** The channel's peer sent EOF: shut the socket's write side once what it sent is written. */
+  channelEOFReceived(): void {
+    this.transport.loseWriteConnection();
+  }
+
+  /** The socket's peer sent EOF (FIN): CHANNEL_EOF, after what the channel still holds. */
+  readConnectionLost(): void {
+    this.readDone = true;
+    const channel = this.channel;
+    if (channel === undefined) this.transport.loseConnection();
+    else if (this.pending === undefined) channel.loseWriteConnection();
+    this.closeIfDone();
+  }
+
+  /** Our write side is shut. */
+  writeConnectionLost(): void {
+    this.writeDone = true;
+    this.closeIfDone();
+  }
+
+  /** Both directions are done: close the socket, and with it (connectionLost) the channel. */
+  private closeIfDone(): void {
+    if (this.readDone && this.writeDone) this.transport.loseConnection();
   }
 
   override connectionLost(reason: Failure): void {

@@ -24,6 +24,8 @@ function groupArg(name: string) {
 test("the key exchange table and default order follow the issue, strongest first", () => {
   assert.deepEqual(DEFAULT_KEX_ORDER, [
     "mlkem768x25519-sha256",
+    "sntrup761x25519-sha512",
+    "sntrup761x25519-sha512@openssh.com",
     "curve25519-sha256",
     "curve25519-sha256@libssh.org",
     "ecdh-sha2-nistp256",
@@ -34,12 +36,14 @@ test("the key exchange table and default order follow the issue, strongest first
     "diffie-hellman-group18-sha512",
     "diffie-hellman-group14-sha256",
   ]);
-  for (const off of ["diffie-hellman-group14-sha1", "diffie-hellman-group1-sha1", "diffie-hellman-group-exchange-sha1"]) {
+  for (const off of ["diffie-hellman-group14-sha1", "diffie-hellman-group1-sha1", "diffie-hellman-group-exchange-sha1", "mlkem768nistp256-sha256"]) {
     assert.equal(KEX_ALGORITHMS[off]!.enabledByDefault, false, off);
   }
   assert.equal(KEX_ALGORITHMS["ecdh-sha2-nistp384"]!.hash, "sha384");
   assert.equal(KEX_ALGORITHMS["diffie-hellman-group18-sha512"]!.hash, "sha512");
   assert.equal(KEX_ALGORITHMS["mlkem768x25519-sha256"]!.family, "kem");
+  assert.equal(KEX_ALGORITHMS["sntrup761x25519-sha512"]!.family, "kem");
+  assert.equal(KEX_ALGORITHMS["sntrup761x25519-sha512@openssh.com"]!.hash, "sha512");
   assert.equal(KEX_ALGORITHMS["diffie-hellman-group-exchange-sha1"]!.family, "gex");
 });
 
@@ -52,6 +56,8 @@ for (const name of Object.keys(KEX_ALGORITHMS)) {
     const r = new SSHReader(K);
     if (name.startsWith("mlkem")) {
       assert.equal(r.string().length, 32, "K is a string holding a SHA-256 digest");
+    } else if (name.startsWith("sntrup")) {
+      assert.equal(r.string().length, 64, "K is a string holding a SHA-512 digest");
     } else {
       const k = r.mpint();
       assert.ok(k > 0n, "K is a positive mpint");
@@ -235,15 +241,23 @@ test("mlkem768x25519-sha256: a known answer from fixed seeds", () => {
 /** SHA-256(ML-KEM-768 secret (seed 00..3f, msg 07*32) || RFC 7748 shared secret). */
 const KNOWN_HYBRID_K = "26e7b5d75ff32e66de4db1e9ac25d6d31106c5f42d08df66030b7fe2fbe4e8c3";
 
+/**
+ * A hybrid method refuses a reply and a client init of the wrong length: empty, only the classical
+ * key, only the post-quantum part, and one byte short or over.
+ */
+function assertHybridLengthsRefused(name: string, pqInit: number, pqReply: number, classical: number): void {
+  for (const n of [0, classical, pqReply, pqReply + classical - 1, pqReply + classical + 1]) {
+    assert.throws(() => createKexClient(name).computeSecret(new Uint8Array(n)), isKexError, `reply of ${n}`);
+  }
+  for (const n of [0, classical, pqInit, pqInit + classical - 1, pqInit + classical + 1]) {
+    assert.throws(() => kexServerRespond(name, new Uint8Array(n)), isKexError, `init of ${n}`);
+  }
+}
+
 test("mlkem768x25519-sha256: bad lengths, a bad X25519 key and a bad ML-KEM key are refused", () => {
   const client = createKexClient("mlkem768x25519-sha256");
   const { serverPublic } = kexServerRespond("mlkem768x25519-sha256", client.clientPublic);
-  for (const n of [0, 32, 1088, 1119, 1121]) {
-    assert.throws(() => createKexClient("mlkem768x25519-sha256").computeSecret(new Uint8Array(n)), isKexError);
-  }
-  for (const n of [0, 32, 1184, 1215, 1217]) {
-    assert.throws(() => kexServerRespond("mlkem768x25519-sha256", new Uint8Array(n)), isKexError);
-  }
+  assertHybridLengthsRefused("mlkem768x25519-sha256", 1184, 1088, 32);
   const zeroX = Buffer.from(serverPublic);
   zeroX.fill(0, 1088);
   assert.throws(() => client.computeSecret(zeroX), isKexError);
@@ -254,6 +268,78 @@ test("mlkem768x25519-sha256: bad lengths, a bad X25519 key and a bad ML-KEM key 
   const unreduced = Buffer.from(client.clientPublic);
   unreduced.fill(0xff, 0, 384);
   assert.throws(() => kexServerRespond("mlkem768x25519-sha256", unreduced), isKexError);
+});
+
+for (const name of ["sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com"]) {
+  test(`${name}: K = string(SHA-512(sntrup761 shared secret || X25519 shared secret))`, () => {
+    // The server by hand: sntrup761 encapsulation to our client's key, X25519 with RFC 7748's Bob.
+    const bob = Buffer.from("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb", "hex");
+    const client = createKexClient(name);
+    assert.equal(client.clientPublic.length, 1158 + 32);
+    const { cipherText, sharedSecret } = T.sntrup761Encapsulate(client.clientPublic.subarray(0, 1158));
+    const K = client.computeSecret(Buffer.concat([cipherText, x25519Public(bob)]));
+    const expected = createHash("sha512").update(sharedSecret).update(x25519(bob, client.clientPublic.subarray(1158))).digest();
+    assert.equal(hex(K), hex(new SSHWriter().string(expected).finish()));
+  });
+
+  test(`${name}: the server's reply is ct || X25519 key, and K follows from the client's secrets`, () => {
+    const kem = T.sntrup761KeyPair();
+    const alice = Buffer.from("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", "hex");
+    const { serverPublic, secret } = kexServerRespond(name, Buffer.concat([kem.publicKey, x25519Public(alice)]));
+    assert.equal(serverPublic.length, 1039 + 32);
+    const pq = T.sntrup761Decapsulate(serverPublic.subarray(0, 1039), kem.secretKey);
+    const cl = x25519(alice, serverPublic.subarray(1039));
+    assert.equal(hex(secret), "00000040" + createHash("sha512").update(pq).update(cl).digest("hex"));
+  });
+
+  test(`${name}: bad lengths and an all-zero X25519 result are refused`, () => {
+    const client = createKexClient(name);
+    const { serverPublic } = kexServerRespond(name, client.clientPublic);
+    assertHybridLengthsRefused(name, 1158, 1039, 32);
+    const zeroX = Buffer.from(serverPublic);
+    zeroX.fill(0, 1039);
+    assert.throws(() => client.computeSecret(zeroX), isKexError);
+    const badInit = Buffer.from(client.clientPublic);
+    badInit.fill(0, 1158);
+    assert.throws(() => kexServerRespond(name, badInit), isKexError);
+  });
+}
+
+test("mlkem768nistp256-sha256: K = string(SHA-256(ML-KEM shared secret || P-256 x coordinate)), both sides", () => {
+  const name = "mlkem768nistp256-sha256";
+  // The server by hand: ML-KEM-768 with fixed randomness and a fresh P-256 key from OpenSSL.
+  const client = createKexClient(name);
+  assert.equal(client.clientPublic.length, 1184 + 65);
+  assert.equal(client.clientPublic[1184], 4, "the P-256 key is an uncompressed point");
+  const { cipherText, sharedSecret } = ml_kem768.encapsulate(client.clientPublic.subarray(0, 1184), new Uint8Array(32).fill(7));
+  const server = createECDH("prime256v1");
+  const serverPoint = server.generateKeys();
+  const x = server.computeSecret(client.clientPublic.subarray(1184));
+  assert.equal(x.length, 32);
+  const K = client.computeSecret(Buffer.concat([cipherText, serverPoint]));
+  assert.equal(hex(K), hex(new SSHWriter().string(createHash("sha256").update(sharedSecret).update(x).digest()).finish()));
+
+  // Our server against a client by hand: fixed ML-KEM seed, fresh P-256 key.
+  const kem = ml_kem768.keygen(Uint8Array.from({ length: 64 }, (_, i) => i));
+  const ecdh = createECDH("prime256v1");
+  const { serverPublic, secret } = kexServerRespond(name, Buffer.concat([kem.publicKey, ecdh.generateKeys()]));
+  assert.equal(serverPublic.length, 1088 + 65);
+  const pq = ml_kem768.decapsulate(serverPublic.subarray(0, 1088), kem.secretKey);
+  const cl = ecdh.computeSecret(serverPublic.subarray(1088));
+  assert.equal(hex(secret), "00000020" + createHash("sha256").update(pq).update(cl).digest("hex"));
+});
+
+test("mlkem768nistp256-sha256: bad lengths, a compressed point and a point off the curve are refused", () => {
+  const name = "mlkem768nistp256-sha256";
+  const client = createKexClient(name);
+  const { serverPublic } = kexServerRespond(name, client.clientPublic);
+  assertHybridLengthsRefused(name, 1184, 1088, 65);
+  const compressed = Buffer.from(serverPublic);
+  compressed[1088] = 2;
+  assert.throws(() => client.computeSecret(compressed), isKexError);
+  const offCurve = Buffer.from(client.clientPublic);
+  offCurve[1184 + 64] = offCurve[1184 + 64]! ^ 1;
+  assert.throws(() => kexServerRespond(name, offCurve), isKexError);
 });
 
 test("kexHash uses the method's hash", () => {

@@ -12,6 +12,12 @@
  * - mlkem768x25519-sha256 (draft-ietf-sshm-mlkem-hybrid-kex, OpenSSH 9.9): C_INIT = ML-KEM-768
  *   encapsulation key (1184 bytes) || X25519 public (32); S_REPLY = ML-KEM ciphertext (1088) ||
  *   X25519 public (32); K = string(SHA-256(ML-KEM shared secret || X25519 shared secret)).
+ * - sntrup761x25519-sha512 and its @openssh.com alias (OpenSSH PROTOCOL, draft-josefsson-ntruprime-ssh):
+ *   C_INIT = sntrup761 public key (1158) || X25519 public (32); S_REPLY = sntrup761 ciphertext
+ *   (1039) || X25519 public (32); K = string(SHA-512(sntrup761 shared secret || X25519 shared
+ *   secret)), the same combiner as the ML-KEM hybrid with SHA-512.
+ * - mlkem768nistp256-sha256 (draft-ietf-sshm-mlkem-hybrid-kex): as mlkem768x25519-sha256 with ECDH
+ *   on P-256 for X25519: uncompressed 65-byte points, the 32-byte x coordinate as its secret.
  */
 import {
   createECDH,
@@ -22,6 +28,7 @@ import {
   type KeyObject,
 } from "node:crypto";
 import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
+import { sntrup761Decapsulate, sntrup761Encapsulate, sntrup761KeyPair } from "./sntrup761.js";
 import { KeyExchangeError } from "../../error.js";
 import { bigintToBytes, bytesToBigint } from "../common.js";
 import { GROUP1, GROUP14, GROUP15, GROUP16, GROUP17, GROUP18, type DHGroup } from "./dh_groups.js";
@@ -52,6 +59,8 @@ function spec(name: string, hash: KexHashName, family: KexSpec["family"], enable
 /** Every key exchange method implemented, by wire name. */
 export const KEX_ALGORITHMS: Readonly<Record<string, KexSpec>> = Object.freeze({
   "mlkem768x25519-sha256": spec("mlkem768x25519-sha256", "sha256", "kem", true),
+  "sntrup761x25519-sha512": spec("sntrup761x25519-sha512", "sha512", "kem", true),
+  "sntrup761x25519-sha512@openssh.com": spec("sntrup761x25519-sha512@openssh.com", "sha512", "kem", true),
   "curve25519-sha256": spec("curve25519-sha256", "sha256", "ecdh", true),
   "curve25519-sha256@libssh.org": spec("curve25519-sha256@libssh.org", "sha256", "ecdh", true),
   "ecdh-sha2-nistp256": spec("ecdh-sha2-nistp256", "sha256", "ecdh", true),
@@ -64,6 +73,8 @@ export const KEX_ALGORITHMS: Readonly<Record<string, KexSpec>> = Object.freeze({
   "diffie-hellman-group14-sha1": spec("diffie-hellman-group14-sha1", "sha1", "dh", false),
   "diffie-hellman-group1-sha1": spec("diffie-hellman-group1-sha1", "sha1", "dh", false),
   "diffie-hellman-group-exchange-sha1": spec("diffie-hellman-group-exchange-sha1", "sha1", "gex", false),
+  // Off by default until it has completed an exchange with another implementation.
+  "mlkem768nistp256-sha256": spec("mlkem768nistp256-sha256", "sha256", "kem", false),
 });
 
 /** The default preference, strongest first (only the methods enabled by default). */
@@ -192,17 +203,20 @@ const NIST_CURVES: Readonly<Record<string, { curve: string; pointLength: number 
   "ecdh-sha2-nistp521": { curve: "secp521r1", pointLength: 133 },
 };
 
-function ecdhSecret(ecdh: ReturnType<typeof createECDH>, peer: Uint8Array, pointLength: number, what: string): Uint8Array {
+/** The raw ECDH shared secret: the x coordinate, fixed length (OpenSSL's output). */
+function ecdhShared(ecdh: ReturnType<typeof createECDH>, peer: Uint8Array, pointLength: number, what: string): Uint8Array {
   if (peer.length !== pointLength || peer[0] !== 0x04) {
     throw new KeyExchangeError(`${what} is not an uncompressed ${pointLength}-byte point`);
   }
-  let shared: Buffer;
   try {
-    shared = ecdh.computeSecret(peer);
+    return ecdh.computeSecret(peer);
   } catch {
     throw new KeyExchangeError(`${what} is not a point on the curve`);
   }
-  return mpintOf(shared);
+}
+
+function ecdhSecret(ecdh: ReturnType<typeof createECDH>, peer: Uint8Array, pointLength: number, what: string): Uint8Array {
+  return mpintOf(ecdhShared(ecdh, peer, pointLength, what));
 }
 
 class EcdhClient implements KexClient {
@@ -257,42 +271,130 @@ class X25519Client implements KexClient {
   }
 }
 
-// ---- mlkem768x25519-sha256 ----
+// ---- post-quantum hybrids: a KEM beside X25519 or ECDH on P-256 ----
 
-const MLKEM_PK = 1184;
-const MLKEM_CT = 1088;
+/** The post-quantum KEM of a hybrid method, with its byte sizes. */
+interface PqKem {
+  readonly label: string;
+  readonly publicKeyBytes: number;
+  readonly cipherTextBytes: number;
+  keyPair(): { publicKey: Uint8Array; secretKey: Uint8Array };
+  /** Throws when the public key is unusable (ML-KEM's modulus check). */
+  encapsulate(publicKey: Uint8Array): { cipherText: Uint8Array; sharedSecret: Uint8Array };
+  decapsulate(cipherText: Uint8Array, secretKey: Uint8Array): Uint8Array;
+}
 
-function hybridSecret(pq: Uint8Array, cl: Uint8Array): Uint8Array {
-  return stringOf(createHash("sha256").update(pq).update(cl).digest());
+/** The classical half: one fresh key pair per exchange, its public value and the raw shared secret. */
+interface ClassicalHalf {
+  readonly publicBytes: number;
+  generate(): { publicRaw: Uint8Array; shared(peer: Uint8Array, what: string): Uint8Array };
+}
+
+/** A hybrid method: K = string(hash(PQ shared secret || classical shared secret)). */
+interface Hybrid {
+  readonly kem: PqKem;
+  readonly classical: ClassicalHalf;
+  readonly hash: "sha256" | "sha512";
+}
+
+const MLKEM768: PqKem = {
+  label: "ML-KEM-768",
+  publicKeyBytes: 1184,
+  cipherTextBytes: 1088,
+  keyPair: () => ml_kem768.keygen(),
+  encapsulate: (pk) => ml_kem768.encapsulate(pk),
+  decapsulate: (ct, sk) => ml_kem768.decapsulate(ct, sk),
+};
+
+const SNTRUP761: PqKem = {
+  label: "sntrup761",
+  publicKeyBytes: 1158,
+  cipherTextBytes: 1039,
+  keyPair: () => sntrup761KeyPair(),
+  encapsulate: (pk) => sntrup761Encapsulate(pk),
+  decapsulate: (ct, sk) => sntrup761Decapsulate(ct, sk),
+};
+
+const X25519_HALF: ClassicalHalf = {
+  publicBytes: 32,
+  generate() {
+    const kp = x25519KeyPair();
+    return { publicRaw: kp.publicRaw, shared: (peer, what) => x25519Shared(kp.privateKey, peer, what) };
+  },
+};
+
+/** ECDH on P-256 (draft-ietf-sshm-mlkem-hybrid-kex): uncompressed points, the 32-byte x as secret. */
+const P256_HALF: ClassicalHalf = {
+  publicBytes: 65,
+  generate() {
+    const ecdh = createECDH("prime256v1");
+    return { publicRaw: Uint8Array.from(ecdh.generateKeys()), shared: (peer, what) => ecdhShared(ecdh, peer, 65, what) };
+  },
+};
+
+const HYBRIDS: Readonly<Record<string, Hybrid>> = {
+  "mlkem768x25519-sha256": { kem: MLKEM768, classical: X25519_HALF, hash: "sha256" },
+  "mlkem768nistp256-sha256": { kem: MLKEM768, classical: P256_HALF, hash: "sha256" },
+  "sntrup761x25519-sha512": { kem: SNTRUP761, classical: X25519_HALF, hash: "sha512" },
+  "sntrup761x25519-sha512@openssh.com": { kem: SNTRUP761, classical: X25519_HALF, hash: "sha512" },
+};
+
+function hybridSecret(hybrid: Hybrid, pq: Uint8Array, cl: Uint8Array): Uint8Array {
+  return stringOf(createHash(hybrid.hash).update(pq).update(cl).digest());
 }
 
 class HybridClient implements KexClient {
   readonly clientPublic: Uint8Array;
-  private readonly mlkemSecret: Uint8Array;
-  private readonly privateKey: KeyObject;
-  constructor() {
-    const kem = ml_kem768.keygen();
-    const kp = x25519KeyPair();
-    this.mlkemSecret = kem.secretKey;
-    this.privateKey = kp.privateKey;
-    const pub = new Uint8Array(MLKEM_PK + 32);
-    pub.set(kem.publicKey, 0);
-    pub.set(kp.publicRaw, MLKEM_PK);
+  private readonly kemSecret: Uint8Array;
+  private readonly classicalShared: (peer: Uint8Array, what: string) => Uint8Array;
+  constructor(private readonly hybrid: Hybrid) {
+    const { kem, classical } = hybrid;
+    const pair = kem.keyPair();
+    const cl = classical.generate();
+    this.kemSecret = pair.secretKey;
+    this.classicalShared = cl.shared;
+    const pub = new Uint8Array(kem.publicKeyBytes + classical.publicBytes);
+    pub.set(pair.publicKey, 0);
+    pub.set(cl.publicRaw, kem.publicKeyBytes);
     this.clientPublic = pub;
   }
   computeSecret(serverPublic: Uint8Array): Uint8Array {
-    if (serverPublic.length !== MLKEM_CT + 32) {
-      throw new KeyExchangeError(`mlkem768x25519 reply must be ${MLKEM_CT + 32} bytes, got ${serverPublic.length}`);
+    const { kem, classical } = this.hybrid;
+    const length = kem.cipherTextBytes + classical.publicBytes;
+    if (serverPublic.length !== length) {
+      throw new KeyExchangeError(`the ${kem.label} hybrid reply must be ${length} bytes, got ${serverPublic.length}`);
     }
-    const cl = x25519Shared(this.privateKey, serverPublic.subarray(MLKEM_CT), "the server's X25519 key");
+    const cl = this.classicalShared(serverPublic.subarray(kem.cipherTextBytes), "the server's classical key");
     let pq: Uint8Array;
     try {
-      pq = ml_kem768.decapsulate(serverPublic.subarray(0, MLKEM_CT), this.mlkemSecret);
+      pq = kem.decapsulate(serverPublic.subarray(0, kem.cipherTextBytes), this.kemSecret);
     } catch {
-      throw new KeyExchangeError("the ML-KEM-768 ciphertext cannot be decapsulated");
+      throw new KeyExchangeError(`the ${kem.label} ciphertext cannot be decapsulated`);
     }
-    return hybridSecret(pq, cl);
+    return hybridSecret(this.hybrid, pq, cl);
   }
+}
+
+/** The server side of a hybrid: encapsulate to the client's KEM key, answer its classical key. */
+function hybridRespond(hybrid: Hybrid, clientPublic: Uint8Array): { serverPublic: Uint8Array; secret: Uint8Array } {
+  const { kem, classical } = hybrid;
+  if (clientPublic.length !== kem.publicKeyBytes + classical.publicBytes) {
+    throw new KeyExchangeError(
+      `the ${kem.label} hybrid client init must be ${kem.publicKeyBytes + classical.publicBytes} bytes, got ${clientPublic.length}`,
+    );
+  }
+  const ours = classical.generate();
+  const cl = ours.shared(clientPublic.subarray(kem.publicKeyBytes), "the client's classical key");
+  let enc: { cipherText: Uint8Array; sharedSecret: Uint8Array };
+  try {
+    enc = kem.encapsulate(clientPublic.subarray(0, kem.publicKeyBytes));
+  } catch {
+    throw new KeyExchangeError(`the client's ${kem.label} encapsulation key is invalid`);
+  }
+  const serverPublic = new Uint8Array(kem.cipherTextBytes + classical.publicBytes);
+  serverPublic.set(enc.cipherText, 0);
+  serverPublic.set(ours.publicRaw, kem.cipherTextBytes);
+  return { serverPublic, secret: hybridSecret(hybrid, enc.sharedSecret, cl) };
 }
 
 // ---- entry points ----
@@ -312,7 +414,7 @@ export function createKexClient(name: string, group?: DHGroup): KexClient {
       return nist !== undefined ? new EcdhClient(nist) : new X25519Client();
     }
     case "kem":
-      return new HybridClient();
+      return new HybridClient(HYBRIDS[name]!);
   }
 }
 
@@ -339,23 +441,8 @@ export function kexServerRespond(
       const kp = x25519KeyPair();
       return { serverPublic: kp.publicRaw, secret: mpintOf(x25519Shared(kp.privateKey, clientPublic, "Q_C")) };
     }
-    case "kem": {
-      if (clientPublic.length !== MLKEM_PK + 32) {
-        throw new KeyExchangeError(`mlkem768x25519 client init must be ${MLKEM_PK + 32} bytes, got ${clientPublic.length}`);
-      }
-      const kp = x25519KeyPair();
-      const cl = x25519Shared(kp.privateKey, clientPublic.subarray(MLKEM_PK), "the client's X25519 key");
-      let enc: { cipherText: Uint8Array; sharedSecret: Uint8Array };
-      try {
-        enc = ml_kem768.encapsulate(clientPublic.subarray(0, MLKEM_PK));
-      } catch {
-        throw new KeyExchangeError("the client's ML-KEM-768 encapsulation key is invalid");
-      }
-      const serverPublic = new Uint8Array(MLKEM_CT + 32);
-      serverPublic.set(enc.cipherText, 0);
-      serverPublic.set(kp.publicRaw, MLKEM_CT);
-      return { serverPublic, secret: hybridSecret(enc.sharedSecret, cl) };
-    }
+    case "kem":
+      return hybridRespond(HYBRIDS[name]!, clientPublic);
   }
 }
 
