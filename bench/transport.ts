@@ -1,7 +1,9 @@
 /**
  * SSH handshakes per second over loopback TCP, our transport beside ssh2 and OpenSSH's sshd in
  * the same run: connect, key exchange (curve25519-sha256, ssh-ed25519 host key,
- * aes128-gcm@openssh.com), host key check, done, disconnect — one connection at a time.
+ * aes128-gcm@openssh.com), host key check, done, disconnect — one connection at a time. Then the
+ * same with each key exchange in {@link BY_KEX}: our client against our server beside our client
+ * against sshd (a name sshd lacks is n/a).
  *
  *     npm run build && node bench/dist/transport.js [seconds-per-case]
  */
@@ -21,6 +23,16 @@ const require = createRequire(import.meta.url);
 const SECONDS = Number(process.argv[2] ?? 3);
 const KEX = "curve25519-sha256";
 const CIPHER = "aes128-gcm@openssh.com";
+/** The key exchanges of the second table: the post-quantum hybrids beside the classical ones. */
+const BY_KEX = [
+  "curve25519-sha256",
+  "mlkem768x25519-sha256",
+  "sntrup761x25519-sha512",
+  "sntrup761x25519-sha512@openssh.com",
+  "ecdh-sha2-nistp256",
+  "diffie-hellman-group14-sha256",
+  "diffie-hellman-group16-sha512",
+];
 
 interface Ssh2Client {
   on(event: string, fn: (...a: unknown[]) => void): Ssh2Client;
@@ -39,11 +51,11 @@ interface Ssh2Module {
 const ssh2 = require("ssh2") as Ssh2Module;
 
 
-/** One handshake by our client; resolves when the keys are in use. */
-function oursOnce(port: number): Promise<void> {
+/** One handshake by our client with `kex`; resolves when the keys are in use. */
+function oursOnce(port: number, kex = KEX): Promise<void> {
   return new Promise((resolve, reject) => {
     class Client extends transport.SSHClientTransport {
-      override supportedKeyExchanges = [KEX];
+      override supportedKeyExchanges = [kex];
       override supportedCiphers = [CIPHER];
       override supportedPublicKeys = ["ssh-ed25519"];
       override verifyHostKey(): unknown {
@@ -135,6 +147,13 @@ async function main(): Promise<void> {
     results.push(await rate("twisted-ts client → sshd", () => oursOnce(sshdPort!)));
     results.push(await rate("ssh2 client → sshd", () => ssh2Once(sshdPort!)));
   }
+  const sshdKex = sshdPort === undefined ? [] : execFileSync("ssh", ["-Q", "kex"], { encoding: "utf8" }).split("\n");
+  const byKex: Array<[kex: string, ours: number, sshd: number | undefined]> = [];
+  for (const kex of BY_KEX) {
+    const [, ours] = await rate(kex, () => oursOnce(ourPort, kex));
+    const sshdRate = sshdPort !== undefined && sshdKex.includes(kex) ? (await rate(kex, () => oursOnce(sshdPort!, kex)))[1] : undefined;
+    byKex.push([kex, ours, sshdRate]);
+  }
   await port.stopListening();
   s2.close();
   sshd?.kill();
@@ -152,6 +171,12 @@ async function main(): Promise<void> {
   };
   console.log(`\nours→ours / ssh2→ssh2: ${ratio("twisted-ts client → twisted-ts server", "ssh2 client → ssh2 server")}`);
   console.log(`ours→sshd / ssh2→sshd: ${ratio("twisted-ts client → sshd", "ssh2 client → sshd")}`);
+  console.log(`\nBy key exchange (our client; ssh-ed25519, ${CIPHER}), ${SECONDS} s per case\n`);
+  console.log("| key exchange | → twisted-ts server | → sshd | ours / sshd |");
+  console.log("|---|---|---|---|");
+  for (const [kex, ours, theirs] of byKex) {
+    console.log(`| ${kex} | ${ours.toFixed(0)} | ${theirs === undefined ? "n/a" : theirs.toFixed(0)} | ${theirs === undefined ? "n/a" : (ours / theirs).toFixed(2)} |`);
+  }
   process.exit(0);
 }
 
