@@ -167,6 +167,11 @@ export class FilesystemFile implements ISFTPFile {
     return buf.subarray(0, bytesRead);
   }
 
+  async readChunkInto(offset: number, into: Uint8Array): Promise<number> {
+    const { bytesRead } = await this.fh.read(into, 0, into.length, offset);
+    return bytesRead;
+  }
+
   async writeChunk(offset: number, data: Uint8Array): Promise<void> {
     checkQuota(offset + data.length, this.maxFileSize);
     let done = 0;
