@@ -29,6 +29,11 @@ export class StreamTransport implements ITransport {
   disconnecting = false;
   private producer: IPushProducer | undefined = undefined;
   private waitingDrain = false;
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.output.uncork();
+  };
 
   constructor(
     private readonly input: Readable,
@@ -39,6 +44,13 @@ export class StreamTransport implements ITransport {
 
   write(data: Uint8Array | string): void {
     if (this.disconnecting) return;
+    // Replies made in one turn of the event loop (a STATUS per WRITE, DATA per READ) go out in one
+    // writev rather than a system call (and a wake-up of the client) each.
+    if (!this.corked) {
+      this.corked = true;
+      this.output.cork();
+      setImmediate(this.uncork);
+    }
     if (!this.output.write(data) && !this.waitingDrain && this.producer !== undefined) {
       this.waitingDrain = true;
       this.producer.pauseProducing();

@@ -182,7 +182,7 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
 
   // ---- input ----------------------------------------------------------------------------------
 
-  protected override packetReceived(type: number, body: Uint8Array): void {
+  protected override packetReceived(type: number, body: Uint8Array, owned = false): void {
     if (type === FXP_INIT) {
       this.packet_INIT(new SSHReader(body));
       return;
@@ -195,7 +195,8 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
       this.sendStatus(id, FX_FAILURE, "Too many outstanding requests");
       return;
     }
-    this.queue.push({ type, body: body.slice() });
+    // A WRITE's 32 KiB usually spans two reads, so the framer's own buffer holds it: kept as is.
+    this.queue.push({ type, body: owned ? body : body.slice() });
     if (canPause && !this.inputPaused && this.outstanding >= this.maxOutstandingRequests) {
       this.inputPaused = true;
       t.pauseProducing!();
