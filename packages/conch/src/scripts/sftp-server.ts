@@ -124,7 +124,8 @@ const USAGE = "usage: sftp-server [-d start_directory] [--root folder] [-e] [-l 
 
 /** Parses `argv` and serves stdin/stdout; returns the exit status. */
 export async function main(argv: readonly string[], io: { stdin: Readable; stdout: Writable; stderr: Writable } = process): Promise<number> {
-  const options: ServeOptions = {};
+  // One process per session, as OpenSSH's sftp-server: blocking file I/O stalls no one else.
+  const options: ServeOptions = { blockingIO: true };
   let logToStderr = false;
   let level: LogLevel = "info";
   let help = false;
