@@ -18,7 +18,7 @@
  *
  *     npm run build && node bench/dist/sftp.js [MiB = 1024] [repetitions = 3]
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash, randomFillSync } from "node:crypto";
 import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
@@ -26,6 +26,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { filetransfer } from "@twisted-ts/conch/ssh";
 import { startOurServer, startSshd } from "./_servers.js";
+import { median, q, run } from "./_util.js";
 
 const MIB = Number(process.argv[2] ?? 1024);
 const REPS = Number(process.argv[3] ?? 3);
@@ -43,28 +44,12 @@ interface Run {
   serverCpu?: number;
 }
 
-const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 function fmt(x: number | undefined, digits = 0): string {
   return x !== undefined && Number.isFinite(x) ? x.toFixed(digits) : "n/a";
 }
 
-function run(cmd: string, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
 
 function sha256(path: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -15,12 +15,13 @@
  *
  *     npm run build && node bench/dist/ssh.js [MiB per transfer = 256] [repetitions = 3] [ciphers,comma,separated]
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startOurServer, startSshd } from "./_servers.js";
+import { median, q, run } from "./_util.js";
 
 const MIB = Number(process.argv[2] ?? 256);
 const REPS = Number(process.argv[3] ?? 3);
@@ -57,23 +58,7 @@ interface Row {
 }
 
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
-function run(cmd: string, argv: string[]): Promise<{ code: number; stdout: string; stderr: string; seconds: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code: code ?? -1, stdout, stderr, seconds: Number(process.hrtime.bigint() - t0) / 1e9 }));
-  });
-}
 
 /** Runs the Node helper for `impl`; returns its runs. */
 async function nodeClient(impl: "ours" | "ssh2", op: "up" | "down" | "true", port: number, keyPath: string, cipher: string, reps: number): Promise<Run[]> {
@@ -91,7 +76,6 @@ function sshArgs(port: number, keyPath: string, cipher: string): string[] {
   ];
 }
 
-const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
 /**
  * One bulk transfer with OpenSSH's ssh: a shell pipeline times the data phase and /usr/bin/time

@@ -187,6 +187,52 @@ async function writevAll(fh: FileHandle, buffers: Uint8Array[], position: number
   }
 }
 
+/** Chunks an upload reads from the local file at a time. */
+const READ_AHEAD_CHUNKS = 8;
+
+/**
+ * Reads an upload's local file in blocks of several chunks and hands the chunks out as views of
+ * them: one thread-pool round trip per block rather than per chunk (the mirror of
+ * {@link ChunkWriter}). Blocks are counted from the transfer's start, so no chunk straddles two;
+ * a block is dropped once all of its bytes were handed out.
+ */
+class BlockReader {
+  private readonly blocks = new Map<number, { data: Promise<Uint8Array>; handedOut: number }>();
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly base: number,
+    private readonly blockSize: number,
+  ) {}
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const start = offset - ((offset - this.base) % this.blockSize);
+    if (offset + length > start + this.blockSize) return this.readAt(offset, length);
+    let block = this.blocks.get(start);
+    if (block === undefined) {
+      block = { data: this.readAt(start, this.blockSize), handedOut: 0 };
+      this.blocks.set(start, block);
+    }
+    const data = await block.data;
+    const chunk = data.subarray(offset - start, offset - start + length);
+    block.handedOut += chunk.length;
+    if (block.handedOut >= data.length && this.blocks.get(start) === block) this.blocks.delete(start);
+    return chunk;
+  }
+
+  private async readAt(position: number, length: number): Promise<Uint8Array> {
+    const buf = Buffer.allocUnsafe(length);
+    let got = 0;
+    // Fill the block: a short read before the end of the file would look like the end.
+    while (got < length) {
+      const { bytesRead } = await this.fh.read(buf, got, length - got, position + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return buf.subarray(0, got);
+  }
+}
+
 /**
  * Uploads the local file `local` to `remote`; resolves with the bytes at the destination. With
  * `resume`, the remote file's bytes are kept and only the rest is sent.
@@ -200,12 +246,13 @@ export async function putFile(client: FileTransferClient, local: string, remote:
     try {
       const start = opts.resume === true ? ((await rf.getAttrs()).size ?? 0) : 0;
       let transferred = start;
+      const reader = new BlockReader(input, start, s.chunkSize * READ_AHEAD_CHUNKS);
       return await pipeline(start, size, s, async (offset, length) => {
         if (offset >= size) return undefined;
-        const buf = Buffer.allocUnsafe(Math.min(length, size - offset));
-        const { bytesRead } = await input.read(buf, 0, buf.length, offset);
+        const chunk = await reader.read(offset, Math.min(length, size - offset));
+        const bytesRead = chunk.length;
         if (bytesRead === 0) return undefined;
-        await rf.writeChunk(offset, buf.subarray(0, bytesRead));
+        await rf.writeChunk(offset, chunk);
         transferred += bytesRead;
         opts.progress?.(transferred, size);
         return bytesRead === length ? length : bytesRead;
