@@ -7,6 +7,10 @@
  * over the same span; for "true" the seconds from connect to the channel's close (a new
  * connection each run).
  *
+ * SFTP (bench/sftp.ts): op "get" / "put" moves `remote` ↔ `local` twice on one connection, ours with
+ * `FileTransferClient.get`/`put`, ssh2 with `fastGet`/`fastPut`, and prints
+ * `{ runs: [cold, warm] }`: the seconds and CPU seconds of each transfer (SFTP session already open).
+ *
  * Upload runs `printf S; exec cat >/dev/null` and starts writing right after the exec request
  * (as `ssh` does with its stdin); download runs `head -c N /dev/zero`.
  */
@@ -17,11 +21,14 @@ import type { Failure } from "@twisted-ts/internet/failure";
 import type { IPushProducer } from "@twisted-ts/internet/interfaces";
 import { ClientFactory } from "@twisted-ts/internet/protocol";
 import { reactor } from "@twisted-ts/internet/reactor";
-import { common, connection, keys, session, transport, userauth } from "@twisted-ts/conch/ssh";
+import { common, connection, filetransfer, keys, session, transport, userauth } from "@twisted-ts/conch/ssh";
 
 interface Args {
   impl: "ours" | "ssh2";
-  op: "up" | "down" | "true";
+  op: "up" | "down" | "true" | "get" | "put";
+  /** SFTP: the remote and local paths of "get" / "put". */
+  remote?: string;
+  local?: string;
   port: number;
   user: string;
   keyPath: string;
@@ -211,6 +218,7 @@ interface Ssh2Client {
   on(event: string, fn: (...a: never[]) => void): Ssh2Client;
   connect(opts: Record<string, unknown>): void;
   exec(command: string, cb: (err: Error | undefined, stream: Ssh2Stream) => void): void;
+  sftp(cb: (err: Error | undefined, sftp: Ssh2SFTP) => void): void;
   end(): void;
 }
 
@@ -290,11 +298,51 @@ async function ssh2True(): Promise<Run> {
   return r;
 }
 
+// ---- SFTP -------------------------------------------------------------------------------------
+
+interface Ssh2SFTP {
+  fastGet(remote: string, local: string, cb: (err: Error | undefined) => void): void;
+  fastPut(local: string, remote: string, cb: (err: Error | undefined) => void): void;
+}
+
+/** Times `f` in seconds and this process's CPU seconds. */
+async function timed(f: () => PromiseLike<unknown>): Promise<Run> {
+  const t0 = now();
+  const c0 = cpuSeconds();
+  await f();
+  return { seconds: now() - t0, cpu: cpuSeconds() - c0 };
+}
+
+async function sftpRuns(): Promise<Run[]> {
+  const { op, remote, local } = args as Required<Args>;
+  const runs: Run[] = [];
+  if (args.impl === "ours") {
+    const { conn, close } = await oursConnect();
+    const sftp = await filetransfer.openSFTPChannel(conn);
+    for (let i = 0; i < 2; i++) runs.push(await timed(() => (op === "get" ? sftp.get(remote, local) : sftp.put(local, remote))));
+    close();
+  } else {
+    const c = await ssh2Connect();
+    const sftp = await new Promise<Ssh2SFTP>((resolve, reject) => c.sftp((err, s) => (err ? reject(err) : resolve(s))));
+    const move = (): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const cb = (err: Error | undefined): void => (err ? reject(err) : resolve());
+        if (op === "get") sftp.fastGet(remote, local, cb);
+        else sftp.fastPut(local, remote, cb);
+      });
+    for (let i = 0; i < 2; i++) runs.push(await timed(move));
+    c.end();
+  }
+  return runs;
+}
+
 // ---- main -------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const runs: Run[] = [];
-  if (args.op === "true") {
+  if (args.op === "get" || args.op === "put") {
+    runs.push(...(await sftpRuns()));
+  } else if (args.op === "true") {
     for (let i = 0; i < args.reps; i++) runs.push(await (args.impl === "ours" ? oursTrue() : ssh2True()));
   } else if (args.impl === "ours") {
     const { conn, close } = await oursConnect();

@@ -15,16 +15,13 @@
  *
  *     npm run build && node bench/dist/ssh.js [MiB per transfer = 256] [repetitions = 3] [ciphers,comma,separated]
  */
-import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { reactor } from "@twisted-ts/internet/reactor";
-import { Portal } from "@twisted-ts/cred/portal";
-import { checkers, unix } from "@twisted-ts/conch";
-import { factory, keys } from "@twisted-ts/conch/ssh";
-import { freePort, waitForPort } from "./_net.js";
+import { startOurServer, startSshd } from "./_servers.js";
+import { median, q, run } from "./_util.js";
 
 const MIB = Number(process.argv[2] ?? 256);
 const REPS = Number(process.argv[3] ?? 3);
@@ -61,23 +58,7 @@ interface Row {
 }
 
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
-function run(cmd: string, argv: string[]): Promise<{ code: number; stdout: string; stderr: string; seconds: number }> {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code: code ?? -1, stdout, stderr, seconds: Number(process.hrtime.bigint() - t0) / 1e9 }));
-  });
-}
 
 /** Runs the Node helper for `impl`; returns its runs. */
 async function nodeClient(impl: "ours" | "ssh2", op: "up" | "down" | "true", port: number, keyPath: string, cipher: string, reps: number): Promise<Run[]> {
@@ -95,7 +76,6 @@ function sshArgs(port: number, keyPath: string, cipher: string): string[] {
   ];
 }
 
-const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
 
 /**
  * One bulk transfer with OpenSSH's ssh: a shell pipeline times the data phase and /usr/bin/time
@@ -121,46 +101,6 @@ async function sshTrue(port: number, keyPath: string): Promise<Run> {
   const r = await run("ssh", [...sshArgs(port, keyPath, "aes128-gcm@openssh.com"), "true"]);
   if (r.code !== 0) throw new Error(`ssh true: exit ${r.code}\n${r.stderr}`);
   return { seconds: r.seconds, cpu: 0 };
-}
-
-async function startSshd(dir: string, userPub: string): Promise<{ port: number; stop: () => void }> {
-  if (!existsSync("/run/sshd")) mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "hostkey")]);
-  writeFileSync(join(dir, "authorized_keys"), userPub + "\n", { mode: 0o600 });
-  const port = await freePort();
-  const cfg = [
-    `Port ${port}`,
-    "ListenAddress 127.0.0.1",
-    `HostKey ${join(dir, "hostkey")}`,
-    `PidFile ${join(dir, "sshd.pid")}`,
-    `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
-    "StrictModes no",
-    "UsePAM no",
-    "PermitRootLogin yes",
-    "PasswordAuthentication no",
-    "KbdInteractiveAuthentication no",
-    // Keeps root's bash from sourcing ~/.bashrc for every command (PERF-NOTES).
-    "SetEnv SHLVL=1",
-    "MaxStartups 100",
-    "LogLevel QUIET",
-  ];
-  writeFileSync(join(dir, "sshd_config"), cfg.join("\n") + "\n");
-  const child = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: "ignore" });
-  await waitForPort(port);
-  return { port, stop: () => child.kill() };
-}
-
-async function startOurServer(userPub: string): Promise<{ port: number; stop: () => PromiseLike<unknown> }> {
-  const f = new factory.SSHFactory();
-  f.moduliPath = undefined;
-  f.privateKeys = { "ssh-ed25519": keys.Key.generate("ed25519") };
-  f.portal = new Portal(new unix.UnixSSHRealm({ env: { SHLVL: "1" } }), [
-    new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [USER]: [keys.Key.fromString(userPub)] })),
-  ]);
-  const listening = reactor.listenTCP(0, f, 50, "127.0.0.1");
-  await listening.whenListening();
-  const host = listening.getHost();
-  return { port: "port" in host ? host.port : 0, stop: () => listening.stopListening() };
 }
 
 /** A transfer to our server (in this process), with this process's CPU seconds over it. */

@@ -73,6 +73,25 @@ test("PacketFramer: packets fed whole, split at every offset, and one byte at a 
   assert.deepEqual(run([...stream].map((b) => Uint8Array.of(b))), whole);
 });
 
+test("PacketFramer: a packet inside one chunk is a view (not owned); one assembled from pieces is owned and never touched again", () => {
+  const a = pkt(ft.FXP_WRITE, (w) => w.uint32(1).string("h").uint64(0).string(new Uint8Array(100).fill(0x61)));
+  const b = pkt(ft.FXP_WRITE, (w) => w.uint32(2).string("h").uint64(0).string(new Uint8Array(100).fill(0x62)));
+  const got: Array<{ body: Uint8Array; copy: string; owned: boolean }> = [];
+  const f = new ft.PacketFramer(
+    (_type, body, owned) => got.push({ body, copy: Buffer.from(body).toString("hex"), owned }),
+    (e) => assert.fail(e.message),
+  );
+  f.feed(a);
+  f.feed(b.subarray(0, 50));
+  f.feed(b.subarray(50));
+  // Later input must not change a packet handed out as owned.
+  f.feed(a.subarray(0, 60));
+  f.feed(a.subarray(60));
+  assert.deepEqual(got.map((g) => g.owned), [false, true, true]);
+  for (const g of got.filter((x) => x.owned)) assert.equal(Buffer.from(g.body).toString("hex"), g.copy);
+  assert.equal(got[1]!.copy, Buffer.from(b.subarray(5)).toString("hex"));
+});
+
 test("PacketFramer: a length over the limit is reported with the request id before any body is kept", () => {
   const errors: ft.SFTPFramingError[] = [];
   const f = new ft.PacketFramer(() => assert.fail("no packet"), (e) => errors.push(e), 1000);

@@ -39,10 +39,10 @@ class PipeEnd extends UnpausableTransport {
 
 async function loopback(
   t: TestContext,
-  options: ft.FilesystemSFTPServerOptions,
+  options: ft.FilesystemSFTPServerOptions | ft.ISFTPServer,
   protocol: ft.FileTransferServerOptions = {},
 ): Promise<{ client: ft.FileTransferClient; server: ft.FileTransferServer }> {
-  const server = new ft.FileTransferServer(new ft.FilesystemSFTPServer(options), protocol);
+  const server = new ft.FileTransferServer(ft.providesSFTPServer(options) ? options : new ft.FilesystemSFTPServer(options), protocol);
   const client = new ft.FileTransferClient();
   const a = new PipeEnd();
   const b = new PipeEnd();
@@ -260,6 +260,27 @@ test("get/put: pipelined transfers byte for byte, with short reads from a server
   assert.equal(await client.get("empty", join(dir, "empty2")), 0);
   assert.equal(await client.put(join(dir, "empty"), "empty3"), 0);
   assert.equal(readFileSync(join(dir, "empty3")).length, 0);
+});
+
+test("get/put: the same bytes with blocking file I/O (the sftp-server bin's setting) and from a file that has only readChunk", async (t) => {
+  const dir = tempDir(t);
+  const data = randomBytes(300_001);
+  writeFileSync(join(dir, "src"), data);
+  const blocking = await loopback(t, { home: dir, blockingIO: true });
+  assert.equal(await blocking.client.put(join(dir, "src"), "up", { chunkSize: 32_768 }), data.length);
+  assert.deepEqual(readFileSync(join(dir, "up")), data);
+  assert.equal(await blocking.client.get("up", join(dir, "down"), { chunkSize: 32_768 }), data.length);
+  assert.deepEqual(readFileSync(join(dir, "down")), data);
+  // An ISFTPFile without the optional readChunkInto: the server sends what readChunk returns.
+  class ChunkOnly extends ft.FilesystemSFTPServer {
+    override async openFile(filename: string, flags: number, attrs: ft.FileAttributes): Promise<ft.ISFTPFile> {
+      const f = await super.openFile(filename, flags, attrs);
+      return { readChunk: (o, n) => f.readChunk(o, n), writeChunk: (o, d) => f.writeChunk(o, d), getAttrs: () => f.getAttrs(), setAttrs: (a) => f.setAttrs(a), close: () => f.close() };
+    }
+  }
+  const { client } = await loopback(t, new ChunkOnly({ home: dir }));
+  assert.equal(await client.get("src", join(dir, "down2"), { chunkSize: 20_000 }), data.length);
+  assert.deepEqual(readFileSync(join(dir, "down2")), data);
 });
 
 test("get/put resume (reget/reput): only the missing tail moves", async (t) => {

@@ -29,6 +29,11 @@ export class StreamTransport implements ITransport {
   disconnecting = false;
   private producer: IPushProducer | undefined = undefined;
   private waitingDrain = false;
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.output.uncork();
+  };
 
   constructor(
     private readonly input: Readable,
@@ -39,6 +44,13 @@ export class StreamTransport implements ITransport {
 
   write(data: Uint8Array | string): void {
     if (this.disconnecting) return;
+    // Replies made in one turn of the event loop (a STATUS per WRITE, DATA per READ) go out in one
+    // writev rather than a system call (and a wake-up of the client) each.
+    if (!this.corked) {
+      this.corked = true;
+      this.output.cork();
+      setImmediate(this.uncork);
+    }
     if (!this.output.write(data) && !this.waitingDrain && this.producer !== undefined) {
       this.waitingDrain = true;
       this.producer.pauseProducing();
@@ -112,7 +124,8 @@ const USAGE = "usage: sftp-server [-d start_directory] [--root folder] [-e] [-l 
 
 /** Parses `argv` and serves stdin/stdout; returns the exit status. */
 export async function main(argv: readonly string[], io: { stdin: Readable; stdout: Writable; stderr: Writable } = process): Promise<number> {
-  const options: ServeOptions = {};
+  // One process per session, as OpenSSH's sftp-server: blocking file I/O stalls no one else.
+  const options: ServeOptions = { blockingIO: true };
   let logToStderr = false;
   let level: LogLevel = "info";
   let help = false;

@@ -21,7 +21,7 @@ export class FileTransferBase extends Protocol<ITransport> {
   constructor(maxPacketLength: number = MAX_PACKET_LENGTH) {
     super();
     this.framer = new PacketFramer(
-      (type, body) => this.packetReceived(type, body),
+      (type, body, owned) => this.packetReceived(type, body, owned),
       (e) => this.framingError(e),
       maxPacketLength,
     );
@@ -50,8 +50,11 @@ export class FileTransferBase extends Protocol<ITransport> {
     if (!this.framer.stopped) this.framer.feed(data);
   }
 
-  /** A whole packet: `type`, then its body (a view valid only during the call). */
-  protected packetReceived(_type: number, _body: Uint8Array): void {}
+  /**
+   * A whole packet: `type`, then its body (a view valid only during the call, unless `owned`:
+   * then nothing else holds it and it may be kept as it is).
+   */
+  protected packetReceived(_type: number, _body: Uint8Array, _owned = false): void {}
 
   /** The stream cannot be framed any more (a length of 0, or over the limit): the subclass ends it. */
   protected framingError(_e: SFTPFramingError): void {

@@ -139,12 +139,13 @@ export class FileTransferClient extends FileTransferBase {
     this.transport.loseConnection();
   }
 
-  protected override packetReceived(type: number, body: Uint8Array): void {
+  protected override packetReceived(type: number, body: Uint8Array, owned = false): void {
     if (type === FXP_VERSION) {
       this.packet_VERSION(new SSHReader(body));
       return;
     }
-    const r = new SSHReader(body.slice());
+    // A DATA reply of a full chunk spans channel messages, so the framer's own buffer holds it: kept as is.
+    const r = new SSHReader(owned ? body : body.slice());
     let id: number;
     try {
       id = r.uint32();
@@ -345,7 +346,8 @@ export class FileTransferClient extends FileTransferBase {
 
   /** @internal WRITE for a ClientFile. */
   _write(handle: Uint8Array, offset: number, data: Uint8Array): Deferred<StatusReply> {
-    return this.statusRequest(FXP_WRITE, (w) => w.string(handle).uint64(offset).string(data), data.length + handle.length + 16);
+    // The hint is the exact body (id, handle, offset, data): a smaller one made the writer grow, copying every chunk twice.
+    return this.statusRequest(FXP_WRITE, (w) => w.string(handle).uint64(offset).string(data), 4 + 4 + handle.length + 8 + 4 + data.length);
   }
 
   /** @internal */

@@ -4,7 +4,7 @@
  * `fspaths.ts`). It acts with the permissions of the process it runs in: run it as the user (the
  * `sftp-server` bin under the Unix realm) to open files as that user.
  */
-import { constants, promises as fsp, readFileSync, type Stats } from "node:fs";
+import { constants, promises as fsp, readFileSync, readSync, writeSync, type Stats } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { homedir } from "node:os";
 import { posix } from "node:path";
@@ -38,6 +38,13 @@ export interface FilesystemSFTPServerOptions {
    * past it fails with FX_FAILURE "Disk quota exceeded"). Default: no limit.
    */
   maxFileSize?: number;
+  /**
+   * Read and write open files with `readSync`/`writeSync` on the protocol's own thread, as
+   * OpenSSH's sftp-server does, instead of a thread-pool round trip per request. For a process
+   * that serves one session (the sftp-server bin) that is cheaper; a server that runs sessions in
+   * process keeps the default (false), so a slow disk stalls no other connection.
+   */
+  blockingIO?: boolean;
 }
 
 /** Attributes of a stat result. */
@@ -159,6 +166,8 @@ export class FilesystemFile implements ISFTPFile {
     readonly fh: FileHandle,
     /** See {@link FilesystemSFTPServerOptions.maxFileSize}. */
     readonly maxFileSize: number = Number.POSITIVE_INFINITY,
+    /** See {@link FilesystemSFTPServerOptions.blockingIO}. */
+    readonly blockingIO = false,
   ) {}
 
   async readChunk(offset: number, length: number): Promise<Uint8Array> {
@@ -167,9 +176,19 @@ export class FilesystemFile implements ISFTPFile {
     return buf.subarray(0, bytesRead);
   }
 
+  async readChunkInto(offset: number, into: Uint8Array): Promise<number> {
+    if (this.blockingIO) return readSync(this.fh.fd, into, 0, into.length, offset);
+    const { bytesRead } = await this.fh.read(into, 0, into.length, offset);
+    return bytesRead;
+  }
+
   async writeChunk(offset: number, data: Uint8Array): Promise<void> {
     checkQuota(offset + data.length, this.maxFileSize);
     let done = 0;
+    if (this.blockingIO) {
+      while (done < data.length) done += writeSync(this.fh.fd, data, done, data.length - done, offset + done);
+      return;
+    }
     while (done < data.length) {
       const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
       done += bytesWritten;
@@ -260,10 +279,13 @@ export class FilesystemSFTPServer implements ISFTPServer {
   readonly confined: boolean;
   /** See {@link FilesystemSFTPServerOptions.maxFileSize}. */
   readonly maxFileSize: number;
+  /** See {@link FilesystemSFTPServerOptions.blockingIO}. */
+  readonly blockingIO: boolean;
 
   constructor(options: FilesystemSFTPServerOptions = {}) {
     this.confined = options.root !== undefined;
     this.maxFileSize = options.maxFileSize ?? Number.POSITIVE_INFINITY;
+    this.blockingIO = options.blockingIO ?? false;
     this.paths = options.root !== undefined ? new ConfinedResolver(options.root, options.home ?? "/") : new PlainResolver(options.home ?? process.cwd());
   }
 
@@ -276,7 +298,7 @@ export class FilesystemSFTPServer implements ISFTPServer {
     return withTarget(t, async () => {
       const mode = attrs.permissions !== undefined ? attrs.permissions & 0o7777 : 0o666;
       const fh = await fsp.open(t.opPath, openFlags(flags) | (t.follow ? 0 : constants.O_NOFOLLOW), mode);
-      return new FilesystemFile(fh, this.maxFileSize);
+      return new FilesystemFile(fh, this.maxFileSize, this.blockingIO);
     });
   }
 

@@ -41,6 +41,12 @@ export interface ISFTPFile {
    * SFTPError(FX_EOF), is the end of the file.
    */
   readChunk(offset: number, length: number): Awaitable<Uint8Array>;
+  /**
+   * Optional: reads up to `into.length` bytes at `offset` into `into` and returns how many (0 at
+   * the end of the file). No Twisted counterpart: where it is there, the server reads straight
+   * into the DATA reply it sends, saving a buffer and a copy per READ.
+   */
+  readChunkInto?(offset: number, into: Uint8Array): Awaitable<number>;
   writeChunk(offset: number, data: Uint8Array): Awaitable<void>;
   getAttrs(): Awaitable<FileAttributes>;
   setAttrs(attrs: FileAttributes): Awaitable<void>;

@@ -103,6 +103,9 @@ const READ_ONLY: ReadonlySet<number> = new Set([FXP_READ, FXP_STAT, FXP_LSTAT, F
 /** Extensions served by the protocol itself, whatever the ISFTPServer. */
 const BUILTIN_EXTENSIONS = ["limits@openssh.com", "copy-data"] as const;
 
+/** Bytes before the data of a DATA packet: length, type, request id, data length. */
+const DATA_HEADER = 13;
+
 /** Bytes copied per step of `copy-data`. */
 const COPY_CHUNK = 64 * 1024;
 
@@ -179,7 +182,7 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
 
   // ---- input ----------------------------------------------------------------------------------
 
-  protected override packetReceived(type: number, body: Uint8Array): void {
+  protected override packetReceived(type: number, body: Uint8Array, owned = false): void {
     if (type === FXP_INIT) {
       this.packet_INIT(new SSHReader(body));
       return;
@@ -192,7 +195,8 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
       this.sendStatus(id, FX_FAILURE, "Too many outstanding requests");
       return;
     }
-    this.queue.push({ type, body: body.slice() });
+    // A WRITE's 32 KiB usually spans two reads, so the framer's own buffer holds it: kept as is.
+    this.queue.push({ type, body: owned ? body : body.slice() });
     if (canPause && !this.inputPaused && this.outstanding >= this.maxOutstandingRequests) {
       this.inputPaused = true;
       t.pauseProducing!();
@@ -246,7 +250,12 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
    */
   protected override send(kind: number, fill: (w: SSHWriter) => void, sizeHint?: number): void {
     if (!this.connected) return;
-    const pkt = buildPacket(kind, fill, sizeHint);
+    this.sendBytes(buildPacket(kind, fill, sizeHint));
+  }
+
+  /** Sends one whole packet (length field included) in request order, as {@link send}. */
+  private sendBytes(pkt: Uint8Array): void {
+    if (!this.connected) return;
     const slot = replySlot.getStore();
     if (slot === undefined || slot === this.order[0]) this.transport.write(pkt);
     else slot.replies.push(pkt);
@@ -442,6 +451,22 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     const offset = readSafeUint64(r, "offset");
     const length = Math.min(r.uint32(), this.maxReadLength);
     r.end();
+    if (file.readChunkInto !== undefined) {
+      // The file reads straight into the reply behind its header: no buffer and no copy of its own.
+      const pkt = Buffer.allocUnsafe(DATA_HEADER + length);
+      const n = await file.readChunkInto(offset, pkt.subarray(DATA_HEADER));
+      if (n === 0) {
+        this.sendStatus(id, FX_EOF);
+        return;
+      }
+      // uint32 length, byte FXP_DATA, uint32 id, uint32 data length (the DATA header).
+      pkt.writeUInt32BE(DATA_HEADER - 4 + n, 0);
+      pkt[4] = FXP_DATA;
+      pkt.writeUInt32BE(id, 5);
+      pkt.writeUInt32BE(n, 9);
+      this.sendBytes(pkt.subarray(0, DATA_HEADER + n));
+      return;
+    }
     const data = await file.readChunk(offset, length);
     if (data.length === 0) {
       this.sendStatus(id, FX_EOF);

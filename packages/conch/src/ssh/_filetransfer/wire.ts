@@ -159,7 +159,9 @@ export class SFTPFramingError extends Error {
 
 /**
  * Byte-fed SFTP packet framer: give it bytes in any pieces; it calls `onPacket(type, body)` once
- * per whole packet (`body` is the packet after the type byte, valid only during the call). A
+ * per whole packet (`body` is the packet after the type byte, valid only during the call unless
+ * `owned`: then it is a buffer of the framer's own that it never touches again, so the receiver
+ * may keep it without a copy). A
  * length over `maxPacketLength` or under one byte is reported to `onError` before any of the body
  * is buffered, and the framer stops.
  */
@@ -173,7 +175,7 @@ export class PacketFramer {
   private tooLong: { length: number; head: Uint8Array; fill: number } | undefined = undefined;
 
   constructor(
-    private readonly onPacket: (type: number, body: Uint8Array) => void,
+    private readonly onPacket: (type: number, body: Uint8Array, owned: boolean) => void,
     private readonly onError: (e: SFTPFramingError) => void,
     /** The largest length field accepted. */
     public maxPacketLength: number = MAX_PACKET_LENGTH,
@@ -217,10 +219,12 @@ export class PacketFramer {
         if (data.length - off >= length) {
           const pkt = data.subarray(off, off + length);
           off += length;
-          this.onPacket(pkt[0]!, pkt.subarray(1));
+          this.onPacket(pkt[0]!, pkt.subarray(1), false);
           continue;
         }
-        this.body = new Uint8Array(length);
+        // Every byte is written before the packet is handed out, so no zero-filling; not from
+        // the shared pool either, since a receiver may keep the packet (`owned`).
+        this.body = Buffer.allocUnsafeSlow(length);
         this.bodyFill = 0;
       }
       const body = this.body;
@@ -230,7 +234,7 @@ export class PacketFramer {
       off += n;
       if (this.bodyFill === body.length) {
         this.body = undefined;
-        this.onPacket(body[0]!, body.subarray(1));
+        this.onPacket(body[0]!, body.subarray(1), true);
       }
     }
   }
