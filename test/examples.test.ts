@@ -1,0 +1,23 @@
+/**
+ * The runnable examples stay true to the code: each conch demo runs as a user would run it (a
+ * fresh Node process on the compiled example), prints what its header promises and exits 0.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const EXAMPLES = fileURLToPath(new URL("../../examples/dist/conch/", import.meta.url));
+
+test("examples/conch/demo.ts (npm start) prints what cat echoed and exits 0", async () => {
+  const { stdout } = await run(process.execPath, [`${EXAMPLES}demo.js`], { timeout: 60_000 });
+  assert.match(stdout, /We got this from "cat": This data will be echoed back to us by "cat\."/);
+});
+
+test("examples/conch/sftpdemo.ts puts, lists and gets a file through the Unix realm's sftp and exits 0", async () => {
+  const { stdout } = await run(process.execPath, [`${EXAMPLES}sftpdemo.js`], { timeout: 60_000 });
+  assert.match(stdout, /uploaded\.bin/);
+  assert.match(stdout, /the file came back byte for byte/);
+});
