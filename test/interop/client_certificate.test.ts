@@ -18,6 +18,15 @@ import { main as ckeygen } from "@twisted-ts/conch/scripts/ckeygen";
 import { connectClient, type UserKey } from "./_client_support.js";
 import { sshClientArgs } from "./_server_support.js";
 
+/**
+ * sshd's log line matching `re`: sshd writes it to its stderr when it decides, and it reaches this
+ * process a little later than the client sees the outcome, so it is waited for (10 s at most).
+ */
+async function sshdLogged(sshd: Sshd, re: RegExp): Promise<void> {
+  for (let i = 0; i < 500 && !re.test(sshd.output()); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.match(sshd.output(), re);
+}
+
 const { Key } = keys;
 
 async function sshdTrusting(t: TestContext, ca: keys.Key): Promise<Sshd | undefined> {
@@ -42,7 +51,7 @@ for (const type of ["ed25519", "rsa"] as const) {
     t.after(() => client.close());
     const r = await client.exec("echo via-certificate");
     assert.equal(r.stdout, "via-certificate\n");
-    assert.match(sshd.output(), new RegExp(`Accepted publickey for \\S+ from 127\\.0\\.0\\.1 port \\d+ ssh2: ${type === "rsa" ? "RSA" : "ED25519"}-CERT SHA256:\\S+ ID ours-${type}`));
+    await sshdLogged(sshd, new RegExp(`Accepted publickey for \\S+ from 127\\.0\\.0\\.1 port \\d+ ssh2: ${type === "rsa" ? "RSA" : "ED25519"}-CERT SHA256:\\S+ ID ours-${type}`));
   });
 }
 
@@ -53,7 +62,7 @@ test("sshd refuses our certificate for another principal, and our client reports
   const key = await userKey(t, "ed25519");
   const cert = ca.signCertificate(Key.fromString(key.publicLine), { type: "user", keyId: "not-for-you", principals: ["someone-else"] });
   await assert.rejects(connectClient({ port: sshd.port, user: sshd.user, key, certificate: cert.toString(), hostKey: sshd.hostKeys["ed25519"], peerLog: sshd.output }));
-  assert.match(sshd.output(), /Certificate invalid: name is not a listed principal/);
+  await sshdLogged(sshd, /Certificate invalid: name is not a listed principal/);
 });
 
 /** sshd presenting a host certificate made by ssh-keygen -s -h, and a known_hosts naming only its CA. */
@@ -116,5 +125,5 @@ test("OpenSSH's ssh logs into sshd with a user certificate from ckeygen -s (Trus
   );
   assert.equal(r.code, 0, r.stderr + sshd.output());
   assert.equal(r.stdout.toString(), "ckeygen-cert-ok\n");
-  assert.match(sshd.output(), /Accepted publickey for \S+ from 127\.0\.0\.1 port \d+ ssh2: RSA-CERT SHA256:\S+ ID from-ckeygen/);
+  await sshdLogged(sshd, /Accepted publickey for \S+ from 127\.0\.0\.1 port \d+ ssh2: RSA-CERT SHA256:\S+ ID from-ckeygen/);
 });
