@@ -26,7 +26,6 @@ import {
   MalformedFieldError,
   NotPermittedError,
   OPEN_ADMINISTRATIVELY_PROHIBITED,
-  OPEN_CONNECT_FAILED,
   OPEN_RESOURCE_SHORTAGE,
   OPEN_UNKNOWN_CHANNEL_TYPE,
   ShortReadError,
@@ -56,7 +55,7 @@ import {
   MAX_OPEN_CHANNELS,
   messages,
 } from "./_connection/messages.js";
-import { EMPTY, globalOk, isConchUser, isThenable, latin1, sendParts, u32 } from "./_connection/util.js";
+import { EMPTY, globalOk, isConchUser, isThenable, latin1, openFailureOf, sendParts, u32 } from "./_connection/util.js";
 
 export {
   OPEN_ADMINISTRATIVELY_PROHIBITED,
@@ -115,12 +114,13 @@ export class SSHConnection extends SSHService {
     return `SSHConnection on ${this.transport?.constructor.name ?? "no transport"}`;
   }
 
-  /** Links the avatar (server side) to this connection, as Twisted does. */
+  /** The transport holds our output back (or lets it go): every channel's producer follows. */
   override outputHeld(held: boolean): void {
     this.outputIsHeld = held;
     for (const channel of this.channels.values()) channel._outputHeld(held);
   }
 
+  /** Links the avatar (server side) to this connection, as Twisted does. */
   override serviceStarted(): void {
     const avatar = this.transport?.avatar;
     if (typeof avatar === "object" && avatar !== null) (avatar as { conn?: SSHConnection }).conn = this;
@@ -263,17 +263,7 @@ export class SSHConnection extends SSHService {
       channel = this.getChannel(channelType, windowSize, maxPacket, data);
     } catch (e) {
       if (!(e instanceof NotPermittedError)) this.log.failure("channel open failed", e, "error");
-      let reason = OPEN_CONNECT_FAILED;
-      let description = "unknown failure";
-      if (e instanceof ConchError) {
-        let value: unknown = e.value;
-        let code: unknown = e.data;
-        // Some code raises ConchError(code, text): swap (Twisted #3657, #3071).
-        if (typeof value === "number") [value, code] = [code, value];
-        description = String(value);
-        reason = typeof code === "number" ? code : OPEN_CONNECT_FAILED;
-      }
-      this.sendOpenFailure(senderChannel, reason, description);
+      this.sendOpenFailure(senderChannel, ...openFailureOf(e));
       return;
     }
     const localChannel = this.localChannelID++;

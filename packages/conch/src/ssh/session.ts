@@ -22,7 +22,6 @@ import type {
   IPushProducer,
   ITransport,
 } from "@twisted-ts/internet/interfaces";
-import { Deferred } from "@twisted-ts/internet/defer";
 import { ConnectionDone } from "@twisted-ts/internet/error";
 import { Failure as FailureClass } from "@twisted-ts/internet/failure";
 import { Logger } from "@twisted-ts/internet/log";
@@ -30,15 +29,12 @@ import { ProcessProtocol, Protocol } from "@twisted-ts/internet/protocol";
 import { EnvironmentVariableNotPermitted, type ISession, type ISessionProvider } from "../avatar.js";
 import { type AuthOptions, describePeer, sessionRequestRefusal } from "./authopt.js";
 import { SSHChannel, type RequestResult, type SSHChannelOptions } from "./channel.js";
-import { NS, SSHReader, concatBytes, toBytes } from "./common.js";
+import { NS, SSHReader, toBytes } from "./common.js";
 import { EXTENDED_DATA_STDERR } from "./connection.js";
 import { ByteQueue } from "./_connection/bytequeue.js";
 import {
-  type ExitSignal,
   latin1,
   packRequest_exit_signal,
-  parseRequest_exit_signal,
-  parseRequest_exit_status,
   parseRequest_pty_req,
   parseRequest_window_change,
   signalName,
@@ -58,6 +54,7 @@ export {
   signalName,
   type ExitSignal,
 } from "./_session/requests.js";
+export { SSHSessionClient, SSHSessionClientChannel } from "./_session/client.js";
 
 const log = new Logger("twisted-ts.conch.ssh.session");
 
@@ -750,66 +747,5 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
   }
   stopProducing(): void {
     this.session.loseConnection();
-  }
-}
-
-/** Twisted's `SSHSessionClient`: a protocol that sends what it receives to its transport. */
-export class SSHSessionClient extends Protocol<ITransport> {
-  override dataReceived(data: Uint8Array): void {
-    this.transport?.write(data);
-  }
-}
-
-/**
- * A client-side session channel that collects what the server sends: stdout, stderr, the exit
- * status or signal. Subclass it and send `exec` / `shell` in `channelOpen`; `whenClosed` fires
- * once both sides have closed.
- */
-export class SSHSessionClientChannel extends SSHChannel {
-  override name = "session";
-  /** Exit code from the server's exit-status request, if one came. */
-  exitStatus: number | undefined = undefined;
-  /** The server's exit-signal request, if one came. */
-  exitSignal: ExitSignal | undefined = undefined;
-  /** True once the channel has closed on both sides. */
-  isClosed = false;
-  /** Fires with the channel when it has closed on both sides. */
-  readonly whenClosed = new Deferred<SSHSessionClientChannel>();
-  private readonly out: Uint8Array[] = [];
-  private readonly err: Uint8Array[] = [];
-
-  /** Everything received as data (stdout). */
-  get stdout(): Uint8Array {
-    return concatBytes(...this.out);
-  }
-
-  /** Everything received as extended data type 1 (stderr). */
-  get stderr(): Uint8Array {
-    return concatBytes(...this.err);
-  }
-
-  override dataReceived(data: Uint8Array): void {
-    this.out.push(data.slice());
-  }
-
-  override extReceived(dataType: number, data: Uint8Array): void {
-    if (dataType === EXTENDED_DATA_STDERR) this.err.push(data.slice());
-  }
-
-  /** RFC 4254 §6.10: `uint32 exit_status`. */
-  request_exit_status(data: Uint8Array): boolean {
-    this.exitStatus = parseRequest_exit_status(data);
-    return true;
-  }
-
-  /** RFC 4254 §6.10: signal name, core dumped, error message, language tag. */
-  request_exit_signal(data: Uint8Array): boolean {
-    this.exitSignal = parseRequest_exit_signal(data);
-    return true;
-  }
-
-  override closed(): void {
-    this.isClosed = true;
-    this.whenClosed.callback(this);
   }
 }

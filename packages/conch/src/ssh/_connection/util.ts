@@ -1,5 +1,6 @@
 /** Small wire and type helpers the connection service's handlers share (internal). */
 import type { IConchUser } from "../../avatar.js";
+import { ConchError, OPEN_CONNECT_FAILED } from "../../error.js";
 import type { SSHServiceTransport } from "../service.js";
 
 export const EMPTY = new Uint8Array(0);
@@ -49,4 +50,17 @@ export function sendParts(transport: PartsTransport, messageType: number, head: 
   payload.set(head, 0);
   payload.set(body, head.length);
   transport.sendPacket(messageType, payload);
+}
+
+/**
+ * The CHANNEL_OPEN_FAILURE reason and description for an error from `getChannel`: a ConchError
+ * carries them (in either order: some code raises ConchError(code, text), Twisted #3657, #3071);
+ * anything else is OPEN_CONNECT_FAILED "unknown failure".
+ */
+export function openFailureOf(e: unknown): [reason: number, description: string] {
+  if (!(e instanceof ConchError)) return [OPEN_CONNECT_FAILED, "unknown failure"];
+  let value: unknown = e.value;
+  let code: unknown = e.data;
+  if (typeof value === "number") [value, code] = [code, value];
+  return [typeof code === "number" ? code : OPEN_CONNECT_FAILED, String(value)];
 }
