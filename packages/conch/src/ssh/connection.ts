@@ -35,6 +35,7 @@ import { type AuthOptions, channelOpenRefusal, describePeer, globalRequestRefusa
 import type { SSHChannel } from "./channel.js";
 import { NS, SSHReader, toBytes } from "./common.js";
 import { SSHService, type MessageTable } from "./service.js";
+import { type Keepalive, startKeepalive } from "./_connection/keepalive.js";
 import { OrderedReplies } from "./_connection/replies.js";
 import {
   MSG_GLOBAL_REQUEST,
@@ -105,6 +106,12 @@ export class SSHConnection extends SSHService {
   private readonly sessionChannels = new Set<SSHChannel>();
   /** True while the transport holds our output back; channels' producers stay paused meanwhile. */
   outputIsHeld = false;
+  /** Keepalive seconds (ServerAliveInterval; 0 off; undefined: a server factory's clientAliveInterval, else off). */
+  keepaliveInterval: number | undefined = undefined;
+  /** Unanswered keepalives before the connection is dropped (`ServerAliveCountMax`, default 3). */
+  keepaliveCountMax: number | undefined = undefined;
+  /** The running keepalive, if any. */
+  keepalive: Keepalive | undefined = undefined;
 
   protected readonly log = new Logger("twisted-ts.conch.ssh.connection", this);
   private readonly channelReplies = new Map<SSHChannel, OrderedReplies>();
@@ -124,6 +131,7 @@ export class SSHConnection extends SSHService {
   override serviceStarted(): void {
     const avatar = this.transport?.avatar;
     if (typeof avatar === "object" && avatar !== null) (avatar as { conn?: SSHConnection }).conn = this;
+    this.keepalive = startKeepalive(this, this.keepaliveInterval, this.keepaliveCountMax);
   }
 
   /**
@@ -131,20 +139,17 @@ export class SSHConnection extends SSHService {
    * `openFailed(ConnectionLost)`, and pending global requests errback.
    */
   override serviceStopped(): void {
+    this.keepalive?.stop();
     for (const channel of [...this.channelsToRemoteChannel.keys()]) this.channelClosed(channel);
     const opening = [...this.channels.values()];
     this.channels.clear();
     for (const channel of opening) this.callHook(channel, "openFailed", () => channel.openFailed(new ConnectionLost()));
-    this.cleanupGlobalDeferreds();
-  }
-
-  private cleanupGlobalDeferreds(): void {
-    const pending = this.globalDeferreds.splice(0);
-    for (const d of pending) d.errback(new ConnectionStoppedError());
+    for (const d of this.globalDeferreds.splice(0)) d.errback(new ConnectionStoppedError());
   }
 
   /** Decodes and dispatches; a malformed message or an unknown channel number ends the connection. */
   override packetReceived(messageNum: number, packet: Uint8Array): void {
+    this.keepalive?.packetReceived();
     try {
       super.packetReceived(messageNum, packet);
     } catch (e) {

@@ -52,6 +52,13 @@ export class SSHFactory extends ServerFactory<SSHServerTransport> implements SSH
    * (`authopt.DEFAULT_SERVER_AUTH_SETTINGS`).
    */
   authSettings: Partial<ServerAuthSettings> = {};
+  /**
+   * sshd's `ClientAliveInterval`: seconds without anything from a client before a
+   * `keepalive@openssh.com` request goes to it; 0 (sshd's default) is off.
+   */
+  clientAliveInterval = 0;
+  /** sshd's `ClientAliveCountMax`: unanswered keepalives after which the client is dropped. */
+  clientAliveCountMax = 3;
   /** The moduli file `getPrimes` reads; undefined to use only the built-in groups. */
   moduliPath: string | undefined = DEFAULT_MODULI_PATH;
   private primes: Primes | undefined | null = null;

@@ -71,6 +71,10 @@ export interface SSHServiceFactory {
   portal: Portal | null | undefined;
   /** Server-wide settings every login's {@link AuthOptions} are narrowed by (sshd's defaults for what is unset). */
   readonly authSettings?: Partial<ServerAuthSettings> | undefined;
+  /** sshd's `ClientAliveInterval`: seconds of silence before a keepalive to the client; 0 or unset is off. */
+  readonly clientAliveInterval?: number | undefined;
+  /** sshd's `ClientAliveCountMax`: unanswered keepalives before the client is dropped (default 3). */
+  readonly clientAliveCountMax?: number | undefined;
 }
 
 /** A table from message number to Twisted's message name (`MSG_USERAUTH_REQUEST`, …). */
