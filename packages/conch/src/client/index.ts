@@ -1,2 +1,7 @@
-/** `@twisted-ts/conch/client`: client helpers (known_hosts, endpoints). */
+/**
+ * `@twisted-ts/conch/client`: client helpers (known_hosts, direct connections, endpoints); the
+ * default client is `@twisted-ts/conch/client/default`.
+ */
 export * as knownhosts from "./knownhosts.js";
+export * as direct from "./direct.js";
+export * as endpoints from "./endpoints.js";

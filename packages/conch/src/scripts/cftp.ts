@@ -6,30 +6,28 @@
  *          user@host[:path]
  *
  * Host keys are checked against `~/.ssh/known_hosts` (`-o UserKnownHostsFile=…`,
- * `-o StrictHostKeyChecking=yes|accept-new|ask`); the user's keys are `-i` or `~/.ssh/id_*`.
+ * `-o StrictHostKeyChecking=yes|accept-new|ask`); the user's keys are `-i` or `~/.ssh/id_*`, then
+ * password and keyboard-interactive on a terminal (the default client, `client/default`).
  * With `-b` it runs the batch file (`-` for stdin) as OpenSSH's `sftp -b` does: each command is
  * echoed, a failing one ends the run with status 1 unless it starts with `-`. Without it, an
  * interactive prompt (readline, with history). {@link main} takes its arguments and an IO, so
  * tests run it in process.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Writable, type Readable } from "node:stream";
-import { Deferred, succeed } from "@twisted-ts/internet/defer";
+import { TCP4ClientEndpoint } from "@twisted-ts/internet/endpoints";
 import type { Failure } from "@twisted-ts/internet/failure";
-import { ClientFactory } from "@twisted-ts/internet/protocol";
 import { reactor } from "@twisted-ts/internet/reactor";
 import { isMainModule, walkArgs } from "./_bin.js";
 import { CftpCommands, type Output } from "./_cftp_commands.js";
-import { KnownHostsFile, hostKeyAlgorithmsFor, verifyHostKey, type HostKeyPolicy } from "../client/knownhosts.js";
+import { defaultIdentities, terminalUI } from "../client/default.js";
+import { connect as directConnect, type ConnectOptions } from "../client/direct.js";
+import type { HostKeyPolicy } from "../client/knownhosts.js";
 import { openSFTPChannel } from "../ssh/_filetransfer/channel.js";
 import type { FileTransferClient } from "../ssh/_filetransfer/client.js";
-import { SSHConnection } from "../ssh/connection.js";
-import { Certificate, Key } from "../ssh/keys.js";
-import { DEFAULT_PUBLIC_KEYS, SSHClientTransport } from "../ssh/transport.js";
-import { SSHUserAuthClient } from "../ssh/userauth.js";
 
 export { splitWords, CftpCommands } from "./_cftp_commands.js";
 
@@ -96,73 +94,36 @@ export function parseArgs(argv: readonly string[]): CftpOptions {
   const colon = hostPath.indexOf(":");
   o.host = colon >= 0 ? hostPath.slice(0, colon) : hostPath;
   if (colon >= 0 && colon < hostPath.length - 1) o.path = hostPath.slice(colon + 1);
-  if (o.identities.length === 0) {
-    for (const name of ["id_ed25519", "id_ecdsa", "id_rsa"]) if (existsSync(join(home, ".ssh", name))) o.identities.push(join(home, ".ssh", name));
-  }
+  if (o.identities.length === 0) o.identities = defaultIdentities(home);
   return o;
 }
 
-/** Connects, logs in with the keys and starts the sftp subsystem. */
+/**
+ * Connects and logs in with the default client (keys, then password and keyboard-interactive on
+ * a terminal), then starts the sftp subsystem.
+ */
 export function connect(o: CftpOptions): Promise<{ sftp: FileTransferClient; close: () => void }> {
-  // As ssh: a certificate beside a key (id_ed25519-cert.pub) is offered first, then the plain key.
-  const offers: Array<{ offer: Key | Certificate; key: Key }> = [];
-  for (const path of o.identities) {
-    const key = Key.fromFile(path);
-    if (existsSync(`${path}-cert.pub`)) offers.push({ offer: Certificate.fromString(readFileSync(`${path}-cert.pub`, "utf8")), key });
-    offers.push({ offer: key.public(), key });
-  }
-  const ready = new Deferred<{ sftp: FileTransferClient; close: () => void }>();
-  class Conn extends SSHConnection {
-    override serviceStarted(): void {
-      super.serviceStarted();
-      openSFTPChannel(this).addCallbacks(
-        (sftp) => ready.callback({ sftp, close: () => this.transport?.loseConnection() }),
-        (f: Failure) => void (ready.called || ready.errback(f)),
-      );
-    }
-  }
-  class Auth extends SSHUserAuthClient {
-    override preferredOrder = ["publickey"];
-    private next = 0;
-    override getPublicKey() {
-      return offers[this.next++]?.offer;
-    }
-    override getPrivateKey() {
-      return succeed(offers[this.next - 1]!.key);
-    }
-    override getPassword() {
-      return undefined;
-    }
-  }
-  // The transport reports a refused host key as a bare disconnect; the user needs the reason.
-  let hostKeyError: unknown = undefined;
-  const port = o.port !== 22 ? o.port : undefined;
-  class Transport extends SSHClientTransport {
-    // Certificate host key algorithms first when known_hosts names a CA for the host, as ssh.
-    override supportedPublicKeys: string[] = hostKeyAlgorithmsFor(KnownHostsFile.fromPath(o.knownHosts), o.host, port, DEFAULT_PUBLIC_KEYS);
-    override verifyHostKey(pubKey: Uint8Array, _fingerprint: string) {
-      return verifyHostKey(pubKey, { knownHosts: o.knownHosts, hostname: o.host, ...(o.port !== 22 ? { port: o.port } : {}), policy: o.policy }).addErrback(
-        (f: Failure) => {
-          hostKeyError = f.value;
-          return f;
+  const ui = terminalUI();
+  const options: ConnectOptions = {
+    user: o.user,
+    hostname: o.host,
+    port: o.port,
+    knownHosts: o.knownHosts,
+    policy: o.policy,
+    identities: o.identities,
+    ...(ui !== undefined ? { ui } : {}),
+  };
+  return directConnect(new TCP4ClientEndpoint(reactor, o.host, o.port), options)
+    .addCallback((conn) =>
+      openSFTPChannel(conn).addCallbacks(
+        (sftp) => ({ sftp, close: (): void => conn.transport?.loseConnection() }),
+        (f: Failure): never => {
+          conn.transport?.loseConnection();
+          throw f.value;
         },
-      );
-    }
-    override connectionSecure(): void {
-      const auth = new Auth(o.user, new Conn());
-      auth.whenDone().addErrback((f: Failure) => void (ready.called || ready.errback(f)));
-      this.requestService(auth);
-    }
-    override connectionLost(reason: Failure): void {
-      super.connectionLost(reason);
-      if (!ready.called) ready.errback(hostKeyError ?? this.disconnectReason ?? reason);
-    }
-  }
-  const factory = new ClientFactory();
-  factory.protocol = Transport;
-  factory.clientConnectionFailed = (_c, reason) => void (ready.called || ready.errback(reason));
-  reactor.connectTCP(o.host, o.port, factory);
-  return ready.asPromise();
+      ),
+    )
+    .asPromise();
 }
 
 function message(e: unknown): string {

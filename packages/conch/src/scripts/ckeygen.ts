@@ -13,6 +13,7 @@ import { existsSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
 import { hostname, homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { isMainModule } from "./_bin.js";
+import { readTerminalLine } from "../client/_terminal.js";
 import { BadKeyError, Certificate, EncryptedKeyError, Key } from "../ssh/keys.js";
 import { CertArgumentError, listCertificate, signKeyFile, signedLine } from "./_ckeygen_cert.js";
 
@@ -371,42 +372,11 @@ export async function main(argv: readonly string[], io: IO): Promise<number> {
   }
 }
 
-/** Reads one line from standard input; with `hidden` on a terminal, without echoing it. */
-function readLine(question: string, hidden: boolean): Promise<string> {
-  return new Promise((resolve) => {
-    const input = process.stdin;
-    process.stderr.write(question);
-    const tty = hidden && input.isTTY;
-    if (tty) input.setRawMode(true);
-    let buf = "";
-    const finish = (): void => {
-      input.removeListener("data", onData);
-      input.removeListener("end", finish);
-      if (tty) {
-        input.setRawMode(false);
-        process.stderr.write("\n");
-      }
-      input.pause();
-      resolve(buf);
-    };
-    const onData = (chunk: Buffer): void => {
-      for (const ch of chunk.toString("utf8")) {
-        if (ch === "\n" || ch === "\r") return finish();
-        if (ch === "\u0003") process.exit(130);
-        if (ch === "\u007f") buf = buf.slice(0, -1);
-        else buf += ch;
-      }
-    };
-    input.on("data", onData);
-    input.on("end", finish);
-    input.resume();
-  });
-}
-
 const consoleIO: IO = {
   stdout: (t) => void process.stdout.write(t),
   stderr: (t) => void process.stderr.write(t),
-  prompt: readLine,
+  // ^C at a passphrase prompt ends the program as it would have without raw mode.
+  prompt: (question, hidden) => readTerminalLine(question, hidden).catch(() => process.exit(130)),
 };
 
 if (isMainModule(import.meta.url)) {
