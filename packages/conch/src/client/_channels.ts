@@ -109,10 +109,10 @@ export class CommandChannel extends ProtocolChannel {
   }
 
   override channelOpen(_specificData: Uint8Array): void {
-    this.conn.sendRequest(this, "exec", NS(this.command), true).addCallbacks(
-      () => this.ready(),
-      (f: Failure) => this.notReady(f),
-    );
+    this.conn
+      .sendRequest(this, "exec", NS(this.command), true)
+      .addCallback(() => this.ready())
+      .addErrback((f: Failure) => this.notReady(f));
   }
 
   override extReceived(dataType: number, data: Uint8Array): void {

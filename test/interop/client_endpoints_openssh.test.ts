@@ -1,0 +1,230 @@
+/**
+ * Client endpoints against OpenSSH's sshd on 127.0.0.1: SSHCommandClientEndpoint running a
+ * LineReceiver over `cat`, exit statuses reaching connectionLost, jump hosts (through one sshd to
+ * a second one, and through our own in-process server to sshd) by composing
+ * SSHDirectTCPIPClientEndpoint, and the client keepalive dropping an sshd whose processes were
+ * stopped (SIGSTOP).
+ */
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Deferred } from "@twisted-ts/internet/defer";
+import { LineReceiver } from "@twisted-ts/internet/basic";
+import { ConnectionDone, ProcessTerminated } from "@twisted-ts/internet/error";
+import type { Failure } from "@twisted-ts/internet/failure";
+import { Factory } from "@twisted-ts/internet/protocol";
+import { reactor } from "@twisted-ts/internet/reactor";
+import { TCP4ClientEndpoint } from "@twisted-ts/internet/endpoints";
+import { error } from "@twisted-ts/conch";
+import { direct } from "@twisted-ts/conch/client";
+import { SSHCommandClientEndpoint, SSHDirectTCPIPClientEndpoint } from "@twisted-ts/conch/client/endpoints";
+import { startSshd, type Sshd } from "../_support/sshd.js";
+import { runCommand, tempDir } from "../_support/peers.js";
+import { makeUserKey, within, type UserKey } from "./_client_support.js";
+import { startOurServer } from "./_server_support.js";
+
+const LONG = 60_000;
+
+/** Lines received, and how the connection ended. */
+class Lines extends LineReceiver {
+  override delimiter = Buffer.from("\n");
+  readonly lines: string[] = [];
+  /** Fires with the reason wrapped: a Failure given to callback() would switch to the errback path. */
+  readonly lost = new Deferred<{ reason: Failure }>();
+  override lineReceived(line: Uint8Array): void {
+    this.lines.push(Buffer.from(line).toString("utf8"));
+  }
+  override connectionLost(reason: Failure): void {
+    this.lost.callback({ reason });
+  }
+}
+
+function knownHostsFor(t: TestContext, ...servers: Array<{ port: number; hostKey: string }>): string {
+  const path = join(tempDir(t, "twisted-ts-kh-"), "known_hosts");
+  writeFileSync(path, servers.map((s) => `[127.0.0.1]:${s.port} ${s.hostKey}\n`).join(""));
+  return path;
+}
+
+async function sshdWithKey(t: TestContext, key: UserKey, config: string[] = []): Promise<Sshd | undefined> {
+  return startSshd(t, { authorizedKeys: [key.publicLine], hostKeyTypes: ["ed25519"], config });
+}
+
+async function runLines(ep: SSHCommandClientEndpoint, send: string[] = []): Promise<Lines> {
+  const p = (await within(ep.connect(Factory.forProtocol(Lines)), LONG, "connect")) as Lines;
+  for (const line of send) p.sendLine(Buffer.from(line));
+  return p;
+}
+
+test("SSHCommandClientEndpoint runs a LineReceiver over cat on sshd; closing the transport closes the channel and the connection", async (t) => {
+  const key = await makeUserKey(t);
+  const sshd = await sshdWithKey(t, key);
+  if (sshd === undefined) return;
+  const knownHosts = knownHostsFor(t, { port: sshd.port, hostKey: sshd.hostKeys.ed25519! });
+  const ep = SSHCommandClientEndpoint.newConnection(reactor, "cat", sshd.user, "127.0.0.1", { port: sshd.port, identities: [key.privatePath], knownHosts, policy: "strict" });
+  const p = await runLines(ep, ["hello", "world"]);
+  while (p.lines.length < 2) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(p.lines, ["hello", "world"]);
+  p.transport!.loseConnection();
+  const { reason } = await within(p.lost, LONG, "connectionLost", sshd.output);
+  assert.ok(reason.value instanceof ConnectionDone, String(reason.value));
+});
+
+test("SSHCommandClientEndpoint: the command's exit status reaches connectionLost as ProcessTerminated, 0 as ConnectionDone", async (t) => {
+  const key = await makeUserKey(t);
+  const sshd = await sshdWithKey(t, key);
+  if (sshd === undefined) return;
+  const knownHosts = knownHostsFor(t, { port: sshd.port, hostKey: sshd.hostKeys.ed25519! });
+  const opts = { port: sshd.port, identities: [key.privatePath], knownHosts, policy: "strict" as const };
+  const three = await runLines(SSHCommandClientEndpoint.newConnection(reactor, "echo out; exit 3", sshd.user, "127.0.0.1", opts));
+  const { reason: r3 } = await within(three.lost, LONG, "exit 3");
+  assert.deepEqual(three.lines, ["out"]);
+  assert.ok(r3.value instanceof ProcessTerminated);
+  assert.equal(r3.value.exitCode, 3);
+  const zero = await runLines(SSHCommandClientEndpoint.newConnection(reactor, "true", sshd.user, "127.0.0.1", opts));
+  const { reason: r0 } = await within(zero.lost, LONG, "exit 0");
+  assert.ok(r0.value instanceof ConnectionDone && !(r0.value instanceof ProcessTerminated));
+});
+
+test("SSHCommandClientEndpoint.existingConnection runs commands on an open connection and leaves it open", async (t) => {
+  const key = await makeUserKey(t);
+  const sshd = await sshdWithKey(t, key);
+  if (sshd === undefined) return;
+  const knownHosts = knownHostsFor(t, { port: sshd.port, hostKey: sshd.hostKeys.ed25519! });
+  const conn = await within(
+    direct.connect(new TCP4ClientEndpoint(reactor, "127.0.0.1", sshd.port), { user: sshd.user, hostname: "127.0.0.1", port: sshd.port, knownHosts, policy: "strict", identities: [key.privatePath] }),
+    LONG,
+    "connect",
+  );
+  t.after(() => conn.transport?.loseConnection());
+  for (const word of ["one", "two"]) {
+    const p = await runLines(SSHCommandClientEndpoint.existingConnection(conn, `echo ${word}`));
+    await within(p.lost, LONG, word);
+    assert.deepEqual(p.lines, [word]);
+  }
+  assert.ok(conn.transport !== undefined);
+});
+
+test("a refused host key fails connect with HostKeyNotVerifiableError, a failed login with AuthenticationFailed", async (t) => {
+  const key = await makeUserKey(t);
+  const other = await makeUserKey(t);
+  const sshd = await sshdWithKey(t, key);
+  if (sshd === undefined) return;
+  const empty = knownHostsFor(t);
+  const ep1 = SSHCommandClientEndpoint.newConnection(reactor, "true", sshd.user, "127.0.0.1", { port: sshd.port, identities: [key.privatePath], knownHosts: empty, policy: "strict" });
+  await assert.rejects(within(ep1.connect(Factory.forProtocol(Lines)), LONG, "host key"), error.HostKeyNotVerifiableError);
+  const knownHosts = knownHostsFor(t, { port: sshd.port, hostKey: sshd.hostKeys.ed25519! });
+  const ep2 = SSHCommandClientEndpoint.newConnection(reactor, "true", sshd.user, "127.0.0.1", { port: sshd.port, identities: [other.privatePath], knownHosts, policy: "strict" });
+  await assert.rejects(within(ep2.connect(Factory.forProtocol(Lines)), LONG, "auth"), direct.AuthenticationFailed);
+});
+
+test("jump host: through one sshd to a second sshd with SSHDirectTCPIPClientEndpoint as the endpoint", async (t) => {
+  const key = await makeUserKey(t);
+  const jump = await sshdWithKey(t, key);
+  const target = await sshdWithKey(t, key);
+  if (jump === undefined || target === undefined) return;
+  const knownHosts = knownHostsFor(t, { port: jump.port, hostKey: jump.hostKeys.ed25519! }, { port: target.port, hostKey: target.hostKeys.ed25519! });
+  const common = { identities: [key.privatePath], knownHosts, policy: "strict" as const };
+  const hop = SSHDirectTCPIPClientEndpoint.newConnection(reactor, jump.user, "127.0.0.1", "127.0.0.1", target.port, { ...common, port: jump.port });
+  const ep = SSHCommandClientEndpoint.newConnection(reactor, "echo $SSH_CONNECTION", target.user, "127.0.0.1", { ...common, port: target.port, endpoint: hop });
+  const p = await runLines(ep);
+  await within(p.lost, LONG, "jumped command", target.output);
+  // The target sees the connection come from the jump host's sshd (127.0.0.1), to its own port.
+  assert.match(p.lines[0] ?? "", new RegExp(`^127\\.0\\.0\\.1 \\d+ 127\\.0\\.0\\.1 ${target.port}$`));
+  assert.match(jump.output(), /direct-tcpip|Accepted publickey/);
+});
+
+test("jump host: through our own in-process server to sshd, two hops deep with the same endpoint twice", async (t) => {
+  const key = await makeUserKey(t);
+  const ours = await startOurServer(t);
+  const target = await startSshd(t, { authorizedKeys: [key.publicLine, readFileSync(ours.keyPath + ".pub", "utf8").trim()], hostKeyTypes: ["ed25519"] });
+  if (target === undefined) return;
+  const knownHosts = join(tempDir(t, "twisted-ts-kh-"), "known_hosts");
+  writeFileSync(knownHosts, readFileSync(ours.knownHosts, "utf8") + `[127.0.0.1]:${target.port} ${target.hostKeys.ed25519!}\n`);
+  const toOurs = { identities: [ours.keyPath], knownHosts, policy: "strict" as const, port: ours.port };
+  // ours → (direct-tcpip) ours again → (direct-tcpip) sshd: any depth is composition.
+  const hop1 = SSHDirectTCPIPClientEndpoint.newConnection(reactor, ours.user, "127.0.0.1", "127.0.0.1", ours.port, toOurs);
+  const hop2 = SSHDirectTCPIPClientEndpoint.newConnection(reactor, ours.user, "127.0.0.1", "127.0.0.1", target.port, { ...toOurs, endpoint: hop1 });
+  const ep = SSHCommandClientEndpoint.newConnection(reactor, "echo jumped", target.user, "127.0.0.1", {
+    identities: [key.privatePath],
+    knownHosts,
+    policy: "strict",
+    port: target.port,
+    endpoint: hop2,
+  });
+  const p = await runLines(ep);
+  await within(p.lost, LONG, "jumped command", target.output);
+  assert.deepEqual(p.lines, ["jumped"]);
+  assert.equal(ours.logins(), 2);
+  assert.deepEqual(ours.criticals(), []);
+});
+
+/** The pids of `pid`'s descendants. */
+async function descendants(pid: number): Promise<number[]> {
+  const r = await runCommand("ps", ["-e", "-o", "pid=,ppid="]);
+  const kids = new Map<number, number[]>();
+  for (const line of r.stdout.toString("utf8").trim().split("\n")) {
+    const [c, p] = line.trim().split(/\s+/).map(Number) as [number, number];
+    kids.set(p, [...(kids.get(p) ?? []), c]);
+  }
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    for (const c of kids.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+test("keepalive: our client drops an sshd whose processes stopped answering after interval × count (1 s × 2)", async (t) => {
+  const key = await makeUserKey(t);
+  const sshd = await sshdWithKey(t, key);
+  if (sshd === undefined) return;
+  const knownHosts = knownHostsFor(t, { port: sshd.port, hostKey: sshd.hostKeys.ed25519! });
+  const conn = await within(
+    direct.connect(new TCP4ClientEndpoint(reactor, "127.0.0.1", sshd.port), {
+      user: sshd.user,
+      hostname: "127.0.0.1",
+      port: sshd.port,
+      knownHosts,
+      policy: "strict",
+      identities: [key.privatePath],
+      keepaliveInterval: 1,
+      keepaliveCountMax: 2,
+    }),
+    LONG,
+    "connect",
+  );
+  const lost = new Deferred<void>();
+  const transport = conn.transport as unknown as { connectionLost(r: Failure): void; disconnectReason: error.SSHDisconnectError | undefined };
+  const original = transport.connectionLost.bind(transport);
+  transport.connectionLost = (r: Failure) => {
+    original(r);
+    lost.callback(undefined);
+  };
+  // The answers keep the connection up while sshd runs.
+  await new Promise((r) => setTimeout(r, 3_000));
+  assert.equal(lost.called, false);
+  const master = Number(readFileSync(join(sshd.dir, "sshd.pid"), "utf8").trim());
+  const stopped = await descendants(master);
+  assert.ok(stopped.length > 0, "sshd has a process for the connection");
+  for (const pid of stopped) process.kill(pid, "SIGSTOP");
+  t.after(() => {
+    for (const pid of stopped) {
+      try {
+        process.kill(pid, "SIGCONT");
+        process.kill(pid, "SIGKILL");
+      } catch {
+        /* gone already */
+      }
+    }
+  });
+  const started = Date.now();
+  await within(lost, LONG, "keepalive drop");
+  const elapsed = (Date.now() - started) / 1000;
+  assert.ok(elapsed >= 1.5, `dropped after ${elapsed} s`);
+  assert.equal(transport.disconnectReason?.reasonCode, error.DISCONNECT_CONNECTION_LOST);
+  assert.match(transport.disconnectReason?.description ?? "", /Timeout, server not responding/);
+});
