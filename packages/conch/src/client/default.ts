@@ -282,7 +282,7 @@ export function hostKeyChangedWarning(pubKey: Uint8Array | Key | Certificate, na
   let fingerprint = "(unreadable key)";
   try {
     const key = pubKey instanceof Certificate ? pubKey.key : pubKey instanceof Uint8Array ? Key.fromString(pubKey, "blob") : pubKey;
-    type = key.type() === "EC" ? "ECDSA" : key.type();
+    type = key.type() === "EC" ? "ECDSA" : key.type().toUpperCase();
     fingerprint = key.fingerprint("sha256");
   } catch {
     /* the message is still worth showing */
