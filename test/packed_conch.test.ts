@@ -1,0 +1,64 @@
+/**
+ * The `conch` bin as a user installs it: the packed tarballs installed into a new project, then
+ * `node_modules/.bin/conch` run against a real sshd on 127.0.0.1 with HOME a temp dir holding
+ * known_hosts and the id key. Packing is slow: done once for the whole file.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { startSshd } from "./_support/sshd.js";
+import { runCommand, tempDir } from "./_support/peers.js";
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const WORKSPACES = ["packages/internet", "packages/cred", "packages/conch"];
+
+test("node_modules/.bin/conch from the packed tarball: echo hi, exit 3, and a changed host key refused with 255", { timeout: 600_000 }, async (t) => {
+  const home = tempDir(t, "twisted-ts-conch-home-");
+  const ssh = join(home, ".ssh");
+  mkdirSync(ssh, { mode: 0o700 });
+  const keygen = await runCommand("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "conch-test", "-f", join(ssh, "id_ed25519")]);
+  assert.equal(keygen.code, 0, keygen.stderr);
+  const pub = (await runCommand("cat", [join(ssh, "id_ed25519.pub")])).stdout.toString("utf8").trim();
+  const sshd = await startSshd(t, { authorizedKeys: [pub], hostKeyTypes: ["ed25519"] });
+  if (sshd === undefined) return;
+  const knownHosts = join(ssh, "known_hosts");
+  writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostKeys.ed25519!}\n`);
+
+  const packs = tempDir(t, "twisted-ts-pack-");
+  const project = tempDir(t, "twisted-ts-project-");
+  await run("npm", ["pack", "--silent", "--pack-destination", packs, ...WORKSPACES.flatMap((w) => ["-w", w])], { cwd: ROOT });
+  const tarballs = readdirSync(packs).filter((f) => f.endsWith(".tgz")).map((f) => join(packs, f));
+  writeFileSync(join(project, "package.json"), JSON.stringify({ name: "user-project", private: true, type: "module" }));
+  await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--omit=optional", ...tarballs], { cwd: project });
+  const conch = join(project, "node_modules", ".bin", "conch");
+  const env = { ...process.env, HOME: home, TERM: "dumb" };
+  const target = `${sshd.user}@127.0.0.1`;
+
+  const hi = await runCommand(conch, ["-p", String(sshd.port), target, "echo", "hi"], { env, cwd: project, timeoutMs: 120_000 });
+  assert.equal(hi.stdout.toString("utf8"), "hi\n", hi.stderr);
+  assert.equal(hi.code, 0, hi.stderr);
+
+  const three = await runCommand(conch, ["-p", String(sshd.port), target, "exit 3"], { env, cwd: project, timeoutMs: 120_000 });
+  assert.equal(three.code, 3, three.stderr);
+
+  const piped = await runCommand(conch, ["-p", String(sshd.port), target, "cat; echo err >&2"], { env, cwd: project, input: "through stdin\n", timeoutMs: 120_000 });
+  assert.equal(piped.stdout.toString("utf8"), "through stdin\n");
+  assert.equal(piped.stderr, "err\n");
+  assert.equal(piped.code, 0);
+
+  // Another host's key under the same name: refused, whatever StrictHostKeyChecking says.
+  const other = join(home, "other");
+  await runCommand("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other]);
+  const otherLine = (await runCommand("cat", [`${other}.pub`])).stdout.toString("utf8").trim();
+  writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${otherLine}\n`);
+  const changed = await runCommand(conch, ["-p", String(sshd.port), "-o", "StrictHostKeyChecking=no", target, "echo", "hi"], { env, cwd: project, timeoutMs: 120_000 });
+  assert.equal(changed.code, 255);
+  assert.equal(changed.stdout.toString("utf8"), "");
+  assert.match(changed.stderr, /@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@ {4}WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! {5}@\n/);
+  assert.match(changed.stderr, /Host key verification failed\./);
+});
