@@ -75,6 +75,8 @@ export interface ServerOptions {
   unixOptions?: unix.UnixRealmOptions;
   /** Called with each avatar the realm makes and the user's home (to add subsystems, …). */
   configureAvatar?: (avatar: unix.UnixConchUser | unix.InProcessConchUser, home: string) => void;
+  /** sshd's ClientAliveInterval and ClientAliveCountMax (the factory's; off by default). */
+  clientAlive?: { interval: number; countMax: number };
 }
 
 export interface OurServer {
@@ -211,6 +213,10 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   if (opts.hostCertificates !== undefined) f.hostCertificates = opts.hostCertificates(hostKeys);
   f.portal = portal;
   if (opts.authSettings !== undefined) f.authSettings = opts.authSettings;
+  if (opts.clientAlive !== undefined) {
+    f.clientAliveInterval = opts.clientAlive.interval;
+    f.clientAliveCountMax = opts.clientAlive.countMax;
+  }
   const { keyExchanges, loginGraceTime } = opts;
   let live = 0;
   f.protocol = class extends transport.SSHServerTransport {

@@ -2,8 +2,8 @@
  * Client endpoints against OpenSSH's sshd on 127.0.0.1: SSHCommandClientEndpoint running a
  * LineReceiver over `cat`, exit statuses reaching connectionLost, jump hosts (through one sshd to
  * a second one, and through our own in-process server to sshd) by composing
- * SSHDirectTCPIPClientEndpoint, and the client keepalive dropping an sshd whose processes were
- * stopped (SIGSTOP).
+ * SSHDirectTCPIPClientEndpoint, the client keepalive dropping an sshd whose processes were
+ * stopped (SIGSTOP), and our server's keepalive dropping a stopped OpenSSH client.
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
@@ -20,9 +20,9 @@ import { error } from "@twisted-ts/conch";
 import { direct } from "@twisted-ts/conch/client";
 import { SSHCommandClientEndpoint, SSHDirectTCPIPClientEndpoint } from "@twisted-ts/conch/client/endpoints";
 import { startSshd, type Sshd } from "../_support/sshd.js";
-import { runCommand, tempDir } from "../_support/peers.js";
+import { requirePeer, runCommand, spawnPeer, tempDir } from "../_support/peers.js";
 import { makeUserKey, within, type UserKey } from "./_client_support.js";
-import { startOurServer } from "./_server_support.js";
+import { clientEnv, sshClientArgs, startOurServer } from "./_server_support.js";
 
 const LONG = 60_000;
 
@@ -227,4 +227,38 @@ test("keepalive: our client drops an sshd whose processes stopped answering afte
   assert.ok(elapsed >= 1.5, `dropped after ${elapsed} s`);
   assert.equal(transport.disconnectReason?.reasonCode, error.DISCONNECT_CONNECTION_LOST);
   assert.match(transport.disconnectReason?.description ?? "", /Timeout, server not responding/);
+});
+
+test("keepalive: our server (ClientAliveInterval 1, ClientAliveCountMax 2) drops a stopped OpenSSH client and keeps a running one", async (t) => {
+  const ssh = requirePeer(t, "ssh", "openssh-client");
+  if (ssh === undefined) return;
+  const ours = await startOurServer(t, { clientAlive: { interval: 1, countMax: 2 } });
+  const spawnClient = () => spawnPeer(t, ssh, [...sshClientArgs(ours, ["-o", "ServerAliveInterval=0"]), `${ours.user}@127.0.0.1`, "sleep 60"], clientEnv(ours));
+  const waitFor = async (what: string, done: () => boolean): Promise<void> => {
+    const until = Date.now() + LONG;
+    while (!done()) {
+      if (Date.now() > until) throw new Error(`${what}: not within ${LONG} ms\n${ours.logText().slice(-4000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const running = spawnClient();
+  await waitFor("first login", () => ours.logins() === 1 && ours.liveConnections() === 1);
+  // A client that answers stays connected across several intervals.
+  await new Promise((r) => setTimeout(r, 3_500));
+  assert.equal(ours.liveConnections(), 1, ours.logText());
+  running.kill("SIGKILL");
+  await waitFor("first connection gone", () => ours.liveConnections() === 0);
+
+  const stopped = spawnClient();
+  await waitFor("second login", () => ours.logins() === 2 && ours.liveConnections() === 1);
+  stopped.kill("SIGSTOP");
+  t.after(() => {
+    stopped.kill("SIGCONT");
+    stopped.kill("SIGKILL");
+  });
+  const started = Date.now();
+  await waitFor("stopped client dropped", () => ours.liveConnections() === 0);
+  assert.ok((Date.now() - started) / 1000 >= 1.5);
+  assert.match(ours.logText(), /Timeout, client not responding/);
+  assert.deepEqual(ours.criticals(), []);
 });
