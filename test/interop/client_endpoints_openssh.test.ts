@@ -18,7 +18,8 @@ import { reactor } from "@twisted-ts/internet/reactor";
 import { TCP4ClientEndpoint } from "@twisted-ts/internet/endpoints";
 import { error } from "@twisted-ts/conch";
 import { direct } from "@twisted-ts/conch/client";
-import { SSHCommandClientEndpoint, SSHDirectTCPIPClientEndpoint } from "@twisted-ts/conch/client/endpoints";
+import { SSHCommandClientEndpoint, SSHDirectTCPIPClientEndpoint, type NewConnectionOptions } from "@twisted-ts/conch/client/endpoints";
+import type { connection } from "@twisted-ts/conch/ssh";
 import { startSshd, type Sshd } from "../_support/sshd.js";
 import { requirePeer, runCommand, spawnPeer, tempDir } from "../_support/peers.js";
 import { makeUserKey, within, type UserKey } from "./_client_support.js";
@@ -50,6 +51,22 @@ async function sshdWithKey(t: TestContext, key: UserKey, config: string[] = []):
   return startSshd(t, { authorizedKeys: [key.publicLine], hostKeyTypes: ["ed25519"], config });
 }
 
+/** A user key, an sshd that takes it, and a known_hosts naming the sshd; undefined without sshd. */
+async function setUp(t: TestContext): Promise<{ key: UserKey; sshd: Sshd; knownHosts: string; opts: NewConnectionOptions } | undefined> {
+  const key = await makeUserKey(t);
+  const sshd = await sshdWithKey(t, key);
+  if (sshd === undefined) return undefined;
+  const knownHosts = knownHostsFor(t, { port: sshd.port, hostKey: sshd.hostKeys.ed25519! });
+  return { key, sshd, knownHosts, opts: { port: sshd.port, identities: [key.privatePath], knownHosts, policy: "strict" } };
+}
+
+/** A connection of our own to the sshd of `s`, through client/direct. */
+function connectDirect(s: { key: UserKey; sshd: Sshd; knownHosts: string }, extra: Partial<direct.ConnectOptions> = {}): Promise<connection.SSHConnection> {
+  const { sshd } = s;
+  const options = { user: sshd.user, hostname: "127.0.0.1", port: sshd.port, knownHosts: s.knownHosts, policy: "strict" as const, identities: [s.key.privatePath], ...extra };
+  return within(direct.connect(new TCP4ClientEndpoint(reactor, "127.0.0.1", sshd.port), options), LONG, "connect");
+}
+
 async function runLines(ep: SSHCommandClientEndpoint, send: string[] = []): Promise<Lines> {
   const p = (await within(ep.connect(Factory.forProtocol(Lines)), LONG, "connect")) as Lines;
   for (const line of send) p.sendLine(Buffer.from(line));
@@ -57,11 +74,10 @@ async function runLines(ep: SSHCommandClientEndpoint, send: string[] = []): Prom
 }
 
 test("SSHCommandClientEndpoint runs a LineReceiver over cat on sshd; closing the transport closes the channel and the connection", async (t) => {
-  const key = await makeUserKey(t);
-  const sshd = await sshdWithKey(t, key);
-  if (sshd === undefined) return;
-  const knownHosts = knownHostsFor(t, { port: sshd.port, hostKey: sshd.hostKeys.ed25519! });
-  const ep = SSHCommandClientEndpoint.newConnection(reactor, "cat", sshd.user, "127.0.0.1", { port: sshd.port, identities: [key.privatePath], knownHosts, policy: "strict" });
+  const s = await setUp(t);
+  if (s === undefined) return;
+  const { sshd, opts } = s;
+  const ep = SSHCommandClientEndpoint.newConnection(reactor, "cat", sshd.user, "127.0.0.1", opts);
   const p = await runLines(ep, ["hello", "world"]);
   while (p.lines.length < 2) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(p.lines, ["hello", "world"]);
@@ -71,11 +87,9 @@ test("SSHCommandClientEndpoint runs a LineReceiver over cat on sshd; closing the
 });
 
 test("SSHCommandClientEndpoint: the command's exit status reaches connectionLost as ProcessTerminated, 0 as ConnectionDone", async (t) => {
-  const key = await makeUserKey(t);
-  const sshd = await sshdWithKey(t, key);
-  if (sshd === undefined) return;
-  const knownHosts = knownHostsFor(t, { port: sshd.port, hostKey: sshd.hostKeys.ed25519! });
-  const opts = { port: sshd.port, identities: [key.privatePath], knownHosts, policy: "strict" as const };
+  const s = await setUp(t);
+  if (s === undefined) return;
+  const { sshd, opts } = s;
   const three = await runLines(SSHCommandClientEndpoint.newConnection(reactor, "echo out; exit 3", sshd.user, "127.0.0.1", opts));
   const { reason: r3 } = await within(three.lost, LONG, "exit 3");
   assert.deepEqual(three.lines, ["out"]);
@@ -87,15 +101,9 @@ test("SSHCommandClientEndpoint: the command's exit status reaches connectionLost
 });
 
 test("SSHCommandClientEndpoint.existingConnection runs commands on an open connection and leaves it open", async (t) => {
-  const key = await makeUserKey(t);
-  const sshd = await sshdWithKey(t, key);
-  if (sshd === undefined) return;
-  const knownHosts = knownHostsFor(t, { port: sshd.port, hostKey: sshd.hostKeys.ed25519! });
-  const conn = await within(
-    direct.connect(new TCP4ClientEndpoint(reactor, "127.0.0.1", sshd.port), { user: sshd.user, hostname: "127.0.0.1", port: sshd.port, knownHosts, policy: "strict", identities: [key.privatePath] }),
-    LONG,
-    "connect",
-  );
+  const s = await setUp(t);
+  if (s === undefined) return;
+  const conn = await connectDirect(s);
   t.after(() => conn.transport?.loseConnection());
   for (const word of ["one", "two"]) {
     const p = await runLines(SSHCommandClientEndpoint.existingConnection(conn, `echo ${word}`));
@@ -179,24 +187,10 @@ async function descendants(pid: number): Promise<number[]> {
 }
 
 test("keepalive: our client drops an sshd whose processes stopped answering after interval × count (1 s × 2)", async (t) => {
-  const key = await makeUserKey(t);
-  const sshd = await sshdWithKey(t, key);
-  if (sshd === undefined) return;
-  const knownHosts = knownHostsFor(t, { port: sshd.port, hostKey: sshd.hostKeys.ed25519! });
-  const conn = await within(
-    direct.connect(new TCP4ClientEndpoint(reactor, "127.0.0.1", sshd.port), {
-      user: sshd.user,
-      hostname: "127.0.0.1",
-      port: sshd.port,
-      knownHosts,
-      policy: "strict",
-      identities: [key.privatePath],
-      keepaliveInterval: 1,
-      keepaliveCountMax: 2,
-    }),
-    LONG,
-    "connect",
-  );
+  const s = await setUp(t);
+  if (s === undefined) return;
+  const { sshd } = s;
+  const conn = await connectDirect(s, { keepaliveInterval: 1, keepaliveCountMax: 2 });
   const lost = new Deferred<void>();
   const transport = conn.transport as unknown as { connectionLost(r: Failure): void; disconnectReason: error.SSHDisconnectError | undefined };
   const original = transport.connectionLost.bind(transport);
