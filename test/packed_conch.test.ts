@@ -17,7 +17,7 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const WORKSPACES = ["packages/internet", "packages/cred", "packages/conch"];
 
-test("node_modules/.bin/conch from the packed tarball: echo hi, exit 3, and a changed host key refused with 255", { timeout: 600_000 }, async (t) => {
+test("node_modules/.bin/conch from the packed tarball: echo hi, exit 3, stdio, -tt, -J, -L refused, and a changed host key refused with 255", { timeout: 600_000 }, async (t) => {
   const home = tempDir(t, "twisted-ts-conch-home-");
   const ssh = join(home, ".ssh");
   mkdirSync(ssh, { mode: 0o700 });
@@ -50,6 +50,22 @@ test("node_modules/.bin/conch from the packed tarball: echo hi, exit 3, and a ch
   assert.equal(piped.stdout.toString("utf8"), "through stdin\n");
   assert.equal(piped.stderr, "err\n");
   assert.equal(piped.code, 0);
+
+  // -tt: a pty even without a local terminal; TERM goes with the pty-req.
+  const tty = await runCommand(conch, ["-tt", "-p", String(sshd.port), target, "tty; echo $TERM"], { env, cwd: project, timeoutMs: 120_000 });
+  assert.match(tty.stdout.toString("utf8"), /^\/dev\/pts\/\d+\r?\ndumb\r?\n$/, tty.stderr);
+  assert.equal(tty.code, 0, tty.stderr);
+
+  // -J: through the same sshd as a jump host, twice (a chain), to itself.
+  const jump = `${sshd.user}@127.0.0.1:${sshd.port}`;
+  const jumped = await runCommand(conch, ["-J", `${jump},${jump}`, "-p", String(sshd.port), target, "echo $SSH_CONNECTION"], { env, cwd: project, timeoutMs: 120_000 });
+  assert.match(jumped.stdout.toString("utf8"), new RegExp(`^127\\.0\\.0\\.1 \\d+ 127\\.0\\.0\\.1 ${sshd.port}\n$`), jumped.stderr);
+  assert.equal(jumped.code, 0, jumped.stderr);
+
+  // -L is parsed, then refused until forwarding is wired.
+  const forward = await runCommand(conch, ["-L", "0.0.0.0:8080:[::1]:80", "-p", String(sshd.port), target, "true"], { env, cwd: project, timeoutMs: 120_000 });
+  assert.equal(forward.code, 255);
+  assert.match(forward.stderr, /local forwarding \(-L\): not supported yet/);
 
   // Another host's key under the same name: refused, whatever StrictHostKeyChecking says.
   const other = join(home, "other");
