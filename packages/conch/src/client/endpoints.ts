@@ -155,6 +155,11 @@ export class SSHCommandClientEndpoint implements IStreamClientEndpoint {
     return new SSHCommandClientEndpoint(new ExistingConnectionHelper(connection), command);
   }
 
+  /**
+   * Connects (or takes the existing connection), runs the command and fires with the factory's
+   * protocol once the server accepted `exec`; fails with the connection, host key, login, channel
+   * or exec error.
+   */
   connect(factory: IProtocolFactory): Deferred<IProtocol> {
     return runOnChannel(this.creator, (connected) => new CommandChannel(this.creator, this.command, factory, connected));
   }
@@ -194,6 +199,10 @@ export class SSHDirectTCPIPClientEndpoint implements IStreamClientEndpoint {
     return new SSHDirectTCPIPClientEndpoint(new ExistingConnectionHelper(connection), host, port);
   }
 
+  /**
+   * Connects (or takes the existing connection), opens the `direct-tcpip` channel and fires with
+   * the factory's protocol once the server confirmed it; fails when it refused.
+   */
   connect(factory: IProtocolFactory): Deferred<IProtocol> {
     return runOnChannel(this.creator, (connected) => new DirectTCPIPChannel(this.creator, factory, connected), directTCPIPOpenData(this.host, this.port));
   }
