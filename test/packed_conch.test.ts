@@ -11,13 +11,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { startSshd } from "./_support/sshd.js";
-import { runCommand, tempDir } from "./_support/peers.js";
+import { requirePeer, runCommand, tempDir } from "./_support/peers.js";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const WORKSPACES = ["packages/internet", "packages/cred", "packages/conch"];
 
 test("node_modules/.bin/conch from the packed tarball: echo hi, exit 3, stdio, -tt, -J, -L refused, and a changed host key refused with 255", { timeout: 600_000 }, async (t) => {
+  if (requirePeer(t, "ssh-keygen", "openssh-client") === undefined) return;
   const home = tempDir(t, "twisted-ts-conch-home-");
   const ssh = join(home, ".ssh");
   mkdirSync(ssh, { mode: 0o700 });
