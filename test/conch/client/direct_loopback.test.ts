@@ -7,13 +7,14 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fail, succeed, type Deferred } from "@twisted-ts/internet/defer";
+import { CancelledError, Deferred, fail, succeed } from "@twisted-ts/internet/defer";
+import type { IProtocol } from "@twisted-ts/internet/interfaces";
 import { IPv4Address } from "@twisted-ts/internet/address";
 import { Clock } from "@twisted-ts/internet/task";
 import { connectedServerAndClient } from "@twisted-ts/internet/testing";
 import { checkers as cchecks, portal as cportal } from "@twisted-ts/cred";
 import type { ClientUI } from "@twisted-ts/conch/client/default";
-import { AuthenticationFailed, SSHClientTransport, type ConnectOptions } from "@twisted-ts/conch/client/direct";
+import { AuthenticationFailed, connect, SSHClientTransport, type ConnectOptions } from "@twisted-ts/conch/client/direct";
 import { UserRejectedKey } from "@twisted-ts/conch/error";
 import { factory, keys } from "@twisted-ts/conch/ssh";
 import { tempDir } from "../../_support/peers.js";
@@ -111,4 +112,13 @@ test("an unknown host key answered no on the terminal fails with UserRejectedKey
   assert.ok(outcome instanceof UserRejectedKey, String(outcome));
   assert.equal(realm.avatars.length, 0);
   assert.match(ui.asked[0]![0], /can't be established/);
+});
+
+test("cancelling connect while the endpoint is still connecting cancels the endpoint's attempt", async (t) => {
+  let cancelled = false;
+  const endpoint = { connect: () => new Deferred<IProtocol>(() => void (cancelled = true)) };
+  const d = connect(endpoint, { user: "alice", hostname: "h", knownHosts: knownHosts(t) });
+  d.cancel();
+  assert.equal(cancelled, true);
+  await assert.rejects(d.asPromise(), CancelledError);
 });

@@ -101,10 +101,12 @@ export class SSHClientTransport extends BaseClientTransport {
  */
 export function connect(endpoint: IStreamClientEndpoint, options: ConnectOptions): Deferred<SSHConnection> {
   const protocol = new SSHClientTransport(options);
-  const d = new Deferred<SSHConnection>(() => protocol.connectionReady.cancel());
-  connectProtocol(endpoint, protocol).addCallbacks(
+  const connecting = connectProtocol(endpoint, protocol);
+  // Cancelled while connecting: stop connecting; later: close the connection.
+  const d = new Deferred<SSHConnection>(() => (connecting.called ? protocol.connectionReady.cancel() : connecting.cancel()));
+  connecting.addCallbacks(
     () => protocol.connectionReady.chainDeferred(d),
-    (f: Failure) => d.errback(f),
+    (f: Failure) => void (d.called || d.errback(f)),
   );
   return d;
 }
