@@ -197,3 +197,9 @@ test("main: a bad command line prints the usage and exits 255; --help prints it 
   assert.equal(await main(["--help"], io), 0);
   assert.match(String(out.read()), /^usage: conch/);
 });
+
+test("-v counts: -v logs at info level, -vv at debug", () => {
+  assert.equal(parse("h").verbose, 0);
+  assert.equal(parse("-v", "h").verbose, 1);
+  assert.equal(parse("-vv", "h").verbose, 2);
+});

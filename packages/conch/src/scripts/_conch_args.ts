@@ -75,6 +75,8 @@ export interface ConchOptions {
   forwardAgent: boolean;
   /** `-o BatchMode=yes`: never ask anything. */
   batchMode: boolean;
+  /** `-v` count: 1 logs at info level to standard error, 2 or more at debug. */
+  verbose: number;
   jumps: JumpHost[];
   localForwards: LocalForwardSpec[];
   remoteForwards: RemoteForwardSpec[];
@@ -302,6 +304,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
     noCommand: false,
     forwardAgent: false,
     batchMode: false,
+    verbose: 0,
     jumps: [],
     localForwards: [],
     remoteForwards: [],
@@ -325,6 +328,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
         else if (letter === "N") o.noCommand = true;
         else if (letter === "t") ttys++;
         else if (letter === "T") o.requestTTY = "no";
+        else if (letter === "v") o.verbose++;
         continue;
       }
       if (!WITH_VALUE.has(letter)) throw new UsageError(`unknown option -- ${letter}`);

@@ -2,7 +2,7 @@
 /**
  * `conch`, Twisted Conch's ssh client (`twisted.conch.scripts.conch`):
  *
- *     conch [-p port] [-i key] [-l user] [-L spec] [-R spec] [-D port] [-J jump] [-A] [-N] [-t|-T]
+ *     conch [-v] [-p port] [-i key] [-l user] [-L spec] [-R spec] [-D port] [-J jump] [-A] [-N] [-t|-T]
  *           [-o option=value] [user@]host [command]
  *
  * Host keys are checked against `~/.ssh/known_hosts` (`-o UserKnownHostsFile=…`,
@@ -23,6 +23,7 @@ import { userInfo } from "node:os";
 import { Deferred } from "@twisted-ts/internet/defer";
 import { TCP4ClientEndpoint } from "@twisted-ts/internet/endpoints";
 import type { IStreamClientEndpoint } from "@twisted-ts/internet/interfaces";
+import { addObserver, removeObserver, textFileLogObserver } from "@twisted-ts/internet/log";
 import { reactor } from "@twisted-ts/internet/reactor";
 import { defaultIdentities, terminalUI } from "../client/default.js";
 import { connect, type SSHClientTransport } from "../client/direct.js";
@@ -61,7 +62,7 @@ export { ForwardingNotSupported, setUpForwards } from "./_conch_forwards.js";
 export const EXIT_CONNECTION_ERROR = 255;
 
 const USAGE =
-  "usage: conch [-ANTt] [-D [bind_address:]port] [-i identity_file] [-J destination] [-L spec] [-l login_name]\n" +
+  "usage: conch [-ANTtv] [-D [bind_address:]port] [-i identity_file] [-J destination] [-L spec] [-l login_name]\n" +
   "             [-o option] [-p port] [-R spec] [user@]host [command]\n";
 
 /** Where conch reads and writes (the process's streams by default). */
@@ -282,7 +283,14 @@ export async function main(argv: readonly string[], io: IO): Promise<number> {
     io.stderr.write(`conch: ${e.message}\n${USAGE}`);
     return EXIT_CONNECTION_ERROR;
   }
-  return run(o, io);
+  // -v: our log on standard error (secrets never reach the log).
+  const observer = o.verbose > 0 ? textFileLogObserver(io.stderr, o.verbose > 1 ? "debug" : "info") : undefined;
+  if (observer !== undefined) addObserver(observer);
+  try {
+    return await run(o, io);
+  } finally {
+    if (observer !== undefined) removeObserver(observer);
+  }
 }
 
 if (isMainModule(import.meta.url)) {
