@@ -266,6 +266,8 @@ async function run(o: ConchOptions, io: IO): Promise<number> {
   });
   const status = await ended;
   transport.loseConnection();
+  // Everything the command wrote reaches our stdout and stderr before the status is given.
+  await Promise.all([io.stdout, io.stderr].map((stream) => new Promise<void>((resolve) => stream.write("", () => resolve()))));
   return status;
 }
 
