@@ -2,35 +2,14 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Deferred, fail, succeed } from "@twisted-ts/internet/defer";
-import { SSHUserAuthClient, defaultIdentities, hostKeyChangedWarning, verifyHostKey, type ClientUI } from "@twisted-ts/conch/client/default";
+import { SSHUserAuthClient, defaultIdentities, hostKeyChangedWarning, verifyHostKey } from "@twisted-ts/conch/client/default";
 import { HostKeyChanged, HostKeyNotVerifiableError } from "@twisted-ts/conch/error";
 import { connection, keys } from "@twisted-ts/conch/ssh";
+import { ScriptedUI } from "./_scripted_ui.js";
 import { tempDir } from "../../_support/peers.js";
 
 const { Key } = keys;
 
-/** A ClientUI that answers from a script and records what it was asked. */
-class ScriptedUI implements ClientUI {
-  readonly asked: Array<[string, boolean]> = [];
-  readonly warnings: string[] = [];
-  constructor(
-    private readonly answers: string[] = [],
-    private readonly yes = true,
-  ) {}
-  ask(prompt: string, echo: boolean): Deferred<string> {
-    this.asked.push([prompt, echo]);
-    const a = this.answers.shift();
-    return a === undefined ? fail(new Error("no more answers")) : succeed(a);
-  }
-  prompt(text: string): Deferred<boolean> {
-    this.asked.push([text, true]);
-    return succeed(this.yes);
-  }
-  warn(text: string): void {
-    this.warnings.push(text);
-  }
-}
 
 function auth(options: ConstructorParameters<typeof SSHUserAuthClient>[1]): SSHUserAuthClient {
   return new SSHUserAuthClient("alice", { hostname: "example.org", ...options }, new connection.SSHConnection());

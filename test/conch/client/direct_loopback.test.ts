@@ -7,38 +7,21 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CancelledError, Deferred, fail, succeed } from "@twisted-ts/internet/defer";
+import { CancelledError, Deferred } from "@twisted-ts/internet/defer";
 import type { IProtocol } from "@twisted-ts/internet/interfaces";
 import { IPv4Address } from "@twisted-ts/internet/address";
 import { Clock } from "@twisted-ts/internet/task";
 import { connectedServerAndClient } from "@twisted-ts/internet/testing";
 import { checkers as cchecks, portal as cportal } from "@twisted-ts/cred";
-import type { ClientUI } from "@twisted-ts/conch/client/default";
 import { AuthenticationFailed, connect, SSHClientTransport, type ConnectOptions } from "@twisted-ts/conch/client/direct";
 import { UserRejectedKey } from "@twisted-ts/conch/error";
 import { factory, keys } from "@twisted-ts/conch/ssh";
+import { ScriptedUI } from "./_scripted_ui.js";
 import { tempDir } from "../../_support/peers.js";
 import { TestRealm, type TestAvatar } from "../ssh/_userauth_fakes.js";
 
 const hostKey = keys.Key.generate("ed25519");
 
-class ScriptedUI implements ClientUI {
-  readonly asked: Array<[string, boolean]> = [];
-  constructor(
-    private readonly answers: string[],
-    private readonly yes = false,
-  ) {}
-  ask(prompt: string, echo: boolean): Deferred<string> {
-    this.asked.push([prompt, echo]);
-    const a = this.answers.shift();
-    return a === undefined ? fail(new Error("no more answers")) : succeed(a);
-  }
-  prompt(text: string): Deferred<boolean> {
-    this.asked.push([text, true]);
-    return succeed(this.yes);
-  }
-  warn(): void {}
-}
 
 function knownHosts(t: TestContext, known = true): string {
   const path = join(tempDir(t), "known_hosts");
