@@ -203,3 +203,19 @@ test("-v counts: -v logs at info level, -vv at debug", () => {
   assert.equal(parse("-v", "h").verbose, 1);
   assert.equal(parse("-vv", "h").verbose, 2);
 });
+
+test("every bad -J, -L, -R, -D, -p or -o value is a UsageError, never another exception", () => {
+  for (const argv of [
+    ["-J", "[::1]:99999", "h"],
+    ["-J", "[::1", "h"],
+    ["-J", "a@", "h"],
+    ["-L", "[", "h"],
+    ["-R", "x:y", "h"],
+    ["-D", "[::1]:0", "h"],
+    ["-p", "0", "h"],
+    ["-o", "RequestTTY=sometimes", "h"],
+    ["-o", "ForwardAgent=maybe", "h"],
+  ]) {
+    assert.throws(() => parse(...argv), UsageError, argv.join(" "));
+  }
+});

@@ -183,18 +183,20 @@ export function parseJumpHost(spec: string): JumpHost {
   const rest = at >= 0 ? spec.slice(at + 1) : spec;
   let host = rest;
   let port = 22;
-  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest);
-  if (m !== null) {
-    host = m[1]!;
-    if (m[2] !== undefined) port = portOf(m[2], false);
-  } else if (rest.split(":").length === 2) {
-    const [h, p] = rest.split(":") as [string, string];
-    host = h;
-    try {
+  try {
+    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest);
+    if (m !== null) {
+      host = m[1]!;
+      if (m[2] !== undefined) port = portOf(m[2], false);
+    } else if (rest.startsWith("[")) {
+      throw new Error("expected [address] or [address]:port");
+    } else if (rest.split(":").length === 2) {
+      const [h, p] = rest.split(":") as [string, string];
+      host = h;
       port = portOf(p, false);
-    } catch (e) {
-      throw new UsageError(`Bad jump host '${spec}': ${(e as Error).message}`);
     }
+  } catch (e) {
+    throw new UsageError(`Bad jump host '${spec}': ${(e as Error).message}`);
   }
   if (host === "" || user === "") throw new UsageError(`Bad jump host '${spec}'`);
   return { user, host, port };
