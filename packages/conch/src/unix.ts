@@ -18,7 +18,7 @@
  */
 import { ProcessExitedAlready, ProcessTerminated } from "@twisted-ts/internet/error";
 import { Failure } from "@twisted-ts/internet/failure";
-import type { IListeningPort, IProcessTransport, IProtocol, IReactorProcess, IReactorTCP } from "@twisted-ts/internet/interfaces";
+import type { IListeningPort, IProcessTransport, IProtocol, IReactorProcess, IReactorTCP, IReactorUNIX } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
 import type { AvatarId } from "@twisted-ts/cred/checkers";
 import type { IRealm, LoginResult } from "@twisted-ts/cred/portal";
@@ -32,7 +32,9 @@ import {
   type WindowSize,
 } from "./avatar.js";
 import type { SSHChannel } from "./ssh/channel.js";
-import type { GlobalRequestResult } from "./ssh/connection.js";
+import type { GlobalRequestResult, SSHConnection } from "./ssh/connection.js";
+import { SSHAgentForwardingFactory } from "./ssh/_agent/forwarding.js";
+import { listenAgentSocket, type AgentSocket } from "./ssh/_agent/socket.js";
 import {
   SSHListenForwardingFactory,
   SSHListenServerForwardingChannel,
@@ -185,6 +187,8 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
   private readonly sessions = new Set<UnixSession>();
   /** Remote-forwarding listeners by "host:port" as the client asked. */
   readonly listeners = new Map<string, IListeningPort>();
+  /** The agent forwarding socket, once asked for. */
+  private agentSocket: AgentSocket | undefined = undefined;
 
   /** Throws {@link UnixUserRefused} when `username` may not log in here (see {@link resolveUnixUser}). */
   constructor(username: string, options: UnixRealmOptions = {}) {
@@ -237,6 +241,24 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     return true;
   }
 
+  /**
+   * Agent forwarding (`auth-agent-req@openssh.com`): listens on `agent.<pid>` in a fresh 0700
+   * directory under the temporary directory — given to the account when the server runs as root,
+   * so only it (and root) can reach the socket — opening an `auth-agent@openssh.com` channel to
+   * the client per connection. One socket per connection, as sshd's; removed at logout.
+   */
+  agentForwardingSocket(conn: SSHConnection): string | undefined {
+    if (this.agentSocket === undefined) {
+      const r = this.options.reactor as Partial<IReactorUNIX> | undefined;
+      this.agentSocket = listenAgentSocket(new SSHAgentForwardingFactory(conn), {
+        ...(typeof r?.listenUNIX === "function" ? { reactor: r as IReactorUNIX } : {}),
+        ...(serverUid() === 0 ? { owner: { uid: this.pwd.uid, gid: this.pwd.gid } } : {}),
+      });
+      log.info("agent forwarding for {user} on {path}", { user: this.username, path: this.agentSocket.path });
+    }
+    return this.agentSocket.path;
+  }
+
   /** A new {@link UnixSession} for each session channel. */
   sessionFor(channel: SSHChannel): ISession {
     const s = new UnixSession(this, channel);
@@ -264,6 +286,8 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     this.sessions.clear();
     for (const l of this.listeners.values()) void l.stopListening();
     this.listeners.clear();
+    this.agentSocket?.close();
+    this.agentSocket = undefined;
   }
 
   /** @internal */

@@ -133,12 +133,21 @@ export class SSHConnectForwardingChannel extends SSHChannel {
     this.pauseProducing();
     void forwardingReactor(this.reactor).then((reactor) => {
       if (this.localClosed) return;
-      const d = new ClientCreator(reactor, SSHForwardingClient, this as SSHChannel).connectTCP(host, port);
+      const d = this.connectClient(reactor);
       this.channelOpenDeferred = d.addCallbacks(
         (client: SSHForwardingClient) => this.setClient(client),
         (reason: Failure) => this.close(reason),
       );
     });
+  }
+
+  /**
+   * Connects an {@link SSHForwardingClient} joined to this channel to the destination: TCP to
+   * `hostport` here; agent forwarding overrides it to reach a UNIX socket.
+   */
+  protected connectClient(reactor: IReactorTCP): Deferred<SSHForwardingClient> {
+    const [host, port] = this.hostport;
+    return new ClientCreator(reactor, SSHForwardingClient, this as SSHChannel).connectTCP(host, port);
   }
 
   private setClient(client: SSHForwardingClient): void {

@@ -1,0 +1,70 @@
+/** Internal: listening for agent connections on a private UNIX socket. Re-exported by `ssh/agent.ts`. */
+import { chmodSync, chownSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { IListeningPort, IProtocolFactory, IReactorUNIX } from "@twisted-ts/internet/interfaces";
+import { Logger } from "@twisted-ts/internet/log";
+import { reactor as globalReactor } from "@twisted-ts/internet/reactor";
+
+const log = new Logger("twisted-ts.conch.ssh.agent");
+
+/** Options of {@link listenAgentSocket}. */
+export interface AgentSocketOptions {
+  /** The reactor to listen with (default: the global one). */
+  reactor?: IReactorUNIX;
+  /** Where the private directory is made (default: the OS temporary directory, as sshd's /tmp). */
+  parent?: string;
+  /**
+   * The account that must reach the socket: the directory and socket are given to it (needs
+   * root). Default: the server's own account.
+   */
+  owner?: { uid: number; gid: number };
+}
+
+/** A listening agent socket: `path` is what SSH_AUTH_SOCK names. */
+export interface AgentSocket {
+  /** The socket's path. */
+  readonly path: string;
+  /** The private directory holding it. */
+  readonly directory: string;
+  readonly port: IListeningPort;
+  /** Stops listening and removes the socket and its directory. Safe to call twice. */
+  close(): void;
+}
+
+/**
+ * Listens with `factory` on a UNIX socket `agent.<pid>` in a fresh directory `ssh-XXXXXX` of mode
+ * 0700 (sshd's layout), the socket itself mode 0600; with `owner` both belong to that account, so
+ * it and root reach the socket and nobody else does. The socket exists when this returns.
+ */
+export function listenAgentSocket(factory: IProtocolFactory, options: AgentSocketOptions = {}): AgentSocket {
+  const directory = mkdtempSync(join(options.parent ?? tmpdir(), "ssh-"));
+  const path = join(directory, `agent.${process.pid}`);
+  let port: IListeningPort;
+  try {
+    chmodSync(directory, 0o700);
+    if (options.owner !== undefined) chownSync(directory, options.owner.uid, options.owner.gid);
+    port = (options.reactor ?? globalReactor).listenUNIX(path, factory);
+    chmodSync(path, 0o600);
+    if (options.owner !== undefined) chownSync(path, options.owner.uid, options.owner.gid);
+  } catch (e) {
+    rmSync(directory, { recursive: true, force: true });
+    throw e;
+  }
+  let closed = false;
+  return {
+    path,
+    directory,
+    port,
+    close(): void {
+      if (closed) return;
+      closed = true;
+      try {
+        void port.stopListening();
+      } catch (e) {
+        log.failure("stopping the agent socket {path} failed", e, "warn", { path });
+      }
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
