@@ -177,6 +177,7 @@ export class AgentFrameParser {
         out.push(this.body);
         this.body = undefined;
         this.headerFilled = 0;
+        this.bodyFilled = 0;
       }
     }
     return out;
