@@ -250,7 +250,9 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
   agentForwardingSocket(conn: SSHConnection): string | undefined {
     if (this.agentSocket === undefined) {
       const r = this.options.reactor as Partial<IReactorUNIX> | undefined;
+      // /tmp as sshd: the server's own TMPDIR may be a directory the user cannot enter.
       this.agentSocket = listenAgentSocket(new SSHAgentForwardingFactory(conn), {
+        parent: "/tmp",
         ...(typeof r?.listenUNIX === "function" ? { reactor: r as IReactorUNIX } : {}),
         ...(serverUid() === 0 ? { owner: { uid: this.pwd.uid, gid: this.pwd.gid } } : {}),
       });

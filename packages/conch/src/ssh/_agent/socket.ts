@@ -1,5 +1,5 @@
 /** Internal: listening for agent connections on a private UNIX socket. Re-exported by `ssh/agent.ts`. */
-import { chmodSync, chownSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, lchownSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { IListeningPort, IProtocolFactory, IReactorUNIX } from "@twisted-ts/internet/interfaces";
@@ -12,7 +12,7 @@ const log = new Logger("twisted-ts.conch.ssh.agent");
 export interface AgentSocketOptions {
   /** The reactor to listen with (default: the global one). */
   reactor?: IReactorUNIX;
-  /** Where the private directory is made (default: the OS temporary directory, as sshd's /tmp). */
+  /** Where the private directory is made (default: the OS temporary directory; sshd uses /tmp). */
   parent?: string;
   /**
    * The account that must reach the socket: the directory and socket are given to it (needs
@@ -40,27 +40,33 @@ export interface AgentSocket {
 export function listenAgentSocket(factory: IProtocolFactory, options: AgentSocketOptions = {}): AgentSocket {
   const directory = mkdtempSync(join(options.parent ?? tmpdir(), "ssh-"));
   const path = join(directory, `agent.${process.pid}`);
-  let port: IListeningPort;
+  let port: IListeningPort | undefined;
   try {
     chmodSync(directory, 0o700);
-    if (options.owner !== undefined) chownSync(directory, options.owner.uid, options.owner.gid);
+    // The directory is given away last: until then only we can put anything at `path`, so the
+    // chmod and chown below reach our socket and nothing the owner could have planted there.
     port = (options.reactor ?? globalReactor).listenUNIX(path, factory);
     chmodSync(path, 0o600);
-    if (options.owner !== undefined) chownSync(path, options.owner.uid, options.owner.gid);
+    if (options.owner !== undefined) {
+      lchownSync(path, options.owner.uid, options.owner.gid);
+      chownSync(directory, options.owner.uid, options.owner.gid);
+    }
   } catch (e) {
+    if (port !== undefined) void port.stopListening();
     rmSync(directory, { recursive: true, force: true });
     throw e;
   }
+  const listening = port;
   let closed = false;
   return {
     path,
     directory,
-    port,
+    port: listening,
     close(): void {
       if (closed) return;
       closed = true;
       try {
-        void port.stopListening();
+        void listening.stopListening();
       } catch (e) {
         log.failure("stopping the agent socket {path} failed", e, "warn", { path });
       }
