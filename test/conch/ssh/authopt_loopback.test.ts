@@ -529,3 +529,27 @@ test("restrict,agent-forwarding,x11-forwarding: those requests pass the restrict
   assert.equal(l.pair.server.authOptions?.permitUserRc, false, "user-rc stays off");
   assert.equal(l.pair.server.authOptions?.restricted, true);
 });
+
+/** A realm's avatar that forwards agents (IAgentForwardingAvatar) to a path of its own choosing. */
+class AgentForwardingUser extends RecordingUser {
+  asked = 0;
+  agentForwardingSocket(): string {
+    this.asked++;
+    return "/tmp/ssh-test/agent.1";
+  }
+}
+
+test("auth-agent-req@openssh.com: an avatar with agentForwardingSocket gives the session SSH_AUTH_SOCK; restrict refuses it before the avatar is asked", (t) => {
+  const l = login(t, { make: () => new AgentForwardingUser() });
+  const user = l.realm.avatars[0] as AgentForwardingUser;
+  const ch = openSession(l);
+  assert.equal(request(l, ch, "auth-agent-req@openssh.com"), "ok");
+  assert.equal(request(l, ch, "exec", common.NS("true")), "ok");
+  assert.deepEqual(user.events, ["serverenv SSH_AUTH_SOCK=/tmp/ssh-test/agent.1", "exec true"]);
+  const r = login(t, { keyOptions: "restrict", make: () => new AgentForwardingUser() });
+  assert.equal(request(r, openSession(r), "auth-agent-req@openssh.com"), "failed");
+  assert.equal((r.realm.avatars[0] as AgentForwardingUser).asked, 0);
+  const off = login(t, { settings: { allowAgentForwarding: false }, make: () => new AgentForwardingUser() });
+  assert.equal(request(off, openSession(off), "auth-agent-req@openssh.com"), "failed");
+  assert.equal((off.realm.avatars[0] as AgentForwardingUser).asked, 0);
+});
