@@ -230,3 +230,25 @@ test("agent forwarding: our client logged in to sshd through our agent forwards 
   assert.ok(out.includes(`${fp(key)} our agent key`) && out.includes(`${fp(other)} our other key`), `${out}\n${ch.stderrText}`);
   assert.match(out, new RegExp(`^dir 700 ${sshd.user}$`, "m"));
 });
+
+test("a real ssh-agent holding an RSA user certificate: our client logs in to sshd (TrustedUserCAKeys, no authorized keys) with it", { timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t, "twisted-ts-agent-");
+  const sock = await startSshAgent(t, dir);
+  if (sock === undefined) return;
+  const ca = keys.Key.generate("ed25519");
+  const caPath = join(dir, "user_ca.pub");
+  writeFileSync(caPath, ca.public().toString("openssh") + "\n");
+  const sshd = await startSshd(t, { authorizedKeys: [], config: [`TrustedUserCAKeys ${caPath}`] });
+  if (sshd === undefined) return;
+  const [rsaPath, rsaPub] = await sshKeygen(dir, "id_rsa", "rsa");
+  const cert = ca.signCertificate(pubOf(rsaPub), { type: "user", keyId: "agent-cert", principals: [sshd.user] });
+  writeFileSync(`${rsaPath}-cert.pub`, cert.toString() + "\n");
+  const added = await sshAdd(t, sock, [rsaPath]);
+  assert.match(added.out, /Certificate added/, added.out);
+  const keyAgent = await within(connectAgent(reactor, sock).asPromise(), 10_000, "connecting to ssh-agent");
+  t.after(() => keyAgent.transport.loseConnection());
+  const client = await connectClient({ port: sshd.port, user: sshd.user, keyAgent, hostKey: sshd.hostKeys["ed25519"], peerLog: sshd.output });
+  t.after(() => client.close());
+  assert.equal((await client.exec("echo via-agent-certificate")).stdout, "via-agent-certificate\n");
+  await waitFor(() => /Accepted publickey .* RSA-CERT SHA256:\S+ ID agent-cert/.test(sshd.output()), "sshd's log of the certificate login");
+});
