@@ -1,7 +1,7 @@
 /**
  * Issue 13: the SSH agent against OpenSSH. (a) A real `ssh-agent`: our client logs in to a real
- * sshd with keys only from it, and our SSHAgentClient lists, signs, adds, removes, locks and
- * unlocks. (b) Our agent server: OpenSSH's `ssh-add` and `ssh` use it. (c) Agent forwarding both
+ * sshd with keys only from it (a plain RSA key; an RSA user certificate), and our SSHAgentClient
+ * lists, signs, adds, removes, locks and unlocks. (b) Our agent server: OpenSSH's `ssh-add` and `ssh` use it. (c) Agent forwarding both
  * ways: `ssh -A` to our server (Unix realm, as twts-alice), and our client with forwarding to sshd,
  * each running `ssh-add -l` remotely.
  */
