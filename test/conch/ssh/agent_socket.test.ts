@@ -38,3 +38,10 @@ test("listenAgentSocket: with an owner (as root) the directory and socket belong
     assert.deepEqual([st.uid, st.gid], [65534, 65534], p);
   }
 });
+
+test("listenAgentSocket: a parent whose socket path would pass MAX_UNIX_SOCKET_PATH is refused with AgentError, leaving nothing behind", (t) => {
+  const parent = tempDir(t, "twisted-ts-agentsock-");
+  const deep = `${parent}/${"d".repeat(agent.MAX_UNIX_SOCKET_PATH)}`;
+  assert.throws(() => agent.listenAgentSocket(new agent.SSHAgentFactory(), { parent: deep }), (e: unknown) => e instanceof agent.AgentError && /107-byte limit/.test(e.message));
+  assert.equal(existsSync(deep), false);
+});

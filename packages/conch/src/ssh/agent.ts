@@ -25,5 +25,5 @@ export {
   type AgentReply,
   type SSHAgentFactoryOptions,
 } from "./_agent/server.js";
-export { listenAgentSocket, type AgentSocket, type AgentSocketOptions } from "./_agent/socket.js";
+export { MAX_UNIX_SOCKET_PATH, listenAgentSocket, type AgentSocket, type AgentSocketOptions } from "./_agent/socket.js";
 export { SSHAgentForwardedChannel, SSHAgentForwardingFactory, type IAgentForwardingAvatar } from "./_agent/forwarding.js";

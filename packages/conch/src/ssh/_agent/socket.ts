@@ -5,8 +5,12 @@ import { join } from "node:path";
 import type { IListeningPort, IProtocolFactory, IReactorUNIX } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
 import { reactor as globalReactor } from "@twisted-ts/internet/reactor";
+import { AgentError } from "./common.js";
 
 const log = new Logger("twisted-ts.conch.ssh.agent");
+
+/** The longest UNIX socket path, in bytes (Linux's `sun_path` is 108 bytes with its NUL). */
+export const MAX_UNIX_SOCKET_PATH = 107;
 
 /** Options of {@link listenAgentSocket}. */
 export interface AgentSocketOptions {
@@ -38,7 +42,13 @@ export interface AgentSocket {
  * it and root reach the socket and nobody else does. The socket exists when this returns.
  */
 export function listenAgentSocket(factory: IProtocolFactory, options: AgentSocketOptions = {}): AgentSocket {
-  const directory = mkdtempSync(join(options.parent ?? tmpdir(), "ssh-"));
+  const parent = options.parent ?? tmpdir();
+  // mkdtemp's six characters, then the socket's name.
+  const length = Buffer.byteLength(join(parent, "ssh-XXXXXX", `agent.${process.pid}`));
+  if (length > MAX_UNIX_SOCKET_PATH) {
+    throw new AgentError(`an agent socket under ${JSON.stringify(parent)} would have a path of ${length} bytes, over the ${MAX_UNIX_SOCKET_PATH}-byte limit of UNIX sockets`);
+  }
+  const directory = mkdtempSync(join(parent, "ssh-"));
   const path = join(directory, `agent.${process.pid}`);
   let port: IListeningPort | undefined;
   try {
