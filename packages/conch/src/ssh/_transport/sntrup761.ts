@@ -18,12 +18,9 @@
  * invertible, as in the reference implementation.
  */
 import { createHash, randomFillSync } from "node:crypto";
+import { P, Q, W, freeze3, freezeQ, negativeMask, nonzeroMask, rqRecip3 } from "./sntrup761_rq.js";
 
-const P = 761;
-const Q = 4591;
-const W = 286;
 const Q12 = (Q - 1) / 2;
-const INV_Q = 1 / Q;
 
 const SMALL_BYTES = (P + 3) >> 2; // 191
 const RQ_BYTES = 1158;
@@ -45,39 +42,6 @@ export type RandomBytes = (n: number) => Uint8Array;
 const systemRandom: RandomBytes = (n) => randomFillSync(new Uint8Array(n));
 
 // ---- arithmetic ----
-
-/**
- * x mod q in [-(q-1)/2, (q-1)/2] for |x| < 2^30. Exact: x/q + 1/2 is at least 1/(2q) away from an
- * integer (q is odd), and the double product x * (1/q) errs by far less (under 2^-22).
- */
-function freezeQ(x: number): number {
-  return x - Q * Math.floor(x * INV_Q + 0.5);
-}
-
-/**
- * x mod 3 in {-1, 0, 1} for |x| < 2^13 with integer operations only: 10923 / 2^15 exceeds 1/3 by
- * 1/(3 * 2^15), too little to move x/3 + 1/2 across an integer in that range.
- */
-function freeze3(x: number): number {
-  return x - 3 * ((x * 10923 + 16384) >> 15);
-}
-
-/** -1 if x (an int32) is nonzero, else 0. */
-function nonzeroMask(x: number): number {
-  return (x | -x) >> 31;
-}
-
-/** -1 if x (an int32) is negative, else 0. */
-function negativeMask(x: number): number {
-  return x >> 31;
-}
-
-/** a^(q-2) = 1/a mod q; the loop count is fixed. */
-function recipQ(a: number): number {
-  let ai = a;
-  for (let i = 1; i < Q - 2; i++) ai = freezeQ(a * ai);
-  return ai;
-}
 
 /**
  * h = f * g in Z[x]/(x^p - x - 1), every coefficient then reduced by `freeze`. Products are
@@ -178,29 +142,6 @@ function r3Recip(input: Int8Array): { out: Int8Array; mask: number } {
   const out = new Int8Array(P);
   for (let i = 0; i < P; i++) out[i] = sign * v[P - 1 - i]!;
   return { out, mask: nonzeroMask(delta) };
-}
-
-/** 1/(3 * in) in Rq = Fq[x]/(x^p - x - 1), for a short `in` (always invertible: q is inert). */
-function rqRecip3(input: Int8Array): Int32Array {
-  const { f, g } = divstepStart(input);
-  const v = new Int32Array(P + 1);
-  const r = new Int32Array(P + 1);
-  r[0] = recipQ(3);
-  let delta = 1;
-  for (let loop = 0; loop < 2 * P - 1; loop++) {
-    const swap = negativeMask(-delta) & nonzeroMask(g[0]!);
-    delta ^= swap & (delta ^ -delta);
-    delta += 1;
-    // f0 and g0 after the conditional swap.
-    const t = swap & (f[0]! ^ g[0]!);
-    const f0 = f[0]! ^ t;
-    const g0 = g[0]! ^ t;
-    divstep(f, g, v, r, loop, swap, f0, -g0, true);
-  }
-  const scale = recipQ(f[0]!);
-  const out = new Int32Array(P);
-  for (let i = 0; i < P; i++) out[i] = freezeQ(scale * v[P - 1 - i]!);
-  return out;
 }
 
 // ---- constant-time sort for short polynomials ----

@@ -1,0 +1,126 @@
+/**
+ * sntrup761 arithmetic in Rq = Fq[x]/(x^p - x - 1) and the reductions both rings share: the
+ * inversion of key generation and the products of key generation, encapsulation and
+ * decapsulation. Internal to `sntrup761.ts`.
+ *
+ * Constant time, as there: loop bounds and array indices come from the public parameters and the
+ * (public) step counter only; secrets meet only arithmetic and masks.
+ */
+
+export const P = 761;
+export const Q = 4591;
+export const W = 286;
+const INV_Q = 1 / Q;
+
+/**
+ * x mod q in [-(q-1)/2, (q-1)/2] for |x| < 2^30. Exact: x/q + 1/2 is at least 1/(2q) away from an
+ * integer (q is odd), and the double product x * (1/q) errs by far less (under 2^-22).
+ * `Math.floor` on a double is one `roundsd` in V8's optimized code: no branch, and no
+ * data-dependent latency for the normal doubles here.
+ */
+export function freezeQ(x: number): number {
+  return x - Q * Math.floor(x * INV_Q + 0.5);
+}
+
+/**
+ * x mod 3 in {-1, 0, 1} for |x| < 2^13 with integer operations only: 10923 / 2^15 exceeds 1/3 by
+ * 1/(3 * 2^15), too little to move x/3 + 1/2 across an integer in that range.
+ */
+export function freeze3(x: number): number {
+  return x - 3 * ((x * 10923 + 16384) >> 15);
+}
+
+/** -1 if x (an int32) is nonzero, else 0. */
+export function nonzeroMask(x: number): number {
+  return (x | -x) >> 31;
+}
+
+/** -1 if x (an int32) is negative, else 0. */
+export function negativeMask(x: number): number {
+  return x >> 31;
+}
+
+/** a^(q-2) = 1/a mod q; the loop count is fixed. */
+function recipQ(a: number): number {
+  let ai = a;
+  for (let i = 1; i < Q - 2; i++) ai = freezeQ(a * ai);
+  return ai;
+}
+
+/**
+ * x mod q in [-(q-1)/2, (q-1)/2] for |x| < 2^30, as `freezeQ`, by the round-to-nearest of adding
+ * and subtracting 1.5 * 2^52 (the ulp there is 1) instead of `Math.floor`: two additions, cheaper
+ * in the inner loops. Exact for the same reason (x/q is never within 1/(2q) of a half-integer, so
+ * the rounding has no tie to break and the product's error cannot cross one).
+ */
+const ROUND = 6755399441055744;
+
+/**
+ * 1/(3 * in) in Rq for a short `in` (always invertible: x^p - x - 1 is irreducible mod q), by the
+ * reference's constant-time extended GCD: 2p - 1 divsteps on f = x^p - x - 1 and g = in, both
+ * reversed, carrying v and r with v * in = f * x^step (mod x^p - x - 1, up to a scalar).
+ *
+ * Each step swaps (f, g) and (v, r) by a mask, then sets g <- (f0 * g - g0 * f) / x and
+ * r <- f0 * r - g0 * v, v <- x * v (f0, g0 taken after the swap). With s = 1 to swap and 0 not,
+ * the new f is f + s * (g - f), and f0 * g - g0 * f after the swap is a * g + b * f before it,
+ * (a, b) = (f0, -g0) or (-g0, f0) chosen by mask once per step: no branch, no secret index.
+ * Coefficients are doubles (exact: every sum below stays under 2^25) so that the reduction needs
+ * no conversion.
+ *
+ * The passes run over ranges fixed by the step counter alone:
+ * - (f, g): a coefficient's index drops by at most one per step (only g shifts, and the swap keeps
+ *   indices), and only f[0] and g[0] are ever read as scalars, up to f[0] after the last step; so
+ *   at step `loop` the indices above 2p - 1 - loop can no longer matter and are left stale.
+ * - (v, r): zero above index `loop` (r starts as a constant; v gains one degree per step).
+ */
+export function rqRecip3(input: Int8Array): Int32Array {
+  const f = new Float64Array(P + 1);
+  const g = new Float64Array(P + 1);
+  const v = new Float64Array(P + 1);
+  const r = new Float64Array(P + 1);
+  f[0] = 1;
+  f[P - 1] = -1;
+  f[P] = -1;
+  for (let i = 0; i < P; i++) g[P - 1 - i] = input[i]!;
+  r[0] = recipQ(3);
+  let delta = 1;
+  for (let loop = 0; loop < 2 * P - 1; loop++) {
+    const f00: number = f[0]! | 0;
+    const g00 = g[0]! | 0;
+    const swap = negativeMask(-delta) & nonzeroMask(g00);
+    delta ^= swap & (delta ^ -delta);
+    delta += 1;
+    const s = -swap;
+    // f0 and g0 after the swap, and the multipliers of g and f before it.
+    const t0 = swap & (f00 ^ g00);
+    const f0: number = f00 ^ t0;
+    const g0 = g00 ^ t0;
+    const ta = swap & (f0 ^ -g0);
+    const a = f0 ^ ta;
+    const b = -g0 ^ ta;
+    f[0] = f0;
+    const top = Math.min(P, 2 * P - 1 - loop);
+    for (let i = 1; i <= top; i++) {
+      const fi = f[i]!;
+      const gi = g[i]!;
+      f[i] = fi + s * (gi - fi);
+      const x = a * gi + b * fi;
+      g[i - 1] = x - Q * (x * INV_Q + ROUND - ROUND);
+    }
+    g[top] = 0;
+    for (let i = Math.min(loop, P); i >= 1; i--) {
+      const vi = v[i - 1]!;
+      const ri = r[i]!;
+      v[i] = vi + s * (ri - vi);
+      const x = a * ri + b * vi;
+      r[i] = x - Q * (x * INV_Q + ROUND - ROUND);
+    }
+    const r0 = r[0]!; // v[-1] is 0
+    v[0] = s * r0;
+    r[0] = freezeQ(a * r0);
+  }
+  const scale = recipQ(f[0]!);
+  const out = new Int32Array(P);
+  for (let i = 0; i < P; i++) out[i] = freezeQ(scale * v[P - 1 - i]!);
+  return out;
+}
