@@ -18,7 +18,8 @@
  * invertible, as in the reference implementation.
  */
 import { createHash, randomFillSync } from "node:crypto";
-import { P, Q, W, freeze3, freezeQ, negativeMask, nonzeroMask, rqRecip3 } from "./sntrup761_rq.js";
+import { P, Q, W, freeze3, freezeQ, nonzeroMask, rqRecip3 } from "./sntrup761_rq.js";
+import { r3Recip } from "./sntrup761_r3.js";
 
 const Q12 = (Q - 1) / 2;
 
@@ -66,82 +67,6 @@ function multiply(f: ArrayLike<number>, g: Int8Array, freeze: (x: number) => num
 /** h = f * g in R3 = F3[x]/(x^p - x - 1); sums stay under 3p, inside freeze3's range. */
 function r3Mult(f: Int8Array, g: Int8Array): Int8Array {
   return Int8Array.from(multiply(f, g, freeze3));
-}
-
-/**
- * One pass of the reference's divstep over (f, g) and (v, r), fused: conditional swap by `swap`,
- * g <- a*g + b*f shifted down by one, v shifted up by one, r <- a*r + b*v, reduced mod 3 or mod q
- * (`modQ`, fixed per call site). The shifts fold into the indices, so each array is read and
- * written once per step.
- *
- * Within step `loop`, v and r are zero above index `loop` (r starts as a constant and v gains one
- * degree per step), so the (v, r) pass stops there: a bound from the step count, not from data.
- */
-function divstep(
-  f: Int32Array,
-  g: Int32Array,
-  v: Int32Array,
-  r: Int32Array,
-  loop: number,
-  swap: number,
-  a: number,
-  b: number,
-  modQ: boolean,
-): void {
-  for (let i = 0; i <= P; i++) {
-    let fi = f[i]!;
-    let gi = g[i]!;
-    const t = swap & (fi ^ gi);
-    fi ^= t;
-    gi ^= t;
-    f[i] = fi;
-    if (i > 0) g[i - 1] = modQ ? freezeQ(a * gi + b * fi) : freeze3(a * gi + b * fi);
-  }
-  g[P] = 0;
-  for (let i = Math.min(loop, P); i >= 0; i--) {
-    let vi = i > 0 ? v[i - 1]! : 0;
-    let ri = r[i]!;
-    const t = swap & (vi ^ ri);
-    vi ^= t;
-    ri ^= t;
-    v[i] = vi;
-    r[i] = modQ ? freezeQ(a * ri + b * vi) : freeze3(a * ri + b * vi);
-  }
-}
-
-/** f = x^p - x - 1 and g = `input`, both reversed, as the divsteps of both inversions start. */
-function divstepStart(input: Int8Array): { f: Int32Array; g: Int32Array } {
-  const f = new Int32Array(P + 1);
-  const g = new Int32Array(P + 1);
-  f[0] = 1;
-  f[P - 1] = -1;
-  f[P] = -1;
-  for (let i = 0; i < P; i++) g[P - 1 - i] = input[i]!;
-  return { f, g };
-}
-
-/**
- * 1/in in R3 by the constant-time extended GCD (divsteps) of the reference; returns the inverse
- * and a mask, 0 when it exists and -1 otherwise.
- */
-function r3Recip(input: Int8Array): { out: Int8Array; mask: number } {
-  const { f, g } = divstepStart(input);
-  const v = new Int32Array(P + 1);
-  const r = new Int32Array(P + 1);
-  r[0] = 1;
-  let delta = 1;
-  for (let loop = 0; loop < 2 * P - 1; loop++) {
-    // sign = -g0 * f0 is the same before and after the swap.
-    const sign = -g[0]! * f[0]!;
-    const swap = negativeMask(-delta) & nonzeroMask(g[0]!);
-    delta ^= swap & (delta ^ -delta);
-    delta += 1;
-    divstep(f, g, v, r, loop, swap, 1, sign, false);
-  }
-  const sign = f[0]!;
-  const out = new Int8Array(P);
-  for (let i = 0; i < P; i++) out[i] = sign * v[P - 1 - i]!;
-  return { out, mask: nonzeroMask(delta) };
 }
 
 // ---- constant-time sort for short polynomials ----
