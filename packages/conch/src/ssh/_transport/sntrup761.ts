@@ -18,7 +18,7 @@
  * invertible, as in the reference implementation.
  */
 import { createHash, randomFillSync } from "node:crypto";
-import { P, Q, W, freeze3, freezeQ, nonzeroMask, rqRecip3 } from "./sntrup761_rq.js";
+import { P, Q, W, freeze3, freezeQ, multiply, nonzeroMask, rqRecip3 } from "./sntrup761_rq.js";
 import { r3Recip } from "./sntrup761_r3.js";
 
 const Q12 = (Q - 1) / 2;
@@ -43,26 +43,6 @@ export type RandomBytes = (n: number) => Uint8Array;
 const systemRandom: RandomBytes = (n) => randomFillSync(new Uint8Array(n));
 
 // ---- arithmetic ----
-
-/**
- * h = f * g in Z[x]/(x^p - x - 1), every coefficient then reduced by `freeze`. Products are
- * accumulated unreduced: |f| <= (q-1)/2 and |g| <= 1 keep 3 * p * (q-1)/2 well inside 2^30.
- */
-function multiply(f: ArrayLike<number>, g: Int8Array, freeze: (x: number) => number): Int32Array {
-  const fg = new Int32Array(2 * P - 1);
-  for (let i = 0; i < P; i++) {
-    const fi = f[i]!;
-    for (let j = 0; j < P; j++) fg[i + j] = fg[i + j]! + fi * g[j]!;
-  }
-  // x^p = x + 1
-  for (let i = 2 * P - 2; i >= P; i--) {
-    fg[i - P] = fg[i - P]! + fg[i]!;
-    fg[i - P + 1] = fg[i - P + 1]! + fg[i]!;
-  }
-  const h = new Int32Array(P);
-  for (let i = 0; i < P; i++) h[i] = freeze(fg[i]!);
-  return h;
-}
 
 /** h = f * g in R3 = F3[x]/(x^p - x - 1); sums stay under 3p, inside freeze3's range. */
 function r3Mult(f: Int8Array, g: Int8Array): Int8Array {

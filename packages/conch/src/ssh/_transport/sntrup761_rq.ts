@@ -124,3 +124,68 @@ export function rqRecip3(input: Int8Array): Int32Array {
   for (let i = 0; i < P; i++) out[i] = freezeQ(scale * v[P - 1 - i]!);
   return out;
 }
+
+/** Operand length for `multiply`: p padded to 48 * 2^4, so Karatsuba halves it four times. */
+const PADDED = 768;
+const SCHOOLBOOK = 48;
+
+/**
+ * out[oo .. oo + 2n) = a[ao .. ao + n) * b[bo .. bo + n), by Karatsuba down to 48 coefficients,
+ * then schoolbook; `tmp` from `to` on is scratch (4n at this level, 8n with the levels below).
+ * Everything is exact in doubles: the operands of the deepest products are sums of at most 16
+ * inputs, so no coefficient comes near 2^53. Only the public length chooses the path.
+ */
+function karatsuba(
+  a: Float64Array,
+  ao: number,
+  b: Float64Array,
+  bo: number,
+  n: number,
+  out: Float64Array,
+  oo: number,
+  tmp: Float64Array,
+  to: number,
+): void {
+  if (n <= SCHOOLBOOK) {
+    out.fill(0, oo, oo + 2 * n);
+    for (let i = 0; i < n; i++) {
+      const ai = a[ao + i]!;
+      for (let j = 0; j < n; j++) out[oo + i + j] = out[oo + i + j]! + ai * b[bo + j]!;
+    }
+    return;
+  }
+  const h = n >> 1;
+  karatsuba(a, ao, b, bo, h, out, oo, tmp, to + 4 * h);
+  karatsuba(a, ao + h, b, bo + h, h, out, oo + 2 * h, tmp, to + 4 * h);
+  for (let i = 0; i < h; i++) {
+    tmp[to + i] = a[ao + i]! + a[ao + h + i]!;
+    tmp[to + h + i] = b[bo + i]! + b[bo + h + i]!;
+  }
+  const mid = to + 2 * h;
+  karatsuba(tmp, to, tmp, to + h, h, tmp, mid, tmp, to + 4 * h);
+  for (let i = 0; i < 2 * h; i++) tmp[mid + i] = tmp[mid + i]! - out[oo + i]! - out[oo + 2 * h + i]!;
+  for (let i = 0; i < 2 * h; i++) out[oo + h + i] = out[oo + h + i]! + tmp[mid + i]!;
+}
+
+/**
+ * h = f * g in Z[x]/(x^p - x - 1), every coefficient then reduced by `freeze`: f in Rq or R3
+ * (|f| <= (q-1)/2), g small. The unreduced coefficients stay under 3 * p * (q-1)/2 < 2^30.
+ */
+export function multiply(f: ArrayLike<number>, g: Int8Array, freeze: (x: number) => number): Int32Array {
+  const a = new Float64Array(PADDED);
+  const b = new Float64Array(PADDED);
+  for (let i = 0; i < P; i++) {
+    a[i] = f[i]!;
+    b[i] = g[i]!;
+  }
+  const fg = new Float64Array(2 * PADDED);
+  karatsuba(a, 0, b, 0, PADDED, fg, 0, new Float64Array(8 * PADDED), 0);
+  // x^p = x + 1
+  for (let i = 2 * P - 2; i >= P; i--) {
+    fg[i - P] = fg[i - P]! + fg[i]!;
+    fg[i - P + 1] = fg[i - P + 1]! + fg[i]!;
+  }
+  const h = new Int32Array(P);
+  for (let i = 0; i < P; i++) h[i] = freeze(fg[i]!);
+  return h;
+}
