@@ -7,10 +7,14 @@
  * (public) step counter only; secrets meet only arithmetic and masks.
  */
 
-export const P = 761;
-export const Q = 4591;
+// Exported bindings are read through module cells in V8 (no constant folding), so the hot loops
+// here use the module-private copies.
+const p = 761;
+const q = 4591;
+export const P = p;
+export const Q = q;
 export const W = 286;
-const INV_Q = 1 / Q;
+const INV_Q = 1 / q;
 
 /**
  * x mod q in [-(q-1)/2, (q-1)/2] for |x| < 2^30. Exact: x/q + 1/2 is at least 1/(2q) away from an
@@ -19,7 +23,7 @@ const INV_Q = 1 / Q;
  * data-dependent latency for the normal doubles here.
  */
 export function freezeQ(x: number): number {
-  return x - Q * Math.floor(x * INV_Q + 0.5);
+  return x - q * Math.floor(x * INV_Q + 0.5);
 }
 
 /**
@@ -40,10 +44,13 @@ export function negativeMask(x: number): number {
   return x >> 31;
 }
 
-/** a^(q-2) = 1/a mod q; the loop count is fixed. */
+/** a^(q-2) = 1/a mod q, square and multiply over the (public) exponent's bits. */
 function recipQ(a: number): number {
-  let ai = a;
-  for (let i = 1; i < Q - 2; i++) ai = freezeQ(a * ai);
+  let ai = 1;
+  for (let bit = 12; bit >= 0; bit--) {
+    ai = freezeQ(ai * ai);
+    if (((q - 2) >> bit) & 1) ai = freezeQ(ai * a);
+  }
   return ai;
 }
 
@@ -65,7 +72,7 @@ const ROUND = 6755399441055744;
  * the new f is f + s * (g - f), and f0 * g - g0 * f after the swap is a * g + b * f before it,
  * (a, b) = (f0, -g0) or (-g0, f0) chosen by mask once per step: no branch, no secret index.
  * Coefficients are doubles (exact: every sum below stays under 2^25) so that the reduction needs
- * no conversion.
+ * no conversion; f and g share one array (f[i] at 2i, g[i] at 2i + 1), as do v and r.
  *
  * The passes run over ranges fixed by the step counter alone:
  * - (f, g): a coefficient's index drops by at most one per step (only g shifts, and the swap keeps
@@ -74,19 +81,17 @@ const ROUND = 6755399441055744;
  * - (v, r): zero above index `loop` (r starts as a constant; v gains one degree per step).
  */
 export function rqRecip3(input: Int8Array): Int32Array {
-  const f = new Float64Array(P + 1);
-  const g = new Float64Array(P + 1);
-  const v = new Float64Array(P + 1);
-  const r = new Float64Array(P + 1);
-  f[0] = 1;
-  f[P - 1] = -1;
-  f[P] = -1;
-  for (let i = 0; i < P; i++) g[P - 1 - i] = input[i]!;
-  r[0] = recipQ(3);
+  const fg = new Float64Array(2 * p + 2);
+  const vr = new Float64Array(2 * p + 2);
+  fg[0] = 1;
+  fg[2 * (p - 1)] = -1;
+  fg[2 * p] = -1;
+  for (let i = 0; i < p; i++) fg[2 * (p - 1 - i) + 1] = input[i]!;
+  vr[1] = recipQ(3);
   let delta = 1;
-  for (let loop = 0; loop < 2 * P - 1; loop++) {
-    const f00: number = f[0]! | 0;
-    const g00 = g[0]! | 0;
+  for (let loop = 0; loop < 2 * p - 1; loop++) {
+    const f00: number = fg[0]! | 0;
+    const g00 = fg[1]! | 0;
     const swap = negativeMask(-delta) & nonzeroMask(g00);
     delta ^= swap & (delta ^ -delta);
     delta += 1;
@@ -98,30 +103,30 @@ export function rqRecip3(input: Int8Array): Int32Array {
     const ta = swap & (f0 ^ -g0);
     const a = f0 ^ ta;
     const b = -g0 ^ ta;
-    f[0] = f0;
-    const top = Math.min(P, 2 * P - 1 - loop);
-    for (let i = 1; i <= top; i++) {
-      const fi = f[i]!;
-      const gi = g[i]!;
-      f[i] = fi + s * (gi - fi);
+    fg[0] = f0;
+    const top = 2 * Math.min(p, 2 * p - 1 - loop);
+    for (let i = 2; i <= top; i += 2) {
+      const fi = fg[i]!;
+      const gi = fg[i + 1]!;
+      fg[i] = fi + s * (gi - fi);
       const x = a * gi + b * fi;
-      g[i - 1] = x - Q * (x * INV_Q + ROUND - ROUND);
+      fg[i - 1] = x - q * (x * INV_Q + ROUND - ROUND);
     }
-    g[top] = 0;
-    for (let i = Math.min(loop, P); i >= 1; i--) {
-      const vi = v[i - 1]!;
-      const ri = r[i]!;
-      v[i] = vi + s * (ri - vi);
+    fg[top + 1] = 0;
+    for (let i = 2 * Math.min(loop, p); i >= 2; i -= 2) {
+      const vi = vr[i - 2]!;
+      const ri = vr[i + 1]!;
+      vr[i] = vi + s * (ri - vi);
       const x = a * ri + b * vi;
-      r[i] = x - Q * (x * INV_Q + ROUND - ROUND);
+      vr[i + 1] = x - q * (x * INV_Q + ROUND - ROUND);
     }
-    const r0 = r[0]!; // v[-1] is 0
-    v[0] = s * r0;
-    r[0] = freezeQ(a * r0);
+    const r0 = vr[1]!; // v[-1] is 0
+    vr[0] = s * r0;
+    vr[1] = freezeQ(a * r0);
   }
-  const scale = recipQ(f[0]!);
-  const out = new Int32Array(P);
-  for (let i = 0; i < P; i++) out[i] = freezeQ(scale * v[P - 1 - i]!);
+  const scale = recipQ(fg[0]!);
+  const out = new Int32Array(p);
+  for (let i = 0; i < p; i++) out[i] = freezeQ(scale * vr[2 * (p - 1 - i)]!);
   return out;
 }
 
