@@ -135,6 +135,32 @@ const PADDED = 768;
 const SCHOOLBOOK = 48;
 
 /**
+ * out[oo .. oo + 2n) = a[ao .. ao + n) * b[bo .. bo + n) by schoolbook, four rows of a at a time
+ * (one load and store of `out` per four products); `pad` (n + 6 long, zero outside [3, n + 3))
+ * holds b between three zeros each side, so that b[j - 3 .. j] need no bounds. n is a multiple of 4.
+ */
+function schoolbook(a: Float64Array, ao: number, b: Float64Array, bo: number, n: number, out: Float64Array, oo: number, pad: Float64Array): void {
+  out.fill(0, oo, oo + 2 * n);
+  for (let j = 0; j < n; j++) pad[3 + j] = b[bo + j]!;
+  for (let i = 0; i < n; i += 4) {
+    const a0 = a[ao + i]!;
+    const a1 = a[ao + i + 1]!;
+    const a2 = a[ao + i + 2]!;
+    const a3 = a[ao + i + 3]!;
+    let b1 = 0;
+    let b2 = 0;
+    let b3 = 0;
+    for (let j = 0; j < n + 3; j++) {
+      const b0 = pad[3 + j]!;
+      out[oo + i + j] = out[oo + i + j]! + a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3;
+      b3 = b2;
+      b2 = b1;
+      b1 = b0;
+    }
+  }
+}
+
+/**
  * out[oo .. oo + 2n) = a[ao .. ao + n) * b[bo .. bo + n), by Karatsuba down to 48 coefficients,
  * then schoolbook; `tmp` from `to` on is scratch (4n at this level, 8n with the levels below).
  * Everything is exact in doubles: the operands of the deepest products are sums of at most 16
@@ -150,24 +176,21 @@ function karatsuba(
   oo: number,
   tmp: Float64Array,
   to: number,
+  pad: Float64Array,
 ): void {
   if (n <= SCHOOLBOOK) {
-    out.fill(0, oo, oo + 2 * n);
-    for (let i = 0; i < n; i++) {
-      const ai = a[ao + i]!;
-      for (let j = 0; j < n; j++) out[oo + i + j] = out[oo + i + j]! + ai * b[bo + j]!;
-    }
+    schoolbook(a, ao, b, bo, n, out, oo, pad);
     return;
   }
   const h = n >> 1;
-  karatsuba(a, ao, b, bo, h, out, oo, tmp, to + 4 * h);
-  karatsuba(a, ao + h, b, bo + h, h, out, oo + 2 * h, tmp, to + 4 * h);
+  karatsuba(a, ao, b, bo, h, out, oo, tmp, to + 4 * h, pad);
+  karatsuba(a, ao + h, b, bo + h, h, out, oo + 2 * h, tmp, to + 4 * h, pad);
   for (let i = 0; i < h; i++) {
     tmp[to + i] = a[ao + i]! + a[ao + h + i]!;
     tmp[to + h + i] = b[bo + i]! + b[bo + h + i]!;
   }
   const mid = to + 2 * h;
-  karatsuba(tmp, to, tmp, to + h, h, tmp, mid, tmp, to + 4 * h);
+  karatsuba(tmp, to, tmp, to + h, h, tmp, mid, tmp, to + 4 * h, pad);
   for (let i = 0; i < 2 * h; i++) tmp[mid + i] = tmp[mid + i]! - out[oo + i]! - out[oo + 2 * h + i]!;
   for (let i = 0; i < 2 * h; i++) out[oo + h + i] = out[oo + h + i]! + tmp[mid + i]!;
 }
@@ -184,7 +207,7 @@ export function multiply(f: ArrayLike<number>, g: Int8Array, freeze: (x: number)
     b[i] = g[i]!;
   }
   const fg = new Float64Array(2 * PADDED);
-  karatsuba(a, 0, b, 0, PADDED, fg, 0, new Float64Array(8 * PADDED), 0);
+  karatsuba(a, 0, b, 0, PADDED, fg, 0, new Float64Array(8 * PADDED), 0, new Float64Array(SCHOOLBOOK + 6));
   // x^p = x + 1
   for (let i = 2 * P - 2; i >= P; i--) {
     fg[i - P] = fg[i - P]! + fg[i]!;
