@@ -112,3 +112,42 @@ test("sntrup761 decapsulates a tampered ciphertext to the implicit-rejection sec
   // The genuine ciphertext still gives HashSession(1, r, c), the encapsulated secret.
   assert.equal(H(T.sntrup761Decapsulate(cipherText, secretKey)), H(sharedSecret));
 });
+
+test("sntrup761 round trips: fresh key pairs and encapsulations from the system's randomness agree", () => {
+  for (let i = 0; i < 8; i++) {
+    const { publicKey, secretKey } = T.sntrup761KeyPair();
+    const { cipherText, sharedSecret } = T.sntrup761Encapsulate(publicKey);
+    assert.equal(H(T.sntrup761Decapsulate(cipherText, secretKey)), H(sharedSecret), `round ${i}`);
+    // The same ciphertext under another key pair's secret key gives that key's rejection secret.
+    const other = T.sntrup761KeyPair();
+    const rho = other.secretKey.subarray(2 * 191 + 1158, 3 * 191 + 1158);
+    const hash = (b: number, ...parts: Uint8Array[]) => {
+      const h = createHash("sha512").update(Uint8Array.of(b));
+      for (const part of parts) h.update(part);
+      return h.digest().subarray(0, 32);
+    };
+    assert.equal(H(T.sntrup761Decapsulate(cipherText, other.secretKey)), H(hash(0, hash(3, rho), cipherText)), `round ${i}`);
+  }
+});
+
+test("sntrup761 key generation discards a g with no inverse mod 3 and draws again", () => {
+  // 4p bytes of 0x20000000 words draw g = 0 (each word is in the middle third), never invertible.
+  const zeroG = new Uint8Array(4 * 761);
+  new DataView(zeroG.buffer).setUint32(0, 0x20000000, true);
+  for (let i = 4; i < zeroG.length; i += 4) zeroG.set(zeroG.subarray(0, 4), i);
+  const seed = new Uint8Array(48).fill(9);
+  const plain = new NistDrbg(seed);
+  const prefixed = new NistDrbg(seed);
+  let first = true;
+  const withZeroG = (n: number): Uint8Array => {
+    if (!first) return prefixed.bytes(n);
+    first = false;
+    assert.equal(n, zeroG.length);
+    return zeroG;
+  };
+  const expected = T.sntrup761KeyPair(plain.bytes);
+  const got = T.sntrup761KeyPair(withZeroG);
+  assert.equal(first, false);
+  assert.equal(H(got.publicKey), H(expected.publicKey));
+  assert.equal(H(got.secretKey), H(expected.secretKey));
+});
