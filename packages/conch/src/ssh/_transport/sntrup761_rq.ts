@@ -81,8 +81,9 @@ const ROUND = 6755399441055744;
  * - (v, r): zero above index `loop` (r starts as a constant; v gains one degree per step).
  */
 export function rqRecip3(input: Int8Array): Int32Array {
-  const fg = new Float64Array(2 * p + 2);
-  const vr = new Float64Array(2 * p + 2);
+  // Room for index p + 1, where the paired passes below may step.
+  const fg = new Float64Array(2 * p + 4);
+  const vr = new Float64Array(2 * p + 4);
   fg[0] = 1;
   fg[2 * (p - 1)] = -1;
   fg[2 * p] = -1;
@@ -104,21 +105,35 @@ export function rqRecip3(input: Int8Array): Int32Array {
     const a = f0 ^ ta;
     const b = -g0 ^ ta;
     fg[0] = f0;
+    // Two coefficients per iteration; the pair past the range (when its length is odd) only
+    // touches stale indices, or zeros beyond p.
     const top = 2 * Math.min(p, 2 * p - 1 - loop);
-    for (let i = 2; i <= top; i += 2) {
+    for (let i = 2; i <= top; i += 4) {
       const fi = fg[i]!;
       const gi = fg[i + 1]!;
+      const fj = fg[i + 2]!;
+      const gj = fg[i + 3]!;
       fg[i] = fi + s * (gi - fi);
+      fg[i + 2] = fj + s * (gj - fj);
       const x = a * gi + b * fi;
+      const y = a * gj + b * fj;
       fg[i - 1] = x - q * (x * INV_Q + ROUND - ROUND);
+      fg[i + 1] = y - q * (y * INV_Q + ROUND - ROUND);
     }
     fg[top + 1] = 0;
-    for (let i = 2 * Math.min(loop, p); i >= 2; i -= 2) {
+    // Also in pairs, from index min(loop, p) rounded up to even: one above the range is 0 in v and
+    // r while loop < p, and beyond p otherwise, where v's coefficients only ever move up.
+    for (let i = 2 * ((Math.min(loop, p) + 1) & ~1); i >= 4; i -= 4) {
       const vi = vr[i - 2]!;
       const ri = vr[i + 1]!;
+      const vj = vr[i - 4]!;
+      const rj = vr[i - 1]!;
       vr[i] = vi + s * (ri - vi);
+      vr[i - 2] = vj + s * (rj - vj);
       const x = a * ri + b * vi;
+      const y = a * rj + b * vj;
       vr[i + 1] = x - q * (x * INV_Q + ROUND - ROUND);
+      vr[i - 1] = y - q * (y * INV_Q + ROUND - ROUND);
     }
     const r0 = vr[1]!; // v[-1] is 0
     vr[0] = s * r0;
