@@ -22,6 +22,34 @@ function setCoefficient(nz: Int32Array, sg: Int32Array, i: number, c: number): v
 }
 
 /**
+ * Over words 0..last: swap a and b where `swap` is set (a mask, -1 or 0), then b <- b + c * a,
+ * with the scalar c given as the masks (cn, cs).
+ */
+function swapAndAdd(an: Int32Array, as: Int32Array, bn: Int32Array, bs: Int32Array, last: number, swap: number, cn: number, cs: number): void {
+  for (let k = 0; k <= last; k++) {
+    let a0 = an[k]!;
+    let a1 = as[k]!;
+    let b0 = bn[k]!;
+    let b1 = bs[k]!;
+    let t = swap & (a0 ^ b0);
+    a0 ^= t;
+    b0 ^= t;
+    t = swap & (a1 ^ b1);
+    a1 ^= t;
+    b1 ^= t;
+    an[k] = a0;
+    as[k] = a1;
+    const yn = a0 & cn;
+    const ys = (a1 ^ cs) & yn;
+    const x = b0 ^ yn;
+    const y = b0 & yn;
+    const o = b1 | ys;
+    bn[k] = x | (y & ~(b1 ^ ys));
+    bs[k] = (x & o) | (y & ~o);
+  }
+}
+
+/**
  * 1/in in R3 by the reference's constant-time extended GCD: 2p - 1 divsteps on f = x^p - x - 1
  * and g = in, both reversed; returns the inverse and a mask, 0 when it exists and -1 otherwise.
  *
@@ -69,54 +97,13 @@ export function r3Recip(input: Int8Array): { out: Int8Array; mask: number } {
     const cs = -((f0s ^ g0s ^ 1) & f0n & g0n);
 
     const lastF = Math.min(P, 2 * P - 1 - loop) >> 5;
-    for (let k = 0; k <= lastF; k++) {
-      let an = fn[k]!;
-      let as = fs[k]!;
-      let bn = gn[k]!;
-      let bs = gs[k]!;
-      let t = swap & (an ^ bn);
-      an ^= t;
-      bn ^= t;
-      t = swap & (as ^ bs);
-      as ^= t;
-      bs ^= t;
-      fn[k] = an;
-      fs[k] = as;
-      // b + c * a
-      const yn = an & cn;
-      const ys = (as ^ cs) & yn;
-      const x = bn ^ yn;
-      const y = bn & yn;
-      const o = bs | ys;
-      gn[k] = x | (y & ~(bs ^ ys));
-      gs[k] = (x & o) | (y & ~o);
-    }
+    swapAndAdd(fn, fs, gn, gs, lastF, swap, cn, cs);
     for (let k = 0; k <= lastF; k++) {
       gn[k] = (gn[k]! >>> 1) | (gn[k + 1]! << 31);
       gs[k] = (gs[k]! >>> 1) | (gs[k + 1]! << 31);
     }
 
-    for (let k = 0; k <= lastV; k++) {
-      let an = vn[k]!;
-      let as = vs[k]!;
-      let bn = rn[k]!;
-      let bs = rs[k]!;
-      let t = swap & (an ^ bn);
-      an ^= t;
-      bn ^= t;
-      t = swap & (as ^ bs);
-      as ^= t;
-      bs ^= t;
-      vn[k] = an;
-      vs[k] = as;
-      const yn = an & cn;
-      const ys = (as ^ cs) & yn;
-      const x = bn ^ yn;
-      const y = bn & yn;
-      const o = bs | ys;
-      rn[k] = x | (y & ~(bs ^ ys));
-      rs[k] = (x & o) | (y & ~o);
-    }
+    swapAndAdd(vn, vs, rn, rs, lastV, swap, cn, cs);
   }
   // out = f0 * v, reversed; f0 is +-1 when the inverse exists.
   const sign = (fn[0]! & 1) - 2 * (fs[0]! & 1);
