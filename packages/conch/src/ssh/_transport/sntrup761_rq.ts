@@ -145,7 +145,7 @@ export function rqRecip3(input: Int8Array): Int32Array {
   return out;
 }
 
-/** Operand length for `multiply`: p padded to 48 * 2^4, so Karatsuba halves it four times. */
+/** Operand length for `multiply`: p padded to 48 * 2^4, so that Karatsuba halves it four times. */
 const PADDED = 768;
 const SCHOOLBOOK = 48;
 
@@ -177,7 +177,7 @@ function schoolbook(a: Float64Array, ao: number, b: Float64Array, bo: number, n:
 
 /**
  * out[oo .. oo + 2n) = a[ao .. ao + n) * b[bo .. bo + n), by Karatsuba down to 48 coefficients,
- * then schoolbook; `tmp` from `to` on is scratch (4n at this level, 8n with the levels below).
+ * then schoolbook; `tmp` from `to` on is scratch (2n at this level, under 4n with the levels below).
  * Everything is exact in doubles: the operands of the deepest products are sums of at most 16
  * inputs, so no coefficient comes near 2^53. Only the public length chooses the path.
  */
@@ -217,18 +217,18 @@ function karatsuba(
 export function multiply(f: ArrayLike<number>, g: Int8Array, freeze: (x: number) => number): Int32Array {
   const a = new Float64Array(PADDED);
   const b = new Float64Array(PADDED);
-  for (let i = 0; i < P; i++) {
+  for (let i = 0; i < p; i++) {
     a[i] = f[i]!;
     b[i] = g[i]!;
   }
   const fg = new Float64Array(2 * PADDED);
-  karatsuba(a, 0, b, 0, PADDED, fg, 0, new Float64Array(8 * PADDED), 0, new Float64Array(SCHOOLBOOK + 6));
+  karatsuba(a, 0, b, 0, PADDED, fg, 0, new Float64Array(4 * PADDED), 0, new Float64Array(SCHOOLBOOK + 6));
   // x^p = x + 1
-  for (let i = 2 * P - 2; i >= P; i--) {
-    fg[i - P] = fg[i - P]! + fg[i]!;
-    fg[i - P + 1] = fg[i - P + 1]! + fg[i]!;
+  for (let i = 2 * p - 2; i >= p; i--) {
+    fg[i - p] = fg[i - p]! + fg[i]!;
+    fg[i - p + 1] = fg[i - p + 1]! + fg[i]!;
   }
-  const h = new Int32Array(P);
-  for (let i = 0; i < P; i++) h[i] = freeze(fg[i]!);
+  const h = new Int32Array(p);
+  for (let i = 0; i < p; i++) h[i] = freeze(fg[i]!);
   return h;
 }
