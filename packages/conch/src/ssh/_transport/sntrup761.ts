@@ -7,10 +7,14 @@
  * Parameters: p = 761, q = 4591, w = 286. Sizes: public key 1158, secret key 1763, ciphertext
  * 1039 (1007 rounded + 32 confirmation), shared secret 32 bytes.
  *
- * Constant time. Every loop bound and every array index below depends only on the public
- * parameters, never on a secret. Secrets are combined with arithmetic and masks, never with `if`
- * or `?:`. Reductions mod q and the sign tests in the sort use `Math.floor` on doubles, which V8
- * compiles to a single `roundsd` (no branch, no data-dependent latency for the normal doubles here);
+ * The ring arithmetic lives beside this file: `sntrup761_rq.ts` (reductions, the Karatsuba
+ * product, the inversion in Rq) and `sntrup761_r3.ts` (the bit-sliced inversion in R3).
+ *
+ * Constant time. Every loop bound and every array index depends only on the public parameters
+ * (and, in the two inversions, on the public step counter), never on a secret. Secrets are
+ * combined with arithmetic and masks, never with `if` or `?:`. Reductions mod q and the sign tests
+ * in the sort round doubles, by `Math.floor` (one `roundsd` in V8's optimized code) or by adding
+ * and subtracting 1.5 * 2^52: no branch, no data-dependent latency for the normal doubles here;
  * see `freezeQ` and `sortUint32` for why the results are exact. `encode` branches only on the
  * (public) moduli, so it may see the re-encryption made from secret data during decapsulation.
  * `decode` divides and is variable-time, and only ever sees public keys and received ciphertexts.
