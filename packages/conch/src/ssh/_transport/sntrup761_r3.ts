@@ -89,12 +89,12 @@ export function r3Recip(input: Int8Array): { out: Int8Array; mask: number } {
     const f0s = fs[0]! & 1;
     const g0n = gn[0]! & 1;
     const g0s = gs[0]! & 1;
-    const swap = negativeMask(-delta) & -g0n;
-    delta ^= swap & (delta ^ -delta);
+    const swap = negativeMask(0 - delta) & (0 - g0n); // 0 - x, not -x: see nonzeroMask
+    delta ^= swap & (delta ^ (0 - delta));
     delta += 1;
     // c = -f0 * g0, the same before and after the swap.
-    const cn = -(f0n & g0n);
-    const cs = -((f0s ^ g0s ^ 1) & f0n & g0n);
+    const cn = 0 - (f0n & g0n);
+    const cs = 0 - ((f0s ^ g0s ^ 1) & f0n & g0n);
 
     const lastF = Math.min(P, 2 * P - 1 - loop) >> 5;
     swapAndAdd(fn, fs, gn, gs, lastF, swap, cn, cs);
@@ -105,13 +105,16 @@ export function r3Recip(input: Int8Array): { out: Int8Array; mask: number } {
 
     swapAndAdd(vn, vs, rn, rs, lastV, swap, cn, cs);
   }
-  // out = f0 * v, reversed; f0 is +-1 when the inverse exists.
-  const sign = (fn[0]! & 1) - 2 * (fs[0]! & 1);
+  // out = f0 * v, reversed (f0 is +-1 when the inverse exists): v's planes masked by f0's nz and
+  // flipped by its sign, then read as nz - 2 * sg, with no multiplication that could give -0.
+  const keep = 0 - (fn[0]! & 1);
+  const flip = 0 - (fs[0]! & 1);
   const out = new Int8Array(P);
   for (let i = 0; i < P; i++) {
     const j = P - 1 - i;
-    const c = ((vn[j >> 5]! >>> (j & 31)) & 1) - 2 * ((vs[j >> 5]! >>> (j & 31)) & 1);
-    out[i] = sign * c;
+    const nz = (vn[j >> 5]! >>> (j & 31)) & keep & 1;
+    const sg = ((vs[j >> 5]! ^ flip) >>> (j & 31)) & nz;
+    out[i] = nz - 2 * sg;
   }
   return { out, mask: nonzeroMask(delta) };
 }

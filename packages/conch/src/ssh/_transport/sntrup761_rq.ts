@@ -34,9 +34,13 @@ export function freeze3(x: number): number {
   return x - 3 * ((x * 10923 + 16384) >> 15);
 }
 
-/** -1 if x (an int32) is nonzero, else 0. */
+/**
+ * -1 if x (an int32) is nonzero, else 0. Here and in the divsteps, a secret is negated as 0 - x,
+ * never -x: unary minus of 0 is -0, a double, which optimized code specialised for small integers
+ * would leave by a deoptimization, a timing difference that depends on the data.
+ */
 export function nonzeroMask(x: number): number {
-  return (x | -x) >> 31;
+  return (x | (0 - x)) >> 31;
 }
 
 /** -1 if x (an int32) is negative, else 0. */
@@ -93,17 +97,17 @@ export function rqRecip3(input: Int8Array): Int32Array {
   for (let loop = 0; loop < 2 * p - 1; loop++) {
     const f00: number = fg[0]! | 0;
     const g00 = fg[1]! | 0;
-    const swap = negativeMask(-delta) & nonzeroMask(g00);
-    delta ^= swap & (delta ^ -delta);
+    const swap = negativeMask(0 - delta) & nonzeroMask(g00);
+    delta ^= swap & (delta ^ (0 - delta));
     delta += 1;
-    const s = -swap;
+    const s = swap & 1;
     // f0 and g0 after the swap, and the multipliers of g and f before it.
     const t0 = swap & (f00 ^ g00);
     const f0: number = f00 ^ t0;
     const g0 = g00 ^ t0;
-    const ta = swap & (f0 ^ -g0);
+    const ta = swap & (f0 ^ (0 - g0));
     const a = f0 ^ ta;
-    const b = -g0 ^ ta;
+    const b = (0 - g0) ^ ta;
     fg[0] = f0;
     // Two coefficients per iteration; the pair past the range (when its length is odd) only
     // touches stale indices, or zeros beyond p.
