@@ -36,6 +36,7 @@ import type { SSHChannel } from "./channel.js";
 import { NS, SSHReader, toBytes } from "./common.js";
 import { SSHService, type MessageTable } from "./service.js";
 import { OrderedReplies } from "./_connection/replies.js";
+import { forwardingChannelRefusal, forwardingRequestRefusal } from "./_forwarding/policy.js";
 import {
   MSG_GLOBAL_REQUEST,
   MSG_REQUEST_SUCCESS,
@@ -57,12 +58,7 @@ import {
 } from "./_connection/messages.js";
 import { EMPTY, globalOk, isConchUser, isThenable, latin1, openFailureOf, sendParts, u32 } from "./_connection/util.js";
 
-export {
-  OPEN_ADMINISTRATIVELY_PROHIBITED,
-  OPEN_CONNECT_FAILED,
-  OPEN_RESOURCE_SHORTAGE,
-  OPEN_UNKNOWN_CHANNEL_TYPE,
-} from "../error.js";
+export { OPEN_ADMINISTRATIVELY_PROHIBITED, OPEN_CONNECT_FAILED, OPEN_RESOURCE_SHORTAGE, OPEN_UNKNOWN_CHANNEL_TYPE } from "../error.js";
 
 export * from "./_connection/messages.js";
 
@@ -741,7 +737,10 @@ export class SSHConnection extends SSHService {
     if (isConchUser(avatar)) {
       const refusal = this.refusal(`${channelType} channel`, (o) => channelOpenRefusal(o, channelType, data));
       if (refusal !== undefined) throw new NotPermittedError(refusal);
+      forwardingChannelRefusal(this, avatar, channelType, data);
       channel = avatar.lookupChannel(channelType, windowSize, maxPacket, data);
+      // Named by its type when its class is not (forwarded channels are counted by name).
+      if (channel !== undefined && channel !== null && channel.name === "") channel.name = channelType;
     } else {
       const f = (this as unknown as Record<string, unknown>)[`channel_${channelType.replace(/[^A-Za-z0-9]/g, "_")}`];
       channel = typeof f === "function" ? (f as ChannelFactoryMethod).call(this, windowSize, maxPacket, data) : undefined;
@@ -760,6 +759,7 @@ export class SSHConnection extends SSHService {
     const avatar = this.transport?.avatar;
     if (isConchUser(avatar)) {
       if (this.refusal(`${requestType} request`, (o) => globalRequestRefusal(o, requestType, data)) !== undefined) return false;
+      if (forwardingRequestRefusal(this, avatar, requestType, data) !== undefined) return false;
       return avatar.gotGlobalRequest(requestType, data);
     }
     const f = (this as unknown as Record<string, unknown>)[`global_${requestType.replaceAll("-", "_")}`];

@@ -25,6 +25,7 @@ import { ClientCreator, Protocol } from "@twisted-ts/internet/protocol";
 import { SSHChannel, type SSHChannelOptions } from "./channel.js";
 import { SSHReader, SSHWriter, concatBytes } from "./common.js";
 import type { SSHConnection } from "./connection.js";
+import { mayOpenForwardedChannel } from "./_forwarding/policy.js";
 
 const log = new Logger("twisted-ts.conch.ssh.forwarding");
 
@@ -49,7 +50,8 @@ export class SSHListenForwardingFactory implements IProtocolFactory {
     readonly klass: new (options: SSHChannelOptions) => SSHListenForwardingChannel,
   ) {}
 
-  buildProtocol(addr: IAddress): SSHForwardingClient {
+  buildProtocol(addr: IAddress): SSHForwardingClient | null {
+    if (!mayOpenForwardedChannel(this.conn, `${this.klass.name} for ${addr.host}:${addr.port}`)) return null;
     const channel = new this.klass({ conn: this.conn });
     const client = new SSHForwardingClient(channel);
     channel.client = client;
@@ -110,6 +112,7 @@ export class SSHListenServerForwardingChannel extends SSHListenForwardingChannel
  * window at most: no window is given back meanwhile).
  */
 export class SSHConnectForwardingChannel extends SSHChannel {
+  override name = "direct-tcpip";
   /** Where to connect; the reactor to connect with (default: the global one). */
   reactor: IReactorTCP | undefined = undefined;
   client: SSHForwardingClient | undefined = undefined;
@@ -133,12 +136,21 @@ export class SSHConnectForwardingChannel extends SSHChannel {
     this.pauseProducing();
     void forwardingReactor(this.reactor).then((reactor) => {
       if (this.localClosed) return;
-      const d = new ClientCreator(reactor, SSHForwardingClient, this as SSHChannel).connectTCP(host, port);
+      const d = this.connectClient(reactor);
       this.channelOpenDeferred = d.addCallbacks(
         (client: SSHForwardingClient) => this.setClient(client),
         (reason: Failure) => this.close(reason),
       );
     });
+  }
+
+  /** Opens the connection instead of a TCP connection to `hostport` (UNIX-socket forwarding sets it). */
+  connector: ((build: () => SSHForwardingClient) => Deferred<SSHForwardingClient>) | undefined = undefined;
+
+  /** Opens the connection to join to this channel: `connector`'s, else TCP to `hostport`. */
+  protected connectClient(reactor: IReactorTCP): Deferred<SSHForwardingClient> {
+    if (this.connector !== undefined) return this.connector(() => new SSHForwardingClient(this as SSHChannel));
+    return new ClientCreator(reactor, SSHForwardingClient, this as SSHChannel).connectTCP(this.hostport[0], this.hostport[1]);
   }
 
   private setClient(client: SSHForwardingClient): void {
@@ -319,3 +331,8 @@ export function unpackGlobal_tcpip_forward(data: Uint8Array): HostPort {
 
 export const packGlobal_cancel_tcpip_forward = packGlobal_tcpip_forward;
 export const unpackGlobal_cancel_tcpip_forward = unpackGlobal_tcpip_forward;
+
+// ---- server policy and UNIX-socket forwarding (ssh/_forwarding/) ------------------------------
+
+export * from "./_forwarding/policy.js";
+export * from "./_forwarding/streamlocal.js";
