@@ -11,7 +11,7 @@
  * and a random name, so only that user and root can reach them.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, lstatSync, mkdtempSync, rmSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,6 +35,15 @@ export type StreamLocalReactor = IReactorUNIX & IReactorProcess;
 /** A listener made for a user: `stop()` stops it and removes its socket file. */
 export interface UserSocketListener {
   stop(): void;
+}
+
+/** Removes `path` if it is a socket file (StreamLocalBindUnlink never removes anything else). */
+function removeSocketFile(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // Nothing there.
+  }
 }
 
 /** Says whether `port` has `whenListening` (the real reactor's ports) and waits for it. */
@@ -123,7 +132,7 @@ export class UserSockets {
    */
   async listen(path: string, factory: IProtocolFactory, unlink: boolean, mask: number): Promise<UserSocketListener> {
     if (!this.relayed) {
-      if (unlink) rmSync(path, { force: true });
+      if (unlink) removeSocketFile(path);
       const port = this.reactor.listenUNIX(path, factory);
       await listening(port);
       chmodSync(path, 0o777 & ~mask);
