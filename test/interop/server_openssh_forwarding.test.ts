@@ -252,12 +252,14 @@ test("issue 13: what the policy forbids is refused and ssh says so (AllowTcpForw
   assert.match(server.logText(), /refused streamlocal-forward@openssh\.com request .* by the forwarding policy: remote stream-local forwarding is not permitted/);
 });
 
-test("issue 13: ssh -L to a port nothing listens on: the local socket is closed", TIMEOUT, async (t) => {
+test("issue 13: ssh -L to a port nothing listens on: channel-open failure (connect failed), and the local socket is closed", TIMEOUT, async (t) => {
   const server = await ourServer(t);
   const listen = await freePort();
   const closed = await freePort();
-  await sshForward(t, server, ["-L", `127.0.0.1:${listen}:127.0.0.1:${closed}`]);
+  const l = await sshForward(t, server, ["-L", `127.0.0.1:${listen}:127.0.0.1:${closed}`]);
   assert.equal(await ask(await opened(dial(listen)), Buffer.from("x")), "");
+  for (let i = 0; i < 400 && !/open failed/.test(l.stderr()); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.match(l.stderr(), new RegExp(`open failed: connect failed: connect to 127\\.0\\.0\\.1:${closed} failed`));
   assert.match(server.logText(), /failed to connect to 127\.0\.0\.1:\d+/);
 });
 
@@ -274,8 +276,10 @@ test("issue 13: direct-streamlocal as twts-alice (our server as root) to a socke
   const server = await ourServer(t, { user: account.name, unixOptions: { lookupUser: unix.getpwnam } });
   const local = join(tempDir(t, "twts-fwd-"), "l.sock");
   const local2 = `${local}2`;
-  await sshForward(t, server, ["-L", `${local}:${String(secret.where)}`, "-L", `${local2}:${String(open.where)}`]);
+  const l = await sshForward(t, server, ["-L", `${local}:${String(secret.where)}`, "-L", `${local2}:${String(open.where)}`]);
   assert.equal(await ask(await opened(dial(local)), Buffer.from("x")), "", "refused: closed without an answer");
+  for (let i = 0; i < 400 && !/open failed/.test(l.stderr()); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.match(l.stderr(), /open failed: connect failed: connect to \S+secret\.sock failed: .*EACCES/);
   assert.deepEqual(secret.seen, [], "nothing reached root's socket");
   assert.match(server.logText(), /EACCES/);
   assert.equal(await ask(await opened(dial(local2)), BIG.subarray(0, 1 << 20)), sha256(BIG.subarray(0, 1 << 20)));

@@ -11,7 +11,7 @@ import type { IProtocolFactory, ITCPTransport, ITransport } from "@twisted-ts/in
 import { Factory, Protocol } from "@twisted-ts/internet/protocol";
 import { reactor } from "@twisted-ts/internet/reactor";
 import { common, connection, forwarding } from "@twisted-ts/conch/ssh";
-import { unix } from "@twisted-ts/conch";
+import { error, unix } from "@twisted-ts/conch";
 import { cat, hex, Pump, RecordingChannel, text, u32 } from "./_connection_fakes.js";
 
 const { NS } = common;
@@ -57,7 +57,8 @@ async function withEchoTunnel(
     const ch = new RecordingChannel({ conn: client });
     ch.name = "direct-tcpip";
     client.openChannel(ch, forwarding.packOpen_direct_tcpip(["127.0.0.1", port.getHost().port], ["127.0.0.1", 5555]));
-    pump.flush();
+    // The server confirms once it has connected to the destination, as sshd.
+    await pump.until(() => ch.events.includes("open"));
     await fn(ch, client, pump, server);
   } finally {
     await port.stopListening();
@@ -73,7 +74,7 @@ test("direct-tcpip: the server connects to the destination and joins it to the c
   });
 });
 
-test("direct-tcpip: a refused destination closes the channel", async () => {
+test("direct-tcpip: a refused destination gives CHANNEL_OPEN_FAILURE with OPEN_CONNECT_FAILED, as sshd", async () => {
   const probe = reactor.listenTCP(0, Factory.forProtocol(Echo), 50, "127.0.0.1") as ReturnType<typeof reactor.listenTCP> & {
     whenListening(): PromiseLike<unknown>;
   };
@@ -86,8 +87,12 @@ test("direct-tcpip: a refused destination closes the channel", async () => {
   const ch = new RecordingChannel({ conn: client });
   ch.name = "direct-tcpip";
   client.openChannel(ch, forwarding.packOpen_direct_tcpip(["127.0.0.1", deadPort], ["127.0.0.1", 5555]));
-  await pump.until(() => ch.events.includes("closed"));
-  assert.deepEqual(ch.received, []);
+  await pump.until(() => ch.events.includes("openFailed"));
+  assert.deepEqual(ch.events, ["openFailed"]);
+  const reason = ch.failure as error.ConchError;
+  assert.equal(reason.data, connection.OPEN_CONNECT_FAILED);
+  assert.match(String(reason.value), new RegExp(`connect to 127\\.0\\.0\\.1:${deadPort} failed`));
+  assert.equal(server.channels.size, 0, "nothing is left of it on the server");
 });
 
 test("tcpip-forward to port 0: the reply carries the port; connections come back as forwarded-tcpip channels", async () => {

@@ -33,7 +33,7 @@ import {
 } from "../error.js";
 import { type AuthOptions, channelOpenRefusal, describePeer, globalRequestRefusal } from "./authopt.js";
 import type { SSHChannel } from "./channel.js";
-import { NS, SSHReader, toBytes } from "./common.js";
+import { NS, SSHReader, concatBytes, toBytes } from "./common.js";
 import { SSHService, type MessageTable } from "./service.js";
 import { OrderedReplies } from "./_connection/replies.js";
 import { forwardingChannelRefusal, forwardingRequestRefusal } from "./_forwarding/policy.js";
@@ -56,7 +56,7 @@ import {
   MAX_OPEN_CHANNELS,
   messages,
 } from "./_connection/messages.js";
-import { EMPTY, globalOk, isConchUser, isThenable, latin1, openFailureOf, sendParts, u32 } from "./_connection/util.js";
+import { EMPTY, globalOk, isConchUser, isThenable, latin1, openFailureOf, openFailurePayload, sendParts, u32, whenReadyToConfirm } from "./_connection/util.js";
 
 export { OPEN_ADMINISTRATIVELY_PROHIBITED, OPEN_CONNECT_FAILED, OPEN_RESOURCE_SHORTAGE, OPEN_UNKNOWN_CHANNEL_TYPE } from "../error.js";
 
@@ -99,6 +99,8 @@ export class SSHConnection extends SSHService {
   maxSessions = DEFAULT_MAX_SESSIONS;
   /** Server side: the open session channels that count against `maxSessions`. */
   private readonly sessionChannels = new Set<SSHChannel>();
+  /** Channels the peer opened that are not confirmed yet (see `readyToConfirm`). */
+  private readonly pendingOpens = new Set<SSHChannel>();
   /** True while the transport holds our output back; channels' producers stay paused meanwhile. */
   outputIsHeld = false;
 
@@ -130,6 +132,7 @@ export class SSHConnection extends SSHService {
     for (const channel of [...this.channelsToRemoteChannel.keys()]) this.channelClosed(channel);
     const opening = [...this.channels.values()];
     this.channels.clear();
+    this.pendingOpens.clear();
     for (const channel of opening) this.callHook(channel, "openFailed", () => channel.openFailed(new ConnectionLost()));
     this.cleanupGlobalDeferreds();
   }
@@ -269,22 +272,21 @@ export class SSHConnection extends SSHService {
     channel.remoteMaxPacket = maxPacket;
     this.channels.set(localChannel, channel);
     if (isSession) this.sessionChannels.add(channel);
-    this.channelsToRemoteChannel.set(channel, senderChannel);
-    this.localToRemoteChannel.set(localChannel, senderChannel);
-    const confirm = new Uint8Array(16 + channel.specificData.length);
-    confirm.set(u32(senderChannel, localChannel, channel.localWindowSize, channel.localMaxPacket));
-    confirm.set(channel.specificData, 16);
-    this.transport?.sendPacket(MSG_CHANNEL_OPEN_CONFIRMATION, confirm);
-    this.callHook(channel, "channelOpen", () => channel.channelOpen(data));
+    // A channel with `readyToConfirm` (direct-tcpip) is confirmed once connected, or refused.
+    this.pendingOpens.add(channel);
+    whenReadyToConfirm(channel, () => this.pendingOpens.delete(channel) && this.channels.get(localChannel) === channel, () => {
+      this.channelsToRemoteChannel.set(channel, senderChannel);
+      this.localToRemoteChannel.set(localChannel, senderChannel);
+      this.transport?.sendPacket(MSG_CHANNEL_OPEN_CONFIRMATION, concatBytes(u32(senderChannel, localChannel, channel.localWindowSize, channel.localMaxPacket), channel.specificData));
+      this.callHook(channel, "channelOpen", () => channel.channelOpen(data));
+    }, (e) => {
+      this.channels.delete(localChannel);
+      this.sendOpenFailure(senderChannel, ...openFailureOf(e));
+    });
   }
 
   private sendOpenFailure(senderChannel: number, reason: number, description: string): void {
-    const desc = NS(description);
-    const out = new Uint8Array(8 + desc.length + 4);
-    out.set(u32(senderChannel, reason));
-    out.set(desc, 8);
-    // Language tag: empty (the trailing four zero bytes).
-    this.transport?.sendPacket(MSG_CHANNEL_OPEN_FAILURE, out);
+    this.transport?.sendPacket(MSG_CHANNEL_OPEN_FAILURE, openFailurePayload(senderChannel, reason, description));
   }
 
   /**
@@ -555,7 +557,7 @@ export class SSHConnection extends SSHService {
   /** A channel we asked to open and the peer has not answered yet. */
   private openingChannel(id: number, what: string): SSHChannel {
     const channel = this.channels.get(id);
-    if (channel !== undefined && !this.channelsToRemoteChannel.has(channel)) return channel;
+    if (channel !== undefined && !this.channelsToRemoteChannel.has(channel) && !this.pendingOpens.has(channel)) return channel;
     throw new UnknownChannelError(id, channel === undefined ? what : `${what} for a channel already open`);
   }
 

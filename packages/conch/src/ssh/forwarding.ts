@@ -24,6 +24,7 @@ import { Logger } from "@twisted-ts/internet/log";
 import { ClientCreator, Protocol } from "@twisted-ts/internet/protocol";
 import { SSHChannel, type SSHChannelOptions } from "./channel.js";
 import { SSHReader, SSHWriter, concatBytes } from "./common.js";
+import { ConchError, OPEN_CONNECT_FAILED } from "../error.js";
 import type { SSHConnection } from "./connection.js";
 import { mayOpenForwardedChannel } from "./_forwarding/policy.js";
 
@@ -129,7 +130,53 @@ export class SSHConnectForwardingChannel extends SSHChannel {
     super(options);
   }
 
+  /** The connection `readyToConfirm` made, until `channelOpen` joins it. */
+  private connectedEarly: SSHForwardingClient | undefined = undefined;
+  /** The SSH connection ended before the open was confirmed. */
+  private abandoned = false;
+
+  /**
+   * Connects before the open is confirmed, as sshd does: the connection service confirms once
+   * connected, and answers CHANNEL_OPEN_FAILURE (OPEN_CONNECT_FAILED, "connect to host:port
+   * failed: …") when the destination cannot be reached.
+   */
+  readyToConfirm(): Promise<void> {
+    const [host, port] = this.hostport;
+    this.log.info("connecting to {host}:{port}", { host, port });
+    return forwardingReactor(this.reactor)
+      .then((reactor) => this.connectClient(reactor).asPromise())
+      .then(
+        (client) => {
+          if (this.abandoned) dropClient(client);
+          else this.connectedEarly = client;
+        },
+        (e: unknown) => {
+          const reason = e instanceof Error ? e.message : String(e);
+          this.log.error("failed to connect to {host}:{port}: {reason}", { host, port, reason });
+          // A UNIX-socket destination (a `connector`) is its path alone.
+          throw new ConchError(`connect to ${this.connector === undefined ? `${host}:${port}` : host} failed: ${reason}`, OPEN_CONNECT_FAILED);
+        },
+      );
+  }
+
+  /** The SSH connection ended before the open was confirmed: the destination's connection goes too. */
+  override openFailed(_reason: Error): void {
+    this.abandoned = true;
+    const client = this.connectedEarly;
+    this.connectedEarly = undefined;
+    if (client !== undefined) dropClient(client);
+  }
+
   override channelOpen(_specificData: Uint8Array): void {
+    const early = this.connectedEarly;
+    if (early !== undefined) {
+      this.connectedEarly = undefined;
+      this.pauseProducing();
+      // The destination closed while the open was being confirmed.
+      if (this.closing) this.loseConnection();
+      else this.setClient(early);
+      return;
+    }
     const [host, port] = this.hostport;
     this.log.info("connecting to {host}:{port}", { host, port });
     // No window goes back until the socket can take the data: what is held is one window at most.
@@ -191,6 +238,13 @@ export class SSHConnectForwardingChannel extends SSHChannel {
     client.channel = undefined;
     client.transport.loseConnection();
   }
+}
+
+/** Closes a connection made for a channel that will not be opened (once it is connected). */
+function dropClient(client: SSHForwardingClient): void {
+  client.channel = undefined;
+  if (client.connected) client.transport.loseConnection();
+  else client.onConnected = () => client.transport.loseConnection();
 }
 
 /**
