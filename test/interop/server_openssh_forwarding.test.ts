@@ -166,35 +166,31 @@ async function ourServer(t: TestContext, opts: ServerOptions = {}): Promise<OurS
   return server;
 }
 
-test("issue 13: ssh -L through our server: 64 MiB, 20 connections at once, half-close each way", TIMEOUT, async (t) => {
-  const server = await ourServer(t);
-  const listen = await freePort();
-  // One -L for each service port is made on demand: ssh forwards a fixed port, so the spec names it.
-  const forwards = new Map<Where, number>();
-  await checkForwarding(t, async (to) => {
-    let port = forwards.get(to);
-    if (port === undefined) {
-      port = forwards.size === 0 ? listen : await freePort();
-      await sshForward(t, server, ["-L", `127.0.0.1:${port}:127.0.0.1:${String(to)}`]);
-      forwards.set(to, port);
+/**
+ * Opens forwarded streams through ssh, one ssh per service: `forward(to, n)` gives the ssh
+ * arguments for the n-th service and where the forward listens.
+ */
+function sshForwards(t: TestContext, server: OurServer, forward: (to: Where, n: number) => Promise<[args: string[], at: Where]>): (to: Where) => Promise<Socket> {
+  const forwards = new Map<Where, Where>();
+  return async (to) => {
+    let at = forwards.get(to);
+    if (at === undefined) {
+      const [args, where] = await forward(to, forwards.size);
+      await sshForward(t, server, args);
+      forwards.set(to, (at = where));
     }
-    return opened(dial(port));
-  });
-});
+    return opened(dial(at));
+  };
+}
 
-test("issue 13: ssh -R through our server: 64 MiB, 20 connections at once, half-close each way", TIMEOUT, async (t) => {
-  const server = await ourServer(t);
-  const forwards = new Map<Where, number>();
-  await checkForwarding(t, async (to) => {
-    let port = forwards.get(to);
-    if (port === undefined) {
-      port = await freePort();
-      await sshForward(t, server, ["-R", `127.0.0.1:${port}:127.0.0.1:${String(to)}`]);
-      forwards.set(to, port);
-    }
-    return opened(dial(port));
+for (const flag of ["-L", "-R"] as const) {
+  test(`issue 13: ssh ${flag} through our server: 64 MiB, 20 connections at once, half-close each way`, TIMEOUT, async (t) => {
+    await checkForwarding(t, sshForwards(t, await ourServer(t), async (to) => {
+      const port = await freePort();
+      return [[flag, `127.0.0.1:${port}:127.0.0.1:${String(to)}`], port];
+    }));
   });
-});
+}
 
 test("issue 13: ssh -D through our server, driven by a SOCKS5 client: 64 MiB, 20 connections at once, half-close each way", TIMEOUT, async (t) => {
   const server = await ourServer(t);
@@ -206,31 +202,15 @@ test("issue 13: ssh -D through our server, driven by a SOCKS5 client: 64 MiB, 20
 test("issue 13: ssh -L /local.sock:/remote.sock through our server: 64 MiB, 20 connections at once, half-close each way", TIMEOUT, async (t) => {
   const server = await ourServer(t);
   const dir = tempDir(t, "twts-fwd-");
-  const forwards = new Map<Where, string>();
-  await checkForwarding(t, async (to) => {
-    let local = forwards.get(to);
-    if (local === undefined) {
-      local = join(dir, `local${forwards.size}.sock`);
-      await sshForward(t, server, ["-L", `${local}:${String(to)}`]);
-      forwards.set(to, local);
-    }
-    return opened(dial(local));
-  }, dir);
+  const forward = sshForwards(t, server, async (to, n) => [["-L", `${join(dir, `local${n}.sock`)}:${String(to)}`], join(dir, `local${n}.sock`)]);
+  await checkForwarding(t, forward, dir);
 });
 
 test("issue 13: ssh -R /r.sock:127.0.0.1:PORT through our server: 64 MiB, 20 connections at once, half-close each way", TIMEOUT, async (t) => {
   const server = await ourServer(t);
   const dir = tempDir(t, "twts-fwd-");
-  const forwards = new Map<Where, string>();
-  await checkForwarding(t, async (to) => {
-    let remote = forwards.get(to);
-    if (remote === undefined) {
-      remote = join(dir, `r${forwards.size}.sock`);
-      await sshForward(t, server, ["-R", `${remote}:127.0.0.1:${String(to)}`]);
-      forwards.set(to, remote);
-    }
-    return opened(dial(remote));
-  });
+  const forward = sshForwards(t, server, async (to, n) => [["-R", `${join(dir, `r${n}.sock`)}:127.0.0.1:${String(to)}`], join(dir, `r${n}.sock`)]);
+  await checkForwarding(t, forward);
 });
 
 test("issue 13: what the policy forbids is refused and ssh says so (AllowTcpForwarding, PermitOpen, AllowStreamLocalForwarding)", TIMEOUT, async (t) => {

@@ -38,6 +38,17 @@ class Echo extends Protocol<ITransport> {
   }
 }
 
+/** A client and the Unix realm's server in memory, and a direct-tcpip channel asked for to 127.0.0.1:port. */
+function openDirectTcpip(port: number): { ch: RecordingChannel; client: connection.SSHConnection; server: connection.SSHConnection; pump: Pump } {
+  const client = new connection.SSHConnection();
+  const server = new connection.SSHConnection();
+  const pump = new Pump(client, server, new unix.UnixConchUser(userInfo().username));
+  const ch = new RecordingChannel({ conn: client });
+  ch.name = "direct-tcpip";
+  client.openChannel(ch, forwarding.packOpen_direct_tcpip(["127.0.0.1", port], ["127.0.0.1", 5555]));
+  return { ch, client, server, pump };
+}
+
 /**
  * Runs `fn` with a direct-tcpip channel opened (from an in-memory client to the Unix realm's
  * server) to a loopback echo server, which stops listening afterwards.
@@ -51,12 +62,7 @@ async function withEchoTunnel(
   };
   await port.whenListening();
   try {
-    const client = new connection.SSHConnection();
-    const server = new connection.SSHConnection();
-    const pump = new Pump(client, server, new unix.UnixConchUser(userInfo().username));
-    const ch = new RecordingChannel({ conn: client });
-    ch.name = "direct-tcpip";
-    client.openChannel(ch, forwarding.packOpen_direct_tcpip(["127.0.0.1", port.getHost().port], ["127.0.0.1", 5555]));
+    const { ch, client, server, pump } = openDirectTcpip(port.getHost().port);
     // The server confirms once it has connected to the destination, as sshd.
     await pump.until(() => ch.events.includes("open"));
     await fn(ch, client, pump, server);
@@ -424,12 +430,7 @@ test("issue 13: direct-tcpip: when the SSH connection ends while the server conn
   ) as ReturnType<typeof reactor.listenTCP> & { whenListening(): PromiseLike<unknown> };
   await dest.whenListening();
   try {
-    const client = new connection.SSHConnection();
-    const server = new connection.SSHConnection();
-    const pump = new Pump(client, server, new unix.UnixConchUser(userInfo().username));
-    const ch = new RecordingChannel({ conn: client });
-    ch.name = "direct-tcpip";
-    client.openChannel(ch, forwarding.packOpen_direct_tcpip(["127.0.0.1", dest.getHost().port], ["127.0.0.1", 5555]));
+    const { ch, server, pump } = openDirectTcpip(dest.getHost().port);
     pump.flush();
     server.serviceStopped();
     for (let i = 0; i < 2000 && closed === 0; i++) await new Promise((r) => setTimeout(r, 5));
