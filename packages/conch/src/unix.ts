@@ -40,7 +40,7 @@ import {
   openConnectForwardingClient,
   unpackGlobal_tcpip_forward,
 } from "./ssh/forwarding.js";
-import { forwardingBindAddress, forwardingPolicy, type ForwardingPolicy } from "./ssh/_forwarding/policy.js";
+import { forwardingBindAddress, type ForwardingPolicy } from "./ssh/_forwarding/policy.js";
 import { cancelStreamLocalForward, openStreamLocalForUser, streamLocalForward } from "./_unix/streamlocal_server.js";
 import { UserSockets, type StreamLocalReactor, type UserSocketListener } from "./_unix/streamlocal.js";
 import { SSHSession, wrapProtocol, type SSHSessionProcessProtocol } from "./ssh/session.js";
@@ -249,8 +249,8 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
    * unset), with the realm's `gatewayPorts: true` as `GatewayPorts clientspecified`. Override to
    * decide per user.
    */
-  getForwardingPolicy(): ForwardingPolicy {
-    const policy = forwardingPolicy(this.conn?.transport?.factory?.forwardingPolicy);
+  override getForwardingPolicy(): ForwardingPolicy {
+    const policy = super.getForwardingPolicy();
     return this.options.gatewayPorts === true && policy.gatewayPorts === "no" ? { ...policy, gatewayPorts: "clientspecified" } : policy;
   }
 
@@ -313,6 +313,7 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     for (const l of this.listeners.values()) void l.stopListening();
     this.listeners.clear();
     this.sockets?.close();
+    this.streamListeners.clear();
   }
 
   /** @internal */

@@ -102,7 +102,7 @@ class PolicyUser extends avatar.ConchUser {
     this.channelLookup["direct-tcpip"] = channel.SSHChannel;
     this.channelLookup["session"] = channel.SSHChannel;
   }
-  getForwardingPolicy(): forwarding.ForwardingPolicy {
+  override getForwardingPolicy(): forwarding.ForwardingPolicy {
     return this.policy;
   }
   getUserGroupId(): { uid: number; gid: number } {
