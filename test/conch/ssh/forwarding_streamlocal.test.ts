@@ -13,9 +13,9 @@ import { createServer, connect, type AddressInfo, type Server } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { addObserver, formatEvent, removeObserver, type LogEvent } from "@twisted-ts/internet/log";
-import { unix } from "@twisted-ts/conch";
-import { connection, forwarding } from "@twisted-ts/conch/ssh";
-import { Pump } from "./_connection_fakes.js";
+import { error, unix } from "@twisted-ts/conch";
+import { common, connection, forwarding } from "@twisted-ts/conch/ssh";
+import { cat, Pump, RecordingChannel, u32 } from "./_connection_fakes.js";
 import { ensureTestUser } from "../../_support/users.js";
 
 const sha256 = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
@@ -164,6 +164,9 @@ test("direct-streamlocal as twts-alice under a root server: a socket only root c
   const toOpen = await forwarding.localStreamForward(client, join(listenDir, "b.sock"), { path: join(shared, "open.sock") });
   t.after(() => toOpen.stopListening());
   assert.equal(await ask(join(listenDir, "b.sock"), PAYLOAD), sha256(PAYLOAD));
+  const slices = Array.from({ length: 10 }, (_, i) => PAYLOAD.subarray(i * 100_000, i * 100_000 + 50_000 + i));
+  assert.deepEqual(await Promise.all(slices.map((b) => ask(join(listenDir, "b.sock"), b))), slices.map(sha256), "10 at once through the relay");
+  assert.equal(lines.filter((l) => l.includes("UNIX-socket relay started")).length, 1, "one relay for the login");
 });
 
 test("streamlocal-forward as twts-alice under a root server: the socket is alice's, a directory she cannot write is refused, logout removes it", async (t) => {
@@ -183,7 +186,30 @@ test("streamlocal-forward as twts-alice under a root server: the socket is alice
   assert.equal(st.uid, account.uid, "owned by alice");
   assert.equal(st.mode & 0o777, 0o600);
   assert.equal(await ask(remote, PAYLOAD), sha256(PAYLOAD));
+  const second = join(hers, "r2.sock");
+  await forwarding.remoteStreamForward(client, second, ["127.0.0.1", tcpPort]);
+  await forwarding.cancelRemoteStreamForward(client, second);
+  for (let i = 0; i < 200 && existsSync(second); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.equal(existsSync(second), false, "removed (by alice's relay) on cancel");
   alice.logout();
   for (let i = 0; i < 200 && existsSync(remote); i++) await new Promise((r) => setTimeout(r, 25));
   assert.equal(existsSync(remote), false, "removed (by alice's relay) at logout");
+});
+
+test("direct-streamlocal and streamlocal-forward: a bad or short path is refused and the session carries on", async (t) => {
+  const dir = tempDir(t);
+  const { client, pump } = session(t, rootUser(dir));
+  const opens = [common.NS(""), cat(common.NS("/tmp/a\0b"), common.NS(""), u32(0)), common.NS("/tmp/x").subarray(0, 5)];
+  const channels = opens.map((data) => {
+    const ch = new RecordingChannel({ conn: client });
+    ch.name = "direct-streamlocal@openssh.com";
+    client.openChannel(ch, data);
+    return ch;
+  });
+  await pump.until(() => channels.every((c) => c.events.includes("openFailed")));
+  assert.match(String((channels[1]!.failure as error.ConchError).value), /bad socket path/);
+  const refused = client.sendGlobalRequest("streamlocal-forward@openssh.com", common.NS("/tmp/" + "y".repeat(200)), true);
+  await assert.rejects(Promise.resolve(refused), error.GlobalRequestFailedError);
+  await forwarding.remoteStreamForward(client, join(dir, "still.sock"), ["127.0.0.1", 9]);
+  assert.equal(pump.serverTransport.disconnects.length, 0);
 });

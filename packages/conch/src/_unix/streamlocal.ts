@@ -4,9 +4,10 @@
  *
  * When the server runs as the user's own uid (or the user is root), the server connects and
  * listens itself. When the server is root and the user is not, nothing is done with root's rights:
- * a relay ({@link STREAMLOCAL_RELAY_SCRIPT}, run by this Node through setpriv as the user, exactly
- * as session processes are) connects to or binds the user's socket and joins each connection to a
- * rendezvous socket the server listens on. The rendezvous sockets live in a directory made by root
+ * one relay per login ({@link STREAMLOCAL_RELAY_SCRIPT}, run by this Node through setpriv as the
+ * user, exactly as session processes are; so memory does not grow with the number of forwards)
+ * connects to or binds the user's sockets and joins each connection to a rendezvous socket the
+ * server listens on. The rendezvous sockets live in a directory made by root
  * (mode 0711, so only root writes there: no symlink games), each owned by the user with mode 0600
  * and a random name, so only that user and root can reach them.
  */
@@ -52,32 +53,77 @@ async function listening(port: IListeningPort): Promise<void> {
   if (ready !== undefined) await ready;
 }
 
-/** Collects a relay's stderr and tells its owner about its first line of output and its exit. */
+/** Most bytes of one answer line (or of stderr) kept from the relay: it runs as the user. */
+const MAX_RELAY_LINE = 4096;
+
+/**
+ * The relay of one login (`streamlocal_relay.js` run as the user): sends commands, matches the
+ * answers to them by id, and fails what is pending when the relay ends.
+ */
 class RelayProtocol extends ProcessProtocol {
-  stderr = "";
-  onOutput: (() => void) | undefined = undefined;
-  onEnded: ((message: string) => void) | undefined = undefined;
-  override outReceived(_data: Uint8Array): void {
-    const f = this.onOutput;
-    this.onOutput = undefined;
-    f?.();
+  private buffer = "";
+  private stderr = "";
+  private nextId = 0;
+  private readonly pending = new Map<number, (error: string | undefined) => void>();
+  ended = false;
+
+  /** Sends `command` with a fresh id; `answer` hears the relay's answer (an error text, or undefined). */
+  send(command: Record<string, unknown>, answer?: (error: string | undefined) => void): number {
+    const id = this.nextId++;
+    if (this.ended) {
+      answer?.("the relay has ended");
+      return id;
+    }
+    if (answer !== undefined) this.pending.set(id, answer);
+    this.transport.write(`${JSON.stringify({ ...command, id })}\n`);
+    return id;
   }
+
+  override outReceived(data: Uint8Array): void {
+    this.buffer += Buffer.from(data).toString("utf8");
+    let nl: number;
+    while ((nl = this.buffer.indexOf("\n")) >= 0) {
+      const line = this.buffer.slice(0, nl);
+      this.buffer = this.buffer.slice(nl + 1);
+      this.answer(line);
+    }
+    if (this.buffer.length > MAX_RELAY_LINE) this.buffer = "";
+  }
+
+  private answer(line: string): void {
+    let msg: { id?: unknown; error?: unknown };
+    try {
+      msg = JSON.parse(line) as typeof msg;
+    } catch {
+      return;
+    }
+    if (typeof msg.id !== "number") return;
+    const f = this.pending.get(msg.id);
+    this.pending.delete(msg.id);
+    f?.(typeof msg.error === "string" ? msg.error.slice(0, MAX_RELAY_LINE) : undefined);
+  }
+
   override errReceived(data: Uint8Array): void {
-    if (this.stderr.length < 4096) this.stderr += Buffer.from(data).toString("utf8");
+    if (this.stderr.length < MAX_RELAY_LINE) this.stderr += Buffer.from(data).toString("utf8");
   }
+
   override processEnded(_reason: Failure): void {
-    const f = this.onEnded;
-    this.onEnded = undefined;
-    f?.(this.stderr.trim() || "the relay exited");
+    this.ended = true;
+    const message = this.stderr.trim().slice(0, MAX_RELAY_LINE) || "the relay ended";
+    if (this.stderr.trim() !== "") log.warn("UNIX-socket relay ended: {message}", { message });
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const f of pending) f(message);
   }
 }
 
 /**
  * The UNIX sockets of one login: `connect` and `listen` with the user's rights. `close()` (at
- * logout) stops its listeners and relays and removes its rendezvous directory.
+ * logout) stops its listeners and its relay and removes its rendezvous directory.
  */
 export class UserSockets {
   private dir: string | undefined = undefined;
+  private relay: RelayProtocol | undefined = undefined;
   private readonly listeners = new Set<UserSocketListener>();
 
   constructor(
@@ -93,8 +139,8 @@ export class UserSockets {
 
   /** Connects to `path` as the user; fires with the protocol `build` made once the connection exists. */
   connect<P extends IProtocol>(path: string, build: () => P): Deferred<P> {
-    const d = new Deferred<P>();
     if (!this.relayed) return connectUNIXProtocol(this.reactor, path, build);
+    const d = new Deferred<P>();
     let port: IListeningPort | undefined;
     const factory: IProtocolFactory = {
       buildProtocol: (): P | null => {
@@ -107,22 +153,16 @@ export class UserSockets {
       doStart: () => undefined,
       doStop: () => undefined,
     };
-    this.rendezvous(factory).then(
-      ([p, rendezvous]) => {
-        port = p;
-        try {
-          const relay = this.spawnRelay(["connect", path, rendezvous]);
-          relay.onEnded = (message) => {
-            void p.stopListening();
-            if (!d.called) d.errback(new Error(message));
-          };
-        } catch (e) {
-          void p.stopListening();
-          d.errback(e instanceof Error ? e : new Error(String(e)));
-        }
-      },
-      (e: unknown) => d.errback(e instanceof Error ? e : new Error(String(e))),
-    );
+    const fail = (e: unknown): void => {
+      void port?.stopListening();
+      if (!d.called) d.errback(e instanceof Error ? e : new Error(String(e)));
+    };
+    this.rendezvous(factory).then(([p, rendezvous]) => {
+      port = p;
+      this.getRelay().send({ op: "connect", path, rendezvous }, (error) => {
+        if (error !== undefined) fail(new Error(error));
+      });
+    }).catch(fail);
     return d;
   }
 
@@ -138,22 +178,28 @@ export class UserSockets {
       chmodSync(path, 0o777 & ~mask);
       return this.track(() => void port.stopListening());
     }
+    const relay = this.getRelay();
     const [port, rendezvous] = await this.rendezvous(factory);
-    const relay = this.spawnRelay(["listen", path, rendezvous, unlink ? "1" : "0", (mask & 0o777).toString(8)]);
-    await new Promise<void>((resolve, reject) => {
-      relay.onOutput = resolve;
-      relay.onEnded = (message) => reject(new Error(message));
-    });
-    relay.onEnded = undefined;
+    let id = -1;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        id = relay.send({ op: "listen", path, rendezvous, unlink, mask: mask & 0o777 }, (error) => (error === undefined ? resolve() : reject(new Error(error))));
+      });
+    } catch (e) {
+      void port.stopListening();
+      throw e;
+    }
     return this.track(() => {
-      relay.transport.closeStdin();
+      relay.send({ op: "unlisten", listener: id });
       void port.stopListening();
     });
   }
 
-  /** Stops every listener and removes the rendezvous directory. */
+  /** Stops every listener and the relay (which removes its socket files), and the rendezvous directory. */
   close(): void {
     for (const l of [...this.listeners]) l.stop();
+    if (this.relay !== undefined && !this.relay.ended) this.relay.transport.closeStdin();
+    this.relay = undefined;
     if (this.dir !== undefined) rmSync(this.dir, { recursive: true, force: true });
     this.dir = undefined;
   }
@@ -184,16 +230,18 @@ export class UserSockets {
     return [port, path];
   }
 
-  /** Starts the relay as the user: setpriv, then this Node running the relay program. */
-  private spawnRelay(args: string[]): RelayProtocol {
+  /** The login's relay, started on first use (again if it ended): setpriv, then this Node running the relay as the user. */
+  private getRelay(): RelayProtocol {
+    if (this.relay !== undefined && !this.relay.ended) return this.relay;
     const setpriv = this.settings.setpriv ?? SETPRIV_PATH;
     if (!setpriv.startsWith("/") || !(this.settings.isExecutable ?? isExecutable)(setpriv)) {
       throw new RunAsUnavailable(`cannot open a UNIX socket as ${this.user.name}: ${setpriv} is missing`);
     }
-    const argv = [setpriv, `--reuid=${this.user.uid}`, `--regid=${this.user.gid}`, "--init-groups", "--", process.execPath, STREAMLOCAL_RELAY_SCRIPT, ...args];
+    const argv = [setpriv, `--reuid=${this.user.uid}`, `--regid=${this.user.gid}`, "--init-groups", "--", process.execPath, STREAMLOCAL_RELAY_SCRIPT];
     const relay = new RelayProtocol();
     this.reactor.spawnProcess(relay, setpriv, argv, { env: {}, path: "/" });
-    log.info("relay for {user}: {args}", { user: this.user.name, args: args.slice(0, 2).join(" ") });
+    log.info("UNIX-socket relay started for {user}", { user: this.user.name });
+    this.relay = relay;
     return relay;
   }
 }
