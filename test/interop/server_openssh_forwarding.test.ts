@@ -123,8 +123,7 @@ function stderrMatches(child: ChildProcess, pattern: RegExp, text: { value: stri
 
 /** `ssh -v -N` with the forwarding `args`, resolved once ssh says it is in place; `stderr()` is what ssh said so far. */
 async function sshForward(t: TestContext, server: OurServer, args: string[], exitOnFailure = true): Promise<{ child: ChildProcess; stderr: () => string }> {
-  const bin = requirePeer(t, "ssh", "openssh-client");
-  if (bin === undefined) throw new Error("ssh is missing");
+  const bin = requirePeer(t, "ssh", "openssh-client")!;
   const opts = ["-v", "-N", "-o", `ExitOnForwardFailure=${exitOnFailure ? "yes" : "no"}`, ...args];
   const child = spawn(bin, [...sshClientArgs(server, opts), `${server.user}@127.0.0.1`], { env: clientEnv(server), stdio: ["ignore", "ignore", "pipe"] });
   t.after(() => void (child.exitCode === null && child.kill("SIGKILL")));
@@ -160,7 +159,9 @@ async function opened(s: Socket): Promise<Socket> {
   return s;
 }
 
-async function ourServer(t: TestContext, opts: ServerOptions = {}): Promise<OurServer> {
+/** Our server for one test, or undefined when OpenSSH's ssh is missing (skipped; failed under CI). */
+async function ourServer(t: TestContext, opts: ServerOptions = {}): Promise<OurServer | undefined> {
+  if (requirePeer(t, "ssh", "openssh-client") === undefined) return undefined;
   const server = await startOurServer(t, opts);
   t.after(() => assert.deepEqual(server.criticals(), [], "our server logged no unhandled error"));
   return server;
@@ -185,7 +186,9 @@ function sshForwards(t: TestContext, server: OurServer, forward: (to: Where, n: 
 
 for (const flag of ["-L", "-R"] as const) {
   test(`issue 13: ssh ${flag} through our server: 64 MiB, 20 connections at once, half-close each way`, TIMEOUT, async (t) => {
-    await checkForwarding(t, sshForwards(t, await ourServer(t), async (to) => {
+    const server = await ourServer(t);
+    if (server === undefined) return;
+    await checkForwarding(t, sshForwards(t, server, async (to) => {
       const port = await freePort();
       return [[flag, `127.0.0.1:${port}:127.0.0.1:${String(to)}`], port];
     }));
@@ -194,6 +197,7 @@ for (const flag of ["-L", "-R"] as const) {
 
 test("issue 13: ssh -D through our server, driven by a SOCKS5 client: 64 MiB, 20 connections at once, half-close each way", TIMEOUT, async (t) => {
   const server = await ourServer(t);
+  if (server === undefined) return;
   const proxy = await freePort();
   await sshForward(t, server, ["-D", `127.0.0.1:${proxy}`]);
   await checkForwarding(t, async (to) => socks5(proxy, to as number));
@@ -201,6 +205,7 @@ test("issue 13: ssh -D through our server, driven by a SOCKS5 client: 64 MiB, 20
 
 test("issue 13: ssh -L /local.sock:/remote.sock through our server: 64 MiB, 20 connections at once, half-close each way", TIMEOUT, async (t) => {
   const server = await ourServer(t);
+  if (server === undefined) return;
   const dir = tempDir(t, "twts-fwd-");
   const forward = sshForwards(t, server, async (to, n) => [["-L", `${join(dir, `local${n}.sock`)}:${String(to)}`], join(dir, `local${n}.sock`)]);
   await checkForwarding(t, forward, dir);
@@ -208,6 +213,7 @@ test("issue 13: ssh -L /local.sock:/remote.sock through our server: 64 MiB, 20 c
 
 test("issue 13: ssh -R /r.sock:127.0.0.1:PORT through our server: 64 MiB, 20 connections at once, half-close each way", TIMEOUT, async (t) => {
   const server = await ourServer(t);
+  if (server === undefined) return;
   const dir = tempDir(t, "twts-fwd-");
   const forward = sshForwards(t, server, async (to, n) => [["-R", `${join(dir, `r${n}.sock`)}:127.0.0.1:${String(to)}`], join(dir, `r${n}.sock`)]);
   await checkForwarding(t, forward);
@@ -217,6 +223,7 @@ test("issue 13: what the policy forbids is refused and ssh says so (AllowTcpForw
   const digest = await service(t);
   const allowed = await service(t);
   const server = await ourServer(t, { forwardingPolicy: { allowTcpForwarding: "local", permitOpen: [`127.0.0.1:${String(allowed.where)}`], allowStreamLocalForwarding: "no" } });
+  if (server === undefined) return;
   const listen = await freePort();
   const other = await freePort();
   const l = await sshForward(t, server, ["-L", `127.0.0.1:${listen}:127.0.0.1:${String(digest.where)}`, "-L", `127.0.0.1:${other}:127.0.0.1:${String(allowed.where)}`]);
@@ -234,6 +241,7 @@ test("issue 13: what the policy forbids is refused and ssh says so (AllowTcpForw
 
 test("issue 13: ssh -L to a port nothing listens on: channel-open failure (connect failed), and the local socket is closed", TIMEOUT, async (t) => {
   const server = await ourServer(t);
+  if (server === undefined) return;
   const listen = await freePort();
   const closed = await freePort();
   const l = await sshForward(t, server, ["-L", `127.0.0.1:${listen}:127.0.0.1:${closed}`]);
@@ -254,6 +262,7 @@ test("issue 13: direct-streamlocal as twts-alice (our server as root) to a socke
   const open = await service(t, false, join(dir, "open.sock"));
   chmodSync(open.where as string, 0o666);
   const server = await ourServer(t, { user: account.name, unixOptions: { lookupUser: unix.getpwnam } });
+  if (server === undefined) return;
   const local = join(tempDir(t, "twts-fwd-"), "l.sock");
   const local2 = `${local}2`;
   const l = await sshForward(t, server, ["-L", `${local}:${String(secret.where)}`, "-L", `${local2}:${String(open.where)}`]);

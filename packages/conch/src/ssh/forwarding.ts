@@ -120,7 +120,10 @@ export class SSHConnectForwardingChannel extends SSHChannel {
   private readonly clientBuf: Uint8Array[] = [];
   /** The client's EOF came before the connection did (`ssh -W` with its input already read). */
   private eofBeforeConnect = false;
-  /** For tests: fires when the connection attempt has been made (with the client or after a failure). */
+  /**
+   * For tests: when the channel was confirmed without `readyToConfirm` and so connects in
+   * `channelOpen`, fires once the attempt has been made (with the client or after a failure).
+   */
   channelOpenDeferred: Deferred<unknown> | undefined = undefined;
 
   constructor(
