@@ -21,3 +21,11 @@ test("examples/conch/sftpdemo.ts puts, lists and gets a file through the Unix re
   assert.match(stdout, /uploaded\.bin/);
   assert.match(stdout, /the file came back byte for byte/);
 });
+
+test("examples/conch/agentdemo.ts adds, lists, signs with, locks and unlocks a key in its own agent and exits 0", async () => {
+  const { stdout } = await run(process.execPath, [`${EXAMPLES}agentdemo.js`], { timeout: 60_000 });
+  assert.match(stdout, /SSH_AUTH_SOCK=\S+\/ssh-\w+\/agent\.\d+/);
+  assert.match(stdout, /the agent holds demo key: /);
+  assert.match(stdout, /the agent's signature verifies: true/);
+  assert.match(stdout, /locked, it lists 0 keys\nunlocked, it lists 1 key/);
+});

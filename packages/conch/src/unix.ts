@@ -18,7 +18,7 @@
  */
 import { ProcessExitedAlready, ProcessTerminated } from "@twisted-ts/internet/error";
 import { Failure } from "@twisted-ts/internet/failure";
-import type { IListeningPort, IProcessTransport, IProtocol, IReactorProcess, IReactorTCP } from "@twisted-ts/internet/interfaces";
+import type { IListeningPort, IProcessTransport, IProtocol, IReactorProcess, IReactorTCP, IReactorUNIX } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
 import type { AvatarId } from "@twisted-ts/cred/checkers";
 import type { IRealm, LoginResult } from "@twisted-ts/cred/portal";
@@ -32,7 +32,9 @@ import {
   type WindowSize,
 } from "./avatar.js";
 import type { SSHChannel } from "./ssh/channel.js";
-import type { GlobalRequestResult } from "./ssh/connection.js";
+import type { GlobalRequestResult, SSHConnection } from "./ssh/connection.js";
+import { SSHAgentForwardingFactory } from "./ssh/_agent/forwarding.js";
+import { listenAgentSocket, type AgentSocket } from "./ssh/_agent/socket.js";
 import {
   SSHListenForwardingFactory,
   SSHListenServerForwardingChannel,
@@ -191,6 +193,8 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
   /** Remote UNIX-socket forwards by socket path. */
   readonly streamListeners = new Map<string, UserSocketListener>();
   private sockets: UserSockets | undefined = undefined;
+  /** The agent forwarding socket, once asked for. */
+  private agentSocket: AgentSocket | undefined = undefined;
 
   /** Throws {@link UnixUserRefused} when `username` may not log in here (see {@link resolveUnixUser}). */
   constructor(username: string, options: UnixRealmOptions = {}) {
@@ -285,6 +289,26 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     return cancelStreamLocalForward(this, data);
   }
 
+  /**
+   * Agent forwarding (`auth-agent-req@openssh.com`): listens on `agent.<pid>` in a fresh 0700
+   * directory under the temporary directory — given to the account when the server runs as root,
+   * so only it (and root) can reach the socket — opening an `auth-agent@openssh.com` channel to
+   * the client per connection. One socket per connection, as sshd's; removed at logout.
+   */
+  agentForwardingSocket(conn: SSHConnection): string | undefined {
+    if (this.agentSocket === undefined) {
+      const r = this.options.reactor as Partial<IReactorUNIX> | undefined;
+      // /tmp as sshd: the server's own TMPDIR may be a directory the user cannot enter.
+      this.agentSocket = listenAgentSocket(new SSHAgentForwardingFactory(conn), {
+        parent: "/tmp",
+        ...(typeof r?.listenUNIX === "function" ? { reactor: r as IReactorUNIX } : {}),
+        ...(serverUid() === 0 ? { owner: { uid: this.pwd.uid, gid: this.pwd.gid } } : {}),
+      });
+      log.info("agent forwarding for {user} on {path}", { user: this.username, path: this.agentSocket.path });
+    }
+    return this.agentSocket.path;
+  }
+
   /** A new {@link UnixSession} for each session channel. */
   sessionFor(channel: SSHChannel): ISession {
     const s = new UnixSession(this, channel);
@@ -314,6 +338,8 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     this.listeners.clear();
     this.sockets?.close();
     this.streamListeners.clear();
+    this.agentSocket?.close();
+    this.agentSocket = undefined;
   }
 
   /** @internal */

@@ -1,2 +1,3 @@
-/** `@twisted-ts/conch/client`: client helpers (known_hosts, endpoints). */
+/** `@twisted-ts/conch/client`: client helpers (known_hosts, the agent, endpoints). */
 export * as knownhosts from "./knownhosts.js";
+export * as agent from "./agent.js";

@@ -197,10 +197,15 @@ export class SSHConnectForwardingChannel extends SSHChannel {
   /** Opens the connection instead of a TCP connection to `hostport` (UNIX-socket forwarding sets it). */
   connector: ((build: () => SSHForwardingClient) => Deferred<SSHForwardingClient>) | undefined = undefined;
 
-  /** Opens the connection to join to this channel: `connector`'s, else TCP to `hostport`. */
+  /**
+   * Connects an {@link SSHForwardingClient} joined to this channel to the destination:
+   * `connector`'s (UNIX-socket forwarding), else TCP to `hostport`; agent forwarding overrides it
+   * to reach a UNIX socket.
+   */
   protected connectClient(reactor: IReactorTCP): Deferred<SSHForwardingClient> {
     if (this.connector !== undefined) return this.connector(() => new SSHForwardingClient(this as SSHChannel));
-    return new ClientCreator(reactor, SSHForwardingClient, this as SSHChannel).connectTCP(this.hostport[0], this.hostport[1]);
+    const [host, port] = this.hostport;
+    return new ClientCreator(reactor, SSHForwardingClient, this as SSHChannel).connectTCP(host, port);
   }
 
   private setClient(client: SSHForwardingClient): void {
