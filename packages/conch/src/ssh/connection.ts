@@ -36,7 +36,7 @@ import type { SSHChannel } from "./channel.js";
 import { NS, SSHReader, concatBytes, toBytes } from "./common.js";
 import { SSHService, type MessageTable } from "./service.js";
 import { OrderedReplies } from "./_connection/replies.js";
-import { forwardingChannelRefusal, forwardingRequestRefusal } from "./_forwarding/policy.js";
+import { checkForwardingChannel, forwardingRequestRefusal } from "./_forwarding/policy.js";
 import {
   MSG_GLOBAL_REQUEST,
   MSG_REQUEST_SUCCESS,
@@ -739,7 +739,7 @@ export class SSHConnection extends SSHService {
     if (isConchUser(avatar)) {
       const refusal = this.refusal(`${channelType} channel`, (o) => channelOpenRefusal(o, channelType, data));
       if (refusal !== undefined) throw new NotPermittedError(refusal);
-      forwardingChannelRefusal(this, avatar, channelType, data);
+      checkForwardingChannel(this, avatar, channelType, data);
       channel = avatar.lookupChannel(channelType, windowSize, maxPacket, data);
       // Named by its type when its class is not (forwarded channels are counted by name).
       if (channel !== undefined && channel !== null && channel.name === "") channel.name = channelType;

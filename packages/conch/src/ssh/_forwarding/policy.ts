@@ -3,7 +3,7 @@
  * `PermitListen`, `AllowStreamLocalForwarding`, `GatewayPorts`, `StreamLocalBindUnlink` and
  * `StreamLocalBindMask`, as plain data, and its evaluation.
  *
- * The connection service asks it (through {@link forwardingChannelRefusal} and
+ * The connection service asks it (through {@link checkForwardingChannel} and
  * {@link forwardingRequestRefusal}) before the avatar sees a forwarding channel open or global
  * request, after the login's authorized_keys options (`authopt.ts`) had their say: both must allow.
  * A policy is set per factory (`SSHFactory.forwardingPolicy`) and may be overridden per avatar by a
@@ -206,7 +206,7 @@ function refusalLogged(conn: SSHConnection, what: string, reason: string | undef
  * (OPEN_ADMINISTRATIVELY_PROHIBITED) when the policy refuses it, or a ConchError with
  * OPEN_RESOURCE_SHORTAGE past the forwarded-channel limit. Logs either.
  */
-export function forwardingChannelRefusal(conn: SSHConnection, avatar: unknown, channelType: string, data: Uint8Array): void {
+export function checkForwardingChannel(conn: SSHConnection, avatar: unknown, channelType: string, data: Uint8Array): void {
   if (!FORWARDING_CHANNEL_TYPES.has(channelType)) return;
   const policy = forwardingPolicyOf(avatar, conn.transport?.factory?.forwardingPolicy);
   const reason = refusalLogged(conn, `${channelType} channel`, channelOpenPolicyRefusal(policy, channelType, data));
@@ -216,6 +216,7 @@ export function forwardingChannelRefusal(conn: SSHConnection, avatar: unknown, c
 
 /** The connection's check of a global request on a server: the policy's refusal (logged), or undefined. */
 export function forwardingRequestRefusal(conn: SSHConnection, avatar: unknown, requestType: string, data: Uint8Array): string | undefined {
+  if (requestType !== "tcpip-forward" && requestType !== "streamlocal-forward@openssh.com") return undefined;
   const policy = forwardingPolicyOf(avatar, conn.transport?.factory?.forwardingPolicy);
   const ids = (avatar as { getUserGroupId?: () => { uid: number } } | null | undefined)?.getUserGroupId;
   const uid = typeof ids === "function" ? ids.call(avatar).uid : undefined;
