@@ -189,10 +189,10 @@ test("streamlocal-forward as twts-alice under a root server: the socket is alice
   const second = join(hers, "r2.sock");
   await forwarding.remoteStreamForward(client, second, ["127.0.0.1", tcpPort]);
   await forwarding.cancelRemoteStreamForward(client, second);
-  for (let i = 0; i < 200 && existsSync(second); i++) await new Promise((r) => setTimeout(r, 25));
+  for (let i = 0; i < 400 && existsSync(second); i++) await new Promise((r) => setTimeout(r, 25));
   assert.equal(existsSync(second), false, "removed (by alice's relay) on cancel");
   alice.logout();
-  for (let i = 0; i < 200 && existsSync(remote); i++) await new Promise((r) => setTimeout(r, 25));
+  for (let i = 0; i < 400 && existsSync(remote); i++) await new Promise((r) => setTimeout(r, 25));
   assert.equal(existsSync(remote), false, "removed (by alice's relay) at logout");
 });
 
