@@ -27,7 +27,7 @@ import { HAProxyWrappingFactory } from "@twisted-ts/internet/endpoints";
 import { fail, succeed, type Deferred } from "@twisted-ts/internet/defer";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { checkers, error, unix } from "@twisted-ts/conch";
-import { authopt, common, connection, factory, keys, service, transport, userauth } from "@twisted-ts/conch/ssh";
+import { authopt, common, connection, factory, forwarding, keys, service, transport, userauth } from "@twisted-ts/conch/ssh";
 import { SYSTEM_PYTHON, requirePythonModule, runCommand, tempDir } from "../_support/peers.js";
 import { sshKeygen } from "../_support/sshd.js";
 
@@ -66,6 +66,8 @@ export interface ServerOptions {
   configureKeyChecker?: (checker: checkers.SSHPublicKeyChecker) => void;
   /** The factory's `authSettings` (sshd_config's PermitUserEnvironment, PermitTTY, …). */
   authSettings?: Partial<authopt.ServerAuthSettings>;
+  /** The factory's `forwardingPolicy` (sshd_config's AllowTcpForwarding, PermitOpen, GatewayPorts, …). */
+  forwardingPolicy?: Partial<forwarding.ForwardingPolicy>;
   /** The login name the password and key are for (default {@link USER}). */
   user?: string;
   /**
@@ -211,6 +213,7 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   if (opts.hostCertificates !== undefined) f.hostCertificates = opts.hostCertificates(hostKeys);
   f.portal = portal;
   if (opts.authSettings !== undefined) f.authSettings = opts.authSettings;
+  if (opts.forwardingPolicy !== undefined) f.forwardingPolicy = opts.forwardingPolicy;
   const { keyExchanges, loginGraceTime } = opts;
   let live = 0;
   f.protocol = class extends transport.SSHServerTransport {

@@ -42,6 +42,9 @@ import {
   openConnectForwardingClient,
   unpackGlobal_tcpip_forward,
 } from "./ssh/forwarding.js";
+import { forwardingBindAddress, type ForwardingPolicy } from "./ssh/_forwarding/policy.js";
+import { cancelStreamLocalForward, openStreamLocalForUser, streamLocalForward } from "./_unix/streamlocal_server.js";
+import { UserSockets, type StreamLocalReactor, type UserSocketListener } from "./_unix/streamlocal.js";
 import { SSHSession, wrapProtocol, type SSHSessionProcessProtocol } from "./ssh/session.js";
 import { SFTP_SERVER_SCRIPT } from "./ssh/filetransfer.js";
 import { PtyTransport, loadedNodePty, type PtyProcess } from "./_unix/pty.js";
@@ -187,6 +190,9 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
   private readonly sessions = new Set<UnixSession>();
   /** Remote-forwarding listeners by "host:port" as the client asked. */
   readonly listeners = new Map<string, IListeningPort>();
+  /** Remote UNIX-socket forwards by socket path. */
+  readonly streamListeners = new Map<string, UserSocketListener>();
+  private sockets: UserSockets | undefined = undefined;
   /** The agent forwarding socket, once asked for. */
   private agentSocket: AgentSocket | undefined = undefined;
 
@@ -198,6 +204,7 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     this.pwd = resolveUnixUser(username, options.lookupUser ?? ((n) => getpwnam(n)), serverUid());
     this.channelLookup["session"] = SSHSession;
     if (options.allowForwarding !== false) this.channelLookup["direct-tcpip"] = openConnectForwardingClient;
+    this.channelLookup["direct-streamlocal@openssh.com"] = (o) => openStreamLocalForUser(this, o);
   }
 
   /**
@@ -208,7 +215,7 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     if (this.options.allowForwarding === false || this.conn === undefined) return false;
     const conn = this.conn;
     const [host, port] = unpackGlobal_tcpip_forward(data);
-    const bindHost = this.options.gatewayPorts === true && host !== "localhost" ? (host === "" ? "0.0.0.0" : host) : "127.0.0.1";
+    const bindHost = forwardingBindAddress(this.getForwardingPolicy(), host);
     return forwardingReactor(this.options.reactor).then(async (reactor) => {
       const factory = new SSHListenForwardingFactory(conn, [host, port], SSHListenServerForwardingChannel);
       let listener: IListeningPort;
@@ -239,6 +246,47 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     this.listeners.delete(`${host}:${port}`);
     void listener.stopListening();
     return true;
+  }
+
+  /**
+   * The forwarding policy of this login: the factory's (OpenSSH's defaults for what it leaves
+   * unset), with the realm's `gatewayPorts: true` as `GatewayPorts clientspecified`. Override to
+   * decide per user.
+   */
+  override getForwardingPolicy(): ForwardingPolicy {
+    const policy = super.getForwardingPolicy();
+    return this.options.gatewayPorts === true && policy.gatewayPorts === "no" ? { ...policy, gatewayPorts: "clientspecified" } : policy;
+  }
+
+  /** The UNIX sockets of this login, opened with the user's rights. */
+  userSockets(): Promise<UserSockets> {
+    return forwardingReactor(this.options.reactor).then((reactor) => {
+      this.sockets ??= new UserSockets(this.pwd, reactor as unknown as StreamLocalReactor, this.runAsSettings());
+      return this.sockets;
+    });
+  }
+
+  /** @internal Where setpriv and perl are, and who the server runs as. */
+  runAsSettings(): RunAsSettings {
+    return {
+      serverUid: serverUid(),
+      ...(this.options.setpriv !== undefined ? { setpriv: this.options.setpriv } : {}),
+      ...(this.options.perl !== undefined ? { perl: this.options.perl } : {}),
+    };
+  }
+
+  /**
+   * OpenSSH PROTOCOL §2.4 `streamlocal-forward@openssh.com`: listen on the socket path as the user
+   * (a file already there is refused unless `StreamLocalBindUnlink`) and open a
+   * `forwarded-streamlocal@openssh.com` channel back for each connection.
+   */
+  ["global_streamlocal_forward@openssh.com"](data: Uint8Array): GlobalRequestResult {
+    return streamLocalForward(this, data);
+  }
+
+  /** `cancel-streamlocal-forward@openssh.com`: stop listening and remove the socket file. */
+  ["global_cancel_streamlocal_forward@openssh.com"](data: Uint8Array): GlobalRequestResult {
+    return cancelStreamLocalForward(this, data);
   }
 
   /**
@@ -288,6 +336,8 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     this.sessions.clear();
     for (const l of this.listeners.values()) void l.stopListening();
     this.listeners.clear();
+    this.sockets?.close();
+    this.streamListeners.clear();
     this.agentSocket?.close();
     this.agentSocket = undefined;
   }
@@ -421,11 +471,7 @@ export class UnixSession implements ISession {
     const options = this.avatar.options;
     const ptyModule = loadedNodePty();
     const tty = this.term !== undefined && ptyModule !== undefined;
-    const settings: RunAsSettings = {
-      serverUid: serverUid(),
-      ...(options.setpriv !== undefined ? { setpriv: options.setpriv } : {}),
-      ...(options.perl !== undefined ? { perl: options.perl } : {}),
-    };
+    const settings = this.avatar.runAsSettings();
     let cmd;
     try {
       cmd = commandAsUser(this.avatar.pwd, this.avatar.getShell(), argv, { tty, home: this.avatar.getHomeDir() }, settings);

@@ -8,6 +8,7 @@ import { ServerFactory } from "@twisted-ts/internet/protocol";
 import type { IAddress } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
 import type { ServerAuthSettings } from "./authopt.js";
+import type { ForwardingPolicy } from "./_forwarding/policy.js";
 import type { Certificate, Key } from "./keys.js";
 import type { SSHService, SSHServiceFactory, SSHServiceTransport } from "./service.js";
 import { SSHServerTransport } from "./transport.js";
@@ -52,6 +53,12 @@ export class SSHFactory extends ServerFactory<SSHServerTransport> implements SSH
    * (`authopt.DEFAULT_SERVER_AUTH_SETTINGS`).
    */
   authSettings: Partial<ServerAuthSettings> = {};
+  /**
+   * Server-wide forwarding policy (sshd_config's AllowTcpForwarding, PermitOpen, PermitListen,
+   * AllowStreamLocalForwarding, GatewayPorts, …); what is unset takes sshd's default
+   * (`forwarding.DEFAULT_FORWARDING_POLICY`). An avatar's `getForwardingPolicy()` overrides it.
+   */
+  forwardingPolicy: Partial<ForwardingPolicy> = {};
   /** The moduli file `getPrimes` reads; undefined to use only the built-in groups. */
   moduliPath: string | undefined = DEFAULT_MODULI_PATH;
   private primes: Primes | undefined | null = null;
