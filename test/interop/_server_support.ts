@@ -75,6 +75,13 @@ export interface ServerOptions {
   unixOptions?: unix.UnixRealmOptions;
   /** Called with each avatar the realm makes and the user's home (to add subsystems, …). */
   configureAvatar?: (avatar: unix.UnixConchUser | unix.InProcessConchUser, home: string) => void;
+  /**
+   * The factory's `perSourcePenaltyExemptList` (default `["127.0.0.1"]`: the tests' own clients,
+   * which fail on purpose, are never shut out; penalty tests connect from 127.0.0.2 and up).
+   */
+  perSourcePenaltyExemptList?: string[];
+  /** The factory's `perSourcePenalties` (default: OpenSSH 9.8's). */
+  perSourcePenalties?: Partial<factory.PerSourcePenalties>;
 }
 
 export interface OurServer {
@@ -211,6 +218,8 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   if (opts.hostCertificates !== undefined) f.hostCertificates = opts.hostCertificates(hostKeys);
   f.portal = portal;
   if (opts.authSettings !== undefined) f.authSettings = opts.authSettings;
+  f.perSourcePenaltyExemptList = opts.perSourcePenaltyExemptList ?? ["127.0.0.1"];
+  if (opts.perSourcePenalties !== undefined) f.perSourcePenalties = opts.perSourcePenalties;
   const { keyExchanges, loginGraceTime } = opts;
   let live = 0;
   f.protocol = class extends transport.SSHServerTransport {
