@@ -35,9 +35,9 @@ export async function startSshd(dir: string, userPub: string, extraConfig: strin
     "SetEnv SHLVL=1",
     "Subsystem sftp /usr/lib/openssh/sftp-server",
     "LogLevel QUIET",
-    // sshd takes the first value of a keyword: the caller's come first.
+    // sshd 9.2 takes the last MaxStartups it reads: the default only when the caller has none.
+    ...(extraConfig.some((l) => /^MaxStartups\b/i.test(l)) ? [] : ["MaxStartups 100"]),
     ...extraConfig,
-    "MaxStartups 100",
   ];
   writeFileSync(join(dir, "sshd_config"), cfg.join("\n") + "\n");
   const child = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", join(dir, "sshd_config")], { stdio: "ignore" });

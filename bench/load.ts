@@ -197,7 +197,7 @@ async function main(): Promise<void> {
 
     const targets: Array<{ name: string; port: number; ours?: OurServerProcess; sshdPid?: number }> = [];
     const oursPort = await freePort();
-    const ours = new OurServerProcess(0, `tcp:${oursPort}:interface=127.0.0.1`, userPub, join(dir, "ourhost"));
+    const ours = new OurServerProcess(0, `tcp:${oursPort}:interface=127.0.0.1:backlog=4096`, userPub, join(dir, "ourhost"));
     stops.push(() => ours.stop());
     await ours.whenListening();
     targets.push({ name: "twisted-ts", port: oursPort, ours });
@@ -210,7 +210,7 @@ async function main(): Promise<void> {
       for (const workers of [1, 2]) {
         const back = await freePort();
         const front = await freePort();
-        const s = new OurServerProcess(workers, `haproxy:tcp:${back}:interface=127.0.0.1`, userPub, join(dir, "ourhost"));
+        const s = new OurServerProcess(workers, `haproxy:tcp:${back}:interface=127.0.0.1:backlog=4096`, userPub, join(dir, "ourhost"));
         stops.push(() => s.stop());
         await s.whenListening();
         const cfg = join(dir, `haproxy-${workers}.cfg`);
