@@ -85,6 +85,11 @@ export interface ServerOptions {
    * which fail on purpose, are never shut out; penalty tests connect from 127.0.0.2 and up).
    */
   perSourcePenaltyExemptList?: string[];
+  /**
+   * The factory's `maxStartups` (default `{ start: 1000, rate: 30, full: 1000 }`: some tests open
+   * more than sshd's 10 unauthenticated connections at once on purpose).
+   */
+  maxStartups?: factory.MaxStartups;
   /** The factory's `perSourcePenalties` (default: OpenSSH 9.8's). */
   perSourcePenalties?: Partial<factory.PerSourcePenalties>;
 }
@@ -228,6 +233,7 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
   f.portal = portal;
   if (opts.authSettings !== undefined) f.authSettings = opts.authSettings;
   f.perSourcePenaltyExemptList = opts.perSourcePenaltyExemptList ?? ["127.0.0.1"];
+  f.maxStartups = opts.maxStartups ?? { start: 1000, rate: 30, full: 1000 };
   if (opts.perSourcePenalties !== undefined) f.perSourcePenalties = opts.perSourcePenalties;
   const { keyExchanges, loginGraceTime } = opts;
   let live = 0;
