@@ -32,7 +32,11 @@ const flags = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").spli
 const QUICK = flags.has("quick");
 const num = (name: string, full: number, quick: number): number => Number(flags.get(name) ?? (QUICK ? quick : full));
 const SIZES = (flags.get("sizes") ?? (QUICK ? "10,20" : "50,100,500")).split(",").map(Number);
-const IDLE = num("idle", 10_000, 200);
+/** The hard limit on open files: children raise their soft limit to it (`ulimit -n`). */
+const FD_HARD = Number(/^Max open files\s+\d+\s+(\d+)/m.exec(readFileSync("/proc/self/limits", "utf8"))?.[1] ?? 1024);
+const IDLE_WANTED = num("idle", 10_000, 200);
+/** Our server holds one descriptor per connection, plus a few hundred of its own. */
+const IDLE = Math.min(IDLE_WANTED, FD_HARD - 500);
 const SSHD_IDLE = Math.min(num("sshd-idle", 1000, 100), IDLE);
 const CLIENTS = num("clients", 4, 2);
 const KEX = "curve25519-sha256";
@@ -53,9 +57,14 @@ function shares(n: number): number[] {
   return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
 }
 
+/** Spawns node with `argv` after raising the soft open-files limit to the hard one. */
+function spawnNode(argv: string[], stdio: Array<"pipe" | "ignore" | "inherit" | "ipc">): ChildProcess {
+  return spawn("/bin/sh", ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...argv], { stdio });
+}
+
 function client(op: "exec" | "idle", port: number, keyPath: string, count: number): ChildProcess {
   const a = JSON.stringify({ op, port, user: USER, keyPath, count, kex: KEX });
-  return spawn(process.execPath, [join(DIST, "_load_client.js"), a], { stdio: ["pipe", "pipe", "inherit"] });
+  return spawnNode([join(DIST, "_load_client.js"), a], ["pipe", "pipe", "inherit"]);
 }
 
 /** The first line the child prints, parsed. */
@@ -99,7 +108,7 @@ class OurServerProcess {
   private waiting: ((s: ServerStats) => void) | undefined;
   constructor(workers: number, endpoint: string, userPub: string, hostKeyPath: string) {
     const a = JSON.stringify({ workers, endpoint, userPub, hostKeyPath });
-    this.child = spawn(process.execPath, ["--expose-gc", join(DIST, "_cluster_server.js"), a], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    this.child = spawnNode(["--expose-gc", join(DIST, "_cluster_server.js"), a], ["ignore", "inherit", "inherit", "ipc"]);
     this.ready = new Promise((resolve, reject) => {
       this.child.on("message", (m: { listening?: boolean; stats?: ServerStats }) => {
         if (m.listening === true) resolve();
@@ -194,6 +203,7 @@ async function main(): Promise<void> {
     const keyPath = join(dir, "id_ed25519");
     const userPub = readFileSync(keyPath + ".pub", "utf8").trim();
     const scale = QUICK ? "--quick" : "custom";
+    if (IDLE < IDLE_WANTED) console.log(`# idle connections capped at ${IDLE} (of ${IDLE_WANTED}) by the open-files limit ${FD_HARD}`);
     console.log(`# load: sizes ${SIZES.join(", ")}; idle ${IDLE} (sshd ${SSHD_IDLE}); ${CLIENTS} client processes; ${scale === "custom" ? "" : "quick; "}Node ${process.version}; load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 
     const targets: Array<{ name: string; port: number; ours?: OurServerProcess; sshdPid?: number }> = [];
