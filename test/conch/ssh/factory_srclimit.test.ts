@@ -187,11 +187,13 @@ test("PerSourcePenalties: a full table in deny-all mode refuses everyone of that
   l.penalise("10.0.0.1", "crash", 0);
   l.penalise("10.0.0.2", "crash", 0);
   l.penalise("10.0.0.3", "crash", 0); // not recorded: table full
+  l.penalise("10.0.0.1", "crash", 1); // nor added to an entry it holds (as sshd)
   assert.equal(l.penaltyCount(4), 2);
   assert.equal(refusedFor(l.admit("10.0.0.99", 1)), "too many penalised addresses");
   admitted(l.admit("2001:db8::1", 1));
   admitted(l.admit("10.0.0.99", 91));
   assert.equal(l.penaltyCount(4), 0);
+  admitted(l.admit("10.0.0.1", 91));
 });
 
 test("PerSourcePenalties: the table never holds more than max-sources however many sources are penalised", () => {

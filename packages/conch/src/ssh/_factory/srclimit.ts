@@ -324,8 +324,18 @@ export class SourceLimits {
     const table = this.tables[block.family];
     const max = block.family === 4 ? cfg.maxSources4 : cfg.maxSources6;
     const overflow = block.family === 4 ? cfg.overflow : cfg.overflow6;
-    const existing = table.entries.get(block.key);
-    if (existing !== undefined && existing.expiry >= now) {
+    let existing = table.entries.get(block.key);
+    if (existing !== undefined && existing.expiry < now) {
+      table.entries.delete(block.key);
+      existing = undefined;
+    }
+    if (table.entries.size >= max) this.expire(table, now);
+    // As sshd: a full deny-all table takes nothing, not even more time on an entry it holds.
+    if (table.entries.size >= max && overflow === "deny-all") {
+      log.info("penalty table full, cannot penalise {block} for {reason}", { block: block.key, reason });
+      return;
+    }
+    if (existing !== undefined) {
       existing.expiry = Math.min(existing.expiry + secs, now + cfg.max);
       if (!existing.active && existing.expiry - now > cfg.min) {
         existing.active = true;
@@ -334,16 +344,10 @@ export class SourceLimits {
       existing.reason = reason;
       return;
     }
-    if (existing !== undefined) table.entries.delete(block.key);
-    if (table.entries.size >= max) this.expire(table, now);
-    if (table.entries.size >= max && overflow === "deny-all") {
-      log.info("penalty table full, cannot penalise {block} for {reason}", { block: block.key, reason });
-      return;
-    }
     const active = secs > cfg.min;
     table.entries.set(block.key, { expiry: now + secs, active, reason });
     table.soonest = Math.min(table.soonest, now + secs);
-    log.info("new {block} {state} penalty of {secs}s for {reason}", { block: block.key, state: active ? "active" : "deferred", secs, reason });
+    log.emit(active ? "info" : "debug", "new {block} {state} penalty of {secs}s for {reason}", { block: block.key, state: active ? "active" : "deferred", secs, reason });
     // Permissive overflow: forget the penalties that would expire soonest.
     while (table.entries.size > max) this.evictSoonest(table);
   }
