@@ -11,6 +11,7 @@ import { IPv4Address } from "@twisted-ts/internet/address";
 import { Clock } from "@twisted-ts/internet/task";
 import { Failure } from "@twisted-ts/internet/failure";
 import { StringTransport } from "@twisted-ts/internet/testing";
+import { HAProxyWrappingFactory, type HAProxyProtocolWrapper } from "@twisted-ts/internet/endpoints";
 import { common, factory, transport } from "@twisted-ts/conch/ssh";
 import { FUZZ_PASSWORD, FUZZ_USER, fuzzFactory, fuzzServer, handshakenPair } from "../../_support/fuzz_ssh_pair.js";
 
@@ -293,4 +294,33 @@ test("MaxStartups at the transport: past full, connections are dropped at connec
   a.t.connectionLost(new Failure(new Error("closed")));
   const d = connectFrom(f, clock, "127.0.0.9");
   assert.match(d.io.value().toString("latin1"), /^SSH-2\.0-/);
+});
+
+test("behind a PROXY header the limits act on the header's source, not the balancer's address", () => {
+  const clock = new Clock();
+  const f = fuzzFactory();
+  f.protocol = class extends transport.SSHServerTransport {
+    override clock = clock;
+  };
+  f.sourceLimits.penalise("192.0.2.9", "crash", 0);
+  const balancer = new IPv4Address("TCP", "127.0.0.1", 40001);
+  const through = (source: string): { io: StringTransport; ssh: transport.SSHServerTransport } => {
+    const wrapper = new HAProxyWrappingFactory(f).buildProtocol(balancer) as HAProxyProtocolWrapper;
+    const io = new StringTransport(undefined, balancer);
+    wrapper.makeConnection(io);
+    wrapper.dataReceived(new TextEncoder().encode(`PROXY TCP4 ${source} 127.0.0.1 5555 22\r\n`));
+    return { io, ssh: wrapper.wrappedProtocol as transport.SSHServerTransport };
+  };
+  const penalised = through("192.0.2.9");
+  assert.equal(penalised.io.value().toString(), "Not allowed at this time\r\n");
+  const other = through("192.0.2.10");
+  assert.deepEqual(other.ssh.getPeer(), new IPv4Address("TCP", "192.0.2.10", 5555));
+  assert.match(other.io.value().toString("latin1"), /^SSH-2\.0-/);
+  other.ssh.connectionLost(new Failure(new Error("closed")));
+  // The noauth penalty went to 192.0.2.10's netblock; the balancer's has none.
+  f.perSourcePenalties = { noauth: 30 };
+  const again = through("192.0.2.10");
+  again.ssh.connectionLost(new Failure(new Error("closed")));
+  refusedFor(f.sourceLimits.admit("192.0.2.10", 0));
+  admitted(f.sourceLimits.admit("127.0.0.1", 0));
 });
