@@ -11,13 +11,14 @@
  */
 import cluster from "node:cluster";
 import { isMainModule, walkArgs } from "./_bin.js";
-import { ConfigError, type ConfigLine, dumpConfig, splitWords } from "./_conchd/config.js";
+import { ConfigError, type ConfigLine, dumpConfig } from "./_conchd/config.js";
+import { splitWords } from "./_cftp_commands.js";
 import { hostKeysMissing, hostKeysOf, loadConfig, serve, type ConchdOptions } from "./_conchd/daemon.js";
 import { checkersFor, findPasswordMechanism, realmFor } from "./_conchd/server.js";
 import { forwardingPolicyOf, startupLimitsOf } from "./_conchd/policy.js";
 import { runPrimary, workerSlot } from "./_conchd/workers.js";
 
-export { ConfigError, dumpConfig, listenEndpoints, parseConfig, splitWords, tokenize, type ConchdConfig, type ConfigLine, type ParsedConfig } from "./_conchd/config.js";
+export { ConfigError, dumpConfig, listenEndpoints, parseConfig, tokenize, type ConchdConfig, type ConfigLine, type ParsedConfig } from "./_conchd/config.js";
 export { KEYWORDS, expandTokens, parseSize, parseTime } from "./_conchd/keywords.js";
 export { AuthorizedKeysFiles, PamtesterChecker, RootLoginChecker } from "./_conchd/auth.js";
 export { defaultHostKeyDirectory, generateMissingHostKeys, loadHostKeys, HOST_KEY_FILES } from "./_conchd/hostkeys.js";

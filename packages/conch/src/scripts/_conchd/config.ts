@@ -3,6 +3,7 @@
  * keywords, the first value of a keyword wins), parsed into one typed {@link ConchdConfig}.
  * Command-line options are parsed first, as sshd's `-o`, so they win over the file.
  */
+import { splitWords } from "../_cftp_commands.js";
 import { KEYWORDS, type KeywordSpec } from "./keywords.js";
 
 /** sshd's PermitRootLogin values (`without-password` is read as `prohibit-password`). */
@@ -116,37 +117,10 @@ export interface ConfigLine {
   readonly override?: boolean;
 }
 
-/** Splits a value the way sshd's `argv_split` does: whitespace-separated words, `"…"` quoting. */
-export function splitWords(text: string): string[] {
-  const out: string[] = [];
-  let cur = "";
-  let inWord = false;
-  let quote = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quote) {
-      if (c === '"') quote = false;
-      else if (c === "\\" && (text[i + 1] === '"' || text[i + 1] === "\\")) cur += text[++i];
-      else cur += c;
-    } else if (c === '"') {
-      quote = inWord = true;
-    } else if (c === " " || c === "\t") {
-      if (inWord) out.push(cur);
-      cur = "";
-      inWord = false;
-    } else {
-      cur += c;
-      inWord = true;
-    }
-  }
-  if (quote) throw new Error("unterminated quote");
-  if (inWord) out.push(cur);
-  return out;
-}
-
 /**
  * The lines of a config text: comments and blank lines dropped, `Keyword=value` read as
- * `Keyword value`, as sshd. A line with no value or an open quote is an error.
+ * `Keyword value`, as sshd; values split into words with `"…"`, `'…'` and backslash escapes, as
+ * sshd's `argv_split`. A line with no value or an open quote is an error.
  */
 export function tokenize(text: string, source: string): ConfigLine[] {
   const out: ConfigLine[] = [];
