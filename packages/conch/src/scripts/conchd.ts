@@ -166,8 +166,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     const { config } = loadConfig(cmd);
     if (config.workers > 1 && cluster.isPrimary) {
       // Checked and keys made once here, so the workers do not race to write them.
-      check(cmd, false);
       hostKeysOf(config, true);
+      check(cmd, false);
       runPrimary(config);
       return;
     }

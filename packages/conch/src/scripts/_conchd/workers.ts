@@ -49,7 +49,7 @@ export function runPrimary(config: ConchdConfig): void {
       }
       return;
     }
-    const n = uptime >= STABLE_UPTIME ? 1 : (failures.get(slot) ?? 0) + 1;
+    const n = uptime >= STABLE_UPTIME ? 0 : (failures.get(slot) ?? 0) + 1;
     failures.set(slot, n);
     const delay = restartDelay(n);
     log.warn("worker {slot} exited ({how}) after {uptime}s; restarting in {delay}s", { slot, how: signal ?? `status ${code}`, uptime: Math.round(uptime), delay });
