@@ -189,6 +189,23 @@ test("conchd as root serves twts-alice: ssh exec, scp -O both ways, ssh -L, and 
   assert.match(String(authed?.["peer"]), /^127\.0\.0\.1:\d+$/);
 });
 
+test("behind haproxy (the PROXY protocol), log lines carry the source address from the header", async (t) => {
+  const dir = keysDir(t);
+  const d = await startConchd(t, ["-d", join(dir, "hostkeys"), "-p", "haproxy:tcp:0:interface=127.0.0.1", "-o", "PasswordAuthentication=no"]);
+  const version = await new Promise<string>((resolve, reject) => {
+    const c = connect(d.port, "127.0.0.1");
+    c.on("connect", () => c.write("PROXY TCP4 127.1.2.3 127.0.0.1 5555 22\r\n"));
+    c.on("data", (b: Buffer) => {
+      c.destroy();
+      resolve(b.toString());
+    });
+    c.on("error", reject);
+  });
+  assert.match(version, /^SSH-2\.0-/);
+  const from = await d.waitFor((l) => String(l["msg"]).startsWith("connection from"), "connection line");
+  assert.equal(from["peer"], "127.1.2.3:5555");
+});
+
 test("SIGHUP: a new AuthorizedKeysFile and key are taken, and a running session goes on to status 0", async (t) => {
   const s = await setup(t);
   if (s === undefined) return;
@@ -233,7 +250,7 @@ test("SIGTERM: new connections are refused, a running sleep 2 ends with status 0
   assert.equal(await d.exited, 0);
 });
 
-test("--workers 2: both workers listen on the shared port and serve connections; SIGTERM stops them all", async (t) => {
+test("--workers 2: both workers listen on the shared port and serve; a killed worker is restarted; SIGTERM stops them all", async (t) => {
   const s = await setup(t);
   if (s === undefined) return;
   const port = await freePort();
@@ -245,8 +262,19 @@ test("--workers 2: both workers listen on the shared port and serve connections;
     assert.equal(r?.code, 0, r?.stderr);
     assert.equal(r?.out, `${i}\n`);
   }
-  const served = new Set(d.lines().filter((l) => / authenticated with /.test(String(l["msg"]))).map((l) => l["worker"]));
+  const authenticated = d.lines().filter((l) => / authenticated with /.test(String(l["msg"])));
+  assert.ok(authenticated.every((l) => String(l["conn"]) === `w${String(l["worker"])}c${String(l["conn"]).split("c")[1]}`), "connection ids name their worker");
+  const served = new Set(authenticated.map((l) => l["worker"]));
   assert.ok(served.size >= 1 && [...served].every((w) => w === 1 || w === 2), `served by workers ${[...served].join(", ")}`);
+
+  // A worker killed outright is restarted by the primary, which goes on serving meanwhile.
+  const forked = await d.waitFor((l) => l["msg"] === `forked worker 1 (pid ${String(l["pid"])})`, "worker 1's pid");
+  process.kill(Number(forked["pid"]), "SIGKILL");
+  const restart = await d.waitFor((l) => /^worker 1 exited \(SIGKILL\)/.test(String(l["msg"])), "restart line");
+  await d.waitFor((l) => String(l["msg"]).startsWith("forked worker 1") && l["pid"] !== forked["pid"], "worker 1 forked again");
+  await d.waitFor((l) => String(l["msg"]).startsWith("listening on") && l["worker"] === 1 && String(l["time"]) >= String(restart["time"]), "the new worker 1 listening");
+  const again = await ssh(t, port, s.key.path, s.account.name, [], ["echo again"]);
+  assert.equal(again?.code, 0, again?.stderr);
   d.proc.kill("SIGTERM");
   assert.equal(await d.exited, 0);
 });

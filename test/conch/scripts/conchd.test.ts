@@ -116,6 +116,7 @@ test("AuthorizedKeysFile tokens: %h, %u, %U and %% expand for the user", () => {
   const user = { name: "alice", home: "/home/alice", uid: 1001 };
   assert.equal(expandTokens("%h/.ssh/keys_%u_%U_100%%", user), "/home/alice/.ssh/keys_alice_1001_100%");
   assert.deepEqual(parse("AuthorizedKeysFile /etc/keys/%u .ssh/authorized_keys").authorizedKeysFile, ["/etc/keys/%u", ".ssh/authorized_keys"]);
+  assert.deepEqual(parse("AuthorizedKeysFile none").authorizedKeysFile, []);
 });
 
 test("times and sizes read as sshd's convtime and RekeyLimit", () => {

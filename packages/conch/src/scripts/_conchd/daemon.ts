@@ -69,7 +69,9 @@ export class ConchdDaemon {
     readonly logContext: LogContext = {},
     /** Whether this process makes missing host keys (a cluster's primary already has). */
     readonly generateKeys = true,
-  ) {}
+  ) {
+    if (logContext["worker"] !== undefined) this.factory.idPrefix = `w${String(logContext["worker"])}`;
+  }
 
   /** Loads everything and starts logging; throws on a bad config or host key. */
   configure(): ConchdConfig {

@@ -111,8 +111,16 @@ export function expandTokens(pattern: string, user: { name: string; home: string
   return pattern.replace(KEYS_FILE_TOKEN, (_m, t: string) => (t === "h" ? user.home : t === "u" ? user.name : t === "U" ? String(user.uid) : "%"));
 }
 
+/** A keyword whose first line gives a word list; `none` alone is the empty list. */
 function words(name: string, field: string, def: string[], check: (v: string) => string = (v) => v): KeywordSpec {
-  return { name, field, default: def, parse: (args) => args.map(check), apply: noApply, show: (v) => [(v as string[]).join(" ") || "none"] };
+  return {
+    name,
+    field,
+    default: def,
+    parse: (args) => (args.length === 1 && args[0]!.toLowerCase() === "none" ? [] : args.map(check)),
+    apply: noApply,
+    show: (v) => [(v as string[]).join(" ") || "none"],
+  };
 }
 
 function list(name: string, field: string, def: unknown[], check: (args: string[]) => unknown): KeywordSpec {

@@ -35,6 +35,7 @@ export function runPrimary(config: ConchdConfig): void {
     const w = cluster.fork({ CONCHD_WORKER_SLOT: String(slot) });
     started.set(w, Date.now());
     slotOf.set(w, slot);
+    log.info("forked worker {slot} (pid {pid})", { slot, pid: w.process.pid ?? 0 });
   };
 
   cluster.on("exit", (w, code, signal) => {
