@@ -137,6 +137,22 @@ async function setup(t: TestContext): Promise<{ account: TestAccount; dir: strin
   return { account, dir, key };
 }
 
+test("conchd -t checks a config and exits 1 with the line of the first error; -T prints the effective config", async (t) => {
+  const dir = tempDir(t, "conchd-check-");
+  const bin = join(project, "node_modules", ".bin", "conchd");
+  writeFileSync(join(dir, "bad.conf"), "Port 2222\n# fine so far\nMaxAuthTries lots\n");
+  const bad = await runCommand(bin, ["-f", join(dir, "bad.conf"), "-d", join(dir, "hk"), "-t"], { cwd: project });
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stderr, `conchd: ${join(dir, "bad.conf")} line 3: MaxAuthTries: expected a whole number, not "lots"\n`);
+  writeFileSync(join(dir, "good.conf"), "Port 2222\nMaxAuthTries 3\nLogFormat json\n");
+  const good = await runCommand(bin, ["-f", join(dir, "good.conf"), "-d", join(dir, "hk"), "-o", "MaxAuthTries=4", "-T"], { cwd: project });
+  assert.equal(good.code, 0, good.stderr);
+  assert.match(good.stdout.toString(), /^maxauthtries 4$/m);
+  assert.match(good.stdout.toString(), /^logformat json$/m);
+  assert.match(good.stdout.toString(), /^listen tcp:2222$/m);
+  assert.ok(!existsSync(join(dir, "hk")), "-T generates no host keys");
+});
+
 test("conchd as root serves twts-alice: ssh exec, scp -O both ways, ssh -L, and JSON log lines carry the peer", async (t) => {
   const s = await setup(t);
   if (s === undefined) return;
@@ -217,8 +233,10 @@ test("SIGHUP: a new AuthorizedKeysFile and key are taken, and a running session 
   mkdirSync(moreKeys, { mode: 0o755 });
   writeFileSync(join(moreKeys, s.account.name), second.pub);
 
-  const running = ssh(t, d.port, s.key.path, s.account.name, [], ["sleep 3; echo slept"]);
-  await d.waitFor((l) => String(l["msg"]).includes("sleep 3"), "exec line of the running session");
+  // The session runs until the test releases it, after the reload: it must live through it.
+  const release = join(s.dir, "release");
+  const running = ssh(t, d.port, s.key.path, s.account.name, [], [`while [ ! -e ${release} ]; do sleep 0.1; done; echo slept`]);
+  await d.waitFor((l) => String(l["msg"]).includes("while [ ! -e"), "exec line of the running session");
   const before = await ssh(t, d.port, second.path, s.account.name, [], ["true"]);
   assert.notEqual(before?.code, 0, "the second key is not in the running config's files");
 
@@ -228,22 +246,26 @@ test("SIGHUP: a new AuthorizedKeysFile and key are taken, and a running session 
   const afterReload = await ssh(t, d.port, second.path, s.account.name, [], ["echo second"]);
   assert.equal(afterReload?.code, 0, afterReload?.stderr);
   assert.equal(afterReload?.out, "second\n");
+  writeFileSync(release, "");
   const first = await running;
   assert.equal(first?.code, 0, first?.stderr);
   assert.equal(first?.out, "slept\n");
 });
 
-test("SIGTERM: new connections are refused, a running sleep 2 ends with status 0, and conchd exits 0", async (t) => {
+test("SIGTERM: new connections are refused, a running `sleep 2` ends with status 0, and conchd exits 0", async (t) => {
   const s = await setup(t);
   if (s === undefined) return;
   const d = await startConchd(t, ["-d", join(s.dir, "hostkeys"), "-p", "tcp:0:interface=127.0.0.1", "-o", `AuthorizedKeysFile ${s.dir}/%u`]);
-  const running = ssh(t, d.port, s.key.path, s.account.name, [], ["sleep 2; echo finished"]);
-  await d.waitFor((l) => String(l["msg"]).includes("sleep 2"), "exec line");
+  // `sleep 2` starts once the test has seen new connections refused, so it is surely running then.
+  const release = join(s.dir, "release");
+  const running = ssh(t, d.port, s.key.path, s.account.name, [], [`while [ ! -e ${release} ]; do sleep 0.1; done; sleep 2; echo finished`]);
+  await d.waitFor((l) => String(l["msg"]).includes("while [ ! -e"), "exec line");
   d.proc.kill("SIGTERM");
   await d.waitFor((l) => String(l["msg"]).startsWith("shutting down"), "shutdown line");
   const refused = await ssh(t, d.port, s.key.path, s.account.name, ["-o", "ConnectTimeout=10"], ["true"]);
   assert.equal(refused?.code, 255);
   assert.match(refused?.stderr ?? "", /refused/i);
+  writeFileSync(release, "");
   const r = await running;
   assert.equal(r?.code, 0, r?.stderr);
   assert.equal(r?.out, "finished\n");

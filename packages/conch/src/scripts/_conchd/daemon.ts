@@ -131,12 +131,12 @@ export class ConchdDaemon {
     }
     this.stopping = true;
     const grace = this.factory.config?.shutdownGraceTime ?? 0;
-    log.info("shutting down: no new connections; {count} open ones get {grace}s to finish", { count: this.factory.connections.size, grace });
     const done = new Promise<void>((resolve) => {
       this.finished = resolve;
     });
     for (const p of this.ports) void p.stopListening();
     this.ports = [];
+    log.info("shutting down: no new connections; {count} open ones get {grace}s to finish", { count: this.factory.connections.size, grace });
     this.factory.onConnectionClosed = () => this.checkDone();
     this.graceTimer = setTimeout(() => this.closeAll("the shutdown grace time"), grace * 1000);
     this.checkDone();

@@ -21,14 +21,14 @@ function isLoggedConnection(x: unknown): x is LoggedConnection {
 
 /**
  * The connection an event's source belongs to: the transport itself, or a service, channel or
- * session reached from it through `transport` and `conn` links.
+ * session reached from it through `transport`, `conn` and `channel` links.
  */
 export function connectionOf(source: unknown): LoggedConnection | undefined {
   let s: unknown = source;
   for (let i = 0; i < 5 && typeof s === "object" && s !== null; i++) {
     if (isLoggedConnection(s)) return s;
-    const o = s as { transport?: unknown; conn?: unknown; session?: unknown };
-    s = isLoggedConnection(o.transport) ? o.transport : (o.conn ?? o.transport ?? o.session);
+    const o = s as { transport?: unknown; conn?: unknown; channel?: unknown; session?: unknown };
+    s = isLoggedConnection(o.transport) ? o.transport : (o.conn ?? o.transport ?? o.channel ?? o.session);
   }
   return undefined;
 }
