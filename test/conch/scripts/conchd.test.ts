@@ -13,6 +13,8 @@ import type { ICredentialsChecker } from "@twisted-ts/cred/checkers";
 import { succeed } from "@twisted-ts/internet/defer";
 import {
   AuthorizedKeysFiles,
+  ConchdFactory,
+  type ConchdServerTransport,
   ConfigError,
   PamtesterChecker,
   RootLoginChecker,
@@ -32,7 +34,7 @@ import {
   tokenize,
   type ConchdConfig,
 } from "@twisted-ts/conch/scripts/conchd";
-import { keys } from "@twisted-ts/conch/ssh";
+import { connection, keys, userauth } from "@twisted-ts/conch/ssh";
 import { tempDir } from "../../_support/peers.js";
 
 const CTX = { hostKeyDirectory: "/var/lib/conchd-test" };
@@ -184,10 +186,38 @@ test("missing host keys are generated as ssh-keygen -A (ed25519, ECDSA P-256, RS
   const loaded = loadHostKeys([], dir, []);
   assert.deepEqual(Object.keys(loaded.privateKeys), ["ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa"]);
   assert.equal(loaded.privateKeys["ssh-rsa"]!.size(), 3072);
-  writeFileSync(join(dir, "bad"), "not a key");
+  writeFileSync(join(dir, "bad"), "not a key", { mode: 0o600 });
   assert.throws(() => loadHostKeys([join(dir, "bad")], dir, []), /host key .*bad/);
+  chmodSync(made[0]!, 0o644);
+  assert.throws(() => loadHostKeys([made[0]!], dir, []), /host key .*ssh_host_ed25519_key: its mode 0644 lets others read it/);
+  chmodSync(`${made[0]!}.pub`, 0o600);
   assert.throws(() => loadHostKeys([`${made[0]!}.pub`], dir, []), /is a public key/);
   assert.throws(() => loadHostKeys([], join(dir, "empty"), []), /no host keys/);
+});
+
+test("the factory gives each connection the config's limits: transport, userauth and connection", (t) => {
+  const dir = join(tempDir(t, "conchd-f-"), "keys");
+  generateMissingHostKeys(dir);
+  const config = parse(
+    "MaxAuthTries 3\nMaxSessions 2\nLoginGraceTime 30\nMaxPacketLength 65536\nMaxVersionLength 1024\nDHGroupExchangeMinBits 3072\nDHGroupExchangeMaxBits 4096\nRekeyLimit 512M 10m\nAuthFailureDelay 2\nMaxOpenChannels 50\nRequiredRSASize 2048\nPermitTTY no\nAllowTcpForwarding no\n",
+  );
+  const f = new ConchdFactory();
+  f.configure(config, loadHostKeys([], dir, []), { pamtester: undefined });
+  f.idPrefix = "w3";
+  const tr = f.buildProtocol({ type: "TCP", host: "127.0.0.1", port: 1 } as never) as ConchdServerTransport;
+  assert.match(tr.connectionId, /^w3c\d+$/);
+  assert.deepEqual(
+    [tr.loginGraceTime, tr.maxPacketLength, tr.maxVersionLength, tr.gexMinBits, tr.gexMaxBits, tr.rekeyBytes, tr.rekeyInterval],
+    [30, 65536, 1024, 3072, 4096, 512 * 1024 * 1024, 600],
+  );
+  const ua = new f.services["ssh-userauth"]!() as userauth.SSHUserAuthServer;
+  assert.deepEqual([ua.maxAuthTries, ua.passwordDelay, ua.requiredRSASize], [3, 2, 2048]);
+  const conn = new f.services["ssh-connection"]!() as connection.SSHConnection;
+  assert.deepEqual([conn.maxSessions, conn.maxOpenChannels], [2, 50]);
+  assert.equal(f.authSettings.permitTTY, false);
+  assert.equal(f.authSettings.allowTcpForwarding, false);
+  // Without pamtester, only publickey is offered.
+  assert.deepEqual(f.portal?.listCredentialsInterfaces().map((i) => i.name), ["ISSHPrivateKey"]);
 });
 
 test("AuthorizedKeysFiles reads the files on every attempt, relative ones under the home", (t) => {

@@ -2,7 +2,7 @@
  * conchd's host keys: read from HostKey files, or from a folder where the missing ones are made on
  * first start, as `ssh-keygen -A` does (ed25519, ECDSA P-256, RSA 3072; private files mode 0600).
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Certificate } from "../../ssh/_keys/certificate.js";
@@ -53,8 +53,8 @@ export function generateMissingHostKeys(dir: string): string[] {
 }
 
 /**
- * Reads the host keys: the `hostKey` files if any are given (each must load), else the files of
- * {@link HOST_KEY_FILES} in `dir`; then the certificates, each of which must certify one of them.
+ * Reads the host keys: the `hostKey` files if any are given (each must load, and be readable by
+ * its owner only, as sshd wants), else the files of {@link HOST_KEY_FILES} in `dir`; then the certificates, each of which must certify one of them.
  * Throws an Error naming the file on any problem.
  */
 export function loadHostKeys(hostKey: readonly string[], dir: string, certificates: readonly string[]): HostKeys {
@@ -63,6 +63,9 @@ export function loadHostKeys(hostKey: readonly string[], dir: string, certificat
   for (const path of files) {
     let key: Key;
     try {
+      // As sshd: a private host key others can read is refused, not used.
+      const mode = statSync(path).mode & 0o777;
+      if ((mode & 0o077) !== 0) throw new Error(`its mode ${mode.toString(8).padStart(4, "0")} lets others read it; chmod 600 it`);
       key = Key.fromString(readFileSync(path));
     } catch (e) {
       throw new Error(`host key ${path}: ${(e as Error).message}`);
