@@ -121,7 +121,11 @@ async function newKey(dir: string, name: string): Promise<{ path: string; pub: s
   return { path, pub: `${pub}\n` };
 }
 
-/** A folder of authorized_keys files named by user (`AuthorizedKeysFile DIR/%u`). */
+/**
+ * A folder of authorized_keys files named by user (`AuthorizedKeysFile DIR/%u`). It is under /tmp,
+ * which anyone may write, so the servers using it run with `StrictModes no`; the non-root test
+ * reads a real ~/.ssh/authorized_keys with StrictModes on.
+ */
 function keysDir(t: TestContext): string {
   const dir = tempDir(t, "conchd-keys-");
   chmodSync(dir, 0o755);
@@ -156,7 +160,7 @@ test("conchd -t checks a config and exits 1 with the line of the first error; -T
 test("conchd as root serves twts-alice: ssh exec, scp -O both ways, ssh -L, and JSON log lines carry the peer", async (t) => {
   const s = await setup(t);
   if (s === undefined) return;
-  const d = await startConchd(t, ["-d", join(s.dir, "hostkeys"), "-p", "tcp:0:interface=127.0.0.1", "-o", `AuthorizedKeysFile ${s.dir}/%u`]);
+  const d = await startConchd(t, ["-d", join(s.dir, "hostkeys"), "-p", "tcp:0:interface=127.0.0.1", "-o", `AuthorizedKeysFile ${s.dir}/%u`, "-o", "StrictModes=no"]);
   const r = await ssh(t, d.port, s.key.path, s.account.name, [], ["id -un; pwd"]);
   assert.equal(r?.code, 0, r?.stderr);
   assert.equal(r?.out, `${s.account.name}\n${s.account.home}\n`);
@@ -226,7 +230,7 @@ test("SIGHUP: a new AuthorizedKeysFile and key are taken, and a running session 
   const s = await setup(t);
   if (s === undefined) return;
   const conf = join(s.dir, "conchd.conf");
-  writeFileSync(conf, `AuthorizedKeysFile ${s.dir}/%u\n`);
+  writeFileSync(conf, `StrictModes no\nAuthorizedKeysFile ${s.dir}/%u\n`);
   const d = await startConchd(t, ["-f", conf, "-d", join(s.dir, "hostkeys"), "-p", "tcp:0:interface=127.0.0.1"]);
   const second = await newKey(s.dir, "id_second");
   const moreKeys = join(s.dir, "more");
@@ -240,7 +244,7 @@ test("SIGHUP: a new AuthorizedKeysFile and key are taken, and a running session 
   const before = await ssh(t, d.port, second.path, s.account.name, [], ["true"]);
   assert.notEqual(before?.code, 0, "the second key is not in the running config's files");
 
-  writeFileSync(conf, `AuthorizedKeysFile ${s.dir}/%u ${moreKeys}/%u\n`);
+  writeFileSync(conf, `StrictModes no\nAuthorizedKeysFile ${s.dir}/%u ${moreKeys}/%u\n`);
   d.proc.kill("SIGHUP");
   await d.waitFor((l) => String(l["msg"]).startsWith("reloaded the configuration"), "reload line");
   const afterReload = await ssh(t, d.port, second.path, s.account.name, [], ["echo second"]);
@@ -255,7 +259,7 @@ test("SIGHUP: a new AuthorizedKeysFile and key are taken, and a running session 
 test("SIGTERM: new connections are refused, a running `sleep 2` ends with status 0, and conchd exits 0", async (t) => {
   const s = await setup(t);
   if (s === undefined) return;
-  const d = await startConchd(t, ["-d", join(s.dir, "hostkeys"), "-p", "tcp:0:interface=127.0.0.1", "-o", `AuthorizedKeysFile ${s.dir}/%u`]);
+  const d = await startConchd(t, ["-d", join(s.dir, "hostkeys"), "-p", "tcp:0:interface=127.0.0.1", "-o", `AuthorizedKeysFile ${s.dir}/%u`, "-o", "StrictModes=no"]);
   // `sleep 2` starts once the test has seen new connections refused, so it is surely running then.
   const release = join(s.dir, "release");
   const running = ssh(t, d.port, s.key.path, s.account.name, [], [`while [ ! -e ${release} ]; do sleep 0.1; done; sleep 2; echo finished`]);
@@ -276,7 +280,7 @@ test("--workers 2: both workers listen on the shared port and serve; a killed wo
   const s = await setup(t);
   if (s === undefined) return;
   const port = await freePort();
-  const d = await startConchd(t, ["--workers", "2", "-d", join(s.dir, "hostkeys"), "-i", "127.0.0.1", "-p", String(port), "-o", `AuthorizedKeysFile ${s.dir}/%u`]);
+  const d = await startConchd(t, ["--workers", "2", "-d", join(s.dir, "hostkeys"), "-i", "127.0.0.1", "-p", String(port), "-o", `AuthorizedKeysFile ${s.dir}/%u`, "-o", "StrictModes=no"]);
   await d.waitFor((l) => String(l["msg"]).startsWith("listening on") && l["worker"] === 2, "worker 2 listening");
   await d.waitFor((l) => String(l["msg"]).startsWith("listening on") && l["worker"] === 1, "worker 1 listening");
   for (let i = 0; i < 4; i++) {

@@ -32,6 +32,7 @@ import {
   restartDelay,
   startupLimitsOf,
   tokenize,
+  unsafePath,
   type ConchdConfig,
 } from "@twisted-ts/conch/scripts/conchd";
 import { connection, keys, userauth } from "@twisted-ts/conch/ssh";
@@ -234,6 +235,28 @@ test("AuthorizedKeysFiles reads the files on every attempt, relative ones under 
   assert.equal(got.length, 2);
   assert.equal(got[1]!.options.pty, false);
   assert.deepEqual(db.getAuthorizedKeys("bob"), []);
+});
+
+test("StrictModes: authorized_keys that others could have written are refused, up to the home folder", (t) => {
+  const home = tempDir(t, "conchd-strict-");
+  const file = join(home, "keys");
+  const key = keys.Key.generate("ed25519").public();
+  writeFileSync(file, `${key.toString("openssh")}\n`, { mode: 0o600 });
+  const uid = process.getuid?.() ?? 0;
+  assert.equal(unsafePath(file, uid, home), undefined);
+  chmodSync(file, 0o664);
+  assert.equal(unsafePath(file, uid, home), `bad ownership or modes for file ${file}`);
+  chmodSync(file, 0o600);
+  chmodSync(home, 0o777);
+  assert.equal(unsafePath(file, uid, home), `bad ownership or modes for directory ${home}`);
+  chmodSync(home, 0o700);
+  // Outside the home, the walk goes on up to /tmp, which anyone may write.
+  assert.match(unsafePath(file, uid, "/nonexistent") ?? "", /^bad ownership or modes for directory \/tmp$/);
+  const db = new AuthorizedKeysFiles([file], () => ({ home: "/nonexistent", uid }));
+  assert.equal(db.getAuthorizedKeys("alice").length, 0);
+  db.strictModes = false;
+  assert.equal(db.getAuthorizedKeys("alice").length, 1);
+  assert.equal(parse("StrictModes no").strictModes, false);
 });
 
 /** A stand-in for pamtester that logs its argv and run times, and accepts the password "right". */

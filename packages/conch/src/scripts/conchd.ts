@@ -20,7 +20,7 @@ import { runPrimary, workerSlot } from "./_conchd/workers.js";
 
 export { ConfigError, dumpConfig, listenEndpoints, parseConfig, tokenize, type ConchdConfig, type ConfigLine, type ParsedConfig } from "./_conchd/config.js";
 export { KEYWORDS, expandTokens, parseSize, parseTime } from "./_conchd/keywords.js";
-export { AuthorizedKeysFiles, PamtesterChecker, RootLoginChecker } from "./_conchd/auth.js";
+export { AuthorizedKeysFiles, PamtesterChecker, RootLoginChecker, unsafePath } from "./_conchd/auth.js";
 export { defaultHostKeyDirectory, generateMissingHostKeys, loadHostKeys, HOST_KEY_FILES } from "./_conchd/hostkeys.js";
 export { connectionOf, lineFields, minimumLevel } from "./_conchd/logging.js";
 export { ConchdFactory, ConchdServerTransport } from "./_conchd/server.js";

@@ -3,8 +3,8 @@
  * Debian's `pamtester` (no native addon), and PermitRootLogin around them all.
  */
 import { spawn } from "node:child_process";
-import { accessSync, constants, readFileSync } from "node:fs";
-import { delimiter, isAbsolute, join } from "node:path";
+import { accessSync, constants, readFileSync, statSync } from "node:fs";
+import { delimiter, dirname, isAbsolute, join } from "node:path";
 import { Deferred, DeferredSemaphore, fail, maybeDeferred } from "@twisted-ts/internet/defer";
 import { Logger } from "@twisted-ts/internet/log";
 import type { AvatarId, ICredentialsChecker } from "@twisted-ts/cred/checkers";
@@ -21,9 +21,13 @@ const log = new Logger("twisted-ts.conchd.auth");
 /**
  * sshd's AuthorizedKeysFile: each pattern expanded for the user (`%h`, `%u`, `%U`, `%%`), a
  * relative path taken under the home directory. The files are read on every attempt, so a key
- * added or removed counts from the next login on. Missing files are skipped, unreadable ones logged.
+ * added or removed counts from the next login on. Missing files are skipped, unreadable ones
+ * logged, and (with {@link strictModes}) ones others could have written refused with a log line.
  */
 export class AuthorizedKeysFiles implements IAuthorizedKeysDB {
+  /** sshd's StrictModes: skip a file that someone other than the user or root could have written. */
+  strictModes = true;
+
   constructor(
     readonly patterns: readonly string[],
     readonly lookupUser: (name: string) => { home: string; uid: number } | undefined = (n) => getpwnam(n),
@@ -41,6 +45,7 @@ export class AuthorizedKeysFiles implements IAuthorizedKeysDB {
 
   getAuthorizedKeys(username: string): AuthorizedKey[] {
     const out: AuthorizedKey[] = [];
+    const pw = this.lookupUser(username);
     for (const path of this.filesFor(username)) {
       let text: string;
       try {
@@ -49,9 +54,34 @@ export class AuthorizedKeysFiles implements IAuthorizedKeysDB {
         if ((e as NodeJS.ErrnoException).code !== "ENOENT") log.error("cannot read {path}: {error}", { path, error: (e as Error).message });
         continue;
       }
+      const unsafe = this.strictModes && pw !== undefined ? unsafePath(path, pw.uid, pw.home) : undefined;
+      if (unsafe !== undefined) {
+        log.warn("Authentication refused for {user}: {reason}", { user: username, reason: unsafe });
+        continue;
+      }
       out.push(...readAuthorizedKeyFile(text));
     }
     return out;
+  }
+}
+
+/**
+ * Why `path` is not safe to take keys from, as sshd's `safe_path` (StrictModes): the file and
+ * every folder above it, up to the home folder or `/`, must be owned by root or `uid` and not
+ * writable by group or others. Undefined when it is safe.
+ */
+export function unsafePath(path: string, uid: number, home: string): string | undefined {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    return `cannot stat ${path}: ${(e as Error).message}`;
+  }
+  if (!st.isFile()) return `${path} is not a regular file`;
+  for (let p = path; ; p = dirname(p)) {
+    const s = p === path ? st : statSync(p);
+    if ((s.uid !== 0 && s.uid !== uid) || (s.mode & 0o022) !== 0) return `bad ownership or modes for ${p === path ? "file" : "directory"} ${p}`;
+    if (p === home || p === "/" || dirname(p) === p) return undefined;
   }
 }
 

@@ -34,6 +34,8 @@ export interface ConchdConfig {
   /** TrustedUserCAKeys: a file of CA public keys, or undefined for none. */
   trustedUserCAKeys: string | undefined;
   pubkeyAuthentication: boolean;
+  /** StrictModes: authorized_keys files others could have written are refused. */
+  strictModes: boolean;
   passwordAuthentication: boolean;
   kbdInteractiveAuthentication: boolean;
   /** PAMServiceName: the PAM service pamtester checks passwords against. */
@@ -160,7 +162,7 @@ const BY_NAME: ReadonlyMap<string, KeywordSpec> = new Map(KEYWORDS.flatMap((k) =
 
 /** sshd keywords that mean nothing to conchd: read, warned about, ignored. */
 export const IGNORED_KEYWORDS: ReadonlySet<string> = new Set(
-  ["UsePAM", "PrintMotd", "PrintLastLog", "UseDNS", "StrictModes", "Compression", "TCPKeepAlive", "SyslogFacility", "PidFile", "Include", "UsePrivilegeSeparation", "AddressFamily"].map((k) => k.toLowerCase()),
+  ["UsePAM", "PrintMotd", "PrintLastLog", "UseDNS", "Compression", "TCPKeepAlive", "SyslogFacility", "PidFile", "Include", "UsePrivilegeSeparation", "AddressFamily"].map((k) => k.toLowerCase()),
 );
 
 /** The result of {@link parseConfig}: the config and warnings about ignored keywords. */

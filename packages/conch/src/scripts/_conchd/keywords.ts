@@ -157,6 +157,7 @@ export const KEYWORDS: readonly KeywordSpec[] = [
   words("AuthorizedKeysFile", "authorizedKeysFile", [".ssh/authorized_keys", ".ssh/authorized_keys2"], checkTokens),
   single<string | undefined>("TrustedUserCAKeys", "trustedUserCAKeys", undefined, (v) => (v.toLowerCase() === "none" ? undefined : v), (v) => v ?? "none"),
   single("PubkeyAuthentication", "pubkeyAuthentication", true, yesNo, showYesNo),
+  single("StrictModes", "strictModes", true, yesNo, showYesNo),
   single("PasswordAuthentication", "passwordAuthentication", true, yesNo, showYesNo),
   single("KbdInteractiveAuthentication", "kbdInteractiveAuthentication", false, yesNo, showYesNo, ["ChallengeResponseAuthentication"]),
   single("PAMServiceName", "pamServiceName", "sshd", (v) => {

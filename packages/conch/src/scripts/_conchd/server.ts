@@ -49,7 +49,9 @@ function patternMatcher(patterns: readonly string[]): (name: string) => boolean 
 export function checkersFor(config: ConchdConfig, mechanism: PasswordMechanism, warn: (msg: string) => void = (m) => log.warn("{msg}", { msg: m })): ICredentialsChecker[] {
   const out: ICredentialsChecker[] = [];
   if (config.pubkeyAuthentication) {
-    const keyChecker = new SSHPublicKeyChecker(new AuthorizedKeysFiles(config.authorizedKeysFile));
+    const files = new AuthorizedKeysFiles(config.authorizedKeysFile);
+    files.strictModes = config.strictModes;
+    const keyChecker = new SSHPublicKeyChecker(files);
     if (config.trustedUserCAKeys !== undefined) {
       keyChecker.trustedUserCAKeys = readFileSync(config.trustedUserCAKeys, "utf8")
         .split("\n")
