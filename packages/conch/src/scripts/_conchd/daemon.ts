@@ -169,26 +169,34 @@ export class ConchdDaemon {
  * bad config (with the error on stderr).
  */
 export async function serve(options: ConchdOptions, logContext: LogContext = {}, generateKeys = true): Promise<void> {
+  const worker = logContext["worker"] !== undefined;
+  const cannotServe = (e: unknown): never => {
+    process.stderr.write(`conchd: ${(e as Error).message}\n`);
+    process.exit(worker ? EXIT_CANNOT_SERVE : 1);
+  };
   const daemon = new ConchdDaemon(options, logContext, generateKeys);
   let config: ConchdConfig;
   try {
     config = daemon.configure();
   } catch (e) {
-    process.stderr.write(`conchd: ${(e as Error).message}\n`);
-    process.exit(1);
+    return cannotServe(e);
   }
   const running = reactor.run({ installSignalHandlers: false });
   try {
     await daemon.listen(config);
   } catch (e) {
-    process.stderr.write(`conchd: ${(e as Error).message}\n`);
-    process.exit(1);
+    cannotServe(e);
   }
   process.on("SIGHUP", () => daemon.reload());
   const stop = (): void => {
     void daemon.shutdown().then(() => process.exit(0));
   };
   process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  // A worker takes its orders from the primary: Ctrl-C reaches the whole process group, and the
+  // primary passes it on as one SIGTERM (a second would close the sessions at once).
+  process.on("SIGINT", worker ? () => undefined : stop);
   await running;
 }
+
+/** A worker's exit status when it cannot load its config or listen (sysexits' EX_CONFIG): the primary stops rather than restart it. */
+export const EXIT_CANNOT_SERVE = 78;

@@ -1,12 +1,14 @@
 /**
  * `Workers N`: a primary process that forks N workers sharing the listening ports through
  * node:cluster, restarts a worker that dies (waiting longer after each quick failure), and passes
- * SIGHUP and SIGTERM on to them.
+ * SIGHUP and SIGTERM on to them. A worker that cannot serve (a bad config since the primary
+ * checked it, a port it cannot listen on) stops them all, with exit status 1.
  */
 import cluster, { type Worker } from "node:cluster";
 import { Logger } from "@twisted-ts/internet/log";
 import { startConchdLogging } from "./logging.js";
 import type { ConchdConfig } from "./config.js";
+import { EXIT_CANNOT_SERVE } from "./daemon.js";
 
 const log = new Logger("twisted-ts.conchd.workers");
 
@@ -27,6 +29,7 @@ export function restartDelay(failures: number): number {
 export function runPrimary(config: ConchdConfig): void {
   startConchdLogging(process.stdout, config.logLevel, config.logFormat, { worker: 0 });
   let stopping = false;
+  let failed = false;
   const started = new Map<Worker, number>();
   const failures = new Map<number, number>();
   const slotOf = new Map<Worker, number>();
@@ -38,15 +41,24 @@ export function runPrimary(config: ConchdConfig): void {
     log.info("forked worker {slot} (pid {pid})", { slot, pid: w.process.pid ?? 0 });
   };
 
+  const each = (signal: NodeJS.Signals): void => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+  };
   cluster.on("exit", (w, code, signal) => {
     const slot = slotOf.get(w) ?? 0;
     const uptime = (Date.now() - (started.get(w) ?? Date.now())) / 1000;
     started.delete(w);
     slotOf.delete(w);
+    if (code === EXIT_CANNOT_SERVE && !stopping) {
+      log.error("worker {slot} cannot serve (its error is on stderr); stopping", { slot });
+      stopping = true;
+      failed = true;
+      each("SIGTERM");
+    }
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) {
         log.info("all workers exited", {});
-        process.exit(0);
+        process.exit(failed ? 1 : 0);
       }
       return;
     }
@@ -59,9 +71,6 @@ export function runPrimary(config: ConchdConfig): void {
     }, delay * 1000);
   });
 
-  const each = (signal: NodeJS.Signals): void => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
-  };
   process.on("SIGHUP", () => {
     log.info("reloading the workers", {});
     each("SIGHUP");
