@@ -29,6 +29,7 @@ import {
   parseConfig,
   parseSize,
   parseTime,
+  readCAKeys,
   restartDelay,
   startupLimitsOf,
   tokenize,
@@ -219,6 +220,15 @@ test("the factory gives each connection the config's limits: transport, userauth
   assert.equal(f.authSettings.allowTcpForwarding, false);
   // Without pamtester, only publickey is offered.
   assert.deepEqual(f.portal?.listCredentialsInterfaces().map((i) => i.name), ["ISSHPrivateKey"]);
+});
+
+test("TrustedUserCAKeys: keys one per line; a bad line is refused with its number", (t) => {
+  const dir = tempDir(t, "conchd-ca-");
+  const ca = keys.Key.generate("ed25519").public();
+  writeFileSync(join(dir, "ca.pub"), `# our CA\n${ca.toString("openssh")}\n\n`);
+  assert.equal(readCAKeys(join(dir, "ca.pub"))[0]!.fingerprint("sha256"), ca.fingerprint("sha256"));
+  writeFileSync(join(dir, "bad.pub"), `${ca.toString("openssh")}\nssh-ed25519 nonsense\n`);
+  assert.throws(() => readCAKeys(join(dir, "bad.pub")), /TrustedUserCAKeys .*bad\.pub line 2: /);
 });
 
 test("AuthorizedKeysFiles reads the files on every attempt, relative ones under the home", (t) => {

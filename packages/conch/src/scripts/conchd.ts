@@ -23,7 +23,7 @@ export { KEYWORDS, expandTokens, parseSize, parseTime } from "./_conchd/keywords
 export { AuthorizedKeysFiles, PamtesterChecker, RootLoginChecker, unsafePath } from "./_conchd/auth.js";
 export { defaultHostKeyDirectory, generateMissingHostKeys, loadHostKeys, HOST_KEY_FILES } from "./_conchd/hostkeys.js";
 export { connectionOf, lineFields, minimumLevel } from "./_conchd/logging.js";
-export { ConchdFactory, ConchdServerTransport } from "./_conchd/server.js";
+export { ConchdFactory, ConchdServerTransport, readCAKeys } from "./_conchd/server.js";
 export { forwardingPolicyOf, startupLimitsOf, NotEnforcedError } from "./_conchd/policy.js";
 export { restartDelay } from "./_conchd/workers.js";
 export { loadConfig, type ConchdOptions } from "./_conchd/daemon.js";

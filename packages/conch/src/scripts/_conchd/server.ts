@@ -41,6 +41,26 @@ function patternMatcher(patterns: readonly string[]): (name: string) => boolean 
   return (name) => res.some((re) => re.test(name));
 }
 
+/** The CA keys of a TrustedUserCAKeys file, one per line; a bad line throws with its number. */
+export function readCAKeys(path: string): Key[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new Error(`TrustedUserCAKeys ${path}: ${(e as Error).message}`);
+  }
+  const out: Key[] = [];
+  text.split("\n").forEach((line, i) => {
+    if (line.trim() === "" || line.trim().startsWith("#")) return;
+    try {
+      out.push(Key.fromString(line.trim()));
+    } catch (e) {
+      throw new Error(`TrustedUserCAKeys ${path} line ${i + 1}: ${(e as Error).message}`);
+    }
+  });
+  return out;
+}
+
 /**
  * The checkers a config asks for: publickey (authorized_keys files, TrustedUserCAKeys), password
  * and keyboard-interactive through pamtester when it is there (else off, with a log line), each
@@ -52,12 +72,7 @@ export function checkersFor(config: ConchdConfig, mechanism: PasswordMechanism, 
     const files = new AuthorizedKeysFiles(config.authorizedKeysFile);
     files.strictModes = config.strictModes;
     const keyChecker = new SSHPublicKeyChecker(files);
-    if (config.trustedUserCAKeys !== undefined) {
-      keyChecker.trustedUserCAKeys = readFileSync(config.trustedUserCAKeys, "utf8")
-        .split("\n")
-        .filter((l) => l.trim() !== "" && !l.trim().startsWith("#"))
-        .map((l) => Key.fromString(l));
-    }
+    if (config.trustedUserCAKeys !== undefined) keyChecker.trustedUserCAKeys = readCAKeys(config.trustedUserCAKeys);
     out.push(keyChecker);
   }
   if (config.passwordAuthentication || config.kbdInteractiveAuthentication) {
