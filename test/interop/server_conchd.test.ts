@@ -23,7 +23,7 @@ import { ensureTestUser, type TestAccount } from "../_support/users.js";
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const WORKSPACES = ["packages/internet", "packages/cred", "packages/conch"];
-/** A second account, with a password, for PAM. Made (as root) idempotently and left in place. */
+/** A second account, for PAM: made (as root) idempotently and left in place, its password set only while the test runs. */
 const PW_USER = "twts-conchd";
 const PW_PASSWORD = "Corr3ct-h0rse-conchd";
 
@@ -316,6 +316,8 @@ async function ensurePasswordUser(t: TestContext): Promise<boolean> {
     return false;
   }
   if ((await runCommand("id", [PW_USER])).code !== 0) await runCommand("useradd", ["-m", "-s", "/bin/bash", PW_USER]);
+  // The known password lives only while the test runs: afterwards the account takes no password.
+  t.after(() => runCommand("usermod", ["-p", "*", PW_USER]));
   const r = await runCommand("chpasswd", [], { input: `${PW_USER}:${PW_PASSWORD}\n` });
   assert.equal(r.code, 0, r.stderr);
   return true;
