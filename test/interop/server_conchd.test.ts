@@ -1,7 +1,7 @@
 /**
  * Issue 14: `conchd` as a user runs it. The packed tarballs are installed into a new project once
  * for this file, and `node_modules/.bin/conchd` is started on 127.0.0.1 with host keys in a temp
- * folder. OpenSSH's ssh (exec), scp -O both ways and ssh -L work against it; SIGHUP takes a new
+ * folder. OpenSSH's ssh (exec), scp -O both ways, sftp and ssh -L work against it; SIGHUP takes a new
  * config and key without dropping a running session; SIGTERM lets a running command finish while
  * new connections are refused; JSON log lines carry the peer; `--workers 2` serves; a password
  * goes through PAM (pamtester); and conchd run as twts-alice with nothing but a port serves her.
@@ -157,7 +157,7 @@ test("conchd -t checks a config and exits 1 with the line of the first error; -T
   assert.ok(!existsSync(join(dir, "hk")), "-T generates no host keys");
 });
 
-test("conchd as root serves twts-alice: ssh exec, scp -O both ways, ssh -L, and JSON log lines carry the peer", async (t) => {
+test("conchd as root serves twts-alice: ssh exec, scp -O both ways, sftp, ssh -L, and JSON log lines carry the peer", async (t) => {
   const s = await setup(t);
   if (s === undefined) return;
   const d = await startConchd(t, ["-d", join(s.dir, "hostkeys"), "-p", "tcp:0:interface=127.0.0.1", "-o", `AuthorizedKeysFile ${s.dir}/%u`, "-o", "StrictModes=no"]);
@@ -179,6 +179,19 @@ test("conchd as root serves twts-alice: ssh exec, scp -O both ways, ssh -L, and 
   const down = await ssh(t, d.port, s.key.path, "", ["-O"], [`${s.account.name}@127.0.0.1:${remote}/up.bin`, join(box, "down.bin")], "scp");
   assert.equal(down?.code, 0, down?.stderr);
   assert.deepEqual(readFileSync(join(box, "down.bin")), payload);
+
+  // sftp: the default Subsystem (our sftp-server, run as the user).
+  const sftpBin = requirePeer(t, "sftp", "openssh-client");
+  if (sftpBin === undefined) return;
+  writeFileSync(join(box, "batch"), `get ${remote}/up.bin ${join(box, "sftp.bin")}\nput ${join(box, "up.bin")} ${remote}/sftp-up.bin\n`);
+  const sftp = await runCommand(
+    sftpBin,
+    ["-F", "/dev/null", "-P", String(d.port), "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", s.key.path, "-b", join(box, "batch"), `${s.account.name}@127.0.0.1`],
+    { env: { PATH: "/usr/bin:/bin", HOME: tmpdir() }, timeoutMs: 60_000 },
+  );
+  assert.equal(sftp.code, 0, sftp.stderr);
+  assert.deepEqual(readFileSync(join(box, "sftp.bin")), payload);
+  assert.equal(statSync(join(remote, "sftp-up.bin")).uid, s.account.uid, "sftp writes as the user");
 
   // ssh -L to a loopback service.
   const service = createServer((c) => c.end("through the tunnel\n"));
