@@ -336,21 +336,24 @@ async function ensurePasswordUser(t: TestContext): Promise<boolean> {
   return true;
 }
 
-test("PasswordAuthentication goes through PAM with pamtester: the right password logs in, the password never reaches the log", async (t) => {
+test("PasswordAuthentication and KbdInteractiveAuthentication go through PAM with pamtester; the password never reaches the log", async (t) => {
   if (!(await ensurePasswordUser(t)) || requirePeer(t, "ssh", "openssh-client") === undefined) return;
   const dir = keysDir(t);
   const askpass = join(dir, "askpass");
   writeFileSync(askpass, `#!/bin/sh\necho '${PW_PASSWORD}'\n`, { mode: 0o700 });
-  const d = await startConchd(t, ["-d", join(dir, "hostkeys"), "-p", "tcp:0:interface=127.0.0.1", "-o", "AuthFailureDelay=0"]);
-  const r = await runCommand(
-    "ssh",
-    ["-F", "/dev/null", "-p", String(d.port), "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "LogLevel=ERROR", "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1", `${PW_USER}@127.0.0.1`, "id -un"],
-    { env: { PATH: "/usr/bin:/bin", HOME: dir, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: "force", DISPLAY: ":0" }, timeoutMs: 60_000 },
-  );
-  assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout.toString(), `${PW_USER}\n`);
+  const d = await startConchd(t, ["-d", join(dir, "hostkeys"), "-p", "tcp:0:interface=127.0.0.1", "-o", "AuthFailureDelay=0", "-o", "KbdInteractiveAuthentication=yes"]);
+  for (const method of ["password", "keyboard-interactive"]) {
+    const r = await runCommand(
+      "ssh",
+      ["-F", "/dev/null", "-p", String(d.port), "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "LogLevel=ERROR", "-o", `PreferredAuthentications=${method}`, "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1", `${PW_USER}@127.0.0.1`, "id -un"],
+      { env: { PATH: "/usr/bin:/bin", HOME: dir, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: "force", DISPLAY: ":0" }, timeoutMs: 60_000 },
+    );
+    assert.equal(r.code, 0, `${method}: ${r.stderr}`);
+    assert.equal(r.stdout.toString(), `${PW_USER}\n`);
+  }
   const log = JSON.stringify(d.lines());
   assert.ok(log.includes("authenticated with password"));
+  assert.ok(log.includes("authenticated with keyboard-interactive"));
   assert.ok(!log.includes(PW_PASSWORD), "the password is not in the log");
 });
 
