@@ -343,8 +343,8 @@ test("a log line about a connection carries its id, the peer's ip:port and the u
   assert.deepEqual(f, { time: "1970-01-01T00:00:00.000Z", level: "info", namespace: "ns", worker: 2, conn: "w2c7", peer: "127.0.0.1:50000", user: "alice", msg: "opened x", what: "x" });
   const session = { channel };
   assert.equal(lineFields({ log_format: "shell closed", log_level: "info", log_namespace: "ns", log_time: 0, log_source: session })["conn"], "w2c7");
-  const plain = lineFields({ log_format: "hi", log_level: "warn", log_namespace: "ns", log_time: 0 });
-  assert.equal(plain["peer"], undefined);
+  const plain = lineFields({ log_format: "hi {user}", log_level: "warn", log_namespace: "ns", log_time: 0, user: '"bob"', peer: "x" });
+  assert.deepEqual([plain["peer"], plain["user"], plain["msg"]], [undefined, undefined, 'hi "bob"']);
 });
 
 test("a worker that keeps dying is restarted after 0, 1, 2, 4 … seconds, at most 30", () => {

@@ -50,6 +50,8 @@ export function minimumLevel(level: ConchdLogLevel): LogLevel | undefined {
   }
 }
 
+const RESERVED: ReadonlySet<string> = new Set(["time", "level", "namespace", "worker", "conn", "peer", "user", "msg", "failure"]);
+
 /** Extra fields on every line (the worker number in a cluster). */
 export type LogContext = Readonly<Record<string, string | number>>;
 
@@ -71,7 +73,9 @@ export function lineFields(event: LogEvent, context: LogContext = {}): Record<st
   out["msg"] = formatEvent(event);
   if (event.log_failure !== undefined) out["failure"] = failureText(event);
   for (const [k, v] of Object.entries(event)) {
-    if (k.startsWith("log_") || k in out) continue;
+    // The connection's own fields are only ever the connection's: an event's `user` (quoted by
+    // userauth, or the name a checker was asked about) stays in its message.
+    if (k.startsWith("log_") || k in out || RESERVED.has(k)) continue;
     if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") out[k] = v;
   }
   return out;
