@@ -366,6 +366,8 @@ export class UnixSession implements ISession {
   winSize: WindowSize = [24, 80, 0, 0];
   modes: TerminalModes = [];
   private pty: PtyProcess | undefined = undefined;
+  /** Lines about this session carry it as their source, so a log observer can name the connection. */
+  protected readonly log = new Logger("twisted-ts.conch.unix", this);
 
   constructor(
     readonly avatar: UnixConchUser,
@@ -411,11 +413,11 @@ export class UnixSession implements ISession {
 
   getPty(term: string, windowSize: WindowSize, modes: TerminalModes): void {
     if (this.avatar.options.pty === false) {
-      log.warn("pty-req refused: terminals are turned off for this realm");
+      this.log.warn("pty-req refused: terminals are turned off for this realm");
       throw new Error("pty-req refused: terminals are turned off");
     }
     if (loadedNodePty() === undefined) {
-      log.warn("pty-req refused: the optional node-pty package is not installed (npm install node-pty to enable terminals)");
+      this.log.warn("pty-req refused: the optional node-pty package is not installed (npm install node-pty to enable terminals)");
       throw new Error("pty-req refused: node-pty is not installed");
     }
     this.term = term;
@@ -430,7 +432,7 @@ export class UnixSession implements ISession {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || !accept(name)) throw new EnvironmentVariableNotPermitted(`${name} may not be set`);
     const max = options.maxEnv ?? MAX_SESSION_ENV;
     if (!Object.hasOwn(this.clientEnv, name) && Object.keys(this.clientEnv).length >= max) {
-      if (!this.envLimitLogged) log.warn("env request refused: the client set {max} variables already (maxEnv)", { max });
+      if (!this.envLimitLogged) this.log.warn("env request refused: the client set {max} variables already (maxEnv)", { max });
       this.envLimitLogged = true;
       throw new EnvironmentVariableNotPermitted(`more than ${max} variables`);
     }
@@ -461,7 +463,7 @@ export class UnixSession implements ISession {
     const subsystems = this.avatar.options.subsystems ?? DEFAULT_SUBSYSTEMS;
     const command = Object.hasOwn(subsystems, subsystem) ? subsystems[subsystem] : undefined;
     if (command === undefined) return false;
-    log.info("subsystem {subsystem} for {user}: {command}", { subsystem, user: this.avatar.pwd.name, command });
+    this.log.info("subsystem {subsystem} for {user}: {command}", { subsystem, user: this.avatar.pwd.name, command });
     this.execCommand(proto, command);
     return true;
   }
@@ -476,7 +478,7 @@ export class UnixSession implements ISession {
     try {
       cmd = commandAsUser(this.avatar.pwd, this.avatar.getShell(), argv, { tty, home: this.avatar.getHomeDir() }, settings);
     } catch (e) {
-      if (e instanceof RunAsUnavailable) log.error("session refused: {reason}", { reason: e.message });
+      if (e instanceof RunAsUnavailable) this.log.error("session refused: {reason}", { reason: e.message });
       throw e;
     }
     const { cwd } = cmd;
@@ -507,7 +509,7 @@ export class UnixSession implements ISession {
     else if (defaultReactor !== undefined) start(defaultReactor);
     else {
       void reactorFor(undefined).then(start, (e: unknown) => {
-        log.failure("cannot load the reactor to spawn {file}", e, "error", { file: cmd.file });
+        this.log.failure("cannot load the reactor to spawn {file}", e, "error", { file: cmd.file });
         proto.processEnded(new Failure(new ProcessTerminated(EXIT_COMMAND_NOT_FOUND)));
       });
     }
@@ -538,10 +540,10 @@ export class UnixSession implements ISession {
     try {
       p.signalProcess("HUP");
     } catch (e) {
-      if (!(e instanceof ProcessExitedAlready)) log.failure("could not hang up", e, "warn");
+      if (!(e instanceof ProcessExitedAlready)) this.log.failure("could not hang up", e, "warn");
     }
     p.loseConnection();
-    log.info("shell closed");
+    this.log.info("shell closed");
   }
 }
 
