@@ -16,12 +16,9 @@
  */
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
-import { Deferred, succeed } from "@twisted-ts/internet/defer";
-import type { Failure } from "@twisted-ts/internet/failure";
 import type { IPushProducer } from "@twisted-ts/internet/interfaces";
-import { ClientFactory } from "@twisted-ts/internet/protocol";
-import { reactor } from "@twisted-ts/internet/reactor";
-import { common, connection, filetransfer, keys, session, transport, userauth } from "@twisted-ts/conch/ssh";
+import { connection, filetransfer } from "@twisted-ts/conch/ssh";
+import { oursConnect, oursOpen, type ConnectOptions } from "./_ours_client.js";
 
 interface Args {
   impl: "ours" | "ssh2";
@@ -69,75 +66,16 @@ function now(): number {
 
 // ---- ours -------------------------------------------------------------------------------------
 
-class BenchChannel extends session.SSHSessionClientChannel {
-  readonly opened = new Deferred<BenchChannel>();
-  onData: (n: number) => void = () => undefined;
-  override channelOpen(): void {
-    this.opened.callback(this);
-  }
-  override openFailed(reason: Error): void {
-    this.opened.errback(reason);
-  }
-  override dataReceived(data: Uint8Array): void {
-    this.onData(data.length);
-  }
-}
-
-function oursConnect(): Promise<{ conn: connection.SSHConnection; close: () => void }> {
-  const privateKey = readFileSync(args.keyPath, "utf8");
-  const publicLine = readFileSync(args.keyPath + ".pub", "utf8");
-  return new Promise((resolve, reject) => {
-    class Conn extends connection.SSHConnection {
-      override serviceStarted(): void {
-        super.serviceStarted();
-        resolve({ conn: this, close: () => (this.transport as transport.SSHClientTransport).loseConnection() });
-      }
-    }
-    class Auth extends userauth.SSHUserAuthClient {
-      override preferredOrder = ["publickey"];
-      private offered = false;
-      override getPublicKey() {
-        if (this.offered) return undefined;
-        this.offered = true;
-        return keys.getPublicKeyString({ data: publicLine });
-      }
-      override getPrivateKey() {
-        return succeed(keys.getPrivateKeyObject({ data: privateKey }));
-      }
-      override getPassword() {
-        return undefined;
-      }
-    }
-    class Transport extends transport.SSHClientTransport {
-      override supportedKeyExchanges = [KEX];
-      override supportedCiphers = [args.cipher];
-      override supportedMACs = [args.mac];
-      override verifyHostKey() {
-        return succeed(true);
-      }
-      override connectionSecure(): void {
-        const auth = new Auth(args.user, new Conn());
-        auth.whenDone().addErrback((f: Failure) => reject(f.value as Error));
-        this.requestService(auth);
-      }
-      override connectionLost(reason: Failure): void {
-        super.connectionLost(reason);
-        reject(reason.value as Error);
-      }
-    }
-    const f = new ClientFactory();
-    f.protocol = Transport;
-    f.clientConnectionFailed = (_c, r) => reject(r.value as Error);
-    reactor.connectTCP("127.0.0.1", args.port, f);
-  });
-}
-
-async function oursOpen(conn: connection.SSHConnection, command: string): Promise<BenchChannel> {
-  const ch = new BenchChannel({ localWindow: args.window ?? 0, localMaxPacket: args.maxPacket ?? 0 });
-  conn.openChannel(ch);
-  await ch.opened.asPromise();
-  void conn.sendRequest(ch, "exec", common.NS(command), false);
-  return ch;
+function connectOptions(): ConnectOptions {
+  return {
+    port: args.port,
+    user: args.user,
+    privateKey: readFileSync(args.keyPath, "utf8"),
+    publicLine: readFileSync(args.keyPath + ".pub", "utf8"),
+    kex: KEX,
+    cipher: args.cipher,
+    mac: args.mac,
+  };
 }
 
 async function oursTransfer(conn: connection.SSHConnection, op: "up" | "down", n: number): Promise<Run> {
@@ -151,7 +89,7 @@ async function oursTransfer(conn: connection.SSHConnection, op: "up" | "down", n
     }
   };
   if (op === "down") {
-    const ch = await oursOpen(conn, downCommand(n));
+    const ch = await oursOpen(conn, downCommand(n), args.window, args.maxPacket);
     ch.onData = (k) => {
       mark();
       received += k;
@@ -160,7 +98,7 @@ async function oursTransfer(conn: connection.SSHConnection, op: "up" | "down", n
     await ch.whenClosed.asPromise();
     if (received !== n) throw new Error(`received ${received} of ${n} bytes`);
   } else {
-    const ch = await oursOpen(conn, UP_COMMAND);
+    const ch = await oursOpen(conn, UP_COMMAND, args.window, args.maxPacket);
     ch.onData = mark;
     let sent = 0;
     let paused = false;
@@ -196,7 +134,7 @@ async function oursTransfer(conn: connection.SSHConnection, op: "up" | "down", n
 async function oursTrue(): Promise<Run> {
   const t0 = now();
   const c0 = cpuSeconds();
-  const { conn, close } = await oursConnect();
+  const { conn, close } = await oursConnect(connectOptions());
   const ch = await oursOpen(conn, "true");
   conn.sendEOF(ch);
   await ch.whenClosed.asPromise();
@@ -317,7 +255,7 @@ async function sftpRuns(): Promise<Run[]> {
   const { op, remote, local } = args as Required<Args>;
   const runs: Run[] = [];
   if (args.impl === "ours") {
-    const { conn, close } = await oursConnect();
+    const { conn, close } = await oursConnect(connectOptions());
     const sftp = await filetransfer.openSFTPChannel(conn);
     for (let i = 0; i < 2; i++) runs.push(await timed(() => (op === "get" ? sftp.get(remote, local) : sftp.put(local, remote))));
     close();
@@ -345,7 +283,7 @@ async function main(): Promise<void> {
   } else if (args.op === "true") {
     for (let i = 0; i < args.reps; i++) runs.push(await (args.impl === "ours" ? oursTrue() : ssh2True()));
   } else if (args.impl === "ours") {
-    const { conn, close } = await oursConnect();
+    const { conn, close } = await oursConnect(connectOptions());
     if ((args.warmup ?? 0) > 0) await oursTransfer(conn, args.op, args.warmup!);
     for (let i = 0; i < args.reps; i++) runs.push(await oursTransfer(conn, args.op, args.bytes));
     close();

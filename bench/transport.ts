@@ -3,9 +3,11 @@
  * the same run: connect, key exchange (curve25519-sha256, ssh-ed25519 host key,
  * aes128-gcm@openssh.com), host key check, done, disconnect — one connection at a time. Then the
  * same with each key exchange in {@link BY_KEX}: our client against our server beside our client
- * against sshd (a name sshd lacks is n/a).
+ * against sshd (a name sshd lacks is n/a), with the CPU time this process spent per handshake
+ * (against sshd that is our client alone; against our server, client and server together).
+ * Key exchange names after the seconds run only the second table, for those names.
  *
- *     npm run build && node bench/dist/transport.js [seconds-per-case]
+ *     npm run build && node bench/dist/transport.js [seconds-per-case] [kex ...]
  */
 import { createRequire } from "node:module";
 import { execFileSync, spawn } from "node:child_process";
@@ -24,7 +26,7 @@ const SECONDS = Number(process.argv[2] ?? 3);
 const KEX = "curve25519-sha256";
 const CIPHER = "aes128-gcm@openssh.com";
 /** The key exchanges of the second table: the post-quantum hybrids beside the classical ones. */
-const BY_KEX = [
+const BY_KEX_ALL = [
   "curve25519-sha256",
   "mlkem768x25519-sha256",
   "sntrup761x25519-sha512",
@@ -33,6 +35,8 @@ const BY_KEX = [
   "diffie-hellman-group14-sha256",
   "diffie-hellman-group16-sha512",
 ];
+const ONLY_KEX = process.argv.slice(3);
+const BY_KEX = ONLY_KEX.length > 0 ? ONLY_KEX : BY_KEX_ALL;
 
 interface Ssh2Client {
   on(event: string, fn: (...a: unknown[]) => void): Ssh2Client;
@@ -96,17 +100,36 @@ function ssh2Once(port: number): Promise<void> {
   });
 }
 
-async function rate(name: string, once: () => Promise<void>): Promise<[string, number]> {
+/** Handshakes per second, and this process's CPU ms per handshake. */
+async function rate(name: string, once: () => Promise<void>): Promise<[string, number, number]> {
   for (let i = 0; i < 5; i++) await once();
   const end = Date.now() + SECONDS * 1000;
   let n = 0;
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   while (Date.now() < end) {
     await once();
     n++;
   }
+  const cpu = process.cpuUsage(cpu0);
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  return [name, n / secs];
+  return [name, n / secs, (cpu.user + cpu.system) / 1000 / n];
+}
+
+/** The first table: handshakes per second for each client → server pair, and two ratios. */
+function printFirstTable(results: Array<[string, number, number]>): void {
+  console.log(`\nSSH handshakes per second (${KEX}, ssh-ed25519, ${CIPHER}), ${SECONDS} s per case, sequential\n`);
+  console.log("| client → server | handshakes/s |");
+  console.log("|---|---|");
+  for (const [name, r] of results) console.log(`| ${name} | ${r.toFixed(0)} |`);
+  const byName = new Map(results.map(([name, r]) => [name, r]));
+  const ratio = (a: string, b: string): string => {
+    const x = byName.get(a);
+    const y = byName.get(b);
+    return x && y ? (x / y).toFixed(2) : "n/a";
+  };
+  console.log(`\nours→ours / ssh2→ssh2: ${ratio("twisted-ts client → twisted-ts server", "ssh2 client → ssh2 server")}`);
+  console.log(`ours→sshd / ssh2→sshd: ${ratio("twisted-ts client → sshd", "ssh2 client → sshd")}`);
 }
 
 async function main(): Promise<void> {
@@ -140,18 +163,20 @@ async function main(): Promise<void> {
     await waitForPort(sshdPort);
   }
 
-  const results: Array<[string, number]> = [];
-  results.push(await rate("twisted-ts client → twisted-ts server", () => oursOnce(ourPort)));
-  results.push(await rate("ssh2 client → ssh2 server", () => ssh2Once(s2Port)));
-  if (sshdPort !== undefined) {
-    results.push(await rate("twisted-ts client → sshd", () => oursOnce(sshdPort!)));
-    results.push(await rate("ssh2 client → sshd", () => ssh2Once(sshdPort!)));
+  const results: Array<[string, number, number]> = [];
+  if (ONLY_KEX.length === 0) {
+    results.push(await rate("twisted-ts client → twisted-ts server", () => oursOnce(ourPort)));
+    results.push(await rate("ssh2 client → ssh2 server", () => ssh2Once(s2Port)));
+    if (sshdPort !== undefined) {
+      results.push(await rate("twisted-ts client → sshd", () => oursOnce(sshdPort!)));
+      results.push(await rate("ssh2 client → sshd", () => ssh2Once(sshdPort!)));
+    }
   }
   const sshdKex = sshdPort === undefined ? [] : execFileSync("ssh", ["-Q", "kex"], { encoding: "utf8" }).split("\n");
-  const byKex: Array<[kex: string, ours: number, sshd: number | undefined]> = [];
+  const byKex: Array<[kex: string, ours: [string, number, number], sshd: [string, number, number] | undefined]> = [];
   for (const kex of BY_KEX) {
-    const [, ours] = await rate(kex, () => oursOnce(ourPort, kex));
-    const sshdRate = sshdPort !== undefined && sshdKex.includes(kex) ? (await rate(kex, () => oursOnce(sshdPort!, kex)))[1] : undefined;
+    const ours = await rate(kex, () => oursOnce(ourPort, kex));
+    const sshdRate = sshdPort !== undefined && sshdKex.includes(kex) ? await rate(kex, () => oursOnce(sshdPort!, kex)) : undefined;
     byKex.push([kex, ours, sshdRate]);
   }
   await port.stopListening();
@@ -159,23 +184,14 @@ async function main(): Promise<void> {
   sshd?.kill();
   rmSync(dir, { recursive: true, force: true });
 
-  console.log(`\nSSH handshakes per second (${KEX}, ssh-ed25519, ${CIPHER}), ${SECONDS} s per case, sequential\n`);
-  console.log("| client → server | handshakes/s |");
-  console.log("|---|---|");
-  for (const [name, r] of results) console.log(`| ${name} | ${r.toFixed(0)} |`);
-  const byName = new Map(results);
-  const ratio = (a: string, b: string): string => {
-    const x = byName.get(a);
-    const y = byName.get(b);
-    return x && y ? (x / y).toFixed(2) : "n/a";
-  };
-  console.log(`\nours→ours / ssh2→ssh2: ${ratio("twisted-ts client → twisted-ts server", "ssh2 client → ssh2 server")}`);
-  console.log(`ours→sshd / ssh2→sshd: ${ratio("twisted-ts client → sshd", "ssh2 client → sshd")}`);
+  if (ONLY_KEX.length === 0) printFirstTable(results);
   console.log(`\nBy key exchange (our client; ssh-ed25519, ${CIPHER}), ${SECONDS} s per case\n`);
-  console.log("| key exchange | → twisted-ts server | → sshd | ours / sshd |");
-  console.log("|---|---|---|---|");
-  for (const [kex, ours, theirs] of byKex) {
-    console.log(`| ${kex} | ${ours.toFixed(0)} | ${theirs === undefined ? "n/a" : theirs.toFixed(0)} | ${theirs === undefined ? "n/a" : (ours / theirs).toFixed(2)} |`);
+  console.log("| key exchange | → twisted-ts server | → sshd | ours / sshd | CPU ms: client + server | CPU ms: client (→ sshd) |");
+  console.log("|---|---|---|---|---|---|");
+  for (const [kex, [, ours, oursCpu], theirs] of byKex) {
+    const [sshdRate, sshdCpu] = theirs === undefined ? ["n/a", "n/a"] : [theirs[1].toFixed(0), theirs[2].toFixed(1)];
+    const ratio = theirs === undefined ? "n/a" : (ours / theirs[1]).toFixed(2);
+    console.log(`| ${kex} | ${ours.toFixed(0)} | ${sshdRate} | ${ratio} | ${oursCpu.toFixed(1)} | ${sshdCpu} |`);
   }
   process.exit(0);
 }

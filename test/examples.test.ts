@@ -37,3 +37,11 @@ test("examples/conch/echoclient_ssh.ts runs cat on sshd through SSHCommandClient
   const { stdout } = await run(process.execPath, [`${EXAMPLES}echoclient_ssh.js`, ...args], { timeout: 60_000 });
   assert.equal(stdout, "Server says: bif\nServer says: pow\nServer says: zot\n");
 });
+
+test("examples/conch/agentdemo.ts adds, lists, signs with, locks and unlocks a key in its own agent and exits 0", async () => {
+  const { stdout } = await run(process.execPath, [`${EXAMPLES}agentdemo.js`], { timeout: 60_000 });
+  assert.match(stdout, /SSH_AUTH_SOCK=\S+\/ssh-\w+\/agent\.\d+/);
+  assert.match(stdout, /the agent holds demo key: /);
+  assert.match(stdout, /the agent's signature verifies: true/);
+  assert.match(stdout, /locked, it lists 0 keys\nunlocked, it lists 1 key/);
+});

@@ -17,6 +17,7 @@ import { InMemoryUsernamePasswordDatabaseDontUse, PAMPasswordChecker } from "@tw
 import { Portal } from "@twisted-ts/cred/portal";
 import { checkers, error, unix } from "@twisted-ts/conch";
 import { common, connection, factory, keys, session, transport, userauth } from "@twisted-ts/conch/ssh";
+import { resultOf, wiredAgent } from "./ssh/_agent_fakes.js";
 
 const PASSWORD = "pw-SECRET-correct-7f3a";
 const WRONG_PASSWORD = "pw-SECRET-wrong-91c2";
@@ -165,5 +166,41 @@ test("secrets never reach a log at any level: password, keyboard-interactive ans
   for (const [what, needle] of needles()) {
     const hit = lines.find((l) => l.includes(needle));
     assert.equal(hit, undefined, `${what} found in a log line:\n${hit}`);
+  }
+});
+
+test("agent secrets never reach a log: added private keys, lock passphrases, damaged keys", () => {
+  const events: LogEvent[] = [];
+  const obs = (e: LogEvent): void => void events.push(e);
+  addObserver(obs);
+  try {
+    const { client, server, clock } = wiredAgent();
+    const key = keys.Key.generate("ed25519");
+    resultOf(client.addIdentity(key, "k"));
+    resultOf(client.lock(PASSWORD));
+    void client.unlock(WRONG_PASSWORD);
+    clock.advance(1);
+    resultOf(client.unlock(PASSWORD));
+    const damaged = key.privateBlob().slice();
+    damaged[damaged.length - 1]! ^= 1;
+    void client.addIdentity(damaged, "damaged");
+    void client.addIdentity(Buffer.concat([damaged.subarray(0, 40)]), "short");
+    server.dataReceived(Uint8Array.of(0xff, 0, 0, 0));
+    const lines = events.map(render);
+    assert.ok(lines.length > 0, "the failures were logged");
+    const priv = key.privateBlob();
+    const seed = priv.subarray(priv.length - 64, priv.length - 32);
+    for (const [what, needle] of [
+      ["lock passphrase", PASSWORD],
+      ["wrong unlock passphrase", WRONG_PASSWORD],
+      ["lock passphrase (hex)", Buffer.from(PASSWORD).toString("hex")],
+      ["private key seed (hex)", Buffer.from(seed).toString("hex")],
+      ["private key seed (base64)", Buffer.from(seed).toString("base64").slice(0, 24)],
+    ] as const) {
+      const hit = lines.find((l) => l.includes(needle));
+      assert.equal(hit, undefined, `${what} found in a log line:\n${hit}`);
+    }
+  } finally {
+    removeObserver(obs);
   }
 });

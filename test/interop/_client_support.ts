@@ -19,7 +19,7 @@ import { ClientFactory } from "@twisted-ts/internet/protocol";
 import { reactor } from "@twisted-ts/internet/reactor";
 import { error } from "@twisted-ts/conch";
 import { knownhosts } from "@twisted-ts/conch/client";
-import { common, connection, keys, session, transport, userauth } from "@twisted-ts/conch/ssh";
+import { agent, common, connection, keys, session, transport, userauth } from "@twisted-ts/conch/ssh";
 import { sshKeygen } from "../_support/sshd.js";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -170,7 +170,12 @@ export interface ConnectOptions {
   port: number;
   host?: string;
   user: string;
-  key: UserKey;
+  /** The key to log in with; may be left out when `keyAgent` holds one. */
+  key?: UserKey;
+  /** An agent whose keys are offered first and sign through it (SSHUserAuthClient's `keyAgent`). */
+  keyAgent?: agent.SSHAgentClient;
+  /** Called with the connection service before it starts (to accept agent forwarding, …). */
+  configureConnection?: (conn: connection.SSHConnection) => void;
   /** A `-cert.pub` line for `key`, offered instead of the plain key. */
   certificate?: string;
   /** The server's host public key as an OpenSSH line; the connection fails if another is shown. */
@@ -240,11 +245,12 @@ export async function connectClient(opts: ConnectOptions): Promise<Client> {
     override preferredOrder = ["publickey"];
     private offered = false;
     override getPublicKey() {
-      if (this.offered) return undefined;
+      if (this.offered || opts.key === undefined) return undefined;
       this.offered = true;
       return opts.certificate ?? keys.getPublicKeyString({ data: opts.key.publicLine });
     }
     override getPrivateKey() {
+      if (opts.key === undefined) return undefined;
       return succeed(keys.getPrivateKeyObject({ data: opts.key.privateKey }));
     }
     override getPassword() {
@@ -275,7 +281,9 @@ export async function connectClient(opts: ConnectOptions): Promise<Client> {
       return succeed(true);
     }
     override connectionSecure(): void {
-      const auth = new Auth(opts.user, new Conn());
+      const conn = new Conn();
+      opts.configureConnection?.(conn);
+      const auth = new Auth(opts.user, conn, opts.keyAgent !== undefined ? { keyAgent: opts.keyAgent } : {});
       auth.whenDone().addErrback((f: Failure) => {
         if (!ready.called) ready.errback(f);
       });

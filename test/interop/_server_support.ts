@@ -19,15 +19,15 @@ import type { AvatarId } from "@twisted-ts/cred/checkers";
 import { InMemoryUsernamePasswordDatabaseDontUse, PAMPasswordChecker } from "@twisted-ts/cred/checkers";
 import type { InterfaceToken } from "@twisted-ts/cred/interfaces";
 import { Portal, type IRealm, type LoginResult } from "@twisted-ts/cred/portal";
-import type { ITransport } from "@twisted-ts/internet/interfaces";
+import type { IAddress, ITransport } from "@twisted-ts/internet/interfaces";
 import { ClientFactory, Protocol } from "@twisted-ts/internet/protocol";
 import { addObserver, formatEvent, removeObserver, type LogEvent } from "@twisted-ts/internet/log";
 import { reactor } from "@twisted-ts/internet/reactor";
-import { HAProxyWrappingFactory } from "@twisted-ts/internet/endpoints";
+import { HAProxyWrappingFactory, serverFromString } from "@twisted-ts/internet/endpoints";
 import { fail, succeed, type Deferred } from "@twisted-ts/internet/defer";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { checkers, error, unix } from "@twisted-ts/conch";
-import { authopt, common, connection, factory, keys, service, transport, userauth } from "@twisted-ts/conch/ssh";
+import { authopt, common, connection, factory, forwarding, keys, service, transport, userauth } from "@twisted-ts/conch/ssh";
 import { SYSTEM_PYTHON, requirePythonModule, runCommand, tempDir } from "../_support/peers.js";
 import { sshKeygen } from "../_support/sshd.js";
 
@@ -60,12 +60,19 @@ export interface ServerOptions {
   authorizedKeys?: (keyPub: string) => string;
   /** Connections begin with a PROXY protocol header (the server sits behind a load balancer). */
   proxyProtocol?: boolean;
+  /**
+   * Listen through this server endpoint description instead (`serverFromString`), e.g.
+   * `haproxy:tcp:0:interface=127.0.0.1`; port 0 takes a free port.
+   */
+  endpoint?: string;
   /** Host certificates to present, made from the host keys (by SSH key type). */
   hostCertificates?: (hostKeys: Record<string, keys.Key>) => keys.Certificate[];
   /** Called with the publickey checker before the server starts (trusted user CA keys, …). */
   configureKeyChecker?: (checker: checkers.SSHPublicKeyChecker) => void;
   /** The factory's `authSettings` (sshd_config's PermitUserEnvironment, PermitTTY, …). */
   authSettings?: Partial<authopt.ServerAuthSettings>;
+  /** The factory's `forwardingPolicy` (sshd_config's AllowTcpForwarding, PermitOpen, GatewayPorts, …). */
+  forwardingPolicy?: Partial<forwarding.ForwardingPolicy>;
   /** The login name the password and key are for (default {@link USER}). */
   user?: string;
   /**
@@ -77,6 +84,18 @@ export interface ServerOptions {
   configureAvatar?: (avatar: unix.UnixConchUser | unix.InProcessConchUser, home: string) => void;
   /** sshd's ClientAliveInterval and ClientAliveCountMax (the factory's; off by default). */
   clientAlive?: { interval: number; countMax: number };
+  /**
+   * The factory's `perSourcePenaltyExemptList` (default `["127.0.0.1"]`: the tests' own clients,
+   * which fail on purpose, are never shut out; penalty tests connect from 127.0.0.2 and up).
+   */
+  perSourcePenaltyExemptList?: string[];
+  /**
+   * The factory's `maxStartups` (default `{ start: 1000, rate: 30, full: 1000 }`: some tests open
+   * more than sshd's 10 unauthenticated connections at once on purpose).
+   */
+  maxStartups?: factory.MaxStartups;
+  /** The factory's `perSourcePenalties` (default: OpenSSH 9.8's). */
+  perSourcePenalties?: Partial<factory.PerSourcePenalties>;
 }
 
 export interface OurServer {
@@ -106,6 +125,10 @@ export interface OurServer {
   criticals: () => LogEvent[];
   /** Server transports made and not yet lost: what the server still holds. */
   liveConnections: () => number;
+  /** The host `getPeer()` reported to each server transport at `connectionMade`, in order. */
+  peers: () => string[];
+  /** The server's factory (its per-source limits, …). */
+  factory: factory.SSHFactory;
 }
 
 /**
@@ -217,11 +240,18 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
     f.clientAliveInterval = opts.clientAlive.interval;
     f.clientAliveCountMax = opts.clientAlive.countMax;
   }
+  if (opts.forwardingPolicy !== undefined) f.forwardingPolicy = opts.forwardingPolicy;
+  f.perSourcePenaltyExemptList = opts.perSourcePenaltyExemptList ?? ["127.0.0.1"];
+  f.maxStartups = opts.maxStartups ?? { start: 1000, rate: 30, full: 1000 };
+  if (opts.perSourcePenalties !== undefined) f.perSourcePenalties = opts.perSourcePenalties;
   const { keyExchanges, loginGraceTime } = opts;
   let live = 0;
+  const peers: string[] = [];
   f.protocol = class extends transport.SSHServerTransport {
     override connectionMade(): void {
       live++;
+      const peer = this.getPeer();
+      peers.push("host" in peer ? peer.host : "?");
       if (keyExchanges !== undefined) this.supportedKeyExchanges = keyExchanges;
       if (loginGraceTime !== undefined) this.loginGraceTime = loginGraceTime;
       super.connectionMade();
@@ -246,8 +276,14 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
     logs.push(e);
   };
   addObserver(observer);
-  const listening = reactor.listenTCP(0, opts.proxyProtocol === true ? new HAProxyWrappingFactory(f) : f, 50, "127.0.0.1");
-  await listening.whenListening();
+  let listening: { stopListening(): unknown; getHost(): IAddress };
+  if (opts.endpoint !== undefined) {
+    listening = await serverFromString(reactor, opts.endpoint).listen(f);
+  } else {
+    const tcp = reactor.listenTCP(0, opts.proxyProtocol === true ? new HAProxyWrappingFactory(f) : f, 50, "127.0.0.1");
+    await tcp.whenListening();
+    listening = tcp;
+  }
   t.after(async () => {
     await listening.stopListening();
     removeObserver(observer);
@@ -279,6 +315,8 @@ export async function startOurServer(t: TestContext, opts: ServerOptions = {}): 
     logText: () => logs.map((e) => `${e.log_level} ${e.log_namespace}: ${formatEvent(e)}`).join("\n"),
     criticals: () => logs.filter((e) => e.log_level === "critical"),
     liveConnections: () => live,
+    peers: () => [...peers],
+    factory: f,
   };
 }
 

@@ -15,6 +15,7 @@ import { SSHChannel, type SSHChannelOptions } from "./ssh/channel.js";
 import type { GlobalRequestResult, SSHConnection } from "./ssh/connection.js";
 import type { SSHSessionProcessProtocol } from "./ssh/session.js";
 import { IConchUserToken } from "./ssh/userauth.js";
+import { forwardingPolicy, type ForwardingPolicy } from "./ssh/_forwarding/policy.js";
 
 /**
  * The cred interface token the SSH server asks realms for; a realm answers
@@ -43,6 +44,8 @@ export interface IConchUser {
   lookupSubsystem(subsystem: string, data: Uint8Array): IProtocol | undefined | null | false;
   /** A global request from the client; see {@link GlobalRequestResult}. */
   gotGlobalRequest(requestType: string, data: Uint8Array): GlobalRequestResult;
+  /** What this login may forward; without it, the factory's `forwardingPolicy` applies. */
+  getForwardingPolicy?(): ForwardingPolicy;
 }
 
 /** Terminal geometry as Twisted orders it: rows, columns, pixel width, pixel height. */
@@ -141,6 +144,16 @@ export class ConchUser implements IConchUser {
     const factory = Object.hasOwn(this.subsystemLookup, subsystem) ? this.subsystemLookup[subsystem] : undefined;
     if (factory === undefined) return false;
     return factory(data, this);
+  }
+
+  /**
+   * What this login may forward (sshd_config's AllowTcpForwarding, PermitOpen, PermitListen,
+   * GatewayPorts, …): the factory's `forwardingPolicy` over OpenSSH's defaults. Override to decide
+   * per user; the connection checks it before `lookupChannel` and `gotGlobalRequest` see a
+   * forwarding request.
+   */
+  getForwardingPolicy(): ForwardingPolicy {
+    return forwardingPolicy(this.conn?.transport?.factory?.forwardingPolicy);
   }
 
   /** Dispatches to `global_<requestType>` (`-` as `_`); unknown requests are refused. */

@@ -18,7 +18,7 @@
  */
 import { ProcessExitedAlready, ProcessTerminated } from "@twisted-ts/internet/error";
 import { Failure } from "@twisted-ts/internet/failure";
-import type { IListeningPort, IProcessTransport, IProtocol, IReactorProcess, IReactorTCP } from "@twisted-ts/internet/interfaces";
+import type { IListeningPort, IProcessTransport, IProtocol, IReactorProcess, IReactorTCP, IReactorUNIX } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
 import type { AvatarId } from "@twisted-ts/cred/checkers";
 import type { IRealm, LoginResult } from "@twisted-ts/cred/portal";
@@ -32,7 +32,9 @@ import {
   type WindowSize,
 } from "./avatar.js";
 import type { SSHChannel } from "./ssh/channel.js";
-import type { GlobalRequestResult } from "./ssh/connection.js";
+import type { GlobalRequestResult, SSHConnection } from "./ssh/connection.js";
+import { SSHAgentForwardingFactory } from "./ssh/_agent/forwarding.js";
+import { listenAgentSocket, type AgentSocket } from "./ssh/_agent/socket.js";
 import {
   SSHListenForwardingFactory,
   SSHListenServerForwardingChannel,
@@ -40,6 +42,9 @@ import {
   openConnectForwardingClient,
   unpackGlobal_tcpip_forward,
 } from "./ssh/forwarding.js";
+import { forwardingBindAddress, type ForwardingPolicy } from "./ssh/_forwarding/policy.js";
+import { cancelStreamLocalForward, openStreamLocalForUser, streamLocalForward } from "./_unix/streamlocal_server.js";
+import { UserSockets, type StreamLocalReactor, type UserSocketListener } from "./_unix/streamlocal.js";
 import { SSHSession, wrapProtocol, type SSHSessionProcessProtocol } from "./ssh/session.js";
 import { SFTP_SERVER_SCRIPT } from "./ssh/filetransfer.js";
 import { PtyTransport, loadedNodePty, type PtyProcess } from "./_unix/pty.js";
@@ -185,6 +190,11 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
   private readonly sessions = new Set<UnixSession>();
   /** Remote-forwarding listeners by "host:port" as the client asked. */
   readonly listeners = new Map<string, IListeningPort>();
+  /** Remote UNIX-socket forwards by socket path. */
+  readonly streamListeners = new Map<string, UserSocketListener>();
+  private sockets: UserSockets | undefined = undefined;
+  /** The agent forwarding socket, once asked for. */
+  private agentSocket: AgentSocket | undefined = undefined;
 
   /** Throws {@link UnixUserRefused} when `username` may not log in here (see {@link resolveUnixUser}). */
   constructor(username: string, options: UnixRealmOptions = {}) {
@@ -194,6 +204,7 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     this.pwd = resolveUnixUser(username, options.lookupUser ?? ((n) => getpwnam(n)), serverUid());
     this.channelLookup["session"] = SSHSession;
     if (options.allowForwarding !== false) this.channelLookup["direct-tcpip"] = openConnectForwardingClient;
+    this.channelLookup["direct-streamlocal@openssh.com"] = (o) => openStreamLocalForUser(this, o);
   }
 
   /**
@@ -204,7 +215,7 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     if (this.options.allowForwarding === false || this.conn === undefined) return false;
     const conn = this.conn;
     const [host, port] = unpackGlobal_tcpip_forward(data);
-    const bindHost = this.options.gatewayPorts === true && host !== "localhost" ? (host === "" ? "0.0.0.0" : host) : "127.0.0.1";
+    const bindHost = forwardingBindAddress(this.getForwardingPolicy(), host);
     return forwardingReactor(this.options.reactor).then(async (reactor) => {
       const factory = new SSHListenForwardingFactory(conn, [host, port], SSHListenServerForwardingChannel);
       let listener: IListeningPort;
@@ -237,6 +248,67 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     return true;
   }
 
+  /**
+   * The forwarding policy of this login: the factory's (OpenSSH's defaults for what it leaves
+   * unset), with the realm's `gatewayPorts: true` as `GatewayPorts clientspecified`. Override to
+   * decide per user.
+   */
+  override getForwardingPolicy(): ForwardingPolicy {
+    const policy = super.getForwardingPolicy();
+    return this.options.gatewayPorts === true && policy.gatewayPorts === "no" ? { ...policy, gatewayPorts: "clientspecified" } : policy;
+  }
+
+  /** The UNIX sockets of this login, opened with the user's rights. */
+  userSockets(): Promise<UserSockets> {
+    return forwardingReactor(this.options.reactor).then((reactor) => {
+      this.sockets ??= new UserSockets(this.pwd, reactor as unknown as StreamLocalReactor, this.runAsSettings());
+      return this.sockets;
+    });
+  }
+
+  /** @internal Where setpriv and perl are, and who the server runs as. */
+  runAsSettings(): RunAsSettings {
+    return {
+      serverUid: serverUid(),
+      ...(this.options.setpriv !== undefined ? { setpriv: this.options.setpriv } : {}),
+      ...(this.options.perl !== undefined ? { perl: this.options.perl } : {}),
+    };
+  }
+
+  /**
+   * OpenSSH PROTOCOL §2.4 `streamlocal-forward@openssh.com`: listen on the socket path as the user
+   * (a file already there is refused unless `StreamLocalBindUnlink`) and open a
+   * `forwarded-streamlocal@openssh.com` channel back for each connection.
+   */
+  ["global_streamlocal_forward@openssh.com"](data: Uint8Array): GlobalRequestResult {
+    return streamLocalForward(this, data);
+  }
+
+  /** `cancel-streamlocal-forward@openssh.com`: stop listening and remove the socket file. */
+  ["global_cancel_streamlocal_forward@openssh.com"](data: Uint8Array): GlobalRequestResult {
+    return cancelStreamLocalForward(this, data);
+  }
+
+  /**
+   * Agent forwarding (`auth-agent-req@openssh.com`): listens on `agent.<pid>` in a fresh 0700
+   * directory under the temporary directory — given to the account when the server runs as root,
+   * so only it (and root) can reach the socket — opening an `auth-agent@openssh.com` channel to
+   * the client per connection. One socket per connection, as sshd's; removed at logout.
+   */
+  agentForwardingSocket(conn: SSHConnection): string | undefined {
+    if (this.agentSocket === undefined) {
+      const r = this.options.reactor as Partial<IReactorUNIX> | undefined;
+      // /tmp as sshd: the server's own TMPDIR may be a directory the user cannot enter.
+      this.agentSocket = listenAgentSocket(new SSHAgentForwardingFactory(conn), {
+        parent: "/tmp",
+        ...(typeof r?.listenUNIX === "function" ? { reactor: r as IReactorUNIX } : {}),
+        ...(serverUid() === 0 ? { owner: { uid: this.pwd.uid, gid: this.pwd.gid } } : {}),
+      });
+      log.info("agent forwarding for {user} on {path}", { user: this.username, path: this.agentSocket.path });
+    }
+    return this.agentSocket.path;
+  }
+
   /** A new {@link UnixSession} for each session channel. */
   sessionFor(channel: SSHChannel): ISession {
     const s = new UnixSession(this, channel);
@@ -264,6 +336,10 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     this.sessions.clear();
     for (const l of this.listeners.values()) void l.stopListening();
     this.listeners.clear();
+    this.sockets?.close();
+    this.streamListeners.clear();
+    this.agentSocket?.close();
+    this.agentSocket = undefined;
   }
 
   /** @internal */
@@ -290,6 +366,8 @@ export class UnixSession implements ISession {
   winSize: WindowSize = [24, 80, 0, 0];
   modes: TerminalModes = [];
   private pty: PtyProcess | undefined = undefined;
+  /** Lines about this session carry it as their source, so a log observer can name the connection. */
+  protected readonly log = new Logger("twisted-ts.conch.unix", this);
 
   constructor(
     readonly avatar: UnixConchUser,
@@ -335,11 +413,11 @@ export class UnixSession implements ISession {
 
   getPty(term: string, windowSize: WindowSize, modes: TerminalModes): void {
     if (this.avatar.options.pty === false) {
-      log.warn("pty-req refused: terminals are turned off for this realm");
+      this.log.warn("pty-req refused: terminals are turned off for this realm");
       throw new Error("pty-req refused: terminals are turned off");
     }
     if (loadedNodePty() === undefined) {
-      log.warn("pty-req refused: the optional node-pty package is not installed (npm install node-pty to enable terminals)");
+      this.log.warn("pty-req refused: the optional node-pty package is not installed (npm install node-pty to enable terminals)");
       throw new Error("pty-req refused: node-pty is not installed");
     }
     this.term = term;
@@ -354,7 +432,7 @@ export class UnixSession implements ISession {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || !accept(name)) throw new EnvironmentVariableNotPermitted(`${name} may not be set`);
     const max = options.maxEnv ?? MAX_SESSION_ENV;
     if (!Object.hasOwn(this.clientEnv, name) && Object.keys(this.clientEnv).length >= max) {
-      if (!this.envLimitLogged) log.warn("env request refused: the client set {max} variables already (maxEnv)", { max });
+      if (!this.envLimitLogged) this.log.warn("env request refused: the client set {max} variables already (maxEnv)", { max });
       this.envLimitLogged = true;
       throw new EnvironmentVariableNotPermitted(`more than ${max} variables`);
     }
@@ -385,7 +463,7 @@ export class UnixSession implements ISession {
     const subsystems = this.avatar.options.subsystems ?? DEFAULT_SUBSYSTEMS;
     const command = Object.hasOwn(subsystems, subsystem) ? subsystems[subsystem] : undefined;
     if (command === undefined) return false;
-    log.info("subsystem {subsystem} for {user}: {command}", { subsystem, user: this.avatar.pwd.name, command });
+    this.log.info("subsystem {subsystem} for {user}: {command}", { subsystem, user: this.avatar.pwd.name, command });
     this.execCommand(proto, command);
     return true;
   }
@@ -395,16 +473,12 @@ export class UnixSession implements ISession {
     const options = this.avatar.options;
     const ptyModule = loadedNodePty();
     const tty = this.term !== undefined && ptyModule !== undefined;
-    const settings: RunAsSettings = {
-      serverUid: serverUid(),
-      ...(options.setpriv !== undefined ? { setpriv: options.setpriv } : {}),
-      ...(options.perl !== undefined ? { perl: options.perl } : {}),
-    };
+    const settings = this.avatar.runAsSettings();
     let cmd;
     try {
       cmd = commandAsUser(this.avatar.pwd, this.avatar.getShell(), argv, { tty, home: this.avatar.getHomeDir() }, settings);
     } catch (e) {
-      if (e instanceof RunAsUnavailable) log.error("session refused: {reason}", { reason: e.message });
+      if (e instanceof RunAsUnavailable) this.log.error("session refused: {reason}", { reason: e.message });
       throw e;
     }
     const { cwd } = cmd;
@@ -435,7 +509,7 @@ export class UnixSession implements ISession {
     else if (defaultReactor !== undefined) start(defaultReactor);
     else {
       void reactorFor(undefined).then(start, (e: unknown) => {
-        log.failure("cannot load the reactor to spawn {file}", e, "error", { file: cmd.file });
+        this.log.failure("cannot load the reactor to spawn {file}", e, "error", { file: cmd.file });
         proto.processEnded(new Failure(new ProcessTerminated(EXIT_COMMAND_NOT_FOUND)));
       });
     }
@@ -466,10 +540,10 @@ export class UnixSession implements ISession {
     try {
       p.signalProcess("HUP");
     } catch (e) {
-      if (!(e instanceof ProcessExitedAlready)) log.failure("could not hang up", e, "warn");
+      if (!(e instanceof ProcessExitedAlready)) this.log.failure("could not hang up", e, "warn");
     }
     p.loseConnection();
-    log.info("shell closed");
+    this.log.info("shell closed");
   }
 }
 

@@ -393,9 +393,9 @@ test("auth-agent-req@openssh.com under no-agent-forwarding: refused by the restr
   assert.equal(request(l, openSession(l), "auth-agent-req@openssh.com"), "failed");
   assert.match(l.logText(), /refused auth-agent-req@openssh\.com from .*: agent forwarding is not permitted for this login/);
   const free = login(t);
-  assert.equal(request(free, openSession(free), "auth-agent-req@openssh.com"), "failed", "not implemented");
+  assert.equal(request(free, openSession(free), "auth-agent-req@openssh.com"), "failed", "this avatar does not forward agents");
   assert.doesNotMatch(free.logText(), /refused auth-agent-req/);
-  assert.match(free.logText(), /unhandled request for auth-agent-req@openssh\.com/);
+  assert.match(free.logText(), /refusing agent forwarding: the avatar has no agentForwardingSocket/);
 });
 
 test("x11-req under no-X11-forwarding: refused by the restriction even where X11Forwarding is on", (t) => {
@@ -528,4 +528,28 @@ test("restrict,agent-forwarding,x11-forwarding: those requests pass the restrict
   assert.doesNotMatch(l.logText(), /refused (auth-agent|x11)/);
   assert.equal(l.pair.server.authOptions?.permitUserRc, false, "user-rc stays off");
   assert.equal(l.pair.server.authOptions?.restricted, true);
+});
+
+/** A realm's avatar that forwards agents (IAgentForwardingAvatar) to a path of its own choosing. */
+class AgentForwardingUser extends RecordingUser {
+  asked = 0;
+  agentForwardingSocket(): string {
+    this.asked++;
+    return "/tmp/ssh-test/agent.1";
+  }
+}
+
+test("auth-agent-req@openssh.com: an avatar with agentForwardingSocket gives the session SSH_AUTH_SOCK; restrict refuses it before the avatar is asked", (t) => {
+  const l = login(t, { make: () => new AgentForwardingUser() });
+  const user = l.realm.avatars[0] as AgentForwardingUser;
+  const ch = openSession(l);
+  assert.equal(request(l, ch, "auth-agent-req@openssh.com"), "ok");
+  assert.equal(request(l, ch, "exec", common.NS("true")), "ok");
+  assert.deepEqual(user.events, ["serverenv SSH_AUTH_SOCK=/tmp/ssh-test/agent.1", "exec true"]);
+  const r = login(t, { keyOptions: "restrict", make: () => new AgentForwardingUser() });
+  assert.equal(request(r, openSession(r), "auth-agent-req@openssh.com"), "failed");
+  assert.equal((r.realm.avatars[0] as AgentForwardingUser).asked, 0);
+  const off = login(t, { settings: { allowAgentForwarding: false }, make: () => new AgentForwardingUser() });
+  assert.equal(request(off, openSession(off), "auth-agent-req@openssh.com"), "failed");
+  assert.equal((off.realm.avatars[0] as AgentForwardingUser).asked, 0);
 });

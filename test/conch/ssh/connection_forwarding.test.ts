@@ -10,8 +10,8 @@ import { userInfo } from "node:os";
 import type { IProtocolFactory, ITCPTransport, ITransport } from "@twisted-ts/internet/interfaces";
 import { Factory, Protocol } from "@twisted-ts/internet/protocol";
 import { reactor } from "@twisted-ts/internet/reactor";
-import { common, connection, forwarding } from "@twisted-ts/conch/ssh";
-import { unix } from "@twisted-ts/conch";
+import { channel, common, connection, forwarding } from "@twisted-ts/conch/ssh";
+import { avatar, error, unix } from "@twisted-ts/conch";
 import { cat, hex, Pump, RecordingChannel, text, u32 } from "./_connection_fakes.js";
 
 const { NS } = common;
@@ -38,6 +38,17 @@ class Echo extends Protocol<ITransport> {
   }
 }
 
+/** A client and the Unix realm's server in memory, and a direct-tcpip channel asked for to 127.0.0.1:port. */
+function openDirectTcpip(port: number): { ch: RecordingChannel; client: connection.SSHConnection; server: connection.SSHConnection; pump: Pump } {
+  const client = new connection.SSHConnection();
+  const server = new connection.SSHConnection();
+  const pump = new Pump(client, server, new unix.UnixConchUser(userInfo().username));
+  const ch = new RecordingChannel({ conn: client });
+  ch.name = "direct-tcpip";
+  client.openChannel(ch, forwarding.packOpen_direct_tcpip(["127.0.0.1", port], ["127.0.0.1", 5555]));
+  return { ch, client, server, pump };
+}
+
 /**
  * Runs `fn` with a direct-tcpip channel opened (from an in-memory client to the Unix realm's
  * server) to a loopback echo server, which stops listening afterwards.
@@ -51,13 +62,9 @@ async function withEchoTunnel(
   };
   await port.whenListening();
   try {
-    const client = new connection.SSHConnection();
-    const server = new connection.SSHConnection();
-    const pump = new Pump(client, server, new unix.UnixConchUser(userInfo().username));
-    const ch = new RecordingChannel({ conn: client });
-    ch.name = "direct-tcpip";
-    client.openChannel(ch, forwarding.packOpen_direct_tcpip(["127.0.0.1", port.getHost().port], ["127.0.0.1", 5555]));
-    pump.flush();
+    const { ch, client, server, pump } = openDirectTcpip(port.getHost().port);
+    // The server confirms once it has connected to the destination, as sshd.
+    await pump.until(() => ch.events.includes("open"));
     await fn(ch, client, pump, server);
   } finally {
     await port.stopListening();
@@ -73,7 +80,7 @@ test("direct-tcpip: the server connects to the destination and joins it to the c
   });
 });
 
-test("direct-tcpip: a refused destination closes the channel", async () => {
+test("direct-tcpip: a refused destination gives CHANNEL_OPEN_FAILURE with OPEN_CONNECT_FAILED, as sshd", async () => {
   const probe = reactor.listenTCP(0, Factory.forProtocol(Echo), 50, "127.0.0.1") as ReturnType<typeof reactor.listenTCP> & {
     whenListening(): PromiseLike<unknown>;
   };
@@ -86,8 +93,12 @@ test("direct-tcpip: a refused destination closes the channel", async () => {
   const ch = new RecordingChannel({ conn: client });
   ch.name = "direct-tcpip";
   client.openChannel(ch, forwarding.packOpen_direct_tcpip(["127.0.0.1", deadPort], ["127.0.0.1", 5555]));
-  await pump.until(() => ch.events.includes("closed"));
-  assert.deepEqual(ch.received, []);
+  await pump.until(() => ch.events.includes("openFailed"));
+  assert.deepEqual(ch.events, ["openFailed"]);
+  const reason = ch.failure as error.ConchError;
+  assert.equal(reason.data, connection.OPEN_CONNECT_FAILED);
+  assert.match(String(reason.value), new RegExp(`connect to 127\\.0\\.0\\.1:${deadPort} failed`));
+  assert.equal(server.channels.size, 0, "nothing is left of it on the server");
 });
 
 test("tcpip-forward to port 0: the reply carries the port; connections come back as forwarded-tcpip channels", async () => {
@@ -342,5 +353,90 @@ test("issue 13: our remote forwarding (tcpip-forward, forwarded-tcpip to SSHConn
   } finally {
     user.logout();
     await dest.stop();
+  }
+});
+
+// ---- issue 13: opens confirmed once the destination is connected (readyToConfirm) --------------
+
+/** A server channel whose open waits for `ready` (a promise the test settles). */
+class SlowChannel extends channel.SSHChannel {
+  static settle: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  opened = false;
+  readyToConfirm(): Promise<void> {
+    return new Promise((resolve, reject) => (SlowChannel.settle = { resolve, reject }));
+  }
+  override channelOpen(): void {
+    this.opened = true;
+  }
+}
+
+function slowPair(): { client: connection.SSHConnection; server: connection.SSHConnection; pump: Pump } {
+  const user = new avatar.ConchUser();
+  user.channelLookup["slow"] = SlowChannel;
+  const client = new connection.SSHConnection();
+  const server = new connection.SSHConnection();
+  return { client, server, pump: new Pump(client, server, user) };
+}
+
+test("issue 13: CHANNEL_OPEN: a channel with readyToConfirm is confirmed once ready, refused with its reason when not", async () => {
+  const { client, server, pump } = slowPair();
+  const ch = new RecordingChannel({ conn: client });
+  ch.name = "slow";
+  client.openChannel(ch);
+  pump.flush();
+  assert.deepEqual(ch.events, [], "no answer while the server's channel is not ready");
+  SlowChannel.settle!.resolve();
+  await pump.until(() => ch.events.includes("open"));
+  assert.equal(([...server.channels.values()][0] as SlowChannel).opened, true);
+  const refused = new RecordingChannel({ conn: client });
+  refused.name = "slow";
+  client.openChannel(refused);
+  pump.flush();
+  SlowChannel.settle!.reject(new error.ConchError("no route", connection.OPEN_CONNECT_FAILED));
+  await pump.until(() => refused.events.includes("openFailed"));
+  assert.equal((refused.failure as error.ConchError).data, connection.OPEN_CONNECT_FAILED);
+  assert.equal(String((refused.failure as error.ConchError).value), "no route");
+  assert.equal(server.channels.size, 1, "only the confirmed channel is left");
+});
+
+test("issue 13: CHANNEL_OPEN_CONFIRMATION naming a channel the peer opened and we have not confirmed is a protocol error", () => {
+  const { client, server, pump } = slowPair();
+  const ch = new RecordingChannel({ conn: client });
+  ch.name = "slow";
+  client.openChannel(ch);
+  pump.flush();
+  server.packetReceived(connection.MSG_CHANNEL_OPEN_CONFIRMATION, u32(0, 0, 65536, 32768));
+  assert.equal(pump.serverTransport.disconnects.length, 1);
+  assert.match(pump.serverTransport.disconnects[0]![1], /CHANNEL_OPEN_CONFIRMATION/);
+});
+
+test("issue 13: direct-tcpip: when the SSH connection ends while the server connects, the destination's connection is closed", async () => {
+  let accepted = 0;
+  let closed = 0;
+  const dest = reactor.listenTCP(
+    0,
+    Factory.forProtocol(
+      class extends Protocol<ITransport> {
+        override connectionMade(): void {
+          accepted++;
+        }
+        override connectionLost(): void {
+          closed++;
+        }
+      },
+    ),
+    50,
+    "127.0.0.1",
+  ) as ReturnType<typeof reactor.listenTCP> & { whenListening(): PromiseLike<unknown> };
+  await dest.whenListening();
+  try {
+    const { ch, server, pump } = openDirectTcpip(dest.getHost().port);
+    pump.flush();
+    server.serviceStopped();
+    for (let i = 0; i < 2000 && closed === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual([accepted, closed], [1, 1]);
+    assert.deepEqual(ch.events, [], "nothing was confirmed");
+  } finally {
+    await dest.stopListening();
   }
 });

@@ -10,6 +10,7 @@ import { userauth, keys, service } from "@twisted-ts/conch/ssh";
 import { checkers, error } from "@twisted-ts/conch";
 import { sshPair, type Pair } from "./_sshpair.js";
 import { TestRealm, userKey, type TestAvatar } from "./_userauth_fakes.js";
+import { resultOf, wiredAgent } from "./_agent_fakes.js";
 
 class Connection extends service.SSHService {
   override name = "ssh-connection";
@@ -201,4 +202,40 @@ test("loopback: a client flooding bad passwords is cut off while another client 
   assert.equal(bad.pair.server.avatar, undefined);
   const good = login((c) => (c.passwords = ["sesame"]), { portal: shared.portal, realm: shared.realm });
   assert.equal(good.outcome(), "ok");
+});
+
+test("loopback: with a keyAgent and no keys of its own, the client logs in with the agent's key, signed by the agent", () => {
+  const wired = wiredAgent();
+  resultOf(wired.client.addIdentity(userKey("ed25519-b"), "not accepted"));
+  resultOf(wired.client.addIdentity(userKey("rsa"), "accepted"));
+  const { outcome, pair, auth } = login((c) => (c.keyAgent = wired.client));
+  assert.equal(outcome(), "ok");
+  assert.equal((pair.server.avatar as TestAvatar).mind.method, "publickey");
+  assert.equal(auth.lastKeyFromAgent, true);
+  assert.equal(auth.lastSignatureAlgorithm, "rsa-sha2-512", "the agent was asked for SHA-512 as server-sig-algs allows");
+  assert.deepEqual(auth.offered, [], "getPublicKey was not needed");
+});
+
+test("loopback: when the server refuses every agent key the client goes on with its own keys", () => {
+  const wired = wiredAgent();
+  resultOf(wired.client.addIdentity(userKey("ed25519-b")));
+  const { outcome, auth } = login((c) => {
+    c.keyAgent = wired.client;
+    c.keys = [userKey("ecdsa").public()];
+    c.privates = [userKey("ecdsa")];
+  });
+  assert.equal(outcome(), "ok");
+  assert.equal(auth.lastKeyFromAgent, false);
+  assert.deepEqual(auth.offered, ["ecdsa-sha2-nistp256"]);
+});
+
+test("loopback: an agent whose connection is gone is skipped and password authentication follows", () => {
+  const wired = wiredAgent();
+  wired.clientTransport.loseConnection();
+  const { outcome, pair } = login((c) => {
+    c.keyAgent = wired.client;
+    c.passwords = ["sesame"];
+  });
+  assert.equal(outcome(), "ok");
+  assert.equal((pair.server.avatar as TestAvatar).mind.method, "password");
 });

@@ -218,7 +218,8 @@ export function permitsListen(options: AuthOptions, host: string, port: number):
   return options.permitListen.some((p) => (p.port === "*" || p.port === port) && matchPattern(host.toLowerCase(), p.host));
 }
 
-function matchPattern(s: string, pattern: string): boolean {
+/** True when `s` matches `pattern`, where `*` is any run of characters and `?` any one (sshd's `match_pattern`). */
+export function matchPattern(s: string, pattern: string): boolean {
   const re = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
   return new RegExp(`^${re}$`, "s").test(s);
 }

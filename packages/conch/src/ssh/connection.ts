@@ -33,10 +33,11 @@ import {
 } from "../error.js";
 import { type AuthOptions, channelOpenRefusal, describePeer, globalRequestRefusal } from "./authopt.js";
 import type { SSHChannel } from "./channel.js";
-import { NS, SSHReader, toBytes } from "./common.js";
+import { NS, SSHReader, concatBytes, toBytes } from "./common.js";
 import { SSHService, type MessageTable } from "./service.js";
 import { type Keepalive, startKeepalive } from "./_connection/keepalive.js";
 import { OrderedReplies } from "./_connection/replies.js";
+import { checkForwardingChannel, forwardingRequestRefusal } from "./_forwarding/policy.js";
 import {
   MSG_GLOBAL_REQUEST,
   MSG_REQUEST_SUCCESS,
@@ -56,14 +57,9 @@ import {
   MAX_OPEN_CHANNELS,
   messages,
 } from "./_connection/messages.js";
-import { EMPTY, globalOk, isConchUser, isThenable, latin1, openFailureOf, sendParts, u32 } from "./_connection/util.js";
+import { EMPTY, globalOk, isConchUser, isThenable, latin1, openFailureOf, openFailurePayload, sendParts, u32, whenReadyToConfirm } from "./_connection/util.js";
 
-export {
-  OPEN_ADMINISTRATIVELY_PROHIBITED,
-  OPEN_CONNECT_FAILED,
-  OPEN_RESOURCE_SHORTAGE,
-  OPEN_UNKNOWN_CHANNEL_TYPE,
-} from "../error.js";
+export { OPEN_ADMINISTRATIVELY_PROHIBITED, OPEN_CONNECT_FAILED, OPEN_RESOURCE_SHORTAGE, OPEN_UNKNOWN_CHANNEL_TYPE } from "../error.js";
 
 export * from "./_connection/messages.js";
 
@@ -104,6 +100,8 @@ export class SSHConnection extends SSHService {
   maxSessions = DEFAULT_MAX_SESSIONS;
   /** Server side: the open session channels that count against `maxSessions`. */
   private readonly sessionChannels = new Set<SSHChannel>();
+  /** Channels the peer opened that are not confirmed yet (see `readyToConfirm`). */
+  private readonly pendingOpens = new Set<SSHChannel>();
   /** True while the transport holds our output back; channels' producers stay paused meanwhile. */
   outputIsHeld = false;
   /** Keepalive seconds (ServerAliveInterval; 0 off; undefined: a server factory's clientAliveInterval, else off). */
@@ -143,6 +141,7 @@ export class SSHConnection extends SSHService {
     for (const channel of [...this.channelsToRemoteChannel.keys()]) this.channelClosed(channel);
     const opening = [...this.channels.values()];
     this.channels.clear();
+    this.pendingOpens.clear();
     for (const channel of opening) this.callHook(channel, "openFailed", () => channel.openFailed(new ConnectionLost()));
     for (const d of this.globalDeferreds.splice(0)) d.errback(new ConnectionStoppedError());
   }
@@ -278,22 +277,21 @@ export class SSHConnection extends SSHService {
     channel.remoteMaxPacket = maxPacket;
     this.channels.set(localChannel, channel);
     if (isSession) this.sessionChannels.add(channel);
-    this.channelsToRemoteChannel.set(channel, senderChannel);
-    this.localToRemoteChannel.set(localChannel, senderChannel);
-    const confirm = new Uint8Array(16 + channel.specificData.length);
-    confirm.set(u32(senderChannel, localChannel, channel.localWindowSize, channel.localMaxPacket));
-    confirm.set(channel.specificData, 16);
-    this.transport?.sendPacket(MSG_CHANNEL_OPEN_CONFIRMATION, confirm);
-    this.callHook(channel, "channelOpen", () => channel.channelOpen(data));
+    // A channel with `readyToConfirm` (direct-tcpip) is confirmed once connected, or refused.
+    this.pendingOpens.add(channel);
+    whenReadyToConfirm(channel, () => this.pendingOpens.delete(channel) && this.channels.get(localChannel) === channel, () => {
+      this.channelsToRemoteChannel.set(channel, senderChannel);
+      this.localToRemoteChannel.set(localChannel, senderChannel);
+      this.transport?.sendPacket(MSG_CHANNEL_OPEN_CONFIRMATION, concatBytes(u32(senderChannel, localChannel, channel.localWindowSize, channel.localMaxPacket), channel.specificData));
+      this.callHook(channel, "channelOpen", () => channel.channelOpen(data));
+    }, (e) => {
+      this.channels.delete(localChannel);
+      this.sendOpenFailure(senderChannel, ...openFailureOf(e));
+    });
   }
 
   private sendOpenFailure(senderChannel: number, reason: number, description: string): void {
-    const desc = NS(description);
-    const out = new Uint8Array(8 + desc.length + 4);
-    out.set(u32(senderChannel, reason));
-    out.set(desc, 8);
-    // Language tag: empty (the trailing four zero bytes).
-    this.transport?.sendPacket(MSG_CHANNEL_OPEN_FAILURE, out);
+    this.transport?.sendPacket(MSG_CHANNEL_OPEN_FAILURE, openFailurePayload(senderChannel, reason, description));
   }
 
   /**
@@ -564,7 +562,7 @@ export class SSHConnection extends SSHService {
   /** A channel we asked to open and the peer has not answered yet. */
   private openingChannel(id: number, what: string): SSHChannel {
     const channel = this.channels.get(id);
-    if (channel !== undefined && !this.channelsToRemoteChannel.has(channel)) return channel;
+    if (channel !== undefined && !this.channelsToRemoteChannel.has(channel) && !this.pendingOpens.has(channel)) return channel;
     throw new UnknownChannelError(id, channel === undefined ? what : `${what} for a channel already open`);
   }
 
@@ -746,7 +744,10 @@ export class SSHConnection extends SSHService {
     if (isConchUser(avatar)) {
       const refusal = this.refusal(`${channelType} channel`, (o) => channelOpenRefusal(o, channelType, data));
       if (refusal !== undefined) throw new NotPermittedError(refusal);
+      checkForwardingChannel(this, avatar, channelType, data);
       channel = avatar.lookupChannel(channelType, windowSize, maxPacket, data);
+      // Named by its type when its class is not (forwarded channels are counted by name).
+      if (channel !== undefined && channel !== null && channel.name === "") channel.name = channelType;
     } else {
       const f = (this as unknown as Record<string, unknown>)[`channel_${channelType.replace(/[^A-Za-z0-9]/g, "_")}`];
       channel = typeof f === "function" ? (f as ChannelFactoryMethod).call(this, windowSize, maxPacket, data) : undefined;
@@ -765,6 +766,7 @@ export class SSHConnection extends SSHService {
     const avatar = this.transport?.avatar;
     if (isConchUser(avatar)) {
       if (this.refusal(`${requestType} request`, (o) => globalRequestRefusal(o, requestType, data)) !== undefined) return false;
+      if (forwardingRequestRefusal(this, avatar, requestType, data) !== undefined) return false;
       return avatar.gotGlobalRequest(requestType, data);
     }
     const f = (this as unknown as Record<string, unknown>)[`global_${requestType.replaceAll("-", "_")}`];

@@ -8,12 +8,39 @@ import { ServerFactory } from "@twisted-ts/internet/protocol";
 import type { IAddress } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
 import type { ServerAuthSettings } from "./authopt.js";
+import type { ForwardingPolicy } from "./_forwarding/policy.js";
 import type { Certificate, Key } from "./keys.js";
 import type { SSHService, SSHServiceFactory, SSHServiceTransport } from "./service.js";
 import { SSHServerTransport } from "./transport.js";
 import { SSHUserAuthServer } from "./userauth.js";
 import { SSHConnection } from "./connection.js";
 import { parseModuli } from "./_transport/index.js";
+import {
+  DEFAULT_MAX_STARTUPS,
+  DEFAULT_NET_BLOCK_SIZE,
+  SourceLimits,
+  type MaxStartups,
+  type NetBlockSize,
+  type PerSourcePenalties,
+  type SourceLimitSettings,
+} from "./_factory/srclimit.js";
+
+export {
+  DEFAULT_MAX_STARTUPS,
+  DEFAULT_NET_BLOCK_SIZE,
+  DEFAULT_PER_SOURCE_PENALTIES,
+  SourceLimits,
+  netBlockOf,
+  type MaxStartups,
+  type NetBlock,
+  type NetBlockSize,
+  type PenaltyOverflow,
+  type PenaltyType,
+  type PerSourcePenalties,
+  type Refusal,
+  type SourceLimitSettings,
+  type Startup,
+} from "./_factory/srclimit.js";
 
 /** Where OpenSSH keeps its group-exchange moduli. */
 export const DEFAULT_MODULI_PATH = "/etc/ssh/moduli";
@@ -28,7 +55,7 @@ const log = new Logger("twisted-ts.conch.factory");
  * `ssh-rsa`, `ecdsa-sha2-nistp256`, …) or override `getPublicKeys()`/`getPrivateKeys()`; set
  * `portal`; `services` maps service names to the classes the transport starts.
  */
-export class SSHFactory extends ServerFactory<SSHServerTransport> implements SSHServiceFactory {
+export class SSHFactory extends ServerFactory<SSHServerTransport> implements SSHServiceFactory, SourceLimitSettings {
   override protocol: (new () => SSHServerTransport) | null = SSHServerTransport;
   /** Host public keys by key type; derived from the private keys when unset. */
   publicKeys: Record<string, Key> | undefined = undefined;
@@ -59,9 +86,36 @@ export class SSHFactory extends ServerFactory<SSHServerTransport> implements SSH
   clientAliveInterval = 0;
   /** sshd's `ClientAliveCountMax`: unanswered keepalives after which the client is dropped. */
   clientAliveCountMax = 3;
+  /**
+   * Server-wide forwarding policy (sshd_config's AllowTcpForwarding, PermitOpen, PermitListen,
+   * AllowStreamLocalForwarding, GatewayPorts, …); what is unset takes sshd's default
+   * (`forwarding.DEFAULT_FORWARDING_POLICY`). An avatar's `getForwardingPolicy()` overrides it.
+   */
+  forwardingPolicy: Partial<ForwardingPolicy> = {};
   /** The moduli file `getPrimes` reads; undefined to use only the built-in groups. */
   moduliPath: string | undefined = DEFAULT_MODULI_PATH;
   private primes: Primes | undefined | null = null;
+  /**
+   * sshd's `MaxStartups start:rate:full`: past `start` unauthenticated connections, new ones are
+   * dropped at accept with a chance rising from `rate`% to 100% at `full`.
+   */
+  maxStartups: MaxStartups = DEFAULT_MAX_STARTUPS;
+  /** sshd's `PerSourceMaxStartups`: unauthenticated connections per netblock; `Infinity` is `none`. */
+  perSourceMaxStartups = Infinity;
+  /** sshd's `PerSourceNetBlockSize`: the prefix lengths that group source addresses. */
+  perSourceNetBlockSize: NetBlockSize = DEFAULT_NET_BLOCK_SIZE;
+  /**
+   * sshd's `PerSourcePenalties`: what is unset takes OpenSSH 9.8's default
+   * (`DEFAULT_PER_SOURCE_PENALTIES`); `{ enabled: false }` is `PerSourcePenalties no`.
+   */
+  perSourcePenalties: Partial<PerSourcePenalties> = {};
+  /** sshd's `PerSourcePenaltyExemptList`: addresses and CIDR blocks never penalised. */
+  perSourcePenaltyExemptList: string[] = [];
+  /**
+   * The unauthenticated connections and penalised sources of every transport this factory
+   * builds, enforcing the settings above (read at each decision).
+   */
+  readonly sourceLimits: SourceLimits = new SourceLimits(this);
 
   /** Host public keys by key type. */
   getPublicKeys(): Record<string, Key> {

@@ -24,7 +24,9 @@ import { Logger } from "@twisted-ts/internet/log";
 import { ClientCreator, Protocol } from "@twisted-ts/internet/protocol";
 import { SSHChannel, type SSHChannelOptions } from "./channel.js";
 import { SSHReader, SSHWriter, concatBytes } from "./common.js";
+import { ConchError, OPEN_CONNECT_FAILED } from "../error.js";
 import type { SSHConnection } from "./connection.js";
+import { mayOpenForwardedChannel } from "./_forwarding/policy.js";
 
 const log = new Logger("twisted-ts.conch.ssh.forwarding");
 
@@ -49,7 +51,8 @@ export class SSHListenForwardingFactory implements IProtocolFactory {
     readonly klass: new (options: SSHChannelOptions) => SSHListenForwardingChannel,
   ) {}
 
-  buildProtocol(addr: IAddress): SSHForwardingClient {
+  buildProtocol(addr: IAddress): SSHForwardingClient | null {
+    if (!mayOpenForwardedChannel(this.conn, `${this.klass.name} for ${addr.host}:${addr.port}`)) return null;
     const channel = new this.klass({ conn: this.conn });
     const client = new SSHForwardingClient(channel);
     channel.client = client;
@@ -110,13 +113,17 @@ export class SSHListenServerForwardingChannel extends SSHListenForwardingChannel
  * window at most: no window is given back meanwhile).
  */
 export class SSHConnectForwardingChannel extends SSHChannel {
+  override name = "direct-tcpip";
   /** Where to connect; the reactor to connect with (default: the global one). */
   reactor: IReactorTCP | undefined = undefined;
   client: SSHForwardingClient | undefined = undefined;
   private readonly clientBuf: Uint8Array[] = [];
   /** The client's EOF came before the connection did (`ssh -W` with its input already read). */
   private eofBeforeConnect = false;
-  /** For tests: fires when the connection attempt has been made (with the client or after a failure). */
+  /**
+   * For tests: when the channel was confirmed without `readyToConfirm` and so connects in
+   * `channelOpen`, fires once the attempt has been made (with the client or after a failure).
+   */
   channelOpenDeferred: Deferred<unknown> | undefined = undefined;
 
   constructor(
@@ -126,19 +133,79 @@ export class SSHConnectForwardingChannel extends SSHChannel {
     super(options);
   }
 
+  /** The connection `readyToConfirm` made, until `channelOpen` joins it. */
+  private connectedEarly: SSHForwardingClient | undefined = undefined;
+  /** The SSH connection ended before the open was confirmed. */
+  private abandoned = false;
+
+  /**
+   * Connects before the open is confirmed, as sshd does: the connection service confirms once
+   * connected, and answers CHANNEL_OPEN_FAILURE (OPEN_CONNECT_FAILED, "connect to host:port
+   * failed: …") when the destination cannot be reached.
+   */
+  readyToConfirm(): Promise<void> {
+    const [host, port] = this.hostport;
+    this.log.info("connecting to {host}:{port}", { host, port });
+    return forwardingReactor(this.reactor)
+      .then((reactor) => this.connectClient(reactor).asPromise())
+      .then(
+        (client) => {
+          if (this.abandoned) dropClient(client);
+          else this.connectedEarly = client;
+        },
+        (e: unknown) => {
+          const reason = e instanceof Error ? e.message : String(e);
+          this.log.error("failed to connect to {host}:{port}: {reason}", { host, port, reason });
+          // A UNIX-socket destination (a `connector`) is its path alone.
+          throw new ConchError(`connect to ${this.connector === undefined ? `${host}:${port}` : host} failed: ${reason}`, OPEN_CONNECT_FAILED);
+        },
+      );
+  }
+
+  /** The SSH connection ended before the open was confirmed: the destination's connection goes too. */
+  override openFailed(_reason: Error): void {
+    this.abandoned = true;
+    const client = this.connectedEarly;
+    this.connectedEarly = undefined;
+    if (client !== undefined) dropClient(client);
+  }
+
   override channelOpen(_specificData: Uint8Array): void {
+    const early = this.connectedEarly;
+    if (early !== undefined) {
+      this.connectedEarly = undefined;
+      this.pauseProducing();
+      // The destination closed while the open was being confirmed.
+      if (this.closing) this.loseConnection();
+      else this.setClient(early);
+      return;
+    }
     const [host, port] = this.hostport;
     this.log.info("connecting to {host}:{port}", { host, port });
     // No window goes back until the socket can take the data: what is held is one window at most.
     this.pauseProducing();
     void forwardingReactor(this.reactor).then((reactor) => {
       if (this.localClosed) return;
-      const d = new ClientCreator(reactor, SSHForwardingClient, this as SSHChannel).connectTCP(host, port);
+      const d = this.connectClient(reactor);
       this.channelOpenDeferred = d.addCallbacks(
         (client: SSHForwardingClient) => this.setClient(client),
         (reason: Failure) => this.close(reason),
       );
     });
+  }
+
+  /** Opens the connection instead of a TCP connection to `hostport` (UNIX-socket forwarding sets it). */
+  connector: ((build: () => SSHForwardingClient) => Deferred<SSHForwardingClient>) | undefined = undefined;
+
+  /**
+   * Connects an {@link SSHForwardingClient} joined to this channel to the destination:
+   * `connector`'s (UNIX-socket forwarding), else TCP to `hostport`; agent forwarding overrides it
+   * to reach a UNIX socket.
+   */
+  protected connectClient(reactor: IReactorTCP): Deferred<SSHForwardingClient> {
+    if (this.connector !== undefined) return this.connector(() => new SSHForwardingClient(this as SSHChannel));
+    const [host, port] = this.hostport;
+    return new ClientCreator(reactor, SSHForwardingClient, this as SSHChannel).connectTCP(host, port);
   }
 
   private setClient(client: SSHForwardingClient): void {
@@ -179,6 +246,13 @@ export class SSHConnectForwardingChannel extends SSHChannel {
     client.channel = undefined;
     client.transport.loseConnection();
   }
+}
+
+/** Closes a connection made for a channel that will not be opened (once it is connected). */
+function dropClient(client: SSHForwardingClient): void {
+  client.channel = undefined;
+  if (client.connected) client.transport.loseConnection();
+  else client.onConnected = () => client.transport.loseConnection();
 }
 
 /**
@@ -319,3 +393,8 @@ export function unpackGlobal_tcpip_forward(data: Uint8Array): HostPort {
 
 export const packGlobal_cancel_tcpip_forward = packGlobal_tcpip_forward;
 export const unpackGlobal_cancel_tcpip_forward = unpackGlobal_tcpip_forward;
+
+// ---- server policy and UNIX-socket forwarding (ssh/_forwarding/) ------------------------------
+
+export * from "./_forwarding/policy.js";
+export * from "./_forwarding/streamlocal.js";

@@ -11,3 +11,4 @@ export * as session from "./session.js";
 export * as forwarding from "./forwarding.js";
 export * as filetransfer from "./filetransfer.js";
 export * as authopt from "./authopt.js";
+export * as agent from "./agent.js";

@@ -10,6 +10,7 @@ import type { IAddress } from "@twisted-ts/internet/interfaces";
 import type { Logger } from "@twisted-ts/internet/log";
 import type { Portal } from "@twisted-ts/cred/portal";
 import type { AuthOptions, ServerAuthSettings } from "./authopt.js";
+import type { ForwardingPolicy } from "./_forwarding/policy.js";
 
 /** What a service may use of the SSH transport it runs on. `SSHTransportBase` implements it. */
 export interface SSHServiceTransport {
@@ -75,6 +76,8 @@ export interface SSHServiceFactory {
   readonly clientAliveInterval?: number | undefined;
   /** sshd's `ClientAliveCountMax`: unanswered keepalives before the client is dropped (default 3). */
   readonly clientAliveCountMax?: number | undefined;
+  /** Server-wide forwarding policy (sshd's defaults for what is unset); an avatar's `getForwardingPolicy()` overrides it. */
+  readonly forwardingPolicy?: Partial<ForwardingPolicy> | undefined;
 }
 
 /** A table from message number to Twisted's message name (`MSG_USERAUTH_REQUEST`, …). */

@@ -40,6 +40,7 @@ import {
   signalName,
   utf8,
 } from "./_session/requests.js";
+import { agentForwardingPath } from "./_agent/forwarding.js";
 import { FORCED_COMMAND_REPLACES, applyServerEnvironment, originalCommand, serverEnvironment } from "./_session/restrict.js";
 
 export {
@@ -334,6 +335,18 @@ export class SSHSession extends SSHChannel {
       log.failure("error delivering signal {name}", e, "warn", { name });
       return false;
     }
+    return true;
+  }
+
+  /**
+   * OpenSSH's `auth-agent-req@openssh.com` (no payload; PROTOCOL §4.1): the avatar's
+   * `agentForwardingSocket` listens, and the session's processes get `SSH_AUTH_SOCK` naming it.
+   * The login's options (`no-agent-forwarding`, `restrict`, AllowAgentForwarding) refuse it first.
+   */
+  "request_auth_agent_req@openssh.com"(_data: Uint8Array): boolean {
+    const path = agentForwardingPath(this.avatar, this.conn, log);
+    if (path === undefined) return false;
+    applyServerEnvironment(this.getSession(), [["SSH_AUTH_SOCK", path]], log);
     return true;
   }
 

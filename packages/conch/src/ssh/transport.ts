@@ -22,6 +22,7 @@ import {
 import { CERT_SIGNATURE_ALGORITHMS, Certificate, DEFAULT_SIGNATURE_ALGORITHMS, Key, REQUIRED_RSA_SIZE, keyTypeForSignatureAlgorithm } from "./keys.js";
 import type { SSHService } from "./service.js";
 import type { SSHFactory } from "./factory.js";
+import type { PenaltyType, Startup } from "./_factory/srclimit.js";
 import {
   CIPHERS,
   DEFAULT_KEX_ORDER,
@@ -320,6 +321,10 @@ export class SSHServerTransport extends SSHTransportBase {
   /** Finite-field groups larger than this are computed on a worker thread, off the event loop. */
   dhInlineMaxBits = DH_INLINE_MAX_BITS;
   private graceTimer: { cancel(): void; active(): boolean } | undefined = undefined;
+  /** Our place among the factory's unauthenticated connections (`factory.sourceLimits`). */
+  private startup: Startup | undefined = undefined;
+  /** How this connection went wrong before authenticating, for `PerSourcePenalties`. */
+  private penaltyType: PenaltyType | undefined = undefined;
 
   private get sshFactory(): SSHFactory {
     const f = this.factory as SSHFactory | null;
@@ -327,10 +332,39 @@ export class SSHServerTransport extends SSHTransportBase {
     return f;
   }
 
+  /** The address per-source limits act on: `getPeer()`'s host (behind HAProxy, the real client's). */
+  private peerHost(): string | undefined {
+    try {
+      const p = this.getPeer();
+      return "host" in p ? p.host : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * As sshd's listener: a penalised source, or one past `MaxStartups` / `PerSourceMaxStartups`
+   * (the factory's settings), is told "Not allowed at this time" and closed before any SSH.
+   */
   override connectionMade(): void {
+    const factory = this.factory as SSHFactory | null;
+    if (factory?.sourceLimits !== undefined) {
+      const host = this.peerHost();
+      const verdict = factory.sourceLimits.admit(host, this.clock.seconds());
+      if ("reason" in verdict) {
+        const level = verdict.reason.startsWith("past ") ? "debug" : "info";
+        this.logger[level]("drop connection from {host}: {reason}", { host: host ?? "?", reason: verdict.reason });
+        this.disconnected = true;
+        this.transport.write(new TextEncoder().encode("Not allowed at this time\r\n"));
+        this.transport.loseConnection();
+        return;
+      }
+      this.startup = verdict;
+    }
     if (this.loginGraceTime > 0) {
       this.graceTimer = this.clock.callLater(this.loginGraceTime, () => {
         this.graceTimer = undefined;
+        this.penaltyType = "grace-exceeded";
         this.logger.warn("login grace time of {seconds}s exceeded; disconnecting", { seconds: this.loginGraceTime });
         this.disconnectWith(DISCONNECT_BY_APPLICATION, "login grace time exceeded");
       });
@@ -341,12 +375,31 @@ export class SSHServerTransport extends SSHTransportBase {
   protected override onAuthenticated(): void {
     this.graceTimer?.cancel();
     this.graceTimer = undefined;
+    this.startup?.release();
+    this.startup = undefined;
     super.onAuthenticated();
   }
 
+  /** A protocol fault before authentication earns sshd's `crash` penalty. */
+  protected override protocolFault(e: unknown): void {
+    if (!this.authenticated) this.penaltyType ??= "crash";
+    super.protocolFault(e);
+  }
+
+  /**
+   * Ending unauthenticated penalises the source as sshd does: `grace-exceeded`, `crash`,
+   * `authfail` after failed attempts (the userauth service's `loginAttempts`), else `noauth`.
+   */
   protected override onConnectionLost(): void {
     this.graceTimer?.cancel();
     this.graceTimer = undefined;
+    const startup = this.startup;
+    this.startup = undefined;
+    if (startup === undefined) return;
+    startup.release();
+    const attempts = (this.service as { loginAttempts?: unknown } | undefined)?.loginAttempts;
+    const type = this.penaltyType ?? (typeof attempts === "number" && attempts > 0 ? "authfail" : "noauth");
+    this.sshFactory.sourceLimits.penalise(this.peerHost(), type, this.clock.seconds());
   }
 
   /**

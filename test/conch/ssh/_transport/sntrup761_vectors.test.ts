@@ -13,6 +13,13 @@ import assert from "node:assert/strict";
 import { createCipheriv, createHash } from "node:crypto";
 import { T } from "./_load.js";
 
+// The ring arithmetic behind the KEM (internal modules, loaded from the built package as _load does).
+type Rq = typeof import("../../../../packages/conch/dist/ssh/_transport/sntrup761_rq.js");
+type R3 = typeof import("../../../../packages/conch/dist/ssh/_transport/sntrup761_r3.js");
+const conchRoot = import.meta.resolve("@twisted-ts/conch/package.json");
+const rq = (await import(new URL("dist/ssh/_transport/sntrup761_rq.js", conchRoot).href)) as Rq;
+const r3 = (await import(new URL("dist/ssh/_transport/sntrup761_r3.js", conchRoot).href)) as R3;
+
 const KAT_SINGLE = "afc42c3a5b10f4ef69654250097ebda9b9564570f4086744b24a6daf2bd1f89a";
 const KAT_ALL = "36e1e53d4e6e295e8fb804449958ad9a3719aa350e91933c65791b9117382d57";
 
@@ -111,4 +118,59 @@ test("sntrup761 decapsulates a tampered ciphertext to the implicit-rejection sec
   }
   // The genuine ciphertext still gives HashSession(1, r, c), the encapsulated secret.
   assert.equal(H(T.sntrup761Decapsulate(cipherText, secretKey)), H(sharedSecret));
+});
+
+test("sntrup761 round trips: fresh key pairs and encapsulations from the system's randomness agree", () => {
+  for (let i = 0; i < 8; i++) {
+    const { publicKey, secretKey } = T.sntrup761KeyPair();
+    const { cipherText, sharedSecret } = T.sntrup761Encapsulate(publicKey);
+    assert.equal(H(T.sntrup761Decapsulate(cipherText, secretKey)), H(sharedSecret), `round ${i}`);
+    // The same ciphertext under another key pair's secret key gives that key's rejection secret.
+    const other = T.sntrup761KeyPair();
+    const rho = other.secretKey.subarray(2 * 191 + 1158, 3 * 191 + 1158);
+    const hash = (b: number, ...parts: Uint8Array[]) => {
+      const h = createHash("sha512").update(Uint8Array.of(b));
+      for (const part of parts) h.update(part);
+      return h.digest().subarray(0, 32);
+    };
+    assert.equal(H(T.sntrup761Decapsulate(cipherText, other.secretKey)), H(hash(0, hash(3, rho), cipherText)), `round ${i}`);
+  }
+});
+
+test("sntrup761 key generation discards a g with no inverse mod 3 and draws again", () => {
+  // 4p bytes of 0x20000000 words draw g = 0 (each word is in the middle third), never invertible.
+  const zeroG = new Uint8Array(4 * 761);
+  new DataView(zeroG.buffer).setUint32(0, 0x20000000, true);
+  for (let i = 4; i < zeroG.length; i += 4) zeroG.set(zeroG.subarray(0, 4), i);
+  const seed = new Uint8Array(48).fill(9);
+  const plain = new NistDrbg(seed);
+  const prefixed = new NistDrbg(seed);
+  let first = true;
+  const withZeroG = (n: number): Uint8Array => {
+    if (!first) return prefixed.bytes(n);
+    first = false;
+    assert.equal(n, zeroG.length);
+    return zeroG;
+  };
+  const expected = T.sntrup761KeyPair(plain.bytes);
+  const got = T.sntrup761KeyPair(withZeroG);
+  assert.equal(first, false);
+  assert.equal(H(got.publicKey), H(expected.publicKey));
+  assert.equal(H(got.secretKey), H(expected.secretKey));
+});
+
+test("sntrup761 inversions: 1/(3f) * 3f = 1 in Rq and 1/g * g = 1 in R3 for random inputs; g = 0 has no inverse", () => {
+  const one = [1, ...new Array<number>(760).fill(0)].join();
+  for (let i = 0; i < 12; i++) {
+    // Dense, sparse and very sparse small polynomials: every divstep range bound gets exercised.
+    const density = [1, 0.3, 0.02][i % 3]!;
+    const x = Int8Array.from({ length: 761 }, () => (Math.random() < density ? (Math.random() < 0.5 ? 1 : -1) : 0));
+    x[i] = 1; // never zero
+    const inv = rq.rqRecip3(x);
+    const product = rq.multiply(inv, x, rq.freezeQ).map((c) => rq.freezeQ(3 * c));
+    assert.equal(product.join(), one, `Rq, input ${i}`);
+    const { out, mask } = r3.r3Recip(x);
+    if (mask === 0) assert.equal(Array.from(rq.multiply(out, x, rq.freeze3)).join(), one, `R3, input ${i}`);
+  }
+  assert.equal(r3.r3Recip(new Int8Array(761)).mask, -1);
 });

@@ -1,6 +1,8 @@
 /** Small wire and type helpers the connection service's handlers share (internal). */
 import type { IConchUser } from "../../avatar.js";
 import { ConchError, OPEN_CONNECT_FAILED } from "../../error.js";
+import type { SSHChannel } from "../channel.js";
+import { NS } from "../common.js";
 import type { SSHServiceTransport } from "../service.js";
 
 export const EMPTY = new Uint8Array(0);
@@ -63,4 +65,45 @@ export function openFailureOf(e: unknown): [reason: number, description: string]
   let code: unknown = e.data;
   if (typeof value === "number") [value, code] = [code, value];
   return [typeof code === "number" ? code : OPEN_CONNECT_FAILED, String(value)];
+}
+
+/** CHANNEL_OPEN_FAILURE's payload (RFC 4254 §5.1), with an empty language tag. */
+export function openFailurePayload(senderChannel: number, reason: number, description: string): Uint8Array {
+  const desc = NS(description);
+  const out = new Uint8Array(8 + desc.length + 4);
+  out.set(u32(senderChannel, reason));
+  out.set(desc, 8);
+  return out;
+}
+
+/**
+ * A channel the peer opened that must do something before it is confirmed, as sshd connects a
+ * `direct-tcpip` channel before it answers: `readyToConfirm()` fulfils to confirm the open, or
+ * rejects (a ConchError carries the CHANNEL_OPEN_FAILURE reason) to refuse it.
+ */
+export interface ConfirmsWhenReady {
+  readyToConfirm(): PromiseLike<unknown>;
+}
+
+/**
+ * Confirms the peer's open of `channel` at once, or once its `readyToConfirm()` fulfils (`fail`
+ * when it rejects); either only while `stillPending()` (the connection may be gone by then).
+ */
+export function whenReadyToConfirm(channel: SSHChannel, stillPending: () => boolean, confirm: () => void, fail: (e: unknown) => void): void {
+  const hook = (channel as Partial<ConfirmsWhenReady>).readyToConfirm;
+  if (typeof hook !== "function") {
+    stillPending();
+    confirm();
+    return;
+  }
+  let ready: PromiseLike<unknown>;
+  try {
+    ready = hook.call(channel);
+  } catch (e) {
+    ready = Promise.reject(e);
+  }
+  ready.then(
+    () => void (stillPending() && confirm()),
+    (e: unknown) => void (stillPending() && fail(e)),
+  );
 }

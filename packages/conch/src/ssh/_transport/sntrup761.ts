@@ -7,10 +7,14 @@
  * Parameters: p = 761, q = 4591, w = 286. Sizes: public key 1158, secret key 1763, ciphertext
  * 1039 (1007 rounded + 32 confirmation), shared secret 32 bytes.
  *
- * Constant time. Every loop bound and every array index below depends only on the public
- * parameters, never on a secret. Secrets are combined with arithmetic and masks, never with `if`
- * or `?:`. Reductions mod q and the sign tests in the sort use `Math.floor` on doubles, which V8
- * compiles to a single `roundsd` (no branch, no data-dependent latency for the normal doubles here);
+ * The ring arithmetic lives beside this file: `sntrup761_rq.ts` (reductions, the Karatsuba
+ * product, the inversion in Rq) and `sntrup761_r3.ts` (the bit-sliced inversion in R3).
+ *
+ * Constant time. Every loop bound and every array index depends only on the public parameters
+ * (and, in the two inversions, on the public step counter), never on a secret. Secrets are
+ * combined with arithmetic and masks, never with `if` or `?:`. Reductions mod q and the sign tests
+ * in the sort round doubles, by `Math.floor` (one `roundsd` in V8's optimized code) or by adding
+ * and subtracting 1.5 * 2^52: no branch, no data-dependent latency for the normal doubles here;
  * see `freezeQ` and `sortUint32` for why the results are exact. `encode` branches only on the
  * (public) moduli, so it may see the re-encryption made from secret data during decapsulation.
  * `decode` divides and is variable-time, and only ever sees public keys and received ciphertexts.
@@ -18,12 +22,10 @@
  * invertible, as in the reference implementation.
  */
 import { createHash, randomFillSync } from "node:crypto";
+import { P, Q, W, freeze3, freezeQ, multiply, nonzeroMask, rqRecip3 } from "./sntrup761_rq.js";
+import { r3Recip } from "./sntrup761_r3.js";
 
-const P = 761;
-const Q = 4591;
-const W = 286;
 const Q12 = (Q - 1) / 2;
-const INV_Q = 1 / Q;
 
 const SMALL_BYTES = (P + 3) >> 2; // 191
 const RQ_BYTES = 1158;
@@ -46,161 +48,9 @@ const systemRandom: RandomBytes = (n) => randomFillSync(new Uint8Array(n));
 
 // ---- arithmetic ----
 
-/**
- * x mod q in [-(q-1)/2, (q-1)/2] for |x| < 2^30. Exact: x/q + 1/2 is at least 1/(2q) away from an
- * integer (q is odd), and the double product x * (1/q) errs by far less (under 2^-22).
- */
-function freezeQ(x: number): number {
-  return x - Q * Math.floor(x * INV_Q + 0.5);
-}
-
-/**
- * x mod 3 in {-1, 0, 1} for |x| < 2^13 with integer operations only: 10923 / 2^15 exceeds 1/3 by
- * 1/(3 * 2^15), too little to move x/3 + 1/2 across an integer in that range.
- */
-function freeze3(x: number): number {
-  return x - 3 * ((x * 10923 + 16384) >> 15);
-}
-
-/** -1 if x (an int32) is nonzero, else 0. */
-function nonzeroMask(x: number): number {
-  return (x | -x) >> 31;
-}
-
-/** -1 if x (an int32) is negative, else 0. */
-function negativeMask(x: number): number {
-  return x >> 31;
-}
-
-/** a^(q-2) = 1/a mod q; the loop count is fixed. */
-function recipQ(a: number): number {
-  let ai = a;
-  for (let i = 1; i < Q - 2; i++) ai = freezeQ(a * ai);
-  return ai;
-}
-
-/**
- * h = f * g in Z[x]/(x^p - x - 1), every coefficient then reduced by `freeze`. Products are
- * accumulated unreduced: |f| <= (q-1)/2 and |g| <= 1 keep 3 * p * (q-1)/2 well inside 2^30.
- */
-function multiply(f: ArrayLike<number>, g: Int8Array, freeze: (x: number) => number): Int32Array {
-  const fg = new Int32Array(2 * P - 1);
-  for (let i = 0; i < P; i++) {
-    const fi = f[i]!;
-    for (let j = 0; j < P; j++) fg[i + j] = fg[i + j]! + fi * g[j]!;
-  }
-  // x^p = x + 1
-  for (let i = 2 * P - 2; i >= P; i--) {
-    fg[i - P] = fg[i - P]! + fg[i]!;
-    fg[i - P + 1] = fg[i - P + 1]! + fg[i]!;
-  }
-  const h = new Int32Array(P);
-  for (let i = 0; i < P; i++) h[i] = freeze(fg[i]!);
-  return h;
-}
-
 /** h = f * g in R3 = F3[x]/(x^p - x - 1); sums stay under 3p, inside freeze3's range. */
 function r3Mult(f: Int8Array, g: Int8Array): Int8Array {
   return Int8Array.from(multiply(f, g, freeze3));
-}
-
-/**
- * One pass of the reference's divstep over (f, g) and (v, r), fused: conditional swap by `swap`,
- * g <- a*g + b*f shifted down by one, v shifted up by one, r <- a*r + b*v, reduced mod 3 or mod q
- * (`modQ`, fixed per call site). The shifts fold into the indices, so each array is read and
- * written once per step.
- *
- * Within step `loop`, v and r are zero above index `loop` (r starts as a constant and v gains one
- * degree per step), so the (v, r) pass stops there: a bound from the step count, not from data.
- */
-function divstep(
-  f: Int32Array,
-  g: Int32Array,
-  v: Int32Array,
-  r: Int32Array,
-  loop: number,
-  swap: number,
-  a: number,
-  b: number,
-  modQ: boolean,
-): void {
-  for (let i = 0; i <= P; i++) {
-    let fi = f[i]!;
-    let gi = g[i]!;
-    const t = swap & (fi ^ gi);
-    fi ^= t;
-    gi ^= t;
-    f[i] = fi;
-    if (i > 0) g[i - 1] = modQ ? freezeQ(a * gi + b * fi) : freeze3(a * gi + b * fi);
-  }
-  g[P] = 0;
-  for (let i = Math.min(loop, P); i >= 0; i--) {
-    let vi = i > 0 ? v[i - 1]! : 0;
-    let ri = r[i]!;
-    const t = swap & (vi ^ ri);
-    vi ^= t;
-    ri ^= t;
-    v[i] = vi;
-    r[i] = modQ ? freezeQ(a * ri + b * vi) : freeze3(a * ri + b * vi);
-  }
-}
-
-/** f = x^p - x - 1 and g = `input`, both reversed, as the divsteps of both inversions start. */
-function divstepStart(input: Int8Array): { f: Int32Array; g: Int32Array } {
-  const f = new Int32Array(P + 1);
-  const g = new Int32Array(P + 1);
-  f[0] = 1;
-  f[P - 1] = -1;
-  f[P] = -1;
-  for (let i = 0; i < P; i++) g[P - 1 - i] = input[i]!;
-  return { f, g };
-}
-
-/**
- * 1/in in R3 by the constant-time extended GCD (divsteps) of the reference; returns the inverse
- * and a mask, 0 when it exists and -1 otherwise.
- */
-function r3Recip(input: Int8Array): { out: Int8Array; mask: number } {
-  const { f, g } = divstepStart(input);
-  const v = new Int32Array(P + 1);
-  const r = new Int32Array(P + 1);
-  r[0] = 1;
-  let delta = 1;
-  for (let loop = 0; loop < 2 * P - 1; loop++) {
-    // sign = -g0 * f0 is the same before and after the swap.
-    const sign = -g[0]! * f[0]!;
-    const swap = negativeMask(-delta) & nonzeroMask(g[0]!);
-    delta ^= swap & (delta ^ -delta);
-    delta += 1;
-    divstep(f, g, v, r, loop, swap, 1, sign, false);
-  }
-  const sign = f[0]!;
-  const out = new Int8Array(P);
-  for (let i = 0; i < P; i++) out[i] = sign * v[P - 1 - i]!;
-  return { out, mask: nonzeroMask(delta) };
-}
-
-/** 1/(3 * in) in Rq = Fq[x]/(x^p - x - 1), for a short `in` (always invertible: q is inert). */
-function rqRecip3(input: Int8Array): Int32Array {
-  const { f, g } = divstepStart(input);
-  const v = new Int32Array(P + 1);
-  const r = new Int32Array(P + 1);
-  r[0] = recipQ(3);
-  let delta = 1;
-  for (let loop = 0; loop < 2 * P - 1; loop++) {
-    const swap = negativeMask(-delta) & nonzeroMask(g[0]!);
-    delta ^= swap & (delta ^ -delta);
-    delta += 1;
-    // f0 and g0 after the conditional swap.
-    const t = swap & (f[0]! ^ g[0]!);
-    const f0 = f[0]! ^ t;
-    const g0 = g[0]! ^ t;
-    divstep(f, g, v, r, loop, swap, f0, -g0, true);
-  }
-  const scale = recipQ(f[0]!);
-  const out = new Int32Array(P);
-  for (let i = 0; i < P; i++) out[i] = freezeQ(scale * v[P - 1 - i]!);
-  return out;
 }
 
 // ---- constant-time sort for short polynomials ----

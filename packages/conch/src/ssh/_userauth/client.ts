@@ -6,7 +6,10 @@ import type { Logger } from "@twisted-ts/internet/log";
 import { NS, SSHReader, SSHWriter, bytesEqual, concatBytes, decodeUtf8 } from "../common.js";
 import { ConchError, DISCONNECT_NO_MORE_AUTH_METHODS_AVAILABLE, DISCONNECT_PROTOCOL_ERROR, NoMoreAuthMethodsError } from "../../error.js";
 import { Certificate, Key, certTypeFor } from "../keys.js";
-import { type MessageTable, SSHService } from "../service.js";import {
+import { type MessageTable, SSHService } from "../service.js";
+import type { SSHAgentClient } from "../_agent/client.js";
+import { signFlagsFor } from "../_agent/common.js";
+import {
   MAX_INFO_PROMPTS,
   MSG_USERAUTH_INFO_RESPONSE,
   MSG_USERAUTH_REQUEST,
@@ -66,11 +69,21 @@ export class SSHUserAuthClient extends SSHService {
   private outcome: Error | undefined = undefined;
   private waiters: Deferred<void>[] = [];
   private oldPassword: string | undefined = undefined;
+  /**
+   * An agent whose keys are offered first, each signed by the agent (Twisted's `keyAgent`, set by
+   * `client/default`); then `getPublicKey()`'s. Its connection stays the caller's to close.
+   */
+  keyAgent: SSHAgentClient | undefined = undefined;
+  /** The last key offered came from `keyAgent`: the agent signs for it. */
+  lastKeyFromAgent = false;
+  /** Blobs listed by the agent and not offered yet; undefined until listed. */
+  private agentBlobs: Uint8Array[] | undefined = undefined;
 
-  constructor(user: string | Uint8Array, instance: SSHService) {
+  constructor(user: string | Uint8Array, instance: SSHService, options: { keyAgent?: SSHAgentClient } = {}) {
     super();
     this.user = user;
     this.instance = instance;
+    if (options.keyAgent !== undefined) this.keyAgent = options.keyAgent;
   }
 
   override serviceStarted(): void {
@@ -79,6 +92,8 @@ export class SSHUserAuthClient extends SSHService {
     this.triedBlobs = [];
     this.lastPublicKey = undefined;
     this.lastCertificate = undefined;
+    this.lastKeyFromAgent = false;
+    this.agentBlobs = undefined;
     this.askForAuth("none", new Uint8Array(0));
   }
 
@@ -207,30 +222,68 @@ export class SSHUserAuthClient extends SSHService {
     this.askForAuth("none", new Uint8Array(0));
   }
 
-  /** Offers the next key from `getPublicKey()` without a signature; false when there is none. */
+  /**
+   * Offers the next key without a signature: the agent's keys first (listed on first use), then
+   * `getPublicKey()`'s; false when there is none left.
+   */
   auth_publickey(): Deferred<boolean> {
-    return maybeDeferred<PublicKeyLike, []>(() => this.getPublicKey()).addBoth((result: PublicKeyLike | Failure) => {
-      if (result instanceof Failure) {
-        this.log.info("getPublicKey failed: {error}", { error: result.getErrorMessage() });
-        return false;
-      }
-      const offer = this.toKey(result);
-      if (offer === undefined) return false;
-      const cert = offer instanceof Certificate ? offer : undefined;
-      const key = cert?.key ?? (offer as Key);
-      const blob = cert?.blob() ?? key.blob();
-      // A key refused once is not offered again (the howto's getPublicKey always returns one).
-      if (this.triedBlobs.some((b) => bytesEqual(b, blob))) return false;
-      const alg = this.signatureAlgorithmFor(key);
-      this.lastPublicKey = key;
-      this.lastCertificate = cert;
-      this.lastSignatureAlgorithm = alg;
-      this.triedPublicKeys.push(key);
-      this.triedBlobs.push(blob);
-      this.log.debug("using key of type {keyType} with {alg}", { keyType: cert?.certType ?? key.sshType(), alg });
-      this.askForAuth("publickey", concatBytes(Uint8Array.of(0), NS(this.publicKeyAlgorithm()), NS(blob)));
-      return true;
+    return this.offerAgentKey().addCallback((offered: boolean) => {
+      if (offered) return true;
+      return maybeDeferred<PublicKeyLike, []>(() => this.getPublicKey()).addBoth((result: PublicKeyLike | Failure) => {
+        if (result instanceof Failure) {
+          this.log.info("getPublicKey failed: {error}", { error: result.getErrorMessage() });
+          return false;
+        }
+        return this.offerPublicKey(result, false);
+      });
     });
+  }
+
+  /** Offers the agent's next key we can use; false when there is none (or no agent). */
+  private offerAgentKey(): Deferred<boolean> {
+    const agent = this.keyAgent;
+    if (agent === undefined) return succeed(false);
+    const listed =
+      this.agentBlobs !== undefined
+        ? succeed(undefined)
+        : agent.requestIdentities().addCallbacks(
+            (identities) => {
+              this.log.debug("the agent offers {num} keys", { num: identities.length });
+              this.agentBlobs = identities.map(([blob]) => blob);
+            },
+            (f: Failure) => {
+              this.log.info("could not list the agent's keys: {error}", { error: f.getErrorMessage() });
+              this.agentBlobs = [];
+            },
+          );
+    return listed.addCallback(() => {
+      const blobs = this.agentBlobs ?? [];
+      while (blobs.length > 0) {
+        if (this.offerPublicKey(blobs.shift(), true)) return true;
+      }
+      return false;
+    });
+  }
+
+  /** Sends the publickey query for `value`; false when it is no key or was offered already. */
+  private offerPublicKey(value: PublicKeyLike, fromAgent: boolean): boolean {
+    const offer = this.toKey(value);
+    if (offer === undefined) return false;
+    const cert = offer instanceof Certificate ? offer : undefined;
+    const key = cert?.key ?? (offer as Key);
+    const blob = cert?.blob() ?? key.blob();
+    // A key refused once is not offered again (the howto's getPublicKey always returns one).
+    if (this.triedBlobs.some((b) => bytesEqual(b, blob))) return false;
+    const alg = this.signatureAlgorithmFor(key);
+    this.lastPublicKey = key;
+    this.lastCertificate = cert;
+    this.lastSignatureAlgorithm = alg;
+    this.lastKeyFromAgent = fromAgent;
+    this.triedPublicKeys.push(key);
+    this.triedBlobs.push(blob);
+    this.log.debug("using key of type {keyType} with {alg}{from}", { keyType: cert?.certType ?? key.sshType(), alg, from: fromAgent ? " from the agent" : "" });
+    this.askForAuth("publickey", concatBytes(Uint8Array.of(0), NS(this.publicKeyAlgorithm()), NS(blob)));
+    return true;
   }
 
   /** The publickey algorithm name of the last offer: a certificate's names its signature hash (rsa-sha2-512-cert-v01@openssh.com). */
@@ -294,10 +347,15 @@ export class SSHUserAuthClient extends SSHService {
   }
 
   /**
-   * Signs `signData` for `publicKey`: by default with `getPrivateKey()` and the algorithm chosen
-   * for the key. Override to sign elsewhere (an agent). Undefined means "cannot sign".
+   * Signs `signData` for `publicKey` with the algorithm chosen for the key: through `keyAgent`
+   * when the key came from it (with the rsa-sha2 flag for that algorithm), else with
+   * `getPrivateKey()`. Override to sign elsewhere. Undefined means "cannot sign".
    */
   signData(publicKey: Key, signData: Uint8Array): PromiseLike<Uint8Array> | undefined {
+    if (this.lastKeyFromAgent && this.keyAgent !== undefined) {
+      const blob = this.lastCertificate?.blob() ?? publicKey.blob();
+      return this.keyAgent.signData(blob, signData, signFlagsFor(this.lastSignatureAlgorithm ?? ""));
+    }
     const alg = this.lastSignatureAlgorithm ?? publicKey.sshType();
     const key = this.getPrivateKey();
     if (key === undefined) return undefined;
