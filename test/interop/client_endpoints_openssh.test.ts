@@ -7,7 +7,7 @@
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Deferred } from "@twisted-ts/internet/defer";
 import { LineReceiver } from "@twisted-ts/internet/basic";
@@ -15,7 +15,7 @@ import { ConnectionDone, ProcessTerminated } from "@twisted-ts/internet/error";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { Factory } from "@twisted-ts/internet/protocol";
 import { reactor } from "@twisted-ts/internet/reactor";
-import { TCP4ClientEndpoint } from "@twisted-ts/internet/endpoints";
+import { TCP4ClientEndpoint, UNIXClientEndpoint } from "@twisted-ts/internet/endpoints";
 import { error } from "@twisted-ts/conch";
 import { direct } from "@twisted-ts/conch/client";
 import { SSHCommandClientEndpoint, SSHDirectTCPIPClientEndpoint, type NewConnectionOptions } from "@twisted-ts/conch/client/endpoints";
@@ -255,4 +255,35 @@ test("keepalive: our server (ClientAliveInterval 1, ClientAliveCountMax 2) drops
   assert.ok((Date.now() - started) / 1000 >= 1.5);
   assert.match(ours.logText(), /Timeout, client not responding/);
   assert.deepEqual(ours.criticals(), []);
+});
+
+test("agentEndpoint: keys come from a real ssh-agent; an agent that cannot be reached is done without", async (t) => {
+  const s = await setUp(t);
+  if (s === undefined) return;
+  const agentBin = requirePeer(t, "ssh-agent", "openssh-client");
+  const addBin = requirePeer(t, "ssh-add", "openssh-client");
+  if (agentBin === undefined || addBin === undefined) return;
+  const dir = tempDir(t, "twisted-ts-agent-");
+  const sock = join(dir, "agent.sock");
+  spawnPeer(t, agentBin, ["-D", "-a", sock], { PATH: "/usr/bin:/bin" });
+  for (let i = 0; i < 400 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  const added = await runCommand(addBin, [s.key.privatePath], { env: { PATH: "/usr/bin:/bin", SSH_AUTH_SOCK: sock } });
+  assert.equal(added.code, 0, added.stderr);
+  const { sshd, knownHosts } = s;
+  const viaAgent = SSHCommandClientEndpoint.newConnection(reactor, "echo via-agent", sshd.user, "127.0.0.1", {
+    port: sshd.port,
+    knownHosts,
+    policy: "strict",
+    agentEndpoint: new UNIXClientEndpoint(reactor, sock),
+  });
+  const p = await runLines(viaAgent);
+  await within(p.lost, LONG, "agent login", sshd.output);
+  assert.deepEqual(p.lines, ["via-agent"]);
+  const noAgent = SSHCommandClientEndpoint.newConnection(reactor, "echo no-agent", sshd.user, "127.0.0.1", {
+    ...s.opts,
+    agentEndpoint: new UNIXClientEndpoint(reactor, join(dir, "nonexistent.sock")),
+  });
+  const q = await runLines(noAgent);
+  await within(q.lost, LONG, "login without the agent", sshd.output);
+  assert.deepEqual(q.lines, ["no-agent"]);
 });

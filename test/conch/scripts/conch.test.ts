@@ -219,3 +219,10 @@ test("every bad -J, -L, -R, -D, -p or -o value is a UsageError, never another ex
     assert.throws(() => parse(...argv), UsageError, argv.join(" "));
   }
 });
+
+test("the agent at SSH_AUTH_SOCK is used unless -o IdentityAgent=none; a path names another", () => {
+  assert.equal(parse("h").identityAgent, undefined);
+  assert.equal(parseArgs(["h"], { HOME: "/h", SSH_AUTH_SOCK: "/tmp/agent.sock" }).identityAgent, "/tmp/agent.sock");
+  assert.equal(parseArgs(["-o", "IdentityAgent=none", "h"], { HOME: "/h", SSH_AUTH_SOCK: "/tmp/agent.sock" }).identityAgent, undefined);
+  assert.equal(parse("-o", "IdentityAgent=/run/a.sock", "h").identityAgent, "/run/a.sock");
+});

@@ -10,7 +10,8 @@
  * passphrase are skipped, and an unknown host key is refused.
  *
  * The SSH agent (OpenSSH's `SSH_AUTH_SOCK`, Twisted's `keyAgent`) plugs in through
- * {@link ClientOptions.agentEndpoint}; it is accepted and not used yet (client/agent, issue 13).
+ * {@link ClientOptions.agentEndpoint}: client/direct connects to it and sets the base class's
+ * `keyAgent`, whose keys are offered first.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -74,8 +75,8 @@ export interface ClientOptions {
   /** Password prompts before password authentication is given up (3, as ssh). */
   passwordPrompts?: number;
   /**
-   * Where the SSH agent plugs in (Twisted's `agentEndpoint`, OpenSSH's `SSH_AUTH_SOCK`): an
-   * endpoint to the agent's socket. Accepted and not used until client/agent lands (issue 13).
+   * An endpoint to an SSH agent (Twisted's `agentEndpoint`, OpenSSH's `SSH_AUTH_SOCK`): client/direct
+   * connects to it before authenticating and the agent's keys are offered first (`keyAgent`).
    */
   agentEndpoint?: IStreamClientEndpoint | undefined;
 }

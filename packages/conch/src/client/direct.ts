@@ -8,12 +8,16 @@ import { Deferred } from "@twisted-ts/internet/defer";
 import { connectProtocol } from "@twisted-ts/internet/endpoints";
 import { Failure } from "@twisted-ts/internet/failure";
 import type { IStreamClientEndpoint } from "@twisted-ts/internet/interfaces";
+import { Logger } from "@twisted-ts/internet/log";
 import { ConchError, NoMoreAuthMethodsError } from "../error.js";
 import { SSHConnection } from "../ssh/connection.js";
 import type { SSHService } from "../ssh/service.js";
 import { DEFAULT_PUBLIC_KEYS, SSHClientTransport as BaseClientTransport } from "../ssh/transport.js";
 import { type ClientOptions, type HostKeyCheckOptions, SSHUserAuthClient, verifyHostKey } from "./default.js";
+import { SSHAgentClient } from "./agent.js";
 import { hostKeyAlgorithmsFor, KnownHostsFile } from "./knownhosts.js";
+
+const logger = new Logger("twisted-ts.conch.client.direct");
 
 /** Authentication did not succeed (Twisted's `endpoints.AuthenticationFailed`). */
 export class AuthenticationFailed extends ConchError {
@@ -50,6 +54,7 @@ export class SSHClientTransport extends BaseClientTransport {
   private hostKeyFailure: unknown = undefined;
   private authFailure: unknown = undefined;
   private readonly connection: SSHConnection;
+  private agent: SSHAgentClient | undefined = undefined;
 
   constructor(readonly options: ConnectOptions) {
     super();
@@ -73,13 +78,40 @@ export class SSHClientTransport extends BaseClientTransport {
     });
   }
 
+  /**
+   * Starts authentication; with `agentEndpoint`, connects to the agent first and offers its keys
+   * before the others (an agent that cannot be reached is logged and done without, as Twisted's
+   * `maybeGotAgent`).
+   */
   override connectionSecure(): void {
     const auth = new SSHUserAuthClient(this.options.user, this.options, this.connection);
     this.userauth = auth;
     auth.whenDone().addErrback((f: Failure) => {
       this.authFailure = f.value instanceof NoMoreAuthMethodsError ? new AuthenticationFailed(`Permission denied (${f.getErrorMessage()})`) : f.value;
     });
-    this.requestService(auth);
+    const agentEndpoint = this.options.agentEndpoint;
+    if (agentEndpoint === undefined) {
+      this.requestService(auth);
+      return;
+    }
+    connectProtocol(agentEndpoint, new SSHAgentClient()).addCallbacks(
+      (agent: SSHAgentClient) => {
+        this.agent = agent;
+        auth.keyAgent = agent;
+        if (this.disconnected) this.loseAgentConnection();
+        else this.requestService(auth);
+      },
+      (f: Failure) => {
+        logger.info("no agent: {error}", { error: f.getErrorMessage() });
+        if (!this.disconnected) this.requestService(auth);
+      },
+    );
+  }
+
+  /** Closes the connection to the agent, if there is one (Twisted's `loseAgentConnection`). */
+  loseAgentConnection(): void {
+    this.agent?.transport?.loseConnection();
+    this.agent = undefined;
   }
 
   override setService(service: SSHService): void {
@@ -89,6 +121,7 @@ export class SSHClientTransport extends BaseClientTransport {
 
   override connectionLost(reason: Failure): void {
     super.connectionLost(reason);
+    this.loseAgentConnection();
     if (this.connectionReady.called) return;
     const why = this.hostKeyFailure ?? this.authFailure ?? (this.userauth !== undefined ? new AuthenticationFailed() : undefined) ?? this.disconnectReason;
     this.connectionReady.errback(why !== undefined ? new Failure(why) : reason);

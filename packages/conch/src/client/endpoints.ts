@@ -40,10 +40,7 @@ export interface NewConnectionOptions {
   identities?: readonly string[];
   /** A password to try once. */
   password?: string;
-  /**
-   * An endpoint to an SSH agent (Twisted's `agentEndpoint`): accepted, and wired to the agent's
-   * keys when client/agent lands (issue 13).
-   */
+  /** An endpoint to an SSH agent (Twisted's `agentEndpoint`): its keys are offered first. */
   agentEndpoint?: IStreamClientEndpoint;
   /** The known_hosts file, `~/.ssh/known_hosts` by default. */
   knownHosts?: KnownHostsFile | string;

@@ -75,6 +75,8 @@ export interface ConchOptions {
   forwardAgent: boolean;
   /** `-o BatchMode=yes`: never ask anything. */
   batchMode: boolean;
+  /** The agent's socket (`SSH_AUTH_SOCK`, `-o IdentityAgent`); undefined for none. */
+  identityAgent: string | undefined;
   /** `-v` count: 1 logs at info level to standard error, 2 or more at debug. */
   verbose: number;
   jumps: JumpHost[];
@@ -252,6 +254,9 @@ export function applyOption(o: ConchOptions, setting: string): void {
     case "identityfile":
       o.identities.push(v);
       break;
+    case "identityagent":
+      o.identityAgent = v.toLowerCase() === "none" ? undefined : v === "SSH_AUTH_SOCK" ? process.env["SSH_AUTH_SOCK"] : v;
+      break;
     case "proxyjump":
       o.jumps = parseJumpChain(v);
       break;
@@ -307,6 +312,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv = proc
     forwardAgent: false,
     batchMode: false,
     verbose: 0,
+    identityAgent: env["SSH_AUTH_SOCK"] === "" ? undefined : env["SSH_AUTH_SOCK"],
     jumps: [],
     localForwards: [],
     remoteForwards: [],

@@ -1,9 +1,10 @@
 /**
  * Where conch's forwards and agent forwarding are set up (internal): `-L`, `-R`, `-D` and `-A`
- * arrive parsed in {@link ForwardOptions}. The forwarding functions (`ssh/forwarding`'s
- * localForward / remoteForward / dynamicForward) and the agent (`client/agent`) are being written
- * beside this command (issue 13); until they are wired here, asking for any of them fails with
- * {@link ForwardingNotSupported} before the session starts.
+ * arrive parsed in {@link ForwardOptions}. The client forwarding functions (`ssh/forwarding`'s
+ * localForward / remoteForward / dynamicForward) are being written beside this command (issue 13);
+ * `-A` needs client/agent's `acceptAgentForwarding(connection)` here and
+ * `requestAgentForwarding(channel)` on conch's session channel. Until they are wired, asking for
+ * any of them fails with {@link ForwardingNotSupported} before the session starts.
  */
 import { fail, succeed, type Deferred } from "@twisted-ts/internet/defer";
 import { ConchError } from "../error.js";

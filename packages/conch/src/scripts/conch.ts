@@ -6,8 +6,8 @@
  *           [-o option=value] [user@]host [command]
  *
  * Host keys are checked against `~/.ssh/known_hosts` (`-o UserKnownHostsFile=…`,
- * `-o StrictHostKeyChecking=yes|accept-new|no|ask`); the user's keys are `-i` or `~/.ssh/id_*`,
- * then password and keyboard-interactive on a terminal (client/default). `-J` goes through a
+ * `-o StrictHostKeyChecking=yes|accept-new|no|ask`); the user's keys are the agent's
+ * (`SSH_AUTH_SOCK`), then `-i` or `~/.ssh/id_*`, then password and keyboard-interactive on a terminal (client/default). `-J` goes through a
  * comma-separated chain of jump hosts (client/endpoints' SSHDirectTCPIPClientEndpoint). A
  * keepalive is on by default (`ServerAliveInterval` 30 s, see {@link DEFAULT_SERVER_ALIVE_INTERVAL}).
  *
@@ -21,7 +21,7 @@ import type { Readable, Writable } from "node:stream";
 import type { ReadStream, WriteStream } from "node:tty";
 import { userInfo } from "node:os";
 import { Deferred } from "@twisted-ts/internet/defer";
-import { TCP4ClientEndpoint } from "@twisted-ts/internet/endpoints";
+import { TCP4ClientEndpoint, UNIXClientEndpoint } from "@twisted-ts/internet/endpoints";
 import type { IStreamClientEndpoint } from "@twisted-ts/internet/interfaces";
 import { addObserver, removeObserver, textFileLogObserver } from "@twisted-ts/internet/log";
 import { reactor } from "@twisted-ts/internet/reactor";
@@ -219,6 +219,7 @@ async function run(o: ConchOptions, io: IO): Promise<number> {
     keepaliveInterval: o.serverAliveInterval,
     keepaliveCountMax: o.serverAliveCountMax,
     ...(ui !== undefined ? { ui } : {}),
+    ...(o.identityAgent !== undefined ? { agentEndpoint: new UNIXClientEndpoint(reactor, o.identityAgent) } : {}),
   };
   const lost = new Deferred<void>();
   class ConchConnection extends SSHConnection {
