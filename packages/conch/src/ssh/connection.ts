@@ -3,7 +3,7 @@
  * channels and carries global requests over one SSH transport.
  *
  * Sans-IO: messages come in through `packetReceived` (dispatched to `ssh_<MESSAGE>` handlers) and
- * go out through `transport.sendPacket`; nothing here touches sockets or timers.
+ * go out through `transport.sendPacket`; no sockets, and timers (keepalive) only on the transport's clock.
  *
  * Where Twisted would crash on a bad message, this module decides as the RFC says: a channel
  * number we never allocated, or a truncated message, is a protocol error (DISCONNECT); a message
@@ -60,7 +60,6 @@ import {
 import { EMPTY, globalOk, isConchUser, isThenable, latin1, openFailureOf, openFailurePayload, sendParts, u32, whenReadyToConfirm } from "./_connection/util.js";
 
 export { OPEN_ADMINISTRATIVELY_PROHIBITED, OPEN_CONNECT_FAILED, OPEN_RESOURCE_SHORTAGE, OPEN_UNKNOWN_CHANNEL_TYPE } from "../error.js";
-
 export * from "./_connection/messages.js";
 
 /**
@@ -68,11 +67,7 @@ export * from "./_connection/messages.js";
  * `[true, data]` (success with reply data, e.g. the port of a `tcpip-forward` to port 0); or a
  * Deferred/Promise of one.
  */
-export type GlobalRequestResult =
-  | boolean
-  | number
-  | readonly [unknown, Uint8Array]
-  | PromiseLike<boolean | number | readonly [unknown, Uint8Array]>;
+export type GlobalRequestResult = boolean | number | readonly [unknown, Uint8Array] | PromiseLike<boolean | number | readonly [unknown, Uint8Array]>;
 
 /** A client-side `channel_<type>(windowSize, maxPacket, data)` factory. */
 export type ChannelFactoryMethod = (windowSize: number, maxPacket: number, data: Uint8Array) => SSHChannel | undefined;
