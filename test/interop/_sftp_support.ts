@@ -121,14 +121,10 @@ export async function checkGetPut(sftp: ft.FileTransferClient, dir: string, size
 }
 
 /** SHA-256 of a file, read as a stream (for files too large to hold). */
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash("sha256");
-    createReadStream(path, { highWaterMark: 1 << 20 })
-      .on("data", (d) => h.update(d))
-      .once("end", () => resolve(h.digest("hex")))
-      .once("error", reject);
-  });
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest("hex");
 }
 
 /**
