@@ -667,9 +667,8 @@ export class SSHConnection extends SSHService {
   }
 
   /**
-   * Sends one CHANNEL_DATA message of `prefix || data` (a short `prefix` is sealed with the
-   * message's head, so `data` is not copied). Use `channel.write`, which keeps to the peer's
-   * window and packet size; this does not. A no-op once we closed the channel.
+   * Sends one CHANNEL_DATA of `prefix || data` (`prefix` sealed with the head: no copy of `data`). Use
+   * `channel.write`, which keeps to the peer's window and packet size; this does not. No-op once closed.
    */
   sendData(channel: SSHChannel, data: Uint8Array, prefix: Uint8Array = EMPTY): void {
     if (channel.localClosed) return;
