@@ -16,7 +16,9 @@
  * system seconds per GiB over the same span; server CPU is this process's (in-process server) or
  * the server process's through /usr/bin/time (`sftp -D`). Median of the repetitions, interleaved.
  *
- *     npm run build && node bench/dist/sftp.js [MiB = 1024] [repetitions = 3]
+ *     npm run build && node bench/dist/sftp.js [MiB = 1024] [repetitions = 3] [only]
+ *
+ * `only` keeps the cases whose label contains it (`"→ sshd"`: the clients through sshd alone).
  */
 import { execFileSync } from "node:child_process";
 import { createHash, randomFillSync } from "node:crypto";
@@ -30,6 +32,7 @@ import { median, q, run } from "./_util.js";
 
 const MIB = Number(process.argv[2] ?? 1024);
 const REPS = Number(process.argv[3] ?? 3);
+const ONLY = process.argv[4];
 const N = MIB * 1024 * 1024;
 const GIB = 1024 * 1024 * 1024;
 const CIPHER = "aes128-gcm@openssh.com";
@@ -158,6 +161,7 @@ async function main(): Promise<void> {
     }
   }
 
+  if (ONLY !== undefined) cases.splice(0, cases.length, ...cases.filter((c) => c.label.includes(ONLY)));
   const runs = new Map<string, Run[]>();
   const failed = new Map<string, string>();
   for (let i = 0; i < REPS; i++) {

@@ -3,8 +3,8 @@
  * process (FileTransferServer over FilesystemSFTPServer in the user's home, or confined).
  */
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
-import { lstatSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
+import { createHash, randomBytes, randomFillSync } from "node:crypto";
+import { closeSync, createReadStream, lstatSync, openSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import * as ft from "@twisted-ts/conch/ssh/filetransfer";
 import type { ServerOptions } from "./_server_support.js";
@@ -118,4 +118,36 @@ export async function checkGetPut(sftp: ft.FileTransferClient, dir: string, size
   writeFileSync(join(dir, "partial"), data.subarray(0, Math.floor(size / 3)));
   await within(sftp.get(join(dir, "remote"), join(dir, "partial"), { resume: true }), 120_000, "reget", peerLog);
   assert.equal(sha(readFileSync(join(dir, "partial"))), sha(data));
+}
+
+/** SHA-256 of a file, read as a stream (for files too large to hold). */
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+/**
+ * Moves a file of `size` random bytes up (`put`) and back down (`get`), never holding it in
+ * memory, and checks each copy's SHA-256 against the original's. At most two copies are on disk.
+ */
+export async function checkLargeGetPut(sftp: ft.FileTransferClient, dir: string, size: number, peerLog: () => string, timeoutMs: number): Promise<void> {
+  const src = join(dir, "src"), remote = join(dir, "remote"), back = join(dir, "back");
+  const h = createHash("sha256");
+  const fd = openSync(src, "w");
+  const block = Buffer.allocUnsafe(1 << 20);
+  for (let done = 0; done < size; done += block.length) {
+    const b = randomFillSync(block).subarray(0, Math.min(block.length, size - done));
+    h.update(b);
+    writeSync(fd, b);
+  }
+  closeSync(fd);
+  const digest = h.digest("hex");
+  assert.equal(await within(sftp.put(src, remote), timeoutMs, "put", peerLog), size);
+  assert.equal(await sha256File(remote), digest, "the uploaded copy");
+  rmSync(src);
+  assert.equal(await within(sftp.get(remote, back), timeoutMs, "get", peerLog), size);
+  assert.equal(await sha256File(back), digest, "the downloaded copy");
+  rmSync(remote);
+  rmSync(back);
 }

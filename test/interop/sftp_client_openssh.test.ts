@@ -13,7 +13,7 @@ import * as ft from "@twisted-ts/conch/ssh/filetransfer";
 import { requirePeer, runCommand, tempDir } from "../_support/peers.js";
 import { startSshd } from "../_support/sshd.js";
 import { connectClient, makeUserKey, within } from "./_client_support.js";
-import { checkGetPut, exerciseClient } from "./_sftp_support.js";
+import { checkGetPut, checkLargeGetPut, exerciseClient } from "./_sftp_support.js";
 
 /** sshd with a user key, our client logged in, and the sftp subsystem started on it. */
 async function sftpToSshd(t: TestContext): Promise<{ sftp: ft.FileTransferClient; log: () => string } | undefined> {
@@ -35,6 +35,12 @@ test("our client's get/put against sshd: 32 MiB each way, pipelined, SHA-256 equ
   const s = await sftpToSshd(t);
   if (s === undefined) return;
   await checkGetPut(s.sftp, tempDir(t), 32 * 1024 * 1024, s.log);
+});
+
+test("our client's get/put against sshd: 1 GiB each way, SHA-256 equal (issue 12)", async (t) => {
+  const s = await sftpToSshd(t);
+  if (s === undefined) return;
+  await checkLargeGetPut(s.sftp, tempDir(t), 1024 * 1024 * 1024, s.log, 300_000);
 });
 
 test("our client against OpenSSH's sftp-server program over a pipe (no SSH): every request and a get/put", async (t) => {

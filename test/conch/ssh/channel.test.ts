@@ -10,8 +10,8 @@ class MockConnection extends connection.SSHConnection {
   data: string[] = [];
   extData: Array<[number, string]> = [];
   closes = 0;
-  override sendData(_ch: channel.SSHChannel, data: Uint8Array): void {
-    this.data.push(text(data));
+  override sendData(_ch: channel.SSHChannel, data: Uint8Array, prefix: Uint8Array = new Uint8Array(0)): void {
+    this.data.push(text(prefix) + text(data));
   }
   override sendExtendedData(_ch: channel.SSHChannel, dataType: number, data: Uint8Array): void {
     this.extData.push([dataType, text(data)]);
@@ -156,6 +156,19 @@ test("writeSequence writes the pieces in order", () => {
   ch.addWindowBytes(20);
   ch.writeSequence(Array.from({ length: 10 }, (_, i) => String(i)));
   assert.equal(conn.data.join(""), "0123456789");
+});
+
+test("writeSequence of a short head and a body sends the head in the body's first packet", () => {
+  const { conn, ch } = setUp();
+  ch.addWindowBytes(20);
+  const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+  ch.writeSequence([bytes("h"), bytes("123456789012")]);
+  assert.deepEqual(conn.data, ["h123456789", "012"]);
+  assert.equal(ch.remoteWindowLeft, 7);
+  // Beyond the window the pieces are written one by one and the rest waits.
+  ch.writeSequence([bytes("H"), bytes("abcdefgh")]);
+  assert.deepEqual(conn.data, ["h123456789", "012", "H", "abcdef"]);
+  assert.equal(ch.bufferedAmount, 2);
 });
 
 test("loseConnection waits until data and extended data are sent", () => {

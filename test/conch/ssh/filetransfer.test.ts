@@ -326,6 +326,40 @@ test("bad input: READ of a directory opened as a file is a typed failure", async
   assert.deepEqual(status(r2), { id: 2, code: ft.FX_FAILURE, message: "Is a directory" });
 });
 
+test("READ: a DATA reply's memory is reused once the transport released it, never while it holds it", async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, "f"), "0123456789");
+  /** Keeps what is written as it is (no copy) and the release callbacks of writeAndRelease. */
+  class Releasing extends StringTransport {
+    readonly kept: Uint8Array[] = [];
+    readonly releases: Array<() => void> = [];
+    writeAndRelease(data: Uint8Array, release: () => void): void {
+      this.kept.push(data);
+      this.releases.push(release);
+      this.write(data);
+    }
+  }
+  const tr = new Releasing();
+  const { server } = serverOn(dir, {}, tr);
+  const [, r] = await ask(server, tr, pkt(ft.FXP_OPEN, (w) => ft.writeAttrs(w.uint32(1).string("f").uint32(ft.FXF_READ), {})));
+  r.uint32();
+  const h = r.string().slice();
+  const read = async (id: number, offset: number): Promise<Uint8Array> => {
+    const [type, d] = await ask(server, tr, pkt(ft.FXP_READ, (w) => w.uint32(id).string(h).uint64(offset).uint32(4)));
+    assert.equal(type, ft.FXP_DATA);
+    assert.equal(d.uint32(), id);
+    return d.string().slice();
+  };
+  assert.equal(Buffer.from(await read(2, 0)).toString(), "0123");
+  assert.equal(Buffer.from(await read(3, 4)).toString(), "4567");
+  const [first, second] = tr.kept as [Uint8Array, Uint8Array];
+  assert.notEqual(second.buffer, first.buffer, "the first reply is still held");
+  tr.releases[0]!();
+  assert.equal(Buffer.from(await read(4, 6)).toString(), "6789");
+  assert.equal(tr.kept[2]!.buffer, first.buffer, "the released memory answered the next READ");
+  assert.equal(Buffer.from(second.subarray(13)).toString(), "4567", "held memory is left alone");
+});
+
 test("client: replies are matched to requests by id, whatever their order", async () => {
   const c = new ft.FileTransferClient();
   const tr = new StringTransport();

@@ -42,7 +42,7 @@ export class StreamTransport implements ITransport {
     private readonly onLost: () => void = () => undefined,
   ) {}
 
-  write(data: Uint8Array | string): void {
+  write(data: Uint8Array | string, written?: () => void): void {
     if (this.disconnecting) return;
     // Replies made in one turn of the event loop (a STATUS per WRITE, DATA per READ) go out in one
     // writev rather than a system call (and a wake-up of the client) each.
@@ -51,7 +51,7 @@ export class StreamTransport implements ITransport {
       this.output.cork();
       setImmediate(this.uncork);
     }
-    if (!this.output.write(data) && !this.waitingDrain && this.producer !== undefined) {
+    if (!this.output.write(data, written) && !this.waitingDrain && this.producer !== undefined) {
       this.waitingDrain = true;
       this.producer.pauseProducing();
       this.output.once("drain", () => {
@@ -62,6 +62,11 @@ export class StreamTransport implements ITransport {
   }
   writeSequence(seq: Iterable<Uint8Array | string>): void {
     for (const d of seq) this.write(d);
+  }
+  /** `release` runs once `data` is out (in the pipe), or at once if nothing will be written. */
+  writeAndRelease(data: Uint8Array, release: () => void): void {
+    if (this.disconnecting) release();
+    else this.write(data, release);
   }
   loseConnection(): void {
     if (this.disconnecting) return;

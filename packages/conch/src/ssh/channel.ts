@@ -25,6 +25,11 @@ export const DEFAULT_LOCAL_WINDOW = 2 * 1024 * 1024;
 export const DEFAULT_LOCAL_MAX_PACKET = 32 * 1024;
 /** The largest window RFC 4254 §5.2 allows (2^32 - 1). */
 export const MAX_WINDOW = 0xffffffff;
+/**
+ * The longest first chunk `writeSequence` carries in a CHANNEL_DATA's head (with the 8 bytes of
+ * channel number and length it stays under what the ciphers seal as a separate piece).
+ */
+const SEQUENCE_HEAD_MAX = 56;
 
 /** The options Twisted's `SSHChannel.__init__` takes as keyword arguments. */
 export interface SSHChannelOptions {
@@ -290,9 +295,26 @@ export class SSHChannel implements ITransport, IPushProducer {
     if (this.closing && this.buf.length === 0 && this.extBuf.length === 0) this.loseConnection();
   }
 
-  /** Writes several chunks as one. */
+  /**
+   * Writes several chunks as one. A short chunk followed by a long one (an SFTP WRITE: its header,
+   * then the data) rides in the head of the long one's first CHANNEL_DATA when the window allows,
+   * so the data is neither copied nor sent in a packet of its own after a tiny one.
+   */
   writeSequence(data: Iterable<Uint8Array | string>): void {
-    for (const d of data) this.write(d);
+    const parts = Array.isArray(data) ? (data as Array<Uint8Array | string>) : [...data];
+    if (parts.length === 2 && typeof parts[0] !== "string" && typeof parts[1] !== "string") {
+      const [head, body] = parts as [Uint8Array, Uint8Array];
+      const step = this.remoteMaxPacket;
+      if (this.buf.length === 0 && !this.localClosed && head.length <= SEQUENCE_HEAD_MAX && head.length < step && head.length + body.length <= this.remoteWindowLeft) {
+        const first = Math.min(body.length, step - head.length);
+        this.conn.sendData(this, body.subarray(0, first), head);
+        this.remoteWindowLeft -= head.length + first;
+        if (first < body.length) this.write(body.subarray(first));
+        else if (this.closing && this.extBuf.length === 0) this.loseConnection();
+        return;
+      }
+    }
+    for (const d of parts) this.write(d);
   }
 
   /**

@@ -665,16 +665,17 @@ export class SSHConnection extends SSHService {
   }
 
   /**
-   * Sends one CHANNEL_DATA message. Use `channel.write`, which keeps to the peer's window and
-   * packet size; this does not. A no-op once we closed the channel.
+   * Sends one CHANNEL_DATA of `prefix || data` (`prefix` sealed with the head: no copy of `data`). Use
+   * `channel.write`, which keeps to the peer's window and packet size; this does not. No-op once closed.
    */
-  sendData(channel: SSHChannel, data: Uint8Array): void {
+  sendData(channel: SSHChannel, data: Uint8Array, prefix: Uint8Array = EMPTY): void {
     if (channel.localClosed) return;
     const remote = this.channelsToRemoteChannel.get(channel);
     if (remote === undefined) return;
-    const head = Buffer.allocUnsafe(8);
+    const head = Buffer.allocUnsafe(8 + prefix.length);
     head.writeUInt32BE(remote >>> 0, 0);
-    head.writeUInt32BE(data.length, 4);
+    head.writeUInt32BE(prefix.length + data.length, 4);
+    head.set(prefix, 8);
     sendParts(this.requireTransport(), MSG_CHANNEL_DATA, head, data);
   }
 

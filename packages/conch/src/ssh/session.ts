@@ -717,10 +717,16 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
   getPeer(): IAddress {
     return this.session.getPeer();
   }
-  /** Output written while the exec/shell request is handled goes out after its reply. */
+  /**
+   * Output written while the exec/shell request is handled goes out after its reply (a copy, so
+   * the writer may reuse its bytes; otherwise they go to the channel as they are, as its `write`).
+   */
   write(data: Uint8Array | string): void {
-    const copy = typeof data === "string" ? data : data.slice();
-    if (this.session._afterReply(() => this.session.write(copy))) return;
+    let held = data;
+    if (this.session._afterReply(() => this.session.write(held))) {
+      if (typeof data !== "string") held = data.slice();
+      return;
+    }
     this.session.write(data);
   }
   /** Writes to the client's stderr (extended data type 1), after the request's reply. */
@@ -731,6 +737,15 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
   }
   writeSequence(seq: Iterable<Uint8Array | string>): void {
     for (const d of seq) this.write(d);
+  }
+  /**
+   * Writes `data` and calls `release` when the channel did not keep it: sealed at once, or copied
+   * to go out after a reply (SFTP's server reuses its DATA replies' memory).
+   */
+  writeAndRelease(data: Uint8Array, release: () => void): void {
+    const held = this.session.bufferedAmount;
+    this.write(data);
+    if (this.session.bufferedAmount === held) release();
   }
   loseConnection(): void {
     this.session.loseConnection();

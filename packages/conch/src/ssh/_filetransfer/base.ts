@@ -46,6 +46,15 @@ export class FileTransferBase extends Protocol<ITransport> {
     this.transport.write(buildPacket(kind, fill, sizeHint));
   }
 
+  /**
+   * Sends a packet whose body is what `fill` writes followed by `tail` (WRITE's data): the two go
+   * to the transport as a sequence, so the data is never copied into the packet.
+   */
+  protected sendWithTail(kind: number, fill: (w: SSHWriter) => void, tail: Uint8Array): void {
+    if (!this.connected) return;
+    this.transport.writeSequence([buildPacket(kind, fill, 64, tail.length), tail]);
+  }
+
   override dataReceived(data: Uint8Array): void {
     if (!this.framer.stopped) this.framer.feed(data);
   }

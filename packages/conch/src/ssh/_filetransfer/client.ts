@@ -175,13 +175,14 @@ export class FileTransferClient extends FileTransferBase {
    * Sends request `type` (the id is added) and returns the reply. A STATUS other than FX_OK
    * errbacks with {@link SFTPError}; a reply of a type not in `expect` errbacks too.
    */
-  protected request(type: number, fill: (w: SSHWriter) => void, expect: number, sizeHint?: number): Deferred<SSHReader> {
+  protected request(type: number, fill: (w: SSHWriter) => void, expect: number, sizeHint?: number, tail?: Uint8Array): Deferred<SSHReader> {
     if (!this.connected) return fail(new ConnectionLost("the SFTP session is not connected"));
     const id = this.counter;
     this.counter = (this.counter + 1) >>> 0;
     const d = new Deferred<Reply>();
     this.openRequests.set(id, d);
-    this.send(type, (w) => fill(w.uint32(id)), sizeHint);
+    if (tail === undefined) this.send(type, (w) => fill(w.uint32(id)), sizeHint);
+    else this.sendWithTail(type, (w) => fill(w.uint32(id)), tail);
     return d.addCallback((reply: Reply): SSHReader => {
       if (reply.type === expect && expect !== FXP_STATUS) return reply.r;
       if (reply.type === FXP_STATUS) {
@@ -196,8 +197,8 @@ export class FileTransferClient extends FileTransferBase {
     });
   }
 
-  private statusRequest(type: number, fill: (w: SSHWriter) => void, sizeHint?: number): Deferred<StatusReply> {
-    return this.request(type, fill, FXP_STATUS, sizeHint).addCallback((r: SSHReader): StatusReply => [r.utf8(), r.utf8()]);
+  private statusRequest(type: number, fill: (w: SSHWriter) => void, sizeHint?: number, tail?: Uint8Array): Deferred<StatusReply> {
+    return this.request(type, fill, FXP_STATUS, sizeHint, tail).addCallback((r: SSHReader): StatusReply => [r.utf8(), r.utf8()]);
   }
 
   private nameRequest(type: number, fill: (w: SSHWriter) => void): Deferred<DirectoryEntry[]> {
@@ -346,8 +347,9 @@ export class FileTransferClient extends FileTransferBase {
 
   /** @internal WRITE for a ClientFile. */
   _write(handle: Uint8Array, offset: number, data: Uint8Array): Deferred<StatusReply> {
-    // The hint is the exact body (id, handle, offset, data): a smaller one made the writer grow, copying every chunk twice.
-    return this.statusRequest(FXP_WRITE, (w) => w.string(handle).uint64(offset).string(data), 4 + 4 + handle.length + 8 + 4 + data.length);
+    // The data follows its header as a piece of its own: no copy into the packet (on a session
+    // channel the header rides in the first CHANNEL_DATA's head; see SSHChannel.writeSequence).
+    return this.statusRequest(FXP_WRITE, (w) => w.string(handle).uint64(offset).uint32(data.length), 4 + 4 + handle.length + 8 + 4, data);
   }
 
   /** @internal */

@@ -45,6 +45,7 @@ import {
   packetTypes,
 } from "./constants.js";
 import type { DirectoryEntry, ISFTPDirectory, ISFTPFile, ISFTPServer, StatVFS } from "./interfaces.js";
+import { ReplyBuffers, writeReleasing } from "./replies.js";
 import { STATUS_MESSAGES, statusForError } from "./status.js";
 import {
   SFTPError,
@@ -90,7 +91,7 @@ type Handler = (r: SSHReader, id: number) => Promise<void>;
 
 /** A request being answered and the replies it has made before its turn to send them. */
 interface ReplySlot {
-  replies: Uint8Array[];
+  replies: Array<[Uint8Array, (() => void) | undefined]>;
   done: boolean;
 }
 
@@ -137,6 +138,7 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   private readonly order: ReplySlot[] = [];
   private inflightCount = 0;
   private inflightReadOnly = false;
+  private readonly replyBuffers = new ReplyBuffers();
 
   constructor(client: ISFTPServer, options: FileTransferServerOptions = {}) {
     super(options.maxPacketLength ?? MAX_PACKET_LENGTH);
@@ -253,12 +255,16 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     this.sendBytes(buildPacket(kind, fill, sizeHint));
   }
 
-  /** Sends one whole packet (length field included) in request order, as {@link send}. */
-  private sendBytes(pkt: Uint8Array): void {
+  /**
+   * Sends one whole packet (length field included) in request order, as {@link send}; `release`
+   * is called once the transport no longer holds it (where the transport can say so).
+   */
+  private sendBytes(pkt: Uint8Array, release?: () => void): void {
     if (!this.connected) return;
     const slot = replySlot.getStore();
-    if (slot === undefined || slot === this.order[0]) this.transport.write(pkt);
-    else slot.replies.push(pkt);
+    if (slot !== undefined && slot !== this.order[0]) slot.replies.push([pkt, release]);
+    else if (release === undefined) this.transport.write(pkt);
+    else writeReleasing(this.transport, pkt, release);
   }
 
   /** Reading resumes once half the outstanding limit has been answered. */
@@ -274,7 +280,11 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
       this.order.shift();
       const head = this.order[0];
       if (head === undefined) break;
-      for (const pkt of head.replies.splice(0)) if (this.connected) this.transport.write(pkt);
+      for (const [pkt, release] of head.replies.splice(0)) {
+        if (!this.connected) break;
+        if (release === undefined) this.transport.write(pkt);
+        else writeReleasing(this.transport, pkt, release);
+      }
     }
   }
 
@@ -453,9 +463,10 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     r.end();
     if (file.readChunkInto !== undefined) {
       // The file reads straight into the reply behind its header: no buffer and no copy of its own.
-      const pkt = Buffer.allocUnsafe(DATA_HEADER + length);
+      const pkt = this.replyBuffers.take(DATA_HEADER + length);
       const n = await file.readChunkInto(offset, pkt.subarray(DATA_HEADER));
       if (n === 0) {
+        this.replyBuffers.give(pkt);
         this.sendStatus(id, FX_EOF);
         return;
       }
@@ -464,7 +475,7 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
       pkt[4] = FXP_DATA;
       pkt.writeUInt32BE(id, 5);
       pkt.writeUInt32BE(n, 9);
-      this.sendBytes(pkt.subarray(0, DATA_HEADER + n));
+      this.sendBytes(pkt.subarray(0, DATA_HEADER + n), () => this.replyBuffers.give(pkt));
       return;
     }
     const data = await file.readChunk(offset, length);

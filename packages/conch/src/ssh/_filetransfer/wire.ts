@@ -250,14 +250,15 @@ export class PacketFramer {
 
 /**
  * Builds one SFTP packet in place: `fill` writes the body after the type byte; the length field
- * is set at the end, so the body is never copied.
+ * is set at the end, so the body is never copied. With `tailLength`, the packet's last
+ * `tailLength` bytes are not written here: the caller sends them right after what this returns.
  */
-export function buildPacket(type: number, fill: (w: SSHWriter) => void, sizeHint = 64): Uint8Array {
+export function buildPacket(type: number, fill: (w: SSHWriter) => void, sizeHint = 64, tailLength = 0): Uint8Array {
   const w = new SSHWriter(sizeHint + 5);
   w.uint32(0).byte(type);
   fill(w);
   const out = w.finish();
-  new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(0, out.length - 4);
+  new DataView(out.buffer, out.byteOffset, out.byteLength).setUint32(0, out.length - 4 + tailLength);
   return out;
 }
 

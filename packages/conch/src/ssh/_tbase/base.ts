@@ -50,6 +50,8 @@ export const DEFAULT_REKEY_INTERVAL = 3600;
 
 /** Packets at least this long that arrive in pieces are gathered in a buffer of their own. */
 const ASSEMBLE_AT = 4096;
+/** Bytes a gathering buffer is made longer than its packet, so that the next packets fit it. */
+const ASSEMBLY_SLACK = 256;
 
 const NO_KEYS = { key: new Uint8Array(0), iv: new Uint8Array(0), macKey: new Uint8Array(0) };
 const EMPTY = new Uint8Array(0);
@@ -138,6 +140,11 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
   /** A packet of `pendingLength` split across reads, gathered here until it is whole. */
   protected assembly: Buffer | undefined = undefined;
   protected assemblyFill = 0;
+  /**
+   * The memory of the last packet gathered, once read: the next one is gathered in it (a fresh
+   * 32 KiB per packet was external memory that set off V8's mark-compacts in a download).
+   */
+  private spareAssembly: Buffer | undefined = undefined;
   protected opener: PacketOpener = createOpener("none", "none", NO_KEYS);
   protected sealer: PacketSealer = createSealer("none", "none", NO_KEYS);
   protected inCipher = "none";
@@ -221,12 +228,14 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       this.inbuf = a;
       this.inbufBorrowed = false;
       this.inOff = 0;
-      if (k === data.length) {
-        this.processInput();
-        return;
-      }
       this.processInput();
-      if (this.disconnected) return;
+      // Read whole (payloads never share memory with the wire): reuse it.
+      if (this.inbuf === a && this.inOff >= a.length) {
+        this.spareAssembly = Buffer.from(a.buffer, a.byteOffset, a.buffer.byteLength - a.byteOffset);
+        this.inbuf = EMPTY;
+        this.inOff = 0;
+      }
+      if (k === data.length || this.disconnected) return;
       data = data.subarray(k);
     }
     this.appendInput(data);
@@ -376,7 +385,10 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
       if (total >= ASSEMBLE_AT) {
         // Gather the rest of this packet into a buffer of its own as it arrives, rather than
         // joining every later read to what is left over (one copy of the packet, no more).
-        const a = Buffer.allocUnsafe(total);
+        const spare = this.spareAssembly;
+        this.spareAssembly = undefined;
+        // Room for the peer's next packets too, which differ by their padding.
+        const a = (spare !== undefined && spare.length >= total ? spare : Buffer.allocUnsafe(total + ASSEMBLY_SLACK)).subarray(0, total);
         a.set(this.inbuf.subarray(this.inOff));
         this.assembly = a;
         this.assemblyFill = avail;
