@@ -319,3 +319,9 @@ export function unpackGlobal_tcpip_forward(data: Uint8Array): HostPort {
 
 export const packGlobal_cancel_tcpip_forward = packGlobal_tcpip_forward;
 export const unpackGlobal_cancel_tcpip_forward = unpackGlobal_tcpip_forward;
+
+// ---- client side: local, remote and dynamic (SOCKS) forwarding ---------------------------------
+
+export * from "./_forwarding/client.js";
+export * from "./_forwarding/remote.js";
+export * from "./_forwarding/socks.js";
