@@ -157,6 +157,35 @@ test("localForward: a destination that shuts its write side first still receives
   }
 });
 
+test("localForward: the local socket is not read while the channel's window is used up, and is read again as the destination drains", async () => {
+  // More than the kernel's loopback buffers and the server's window take, so the window does run out.
+  const data = randomBytes(24 * 1024 * 1024);
+  let destSocket: Socket | undefined;
+  const dest = await serve((s) => {
+    destSocket = s;
+    s.pause();
+    digestService(s);
+  });
+  const { pump } = setup();
+  const listening = (await settle(pump, forwarding.localForward(pump.client, { port: 0 }, ["127.0.0.1", dest.port]))) as forwarding.SSHForwardingPort;
+  try {
+    const peer = new Peer(portOf(listening));
+    peer.socket.end(data);
+    const local = (): forwarding.SSHLocalForwardingProtocol | undefined => [...listening.factory.active][0];
+    await waitFor(pump, "the window used up and the socket paused", () => {
+      const p = local();
+      return p?.channel !== undefined && destSocket !== undefined && p.channel.remoteWindowLeft === 0 && (p.transport as unknown as { readingPaused: boolean }).readingPaused;
+    });
+    assert.ok(local()!.channel!.bufferedAmount <= 64 * 1024, `at most one read is held (${local()!.channel!.bufferedAmount} bytes)`);
+    destSocket!.resume();
+    await pump.until(() => peer.done);
+    assert.equal(peer.text, sha256(data) + "\n");
+  } finally {
+    await listening.stopListening();
+    await dest.stop();
+  }
+});
+
 test("localForward: a channel open the server refuses closes the local socket at once", async () => {
   const { client, pump } = setup({ allowForwarding: false });
   const listening = await settle(pump, forwarding.localForward(client, { port: 0 }, ["127.0.0.1", 9]));
