@@ -278,6 +278,7 @@ test("the listeners stop when the SSH connection's service stops, and their conn
     await pump.until(() => peer.text === "x");
     client.serviceStopped();
     await pump.until(() => peer.done);
+    await assert.rejects(settle(pump, forwarding.localForward(client, { port: 0 }, ["127.0.0.1", dest.port])), (e: Error) => e instanceof error.ConnectionStoppedError);
     for (const port of [portOf(local), portOf(socks)]) {
       const late = new Peer(port);
       let refused = false;

@@ -17,7 +17,7 @@ import type { Failure } from "@twisted-ts/internet/failure";
 import type { IAddress, IHalfCloseableProtocol, IListeningPort, IProtocolFactory, IReactorTCP, ITCPTransport } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
 import { Protocol } from "@twisted-ts/internet/protocol";
-import { ChannelOpenError } from "../../error.js";
+import { ChannelOpenError, ConnectionStoppedError } from "../../error.js";
 import { SSHChannel, type SSHChannelOptions } from "../channel.js";
 import type { SSHConnection } from "../connection.js";
 import { type HostPort, SSHForwardingClient, forwardingReactor, packOpen_direct_tcpip } from "../forwarding.js";
@@ -270,12 +270,15 @@ export class SSHForwardingPort implements IListeningPort {
 
 /** The listeners of each connection, stopped with it. */
 const listeners = new WeakMap<SSHConnection, Set<SSHForwardingPort>>();
+/** Connections whose service has stopped: a listener that comes up later is stopped at once. */
+const stoppedConnections = new WeakSet<SSHConnection>();
 
 /**
  * @internal Called by `SSHConnection.serviceStopped`: the connection's local and dynamic
  * listeners stop, and take no more connections.
  */
 export function stopLocalForwards(conn: SSHConnection): void {
+  stoppedConnections.add(conn);
   const ports = listeners.get(conn);
   if (ports === undefined) return;
   listeners.delete(conn);
@@ -288,6 +291,12 @@ function listenForwarding(factory: SSHLocalForwardingFactory, listen: ForwardLis
   return Deferred.fromPromise(forwardingReactor(reactor)).addCallback((r: IReactorTCP) =>
     new TCP4ServerEndpoint(r, listen.port, LISTEN_BACKLOG, listen.host ?? "127.0.0.1").listen(factory).addCallback((listening: IListeningPort) => {
       const port = new SSHForwardingPort(listening, factory);
+      if (stoppedConnections.has(conn)) {
+        // The SSH connection ended while the port was being bound.
+        return port.stopListening().addCallback(() => {
+          throw new ConnectionStoppedError("the SSH connection ended before the forward was listening");
+        });
+      }
       let ports = listeners.get(conn);
       if (ports === undefined) listeners.set(conn, (ports = new Set()));
       ports.add(port);
@@ -303,7 +312,8 @@ function listenForwarding(factory: SSHLocalForwardingFactory, listen: ForwardLis
  * 127.0.0.1; port 0 picks a free port, see the result's `getHost()`) and forwards each connection
  * to `destination` (resolved and connected to by the server) over a `direct-tcpip` channel.
  * Fires with the listening port (`stopListening()` ends the forward; connections already
- * forwarded go on), or fails with `CannotListenError`.
+ * forwarded go on), or fails with `CannotListenError` (or `ConnectionStoppedError` when the SSH
+ * connection ends first).
  */
 export function localForward(connection: SSHConnection, listen: ForwardListen, destination: HostPort, reactor?: IReactorTCP): Deferred<IListeningPort> {
   return listenForwarding(new SSHLocalForwardingFactory(connection, destination), listen, reactor);
