@@ -58,6 +58,8 @@ import {
   messages,
 } from "./_connection/messages.js";
 import { EMPTY, globalOk, isConchUser, isThenable, latin1, openFailureOf, openFailurePayload, sendParts, u32, whenReadyToConfirm } from "./_connection/util.js";
+import { stopLocalForwards } from "./_forwarding/client.js";
+import { forwardedTCPIPChannel } from "./_forwarding/remote.js";
 
 export { OPEN_ADMINISTRATIVELY_PROHIBITED, OPEN_CONNECT_FAILED, OPEN_RESOURCE_SHORTAGE, OPEN_UNKNOWN_CHANNEL_TYPE } from "../error.js";
 export * from "./_connection/messages.js";
@@ -129,10 +131,11 @@ export class SSHConnection extends SSHService {
 
   /**
    * The transport is gone: open channels are closed (`closed()`), channels still opening get
-   * `openFailed(ConnectionLost)`, and pending global requests errback.
+   * `openFailed(ConnectionLost)`, pending global requests errback, and local forwarding listeners stop.
    */
   override serviceStopped(): void {
     this.keepalive?.stop();
+    stopLocalForwards(this);
     for (const channel of [...this.channelsToRemoteChannel.keys()]) this.channelClosed(channel);
     const opening = [...this.channels.values()];
     this.channels.clear();
@@ -730,8 +733,8 @@ export class SSHConnection extends SSHService {
   /**
    * The peer asks for a channel. On a server (the transport has an avatar) the avatar's
    * `lookupChannel` decides; on a client, `channel_<type>(windowSize, maxPacket, data)` with
-   * non-alphanumerics in the type as `_`. Unknown types throw
-   * `ConchError("unknown channel", OPEN_UNKNOWN_CHANNEL_TYPE)`.
+   * non-alphanumerics in the type as `_`, else a `forwarded-tcpip` matching a `remoteForward`.
+   * Unknown types throw `ConchError("unknown channel", OPEN_UNKNOWN_CHANNEL_TYPE)`.
    */
   getChannel(channelType: string, windowSize: number, maxPacket: number, data: Uint8Array): SSHChannel {
     this.log.debug("got channel {channelType} request", { channelType });
@@ -746,7 +749,7 @@ export class SSHConnection extends SSHService {
       if (channel !== undefined && channel !== null && channel.name === "") channel.name = channelType;
     } else {
       const f = (this as unknown as Record<string, unknown>)[`channel_${channelType.replace(/[^A-Za-z0-9]/g, "_")}`];
-      channel = typeof f === "function" ? (f as ChannelFactoryMethod).call(this, windowSize, maxPacket, data) : undefined;
+      channel = typeof f === "function" ? (f as ChannelFactoryMethod).call(this, windowSize, maxPacket, data) : forwardedTCPIPChannel(this, channelType, windowSize, maxPacket, data);
     }
     if (channel === undefined || channel === null) throw new ConchError("unknown channel", OPEN_UNKNOWN_CHANNEL_TYPE);
     channel.conn = this;

@@ -398,3 +398,9 @@ export const unpackGlobal_cancel_tcpip_forward = unpackGlobal_tcpip_forward;
 
 export * from "./_forwarding/policy.js";
 export * from "./_forwarding/streamlocal.js";
+
+// ---- client side: local, remote and dynamic (SOCKS) forwarding ---------------------------------
+
+export * from "./_forwarding/client.js";
+export * from "./_forwarding/remote.js";
+export * from "./_forwarding/socks.js";
