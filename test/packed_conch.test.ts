@@ -6,18 +6,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { connect, createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { startSshd } from "./_support/sshd.js";
-import { requirePeer, runCommand, tempDir } from "./_support/peers.js";
+import { freePort, requirePeer, runCommand, spawnPeer, tempDir, waitForPort } from "./_support/peers.js";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const WORKSPACES = ["packages/internet", "packages/cred", "packages/conch"];
 
-test("node_modules/.bin/conch from the packed tarball: echo hi, exit 3, stdio, -tt, -J, -L refused, and a changed host key refused with 255", { timeout: 600_000 }, async (t) => {
+test("node_modules/.bin/conch from the packed tarball: echo hi, exit 3, stdio, -tt, -J, -L, -R 0, -A, and a changed host key refused with 255", { timeout: 600_000 }, async (t) => {
   if (requirePeer(t, "ssh-keygen", "openssh-client") === undefined) return;
   const home = tempDir(t, "twisted-ts-conch-home-");
   const ssh = join(home, ".ssh");
@@ -63,10 +64,42 @@ test("node_modules/.bin/conch from the packed tarball: echo hi, exit 3, stdio, -
   assert.match(jumped.stdout.toString("utf8"), new RegExp(`^127\\.0\\.0\\.1 \\d+ 127\\.0\\.0\\.1 ${sshd.port}\n$`), jumped.stderr);
   assert.equal(jumped.code, 0, jumped.stderr);
 
-  // -L is parsed, then refused until forwarding is wired.
-  const forward = await runCommand(conch, ["-L", "0.0.0.0:8080:[::1]:80", "-p", String(sshd.port), target, "true"], { env, cwd: project, timeoutMs: 120_000 });
-  assert.equal(forward.code, 255);
-  assert.match(forward.stderr, /local forwarding \(-L\): not supported yet/);
+  // -N -L: a local forward to a service on this machine, through sshd; -R 0: the allocated port is printed.
+  const service = createServer((socket) => {
+    const chunks: Buffer[] = [];
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("end", () => socket.end(`got ${Buffer.concat(chunks).length} bytes\n`));
+  });
+  await new Promise<void>((resolve) => service.listen(0, "127.0.0.1", resolve));
+  t.after(() => service.close());
+  const servicePort = (service.address() as AddressInfo).port;
+  const localPort = await freePort();
+  const forwarder = spawnPeer(t, conch, ["-N", "-L", `127.0.0.1:${localPort}:127.0.0.1:${servicePort}`, "-R", `0:127.0.0.1:${servicePort}`, "-p", String(sshd.port), target], env);
+  await waitForPort(localPort, 60_000);
+  const answer = await new Promise<string>((resolve, reject) => {
+    const c = connect(localPort, "127.0.0.1", () => c.end(Buffer.alloc(100_000, 7)));
+    let text = "";
+    c.on("data", (d: Buffer) => (text += d.toString("utf8")));
+    c.on("end", () => resolve(text));
+    c.on("error", reject);
+  });
+  assert.equal(answer, "got 100000 bytes\n", forwarder.output());
+  for (let i = 0; i < 200 && !/Allocated port \d+ for remote forward/.test(forwarder.output()); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(forwarder.output(), new RegExp(`Allocated port \\d+ for remote forward to 127\\.0\\.0\\.1:${servicePort}`));
+  forwarder.kill("SIGTERM");
+
+  // -A: the agent's key is listed on the far side (sshd forwards SSH_AUTH_SOCK to the command).
+  const agentSock = join(home, "agent.sock");
+  spawnPeer(t, "ssh-agent", ["-D", "-a", agentSock], env);
+  for (let i = 0; i < 200 && !existsSync(agentSock); i++) await new Promise((r) => setTimeout(r, 50));
+  const added = await runCommand("ssh-add", [join(ssh, "id_ed25519")], { env: { ...env, SSH_AUTH_SOCK: agentSock }, timeoutMs: 30_000 });
+  assert.equal(added.code, 0, added.stderr);
+  const agentEnv = { ...env, SSH_AUTH_SOCK: agentSock };
+  const listed = await runCommand(conch, ["-A", "-p", String(sshd.port), target, "ssh-add -l"], { env: agentEnv, cwd: project, timeoutMs: 120_000 });
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout.toString("utf8"), /conch-test \(ED25519\)/);
+  const without = await runCommand(conch, ["-p", String(sshd.port), target, "ssh-add -l"], { env: agentEnv, cwd: project, timeoutMs: 120_000 });
+  assert.equal(without.code, 2, "without -A the far side has no agent");
 
   // Another host's key under the same name: refused, whatever StrictHostKeyChecking says.
   const other = join(home, "other");

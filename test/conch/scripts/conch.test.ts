@@ -177,15 +177,15 @@ test("applyOption takes key=value and key value", () => {
   assert.throws(() => applyOption(o, "novalue"), /bad -o setting/);
 });
 
-test("setUpForwards fails with a clear 'not supported yet' error naming what was asked; nothing asked is fine", async () => {
+test("setUpForwards refuses what it cannot make (remote dynamic, -D on a Unix socket) with a clear error; nothing asked is fine", async () => {
   const conn = new connection.SSHConnection();
-  const o = parse("-L", "1:h:2", "-D", "3", "-A", "h");
-  await assert.rejects(Promise.resolve(setUpForwards(conn, o)), (e: unknown) => {
+  await assert.rejects(setUpForwards(conn, parse("-R", "8080", "h")), (e: unknown) => {
     assert.ok(e instanceof ForwardingNotSupported);
-    assert.equal(e.message, "local forwarding (-L), dynamic forwarding (-D), agent forwarding (-A): not supported yet");
+    assert.equal(e.message, "remote dynamic forwarding (-R localhost:8080): not supported");
     return true;
   });
-  await setUpForwards(conn, parse("h"));
+  await assert.rejects(setUpForwards(conn, parse("-D", "/tmp/socks.sock", "h")), ForwardingNotSupported);
+  assert.deepEqual(await setUpForwards(conn, parse("h")), []);
 });
 
 test("main: a bad command line prints the usage and exits 255; --help prints it and exits 0", async () => {

@@ -36,6 +36,7 @@ import { packRequest_pty_req, packRequest_window_change, parseRequest_exit_statu
 import { isMainModule } from "./_bin.js";
 import { type ConchOptions, parseArgs, UsageError } from "./_conch_args.js";
 import { setUpForwards, wantsForwards } from "./_conch_forwards.js";
+import { requestAgentForwarding } from "../client/agent.js";
 
 export {
   applyOption,
@@ -101,6 +102,7 @@ class ConchSession extends SSHChannel {
 
   override channelOpen(_specificData: Uint8Array): void {
     const conn = this.conn;
+    if (this.o.forwardAgent) requestAgentForwarding(this).addErrback(() => void this.io.stderr.write("Agent forwarding request failed on channel 0\n"));
     if (this.pty) {
       const geometry = [this.io.stdout.rows ?? 24, this.io.stdout.columns ?? 80, 0, 0] as const;
       conn
@@ -242,7 +244,7 @@ async function run(o: ConchOptions, io: IO): Promise<number> {
     return `Connection to ${o.host} closed by remote host.`;
   };
   try {
-    if (wantsForwards(o)) await setUpForwards(conn, o);
+    if (wantsForwards(o)) await setUpForwards(conn, o, io);
   } catch (e) {
     io.stderr.write(`${describe(e)}\n`);
     transport.loseConnection();
