@@ -24,7 +24,7 @@ export { AuthorizedKeysFiles, PamtesterChecker, RootLoginChecker, unsafePath } f
 export { defaultHostKeyDirectory, generateMissingHostKeys, loadHostKeys, HOST_KEY_FILES } from "./_conchd/hostkeys.js";
 export { connectionOf, lineFields, minimumLevel } from "./_conchd/logging.js";
 export { ConchdFactory, ConchdServerTransport, readCAKeys } from "./_conchd/server.js";
-export { forwardingPolicyOf, startupLimitsOf, NotEnforcedError } from "./_conchd/policy.js";
+export { forwardingPolicyOf, parseExemptList, parseMaxStartups, parseNetBlockSize, parsePenalties, parsePerSourceMaxStartups, showPenalties, startupLimitsOf } from "./_conchd/policy.js";
 export { restartDelay } from "./_conchd/workers.js";
 export { loadConfig, type ConchdOptions } from "./_conchd/daemon.js";
 
