@@ -1,7 +1,8 @@
 /**
  * Many clients against one server, ours and OpenSSH's sshd side by side in one run, on loopback.
  * The load comes from K client processes (bench/_load_client.ts, our client), each running many
- * connections; our server runs in processes of its own (bench/_cluster_server.ts).
+ * connections; our server runs in processes of its own: bench/_our_server.ts for the direct case
+ * (it reports memory and event-loop delay), the `conchd` command behind HAProxy.
  *
  * (a) N concurrent sessions, each a new connection: handshake (curve25519-sha256), publickey
  *     login, `exec true`, close. Sessions per second over the whole span, p50/p99 latency,
@@ -10,8 +11,9 @@
  *     heap deltas (ours, one process, after a GC) and from the PSS and RSS of every sshd process
  *     (sshd forks per connection, so its memory is counted across processes).
  * (c) the same against sshd (MaxStartups and MaxSessions raised so it never drops).
- * (d) ours behind HAProxy (send-proxy-v2, a `haproxy:` endpoint) with 1 and 2 workers sharing one
- *     port (node:cluster), load (a) again.
+ * (d) `conchd` (packages/conch/dist/scripts/conchd.js, the server command as users run it, with a
+ *     temp config) behind HAProxy (send-proxy-v2, a `haproxy:` endpoint) with `--workers 1` and
+ *     `--workers 2` (node:cluster, one shared port), load (a) again.
  *
  *     npx tsc -b && node bench/dist/load.js [--quick] [--sizes=50,100,500] [--idle=10000]
  *         [--sshd-idle=1000] [--clients=4] [--no-sshd] [--no-haproxy]
@@ -26,7 +28,7 @@ import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { freePort, waitForPort } from "./_net.js";
 import { startSshd } from "./_servers.js";
-import type { ServerStats } from "./_cluster_server.js";
+import type { ServerStats } from "./_our_server.js";
 
 const flags = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string | undefined]));
 const QUICK = flags.has("quick");
@@ -42,6 +44,7 @@ const CLIENTS = num("clients", 4, 2);
 const KEX = "curve25519-sha256";
 const USER = userInfo().username;
 const DIST = new URL(".", import.meta.url).pathname;
+const CONCHD = new URL("../../packages/conch/dist/scripts/conchd.js", import.meta.url).pathname;
 
 interface ExecResult {
   start: number;
@@ -101,14 +104,14 @@ async function execLoad(port: number, keyPath: string, n: number): Promise<ExecR
   return { perSecond: lat.length / span, p50: pct(lat, 50), p99: pct(lat, 99), failures, firstError: rs.find((r) => r.firstError)?.firstError };
 }
 
-/** Our server in processes of its own; `stats()` asks it over IPC. */
+/** Our server in a process of its own; `stats()` asks it over IPC. */
 class OurServerProcess {
   private readonly child: ChildProcess;
   private readonly ready: Promise<void>;
   private waiting: ((s: ServerStats) => void) | undefined;
-  constructor(workers: number, endpoint: string, userPub: string, hostKeyPath: string) {
-    const a = JSON.stringify({ workers, endpoint, userPub, hostKeyPath });
-    this.child = spawnNode(["--expose-gc", join(DIST, "_cluster_server.js"), a], ["ignore", "inherit", "inherit", "ipc"]);
+  constructor(endpoint: string, userPub: string, hostKeyPath: string) {
+    const a = JSON.stringify({ endpoint, userPub, hostKeyPath });
+    this.child = spawnNode(["--expose-gc", join(DIST, "_our_server.js"), a], ["ignore", "inherit", "inherit", "ipc"]);
     this.ready = new Promise((resolve, reject) => {
       this.child.on("message", (m: { listening?: boolean; stats?: ServerStats }) => {
         if (m.listening === true) resolve();
@@ -129,6 +132,37 @@ class OurServerProcess {
   stop(): void {
     this.child.disconnect();
   }
+}
+
+/**
+ * The `conchd` config of the HAProxy cases: the bench's host key and user key, as the direct
+ * server has them; MaxStartups raised as sshd's in the same run and loopback never penalised (the
+ * load comes from one address on purpose); errors only in the log.
+ */
+function conchdConfig(dir: string): string {
+  writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "id_ed25519.pub")));
+  return [
+    `HostKey ${join(dir, "ourhost")}`,
+    `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+    // The keys are in a fresh 0700 folder under /tmp, which StrictModes would refuse.
+    "StrictModes no",
+    "PasswordAuthentication no",
+    "SetEnv SHLVL=1",
+    "MaxStartups 100000:30:100000",
+    "PerSourcePenaltyExemptList 127.0.0.0/8,::1",
+    "LogLevel ERROR",
+    "ShutdownGraceTime 0",
+    "",
+  ].join("\n");
+}
+
+/** `conchd -f config -p endpoint --workers N`; resolves once its port takes connections. */
+async function startConchd(config: string, endpoint: string, port: number, workers: number): Promise<() => void> {
+  const child = spawnNode([CONCHD, "-f", config, "-p", endpoint, "--workers", String(workers)], ["ignore", "inherit", "inherit"]);
+  const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`conchd exited ${code}`))));
+  exited.catch(() => undefined);
+  await Promise.race([waitForPort(port), exited]);
+  return () => child.kill("SIGTERM");
 }
 
 /** PSS and RSS (bytes) summed over `pid` and all its descendants. */
@@ -208,7 +242,7 @@ async function main(): Promise<void> {
 
     const targets: Array<{ name: string; port: number; ours?: OurServerProcess; sshdPid?: number }> = [];
     const oursPort = await freePort();
-    const ours = new OurServerProcess(0, `tcp:${oursPort}:interface=127.0.0.1:backlog=4096`, userPub, join(dir, "ourhost"));
+    const ours = new OurServerProcess(`tcp:${oursPort}:interface=127.0.0.1:backlog=4096`, userPub, join(dir, "ourhost"));
     stops.push(() => ours.stop());
     await ours.whenListening();
     targets.push({ name: "twisted-ts", port: oursPort, ours });
@@ -218,18 +252,18 @@ async function main(): Promise<void> {
       targets.push({ name: "sshd", port: sshd.port, sshdPid: sshd.pid });
     }
     if (!flags.has("no-haproxy")) {
+      const config = join(dir, "conchd.conf");
+      writeFileSync(config, conchdConfig(dir));
       for (const workers of [1, 2]) {
         const back = await freePort();
         const front = await freePort();
-        const s = new OurServerProcess(workers, `haproxy:tcp:${back}:interface=127.0.0.1:backlog=4096`, userPub, join(dir, "ourhost"));
-        stops.push(() => s.stop());
-        await s.whenListening();
+        stops.push(await startConchd(config, `haproxy:tcp:${back}:interface=127.0.0.1:backlog=4096`, back, workers));
         const cfg = join(dir, `haproxy-${workers}.cfg`);
         writeFileSync(cfg, haproxyConfig(front, back));
         const h = spawn("haproxy", ["-f", cfg, "-db"], { stdio: ["ignore", "ignore", "inherit"] });
         stops.push(() => h.kill());
         await waitForPort(front);
-        targets.push({ name: `HAProxy → twisted-ts ×${workers}`, port: front, ours: s });
+        targets.push({ name: `HAProxy → conchd --workers ${workers}`, port: front });
       }
     }
 

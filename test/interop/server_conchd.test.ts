@@ -4,7 +4,8 @@
  * folder. OpenSSH's ssh (exec), scp -O both ways, sftp and ssh -L work against it; SIGHUP takes a new
  * config and key without dropping a running session; SIGTERM lets a running command finish while
  * new connections are refused; JSON log lines carry the peer; `--workers 2` serves; a password
- * goes through PAM (pamtester); and conchd run as twts-alice with nothing but a port serves her.
+ * goes through PAM (pamtester); conchd run as twts-alice with nothing but a port serves her; and
+ * PermitOpen and PerSourcePenalties from the config are enforced.
  * Serving twts-alice needs root (CI runs as root).
  */
 import { after, before, test, type TestContext } from "node:test";
@@ -110,7 +111,8 @@ async function ssh(t: TestContext, port: number, key: string, user: string, extr
   if (bin === undefined) return undefined;
   const portFlag = program === "scp" ? "-P" : "-p";
   const common = ["-F", "/dev/null", portFlag, String(port), "-o", "UserKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", key];
-  const args = program === "scp" ? [...common, ...extra, ...command] : [...common, ...extra, `${user}@127.0.0.1`, ...command];
+  // `extra` first: ssh takes an option's first value, so a test may override the common ones.
+  const args = program === "scp" ? [...extra, ...common, ...command] : [...extra, ...common, `${user}@127.0.0.1`, ...command];
   const r = await runCommand(bin, args, { env: { PATH: "/usr/bin:/bin", HOME: tmpdir(), LANG: "C.UTF-8" }, timeoutMs: 60_000 });
   return { code: r.code, out: r.stdout.toString(), stderr: r.stderr };
 }
@@ -220,6 +222,67 @@ test("conchd as root serves twts-alice: ssh exec, scp -O both ways, sftp, ssh -L
   const authed = d.lines().find((l) => / authenticated with publickey/.test(String(l["msg"])));
   assert.equal(authed?.["user"], s.account.name);
   assert.match(String(authed?.["peer"]), /^127\.0\.0\.1:\d+$/);
+});
+
+/** A loopback service that greets each connection with `text`; resolves with its port. */
+async function greeter(t: TestContext, text: string): Promise<number> {
+  const service = createServer((c) => c.end(text));
+  await new Promise<void>((resolve) => service.listen(0, "127.0.0.1", resolve));
+  t.after(() => service.close());
+  return (service.address() as { port: number }).port;
+}
+
+/** What a local port sends before closing ("" when nothing, or nothing listens). */
+function readAll(port: number): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const c = connect(port, "127.0.0.1");
+    let text = "";
+    c.on("data", (b: Buffer) => (text += b.toString()));
+    c.on("end", () => resolve(text));
+    c.on("error", () => resolve(text));
+  });
+}
+
+test("issue 14: PermitOpen lets ssh -L reach the listed destination and refuses another (open failed)", async (t) => {
+  const s = await setup(t);
+  if (s === undefined) return;
+  const portA = await greeter(t, "service A\n");
+  const portB = await greeter(t, "service B\n");
+  const conf = join(s.dir, "conchd.conf");
+  writeFileSync(conf, `StrictModes no\nAuthorizedKeysFile ${s.dir}/%u\nPasswordAuthentication no\nPermitOpen 127.0.0.1:${portA}\n`);
+  const d = await startConchd(t, ["-f", conf, "-d", join(s.dir, "hostkeys"), "-p", "tcp:0:interface=127.0.0.1"]);
+  const [localA, localB] = [await freePort(), await freePort()];
+  const release = join(s.dir, "release");
+  // ssh reports a refused open at INFO.
+  const tunnel = ssh(t, d.port, s.key.path, s.account.name, ["-o", "LogLevel=INFO", "-L", `127.0.0.1:${localA}:127.0.0.1:${portA}`, "-L", `127.0.0.1:${localB}:127.0.0.1:${portB}`], [`while [ ! -e ${release} ]; do sleep 0.1; done`]);
+  await d.waitFor((l) => String(l["msg"]).includes("while [ ! -e"), "exec line of the tunnel's session");
+  assert.equal(await readAll(localA), "service A\n");
+  assert.equal(await readAll(localB), "", "nothing comes through from a destination PermitOpen does not list");
+  writeFileSync(release, "");
+  const r = await tunnel;
+  assert.equal(r?.code, 0, r?.stderr);
+  assert.match(r?.stderr ?? "", new RegExp(`open failed: administratively prohibited: 127\\.0\\.0\\.1:${portB} is not a PermitOpen destination`));
+  await d.waitFor((l) => /refused direct-tcpip channel .* by the forwarding policy/.test(String(l["msg"])), "policy refusal line");
+});
+
+test("issue 14: PerSourcePenalties authfail:30 min:1 refuses a source after a failed login, and only that source", async (t) => {
+  const s = await setup(t);
+  if (s === undefined) return;
+  const conf = join(s.dir, "conchd.conf");
+  writeFileSync(conf, `StrictModes no\nAuthorizedKeysFile ${s.dir}/%u\nPasswordAuthentication no\nPerSourcePenalties authfail:30 min:1\n`);
+  const d = await startConchd(t, ["-f", conf, "-d", join(s.dir, "hostkeys"), "-p", "tcp:0:interface=127.0.0.1"]);
+  const stranger = await newKey(s.dir, "id_stranger");
+  const failed = await ssh(t, d.port, stranger.path, s.account.name, ["-b", "127.0.0.2"], ["true"]);
+  assert.equal(failed?.code, 255);
+  assert.match(failed?.stderr ?? "", /Permission denied/);
+  await d.waitFor((l) => /^new 127\.0\.0\.2\/32 active penalty of 30s/.test(String(l["msg"])), "penalty line");
+
+  const refused = await ssh(t, d.port, s.key.path, s.account.name, ["-b", "127.0.0.2"], ["true"]);
+  assert.equal(refused?.code, 255, "the penalised source is refused even with the right key");
+  await d.waitFor((l) => /^drop connection from 127\.0\.0\.2: penalty: failed authentication/.test(String(l["msg"])), "drop line");
+  const other = await ssh(t, d.port, s.key.path, s.account.name, ["-b", "127.0.0.3"], ["echo other"]);
+  assert.equal(other?.code, 0, other?.stderr);
+  assert.equal(other?.out, "other\n");
 });
 
 test("behind haproxy (the PROXY protocol), log lines carry the source address from the header", async (t) => {

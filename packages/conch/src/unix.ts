@@ -42,7 +42,7 @@ import {
   openConnectForwardingClient,
   unpackGlobal_tcpip_forward,
 } from "./ssh/forwarding.js";
-import { forwardingBindAddress, type ForwardingPolicy } from "./ssh/_forwarding/policy.js";
+import { forwardingBindAddress, forwardingPolicy, type ForwardingPolicy } from "./ssh/_forwarding/policy.js";
 import { cancelStreamLocalForward, openStreamLocalForUser, streamLocalForward } from "./_unix/streamlocal_server.js";
 import { UserSockets, type StreamLocalReactor, type UserSocketListener } from "./_unix/streamlocal.js";
 import { SSHSession, wrapProtocol, type SSHSessionProcessProtocol } from "./ssh/session.js";
@@ -127,13 +127,19 @@ export interface UnixRealmOptions {
    */
   lookupUser?: UserLookup;
   /**
-   * Remote forwarding (`tcpip-forward`) binds the address the client names, as OpenSSH's
-   * `GatewayPorts yes`; by default it binds loopback only.
+   * What this realm's logins may forward (sshd_config's AllowTcpForwarding, PermitOpen,
+   * PermitListen, GatewayPorts, …), over OpenSSH's defaults; when unset, the factory's
+   * `forwardingPolicy` applies. Given here, a login keeps the policy of the realm that made it.
+   */
+  forwardingPolicy?: Partial<ForwardingPolicy>;
+  /**
+   * Shorthand for `GatewayPorts clientspecified` (remote forwards bind the address the client
+   * names) when the policy says `no`; by default they bind loopback only.
    */
   gatewayPorts?: boolean;
   /** Give sessions terminals on pty-req (needs node-pty); false refuses every pty-req. Default true. */
   pty?: boolean;
-  /** Allow port forwarding (`direct-tcpip` channels and `tcpip-forward`); default true. */
+  /** false is shorthand for `AllowTcpForwarding no` (no `direct-tcpip` channels or `tcpip-forward`); default true. */
   allowForwarding?: boolean;
   /**
    * Variables every session starts with, over sshd's own (OpenSSH's `SetEnv`). `{ SHLVL: "1" }`
@@ -203,7 +209,7 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     this.options = options;
     this.pwd = resolveUnixUser(username, options.lookupUser ?? ((n) => getpwnam(n)), serverUid());
     this.channelLookup["session"] = SSHSession;
-    if (options.allowForwarding !== false) this.channelLookup["direct-tcpip"] = openConnectForwardingClient;
+    this.channelLookup["direct-tcpip"] = openConnectForwardingClient;
     this.channelLookup["direct-streamlocal@openssh.com"] = (o) => openStreamLocalForUser(this, o);
   }
 
@@ -212,7 +218,7 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
    * connection; port 0 picks a free port, sent back in the reply.
    */
   global_tcpip_forward(data: Uint8Array): GlobalRequestResult {
-    if (this.options.allowForwarding === false || this.conn === undefined) return false;
+    if (this.conn === undefined) return false;
     const conn = this.conn;
     const [host, port] = unpackGlobal_tcpip_forward(data);
     const bindHost = forwardingBindAddress(this.getForwardingPolicy(), host);
@@ -249,13 +255,16 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
   }
 
   /**
-   * The forwarding policy of this login: the factory's (OpenSSH's defaults for what it leaves
-   * unset), with the realm's `gatewayPorts: true` as `GatewayPorts clientspecified`. Override to
-   * decide per user.
+   * The forwarding policy of this login, the one place the realm's options meet: the realm's
+   * `forwardingPolicy`, else the factory's (OpenSSH's defaults for what is unset), with the
+   * shorthands applied (`allowForwarding: false` as `AllowTcpForwarding no`, `gatewayPorts: true`
+   * as `GatewayPorts clientspecified` where the policy says `no`). Override to decide per user.
    */
   override getForwardingPolicy(): ForwardingPolicy {
-    const policy = super.getForwardingPolicy();
-    return this.options.gatewayPorts === true && policy.gatewayPorts === "no" ? { ...policy, gatewayPorts: "clientspecified" } : policy;
+    let policy = this.options.forwardingPolicy !== undefined ? forwardingPolicy(this.options.forwardingPolicy) : super.getForwardingPolicy();
+    if (this.options.allowForwarding === false) policy = { ...policy, allowTcpForwarding: "no" };
+    if (this.options.gatewayPorts === true && policy.gatewayPorts === "no") policy = { ...policy, gatewayPorts: "clientspecified" };
+    return policy;
   }
 
   /** The UNIX sockets of this login, opened with the user's rights. */

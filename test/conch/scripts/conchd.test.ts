@@ -21,7 +21,6 @@ import {
   defaultHostKeyDirectory,
   dumpConfig,
   expandTokens,
-  forwardingPolicyOf,
   generateMissingHostKeys,
   lineFields,
   loadHostKeys,
@@ -31,7 +30,6 @@ import {
   parseTime,
   readCAKeys,
   restartDelay,
-  startupLimitsOf,
   tokenize,
   unsafePath,
   type ConchdConfig,
@@ -162,16 +160,6 @@ test("-T prints every keyword in lowercase with its effective value", () => {
   assert.match(out, /^listen tcp:2222$/m);
 });
 
-test("settings another branch enforces are refused, not silently ignored, until they are wired", () => {
-  assert.doesNotThrow(() => forwardingPolicyOf(parse("AllowTcpForwarding no\nGatewayPorts yes\n")));
-  assert.deepEqual(forwardingPolicyOf(parse("AllowTcpForwarding no\n")), { allowTcpForwarding: false, allowStreamLocalForwarding: true, gatewayPorts: false });
-  assert.throws(() => forwardingPolicyOf(parse("AllowTcpForwarding local\n")), /AllowTcpForwarding local is not enforced/);
-  assert.throws(() => forwardingPolicyOf(parse("PermitOpen 127.0.0.1:80\n")), /PermitOpen 127.0.0.1:80 is not enforced/);
-  assert.deepEqual(startupLimitsOf(parse("")).maxStartups, { start: 10, rate: 30, full: 100 });
-  assert.throws(() => startupLimitsOf(parse("MaxStartups 5:50:20\n")), /not enforced/);
-  assert.throws(() => startupLimitsOf(parse("PerSourceMaxStartups 3\n")), /not enforced/);
-});
-
 test("the default host key folder: /etc/ssh for root, the XDG state folder otherwise", () => {
   assert.equal(defaultHostKeyDirectory(0, {}), "/etc/ssh");
   assert.equal(defaultHostKeyDirectory(1000, { HOME: "/home/a" }), "/home/a/.local/state/twisted-ts/conchd");
@@ -217,7 +205,7 @@ test("the factory gives each connection the config's limits: transport, userauth
   const conn = new f.services["ssh-connection"]!() as connection.SSHConnection;
   assert.deepEqual([conn.maxSessions, conn.maxOpenChannels], [2, 50]);
   assert.equal(f.authSettings.permitTTY, false);
-  assert.equal(f.authSettings.allowTcpForwarding, false);
+  assert.equal(f.forwardingPolicy.allowTcpForwarding, "no");
   // Without pamtester, only publickey is offered.
   assert.deepEqual(f.portal?.listCredentialsInterfaces().map((i) => i.name), ["ISSHPrivateKey"]);
 });

@@ -15,7 +15,6 @@ import { ConfigError, type ConfigLine, dumpConfig } from "./_conchd/config.js";
 import { splitWords } from "./_cftp_commands.js";
 import { hostKeysMissing, hostKeysOf, loadConfig, serve, type ConchdOptions } from "./_conchd/daemon.js";
 import { checkersFor, findPasswordMechanism, realmFor } from "./_conchd/server.js";
-import { forwardingPolicyOf, startupLimitsOf } from "./_conchd/policy.js";
 import { runPrimary, workerSlot } from "./_conchd/workers.js";
 
 export { ConfigError, dumpConfig, listenEndpoints, parseConfig, tokenize, type ConchdConfig, type ConfigLine, type ParsedConfig } from "./_conchd/config.js";
@@ -24,7 +23,7 @@ export { AuthorizedKeysFiles, PamtesterChecker, RootLoginChecker, unsafePath } f
 export { defaultHostKeyDirectory, generateMissingHostKeys, loadHostKeys, HOST_KEY_FILES } from "./_conchd/hostkeys.js";
 export { connectionOf, lineFields, minimumLevel } from "./_conchd/logging.js";
 export { ConchdFactory, ConchdServerTransport, readCAKeys } from "./_conchd/server.js";
-export { forwardingPolicyOf, startupLimitsOf, NotEnforcedError } from "./_conchd/policy.js";
+export { forwardingPolicyOf, parseExemptList, parseMaxStartups, parseNetBlockSize, parsePenalties, parsePerSourceMaxStartups, showPenalties, startupLimitsOf } from "./_conchd/policy.js";
 export { restartDelay } from "./_conchd/workers.js";
 export { loadConfig, type ConchdOptions } from "./_conchd/daemon.js";
 
@@ -131,8 +130,6 @@ export function parseArgs(argv: readonly string[]): ConchdCommandLine {
 function check(options: ConchdOptions, dump: boolean): void {
   const { config, warnings } = loadConfig(options);
   for (const w of warnings) process.stderr.write(`conchd: ${w}\n`);
-  forwardingPolicyOf(config);
-  startupLimitsOf(config);
   checkersFor(config, findPasswordMechanism(), (m) => process.stderr.write(`conchd: ${m}\n`));
   realmFor(config);
   if (hostKeysMissing(config)) process.stderr.write(`conchd: host keys missing in ${config.hostKeyDirectory} are generated on the first start\n`);

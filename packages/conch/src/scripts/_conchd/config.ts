@@ -4,6 +4,7 @@
  * Command-line options are parsed first, as sshd's `-o`, so they win over the file.
  */
 import { splitWords } from "../_cftp_commands.js";
+import type { MaxStartups, NetBlockSize, PerSourcePenalties } from "../../ssh/_factory/srclimit.js";
 import { KEYWORDS, type KeywordSpec } from "./keywords.js";
 
 /** sshd's PermitRootLogin values (`without-password` is read as `prohibit-password`). */
@@ -52,6 +53,8 @@ export interface ConchdConfig {
   /** PermitListen: `[host:]port` patterns, `any` or `none`. */
   permitListen: string[];
   gatewayPorts: "no" | "yes" | "clientspecified";
+  /** StreamLocalBindUnlink: a remote UNIX-socket forward removes a file already at its path. */
+  streamLocalBindUnlink: boolean;
   allowAgentForwarding: boolean;
   x11Forwarding: boolean;
   permitTTY: boolean;
@@ -64,12 +67,16 @@ export interface ConchdConfig {
   maxSessions: number;
   /** LoginGraceTime in seconds; 0 for none. */
   loginGraceTime: number;
-  /** MaxStartups `start:rate:full`, as written (mapped by `startupLimitsOf`). */
-  maxStartups: string;
-  /** PerSourceMaxStartups: a number or `none`. */
-  perSourceMaxStartups: string;
-  /** PerSourcePenalties, as written. */
-  perSourcePenalties: string;
+  /** MaxStartups `start:rate:full`. */
+  maxStartups: MaxStartups;
+  /** PerSourceMaxStartups; Infinity is `none`. */
+  perSourceMaxStartups: number;
+  /** PerSourceNetBlockSize `ipv4:ipv6`. */
+  perSourceNetBlockSize: NetBlockSize;
+  /** PerSourcePenalties: what is set over OpenSSH's defaults; `{ enabled: false }` is `no`. */
+  perSourcePenalties: Partial<PerSourcePenalties>;
+  /** PerSourcePenaltyExemptList: addresses and CIDR blocks never penalised. */
+  perSourcePenaltyExemptList: string[];
   /** AuthFailureDelay: seconds before a failed password, keyboard-interactive or signed key is answered. */
   authFailureDelay: number;
   maxPacketLength: number;

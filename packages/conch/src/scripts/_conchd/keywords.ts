@@ -15,6 +15,8 @@ import { DEFAULT_MAX_AUTH_TRIES, MAX_INFO_PROMPTS, MAX_USERNAME_LENGTH } from ".
 import { DEFAULT_MAX_SESSIONS, MAX_OPEN_CHANNELS } from "../../ssh/_connection/messages.js";
 import { REQUIRED_RSA_SIZE } from "../../ssh/keys.js";
 import { DEFAULT_MODULI_PATH } from "../../ssh/factory.js";
+import { DEFAULT_MAX_STARTUPS, DEFAULT_NET_BLOCK_SIZE } from "../../ssh/_factory/srclimit.js";
+import { parseExemptList, parseMaxStartups, parseNetBlockSize, parsePenalties, parsePermission, parsePerSourceMaxStartups, showMaxStartups, showPenalties } from "./policy.js";
 
 /** One keyword: a single-valued one has `parse`, a list one (`multi`) has `apply`. */
 export interface KeywordSpec {
@@ -135,14 +137,6 @@ function list(name: string, field: string, def: unknown[], check: (args: string[
   };
 }
 
-function hostPortList(v: string[]): string[] {
-  if (v.length === 1 && ["any", "none"].includes(v[0]!.toLowerCase())) return [v[0]!.toLowerCase()];
-  for (const x of v) {
-    if (x.toLowerCase() === "any" || x.toLowerCase() === "none") throw new Error(`${x} must stand alone`);
-  }
-  return v;
-}
-
 const FORWARDING = choice(["all", "local", "remote", "no"] as const, { yes: "all" });
 const LOG_LEVELS = ["QUIET", "FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG"] as const;
 
@@ -183,9 +177,10 @@ export const KEYWORDS: readonly KeywordSpec[] = [
   },
   single("AllowTcpForwarding", "allowTcpForwarding", "all", FORWARDING, (v) => (v === "all" ? "yes" : v)),
   single("AllowStreamLocalForwarding", "allowStreamLocalForwarding", "all", FORWARDING, (v) => (v === "all" ? "yes" : v)),
-  words("PermitOpen", "permitOpen", ["any"]),
-  words("PermitListen", "permitListen", ["any"]),
+  { ...words("PermitOpen", "permitOpen", ["any"]), parse: (args: string[]) => parsePermission(args, false) },
+  { ...words("PermitListen", "permitListen", ["any"]), parse: (args: string[]) => parsePermission(args, true) },
   single("GatewayPorts", "gatewayPorts", "no", choice(["no", "yes", "clientspecified"] as const)),
+  single("StreamLocalBindUnlink", "streamLocalBindUnlink", false, yesNo, showYesNo),
   single("AllowAgentForwarding", "allowAgentForwarding", true, yesNo, showYesNo),
   single("X11Forwarding", "x11Forwarding", false, yesNo, showYesNo),
   single("PermitTTY", "permitTTY", true, yesNo, showYesNo),
@@ -210,12 +205,11 @@ export const KEYWORDS: readonly KeywordSpec[] = [
   single("MaxAuthTries", "maxAuthTries", DEFAULT_MAX_AUTH_TRIES, integer(1, 1000)),
   single("MaxSessions", "maxSessions", DEFAULT_MAX_SESSIONS, integer(0, 100000)),
   single("LoginGraceTime", "loginGraceTime", DEFAULT_LOGIN_GRACE_TIME, parseTime),
-  single("MaxStartups", "maxStartups", "10:30:100", (v) => {
-    if (!/^\d+(:\d+:\d+)?$/.test(v)) throw new Error(`expected start:rate:full or a number, not ${JSON.stringify(v)}`);
-    return v;
-  }),
-  single("PerSourceMaxStartups", "perSourceMaxStartups", "none", (v) => (v.toLowerCase() === "none" ? "none" : String(integer(1)(v)))),
-  { ...single("PerSourcePenalties", "perSourcePenalties", "", (v) => v, (v) => v || "none"), parse: (args: string[]) => (args.join(" ").toLowerCase() === "none" ? "" : args.join(" ")) },
+  single("MaxStartups", "maxStartups", DEFAULT_MAX_STARTUPS, parseMaxStartups, showMaxStartups),
+  single("PerSourceMaxStartups", "perSourceMaxStartups", Infinity, parsePerSourceMaxStartups, (v) => (v === Infinity ? "none" : String(v))),
+  single("PerSourceNetBlockSize", "perSourceNetBlockSize", DEFAULT_NET_BLOCK_SIZE, parseNetBlockSize, (v) => `${v.ipv4}:${v.ipv6}`),
+  { ...single("PerSourcePenalties", "perSourcePenalties", {}, () => ({}), showPenalties), parse: (args: string[]) => parsePenalties(args, parseTime) },
+  single("PerSourcePenaltyExemptList", "perSourcePenaltyExemptList", [], parseExemptList, (v) => v.join(",") || "none"),
   single("AuthFailureDelay", "authFailureDelay", 1, (v) => {
     const n = Number(v);
     if (!/^\d+(\.\d+)?$/.test(v) || n > 60) throw new Error(`expected seconds from 0 to 60, not ${JSON.stringify(v)}`);

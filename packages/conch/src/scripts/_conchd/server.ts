@@ -87,17 +87,18 @@ export function checkersFor(config: ConchdConfig, mechanism: PasswordMechanism, 
   return out.map((c) => new RootLoginChecker(c, config.permitRootLogin));
 }
 
-/** The Unix realm a config asks for: SetEnv, AcceptEnv, Subsystem, GatewayPorts, AllowTcpForwarding. */
+/**
+ * The Unix realm a config asks for: SetEnv, AcceptEnv, Subsystem, and the forwarding policy. The
+ * realm carries the policy so a login keeps the one it started with across a reload (SIGHUP).
+ */
 export function realmFor(config: ConchdConfig): UnixSSHRealm {
-  const forwarding = forwardingPolicyOf(config);
   const subsystems: Record<string, string> = {};
   for (const [name, cmd] of Object.entries(config.subsystem)) subsystems[name] = cmd === "internal-sftp" ? DEFAULT_SUBSYSTEMS["sftp"]! : cmd;
   return new UnixSSHRealm({
     env: config.setEnv,
     acceptEnv: patternMatcher(config.acceptEnv),
     subsystems,
-    gatewayPorts: forwarding.gatewayPorts,
-    allowForwarding: forwarding.allowTcpForwarding,
+    forwardingPolicy: forwardingPolicyOf(config),
   });
 }
 
@@ -180,9 +181,11 @@ export class ConchdFactory extends SSHFactory {
   idPrefix = "";
   config: ConchdConfig | undefined = undefined;
 
-  /** Applies a config and its host keys; throws (leaving the old settings) when the config cannot be served. */
+  /**
+   * Applies a config and its host keys; throws (leaving the old settings) when the config cannot be
+   * served. The per-source limits apply to the next connection; the penalties already earned stay.
+   */
   configure(config: ConchdConfig, hostKeys: HostKeys, mechanism: PasswordMechanism): void {
-    startupLimitsOf(config);
     const services = { "ssh-userauth": userAuthFor(config), "ssh-connection": connectionFor(config) };
     const portal = new Portal(realmFor(config), checkersFor(config, mechanism));
     const forwarding = forwardingPolicyOf(config);
@@ -192,13 +195,18 @@ export class ConchdFactory extends SSHFactory {
     this.hostCertificates = hostKeys.certificates;
     this.services = services;
     this.portal = portal;
+    this.forwardingPolicy = forwarding;
+    const limits = startupLimitsOf(config);
+    this.maxStartups = limits.maxStartups;
+    this.perSourceMaxStartups = limits.perSourceMaxStartups;
+    this.perSourceNetBlockSize = limits.perSourceNetBlockSize;
+    this.perSourcePenalties = limits.perSourcePenalties;
+    this.perSourcePenaltyExemptList = [...limits.perSourcePenaltyExemptList];
     // The moduli are read once, on the first group exchange: a changed ModuliFile needs a restart.
     if (!this.primesRead) this.moduliPath = config.moduliFile === "none" ? undefined : config.moduliFile;
     this.authSettings = {
       permitUserEnvironment: config.permitUserEnvironment,
       permitTTY: config.permitTTY,
-      allowTcpForwarding: forwarding.allowTcpForwarding,
-      allowStreamLocalForwarding: forwarding.allowStreamLocalForwarding,
       allowAgentForwarding: config.allowAgentForwarding,
       x11Forwarding: config.x11Forwarding,
     };
