@@ -379,7 +379,8 @@ test("dynamicForward: a refused channel open gets a SOCKS failure reply, then th
       [Uint8Array.of(5, 1, 0), 2],
       [socks5Connect(1, Uint8Array.of(127, 0, 0, 1), 80), 10],
     ]);
-    assert.equal(reply![1], forwarding.SOCKS5_GENERAL_FAILURE);
+    // The server refuses by policy (administratively prohibited): "not allowed by ruleset".
+    assert.equal(reply![1], forwarding.SOCKS5_NOT_ALLOWED);
     await pump.until(() => peer5.done);
     const peer4 = new Peer(portOf(socks));
     peer4.socket.write(Buffer.from([4, 1, 0, 80, 127, 0, 0, 1, 0]));
