@@ -186,3 +186,21 @@ test("the factory enforces the config's source limits, and a reload applies new 
   f.configure(parse("PerSourcePenalties no\n"), keys, { pamtester: undefined });
   assert.ok("release" in limits.admit("127.0.0.2", 3), "PerSourcePenalties no lets everyone in");
 });
+
+test("ClientAliveInterval and ClientAliveCountMax reach the factory (off by default, as sshd), and -T prints them", (t) => {
+  const dir = join(tempDir(t, "conchd-alive-"), "keys");
+  generateMissingHostKeys(dir);
+  const keys = loadHostKeys([], dir, []);
+  const f = new ConchdFactory();
+  f.configure(parse(""), keys, { pamtester: undefined });
+  assert.equal(f.clientAliveInterval, 0);
+  assert.equal(f.clientAliveCountMax, 3);
+  const config = parse("ClientAliveInterval 1m\nClientAliveCountMax 2\n");
+  f.configure(config, keys, { pamtester: undefined });
+  assert.equal(f.clientAliveInterval, 60);
+  assert.equal(f.clientAliveCountMax, 2);
+  const dumped = dumpConfig(config);
+  assert.match(dumped, /^clientaliveinterval 60$/m);
+  assert.match(dumped, /^clientalivecountmax 2$/m);
+  assert.match(errorOf("ClientAliveCountMax -1\n"), /line 1/);
+});

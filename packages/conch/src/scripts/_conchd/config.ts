@@ -67,6 +67,10 @@ export interface ConchdConfig {
   maxSessions: number;
   /** LoginGraceTime in seconds; 0 for none. */
   loginGraceTime: number;
+  /** ClientAliveInterval in seconds; 0 (sshd's default) sends no keepalives. */
+  clientAliveInterval: number;
+  /** ClientAliveCountMax: unanswered keepalives before the client is dropped. */
+  clientAliveCountMax: number;
   /** MaxStartups `start:rate:full`. */
   maxStartups: MaxStartups;
   /** PerSourceMaxStartups; Infinity is `none`. */

@@ -205,6 +205,8 @@ export const KEYWORDS: readonly KeywordSpec[] = [
   single("MaxAuthTries", "maxAuthTries", DEFAULT_MAX_AUTH_TRIES, integer(1, 1000)),
   single("MaxSessions", "maxSessions", DEFAULT_MAX_SESSIONS, integer(0, 100000)),
   single("LoginGraceTime", "loginGraceTime", DEFAULT_LOGIN_GRACE_TIME, parseTime),
+  single("ClientAliveInterval", "clientAliveInterval", 0, parseTime),
+  single("ClientAliveCountMax", "clientAliveCountMax", 3, integer(0, 100000)),
   single("MaxStartups", "maxStartups", DEFAULT_MAX_STARTUPS, parseMaxStartups, showMaxStartups),
   single("PerSourceMaxStartups", "perSourceMaxStartups", Infinity, parsePerSourceMaxStartups, (v) => (v === Infinity ? "none" : String(v))),
   single("PerSourceNetBlockSize", "perSourceNetBlockSize", DEFAULT_NET_BLOCK_SIZE, parseNetBlockSize, (v) => `${v.ipv4}:${v.ipv6}`),

@@ -202,6 +202,8 @@ export class ConchdFactory extends SSHFactory {
     this.perSourceNetBlockSize = limits.perSourceNetBlockSize;
     this.perSourcePenalties = limits.perSourcePenalties;
     this.perSourcePenaltyExemptList = [...limits.perSourcePenaltyExemptList];
+    this.clientAliveInterval = config.clientAliveInterval;
+    this.clientAliveCountMax = config.clientAliveCountMax;
     // The moduli are read once, on the first group exchange: a changed ModuliFile needs a restart.
     if (!this.primesRead) this.moduliPath = config.moduliFile === "none" ? undefined : config.moduliFile;
     this.authSettings = {
