@@ -1,7 +1,7 @@
 /**
  * Our SSH server for bench/load.ts, in processes of its own:
  * `node --expose-gc bench/dist/_cluster_server.js '<json>'` with
- * `{ workers, endpoint, userPub, hostKeyPath }`.
+ * `{ workers, endpoint, userPub, hostKeyPath, launcher }`.
  *
  * `workers` 0 serves in this process; N ≥ 1 forks N workers with node:cluster that all listen on
  * `endpoint` (a `serverFromString` description such as `tcp:2222:interface=127.0.0.1` or
@@ -25,6 +25,8 @@ interface Args {
   endpoint: string;
   userPub: string;
   hostKeyPath: string;
+  /** Spawn sessions' commands through the process launcher (default true). */
+  launcher?: boolean;
 }
 
 /** What one process reports. */
@@ -43,7 +45,7 @@ function send(msg: unknown): void {
 }
 
 async function serve(): Promise<void> {
-  const f = ourFactory(args.userPub);
+  const f = ourFactory(args.userPub, "bin", args.launcher !== false);
   const hostKey = keys.Key.fromString(readFileSync(args.hostKeyPath, "utf8"));
   f.privateKeys = { [hostKey.sshType()]: hostKey };
   // The load comes from one address on purpose: MaxStartups as raised as sshd's in the same run,

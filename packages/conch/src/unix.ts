@@ -131,6 +131,13 @@ export interface UnixRealmOptions {
    * `GatewayPorts yes`; by default it binds loopback only.
    */
   gatewayPorts?: boolean;
+  /**
+   * Spawn sessions' commands and subsystems through the reactor's process launcher (`spawnProcess`
+   * with `launcher: true`), a small helper process, so that forking from this large one does not
+   * stop every connection while it runs (issue 14). Their stdio are then sockets, as sshd's are.
+   * Default true; false spawns from this process. Terminals (node-pty) are spawned here either way.
+   */
+  processLauncher?: boolean;
   /** Give sessions terminals on pty-req (needs node-pty); false refuses every pty-req. Default true. */
   pty?: boolean;
   /** Allow port forwarding (`direct-tcpip` channels and `tcpip-forward`); default true. */
@@ -502,7 +509,7 @@ export class UnixSession implements ISession {
     // The reactor is loaded lazily so that importing this module never starts one; spawning waits
     // for it only the first time.
     const start = (reactor: IReactorProcess): void => {
-      this.process = reactor.spawnProcess(proto, cmd.file, cmd.argv, { env, path: cwd });
+      this.process = reactor.spawnProcess(proto, cmd.file, cmd.argv, { env, path: cwd, launcher: options.processLauncher !== false });
       if (this.eofPending) this.process.closeStdin();
     };
     if (options.reactor !== undefined) start(options.reactor);
