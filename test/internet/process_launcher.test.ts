@@ -100,3 +100,52 @@ test("ProcessLauncher: spawns in flight when the launcher dies fail cleanly with
   await until(() => q.ended !== null, "spawn after recovery");
   assert.ok(q.ended!.check(ProcessDone));
 });
+
+/** Whether node-pty can be imported (it is optional); under CI it must be. */
+async function havePty(): Promise<boolean> {
+  const name = "node-pty";
+  const ok = await import(name).then(
+    () => true,
+    () => false,
+  );
+  if (!ok && process.env["CI"] === "true") assert.fail("node-pty is not installed");
+  return ok;
+}
+
+test("ProcessLauncher.spawnPty: a terminal in the launcher; its output, input, size and exit code come over one socket", async (t) => {
+  if (!(await havePty())) return t.skip("node-pty is not installed");
+  const r = new NodeReactor();
+  const pty = r.processLauncher.spawnPty({
+    file: SH,
+    args: ["-c", 'test -t 0 && echo tty; read line; echo "got $line"; stty size; exit 3'],
+    name: "xterm",
+    cols: 80,
+    rows: 24,
+    cwd: "/",
+    env: { PATH: "/usr/bin:/bin" },
+  });
+  const out: Buffer[] = [];
+  let exit: { exitCode: number; signal?: number } | null = null;
+  pty.onData((d) => out.push(Buffer.from(d)));
+  pty.onExit((e) => (exit = e));
+  pty.resize(100, 30);
+  pty.write("hello\r");
+  await until(() => exit !== null, "exit");
+  const text = Buffer.concat(out).toString();
+  assert.match(text, /^tty\r\n/);
+  assert.match(text, /got hello\r\n/);
+  assert.match(text, /30 100\r\n/);
+  assert.deepEqual(exit, { exitCode: 3 });
+});
+
+test("ProcessLauncher.spawnPty: kill signals the terminal's process; the exit carries the signal", async (t) => {
+  if (!(await havePty())) return t.skip("node-pty is not installed");
+  const r = new NodeReactor();
+  const pty = r.processLauncher.spawnPty({ file: "/bin/sleep", args: ["30"], name: "xterm", cols: 80, rows: 24, cwd: "/", env: {} });
+  let exit: { exitCode: number; signal?: number } | null = null;
+  pty.onExit((e) => (exit = e));
+  await until(() => pty.pid !== 0, "spawned");
+  pty.kill("SIGTERM");
+  await until(() => exit !== null, "exit");
+  assert.equal(exit!.signal, 15);
+});

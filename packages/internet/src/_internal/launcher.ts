@@ -26,6 +26,19 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LauncherReply, LauncherRequest } from "./launcher_messages.js";
+import { LaunchedPty, type PtyRequest } from "./launcher_pty.js";
+
+export { LaunchedPty, type PtyRequest } from "./launcher_pty.js";
+
+/** What the launcher reports on. */
+interface LaunchedChild {
+  readonly id: number;
+  readonly done: boolean;
+  readonly pid: number | undefined;
+  _spawned(pid: number): void;
+  _exited(code: number | null, signal: string | null): void;
+  _failed(err: Error): void;
+}
 
 /** What to spawn, as `spawnProcess` was asked. */
 export interface LaunchRequest {
@@ -122,7 +135,7 @@ export class ProcessLauncher {
   private server: Server | null = null;
   private dir: string | null = null;
   private nextID = 1;
-  private readonly children = new Map<number, LaunchedProcess>();
+  private readonly children = new Map<number, LaunchedChild>();
   /** Accepted ends waiting for their token, by token. */
   private readonly awaiting = new Map<string, (accepted: Socket) => void>();
 
@@ -135,18 +148,9 @@ export class ProcessLauncher {
   spawn(request: LaunchRequest): LaunchedProcess {
     const id = this.nextID++;
     const child = new LaunchedProcess(this, id, request.pipes);
-    let server: Server;
-    try {
-      server = this.listening();
-      this.started();
-    } catch (e) {
-      setImmediate(() => child._failed(e instanceof Error ? e : new Error(String(e))));
-      return child;
-    }
-    this.children.set(id, child);
-    this.updateRef();
+    if (!this.begin(child)) return child;
     const fds = [...request.pipes.keys()];
-    const message: LauncherRequest = {
+    this._send({
       t: "spawn",
       id,
       file: request.file,
@@ -157,23 +161,54 @@ export class ProcessLauncher {
       ...(request.cwd !== undefined ? { cwd: request.cwd } : {}),
       ...(request.uid !== undefined ? { uid: request.uid } : {}),
       ...(request.gid !== undefined ? { gid: request.gid } : {}),
-    };
-    this._send(message);
-    const address = server.address() as string;
+    });
     for (const [fd, mode] of request.pipes) {
-      const token = randomBytes(TOKEN_LENGTH);
-      const ours = connect(address);
-      ours.on("error", () => undefined);
-      this.awaiting.set(token.toString("hex"), (accepted) => {
-        if (child.done) accepted.destroy();
-        else this.proc?.send({ t: "fd", id, fd } satisfies LauncherRequest, accepted);
-      });
-      ours.write(token);
+      const ours = this.connectPipe(child, fd);
       // Our input end is a duplex socket that is never read: it is done once written and shut.
       if (mode === "w") ours.once("finish", () => ours.destroy());
       child.stdio[fd] = ours;
     }
     return child;
+  }
+
+  /**
+   * Starts `request.file` on a terminal made by node-pty in the launcher (which must be able to
+   * import it); the terminal's data travels over one socket. A node-pty-like process.
+   */
+  spawnPty(request: PtyRequest): LaunchedPty {
+    const id = this.nextID++;
+    const child = new LaunchedPty(this, id);
+    if (!this.begin(child)) return child;
+    this._send({ t: "pty", ...request, id });
+    child._connected(this.connectPipe(child, 0));
+    return child;
+  }
+
+  /** Starts the launcher if need be and registers `child`; false (and `child` fails) if it cannot. */
+  private begin(child: LaunchedChild): boolean {
+    try {
+      this.listening();
+      this.started();
+    } catch (e) {
+      setImmediate(() => child._failed(e instanceof Error ? e : new Error(String(e))));
+      return false;
+    }
+    this.children.set(child.id, child);
+    this.updateRef();
+    return true;
+  }
+
+  /** Our end of a new socket whose other end goes to the launcher as `child`'s descriptor `fd`. */
+  private connectPipe(child: LaunchedChild, fd: number): Socket {
+    const token = randomBytes(TOKEN_LENGTH);
+    const ours = connect(this.server!.address() as string);
+    ours.on("error", () => undefined);
+    this.awaiting.set(token.toString("hex"), (accepted) => {
+      if (child.done) accepted.destroy();
+      else this.proc?.send({ t: "fd", id: child.id, fd } satisfies LauncherRequest, accepted);
+    });
+    ours.write(token);
+    return ours;
   }
 
   /** Stops the launcher and removes the private socket (children already running keep running). */
@@ -255,7 +290,7 @@ export class ProcessLauncher {
     this.children.clear();
     this.awaiting.clear();
     for (const child of children) {
-      if (child.pid === undefined) {
+      if (child.pid === undefined || child.pid === 0) {
         child._failed(new Error(why));
         continue;
       }

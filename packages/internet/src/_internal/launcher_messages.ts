@@ -15,6 +15,20 @@ export type LauncherRequest =
       readonly fds: readonly number[];
       readonly maxFD: number;
     }
+  | {
+      /** A terminal (node-pty); its data travels over the socket of `fd` 0. */
+      readonly t: "pty";
+      readonly id: number;
+      readonly file: string;
+      /** argv after argv[0] (node-pty makes argv[0] the file). */
+      readonly args: readonly string[];
+      readonly name: string;
+      readonly cols: number;
+      readonly rows: number;
+      readonly cwd: string;
+      readonly env: Record<string, string>;
+    }
+  | { readonly t: "resize"; readonly id: number; readonly cols: number; readonly rows: number }
   | { readonly t: "fd"; readonly id: number; readonly fd: number }
   | { readonly t: "kill"; readonly id: number; readonly signal: string };
 

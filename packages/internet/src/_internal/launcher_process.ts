@@ -7,7 +7,9 @@
  *
  * The parent sends `spawn` (argv, env, cwd, uid, gid), then one `fd` message per child descriptor
  * carrying a connected socket (IPC handle passing); once all have arrived the child is spawned
- * with them as its stdio, and our copies are closed. Replies: `spawned` (pid), `error`, `exit`.
+ * with them as its stdio, and our copies are closed. A `pty` request (node-pty, imported here) gets
+ * one socket, over which the terminal's data travels both ways. Replies: `spawned` (pid),
+ * `error`, `exit` (for a terminal, after its last output was written to the socket).
  */
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import type { Socket } from "node:net";
@@ -20,7 +22,64 @@ interface Pending {
 }
 
 const pending = new Map<number, Pending>();
-const running = new Map<number, ChildProcess>();
+const running = new Map<number, { kill(signal: NodeJS.Signals): unknown }>();
+const pendingPty = new Map<number, Extract<LauncherRequest, { t: "pty" }>>();
+const terminals = new Map<number, PtyProcess>();
+
+/** The part of node-pty used here. */
+interface PtyProcess {
+  readonly pid: number;
+  onData(cb: (data: string | Uint8Array) => void): unknown;
+  onExit(cb: (e: { exitCode: number; signal?: number }) => void): unknown;
+  write(data: string | Buffer): void;
+  resize(cols: number, rows: number): void;
+  kill(signal?: string): void;
+  pause(): void;
+  resume(): void;
+}
+interface PtyModule {
+  spawn(file: string, args: string[], options: object): PtyProcess;
+}
+let ptyModule: Promise<PtyModule | undefined> | undefined;
+
+/** node-pty, optional: imported on the first terminal. */
+function loadPty(): Promise<PtyModule | undefined> {
+  const name = "node-pty";
+  ptyModule ??= (import(name) as Promise<{ default?: PtyModule } & Partial<PtyModule>>).then(
+    (m) => (typeof m.spawn === "function" ? (m as PtyModule) : m.default),
+    () => undefined,
+  );
+  return ptyModule;
+}
+
+/** Starts a terminal; its data goes both ways over `socket`, its exit after the last of it. */
+async function startPty(r: Extract<LauncherRequest, { t: "pty" }>, socket: Socket): Promise<void> {
+  const pty = await loadPty();
+  let p: PtyProcess;
+  try {
+    if (pty === undefined) throw new Error("node-pty cannot be imported by the process launcher");
+    p = pty.spawn(r.file, [...r.args], { name: r.name, cols: r.cols, rows: r.rows, cwd: r.cwd, env: r.env, encoding: null });
+  } catch (e) {
+    socket.destroy();
+    reply({ t: "error", id: r.id, message: e instanceof Error ? e.message : String(e) });
+    return;
+  }
+  running.set(r.id, p);
+  terminals.set(r.id, p);
+  socket.on("data", (d: Buffer) => p.write(d));
+  socket.resume();
+  socket.on("drain", () => p.resume());
+  p.onData((d) => {
+    if (!socket.write(typeof d === "string" ? Buffer.from(d, "utf8") : d)) p.pause();
+  });
+  p.onExit(({ exitCode, signal }) => {
+    running.delete(r.id);
+    terminals.delete(r.id);
+    socket.end();
+    reply({ t: "exit", id: r.id, code: exitCode, signal: signal !== undefined && signal !== 0 ? String(signal) : null });
+  });
+  reply({ t: "spawned", id: r.id, pid: p.pid });
+}
 
 function reply(message: LauncherReply): void {
   if (process.connected) process.send?.(message);
@@ -72,6 +131,17 @@ function kill(id: number, signal: string): void {
 process.on("message", (m: LauncherRequest, handle?: Socket) => {
   if (m.t === "spawn") {
     pending.set(m.id, { request: m, sockets: new Map(), signals: [] });
+  } else if (m.t === "pty") {
+    pendingPty.set(m.id, m);
+  } else if (m.t === "resize") {
+    terminals.get(m.id)?.resize(m.cols, m.rows);
+  } else if (m.t === "fd" && pendingPty.has(m.id) && handle !== undefined) {
+    const r = pendingPty.get(m.id)!;
+    pendingPty.delete(m.id);
+    handle.on("error", () => undefined);
+    // Held until the terminal exists, so nothing the parent sends is read and lost meanwhile.
+    handle.pause();
+    void startPty(r, handle);
   } else if (m.t === "fd") {
     const p = pending.get(m.id);
     if (p === undefined || handle === undefined) {
