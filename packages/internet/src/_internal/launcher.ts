@@ -202,7 +202,15 @@ export class ProcessLauncher {
   private connectPipe(child: LaunchedChild, fd: number): Socket {
     const token = randomBytes(TOKEN_LENGTH);
     const ours = connect(this.server!.address() as string);
-    ours.on("error", () => undefined);
+    let connected = false;
+    ours.once("connect", () => (connected = true));
+    ours.on("error", (err: Error) => {
+      // Later errors are the process transport's; one before the connection fails the spawn.
+      if (connected || child.done) return;
+      this.children.delete(child.id);
+      this.updateRef();
+      child._failed(err);
+    });
     this.awaiting.set(token.toString("hex"), (accepted) => {
       if (child.done) accepted.destroy();
       else this.proc?.send({ t: "fd", id: child.id, fd } satisfies LauncherRequest, accepted);
@@ -232,7 +240,8 @@ export class ProcessLauncher {
     socketDirs.add(this.dir);
     // Half-open: an accepted end must stay whole until it has been handed to the launcher.
     const server = createServer({ allowHalfOpen: true }, (s) => this.accepted(s));
-    server.listen(join(this.dir, "s"));
+    // Three connections per spawn, all made in one turn when many sessions start together.
+    server.listen({ path: join(this.dir, "s"), backlog: 4096 });
     server.unref();
     this.server = server;
     return server;
