@@ -129,6 +129,8 @@ test("ProcessLauncher.spawnPty: a terminal in the launcher; its output, input, s
   pty.onData((d) => out.push(Buffer.from(d)));
   pty.onExit((e) => (exit = e));
   pty.resize(100, 30);
+  // The terminal echoes input at once: write it once the shell is reading, so the order is fixed.
+  await until(() => Buffer.concat(out).toString().startsWith("tty\r\n"), "tty");
   pty.write("hello\r");
   await until(() => exit !== null, "exit");
   const text = Buffer.concat(out).toString();
