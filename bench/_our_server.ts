@@ -1,6 +1,6 @@
 /**
  * Our SSH server in a process of its own, for bench/load.ts's direct case:
- * `node --expose-gc bench/dist/_our_server.js '<json>'` with `{ endpoint, userPub, hostKeyPath }`.
+ * `node --expose-gc bench/dist/_our_server.js '<json>'` with `{ endpoint, userPub, hostKeyPath, launcher }`.
  *
  * It listens on `endpoint` (a `serverFromString` description such as
  * `tcp:2222:interface=127.0.0.1`) with `ourFactory` and the given host key. Over the IPC channel
@@ -19,6 +19,8 @@ interface Args {
   endpoint: string;
   userPub: string;
   hostKeyPath: string;
+  /** Spawn sessions' commands through the process launcher (default true; `--no-launcher` in load.ts). */
+  launcher?: boolean;
 }
 
 /** What one process reports. */
@@ -37,7 +39,7 @@ function send(msg: unknown): void {
 }
 
 async function serve(): Promise<void> {
-  const f = ourFactory(args.userPub);
+  const f = ourFactory(args.userPub, "bin", args.launcher !== false);
   const hostKey = keys.Key.fromString(readFileSync(args.hostKeyPath, "utf8"));
   f.privateKeys = { [hostKey.sshType()]: hostKey };
   // The load comes from one address on purpose: MaxStartups as raised as sshd's in the same run,

@@ -59,20 +59,20 @@ export async function startOurServer(userPub: string, sftp: "bin" | "in-process"
 }
 
 /** The SSHFactory {@link startOurServer} listens with: a fresh ed25519 host key, `userPub` authorized. */
-export function ourFactory(userPub: string, sftp: "bin" | "in-process" = "bin"): factory.SSHFactory {
+export function ourFactory(userPub: string, sftp: "bin" | "in-process" = "bin", processLauncher = true): factory.SSHFactory {
   const f = new factory.SSHFactory();
   f.moduliPath = undefined;
   f.privateKeys = { "ssh-ed25519": keys.Key.generate("ed25519") };
   const realm =
     sftp === "bin"
-      ? new unix.UnixSSHRealm({ env: { SHLVL: "1" } })
+      ? new unix.UnixSSHRealm({ env: { SHLVL: "1" }, processLauncher })
       : new (class extends unix.UnixSSHRealm {
           override requestAvatar(...a: Parameters<unix.UnixSSHRealm["requestAvatar"]>): ReturnType<unix.UnixSSHRealm["requestAvatar"]> {
             const r = super.requestAvatar(...a);
             (r[1] as { subsystemLookup: Record<string, unknown> }).subsystemLookup["sftp"] = filetransfer.sftpSubsystem();
             return r;
           }
-        })({ env: { SHLVL: "1" }, subsystems: {} });
+        })({ env: { SHLVL: "1" }, subsystems: {}, processLauncher });
   f.portal = new Portal(realm, [
     new checkers.SSHPublicKeyChecker(new checkers.InMemorySSHKeyDB({ [USER]: [keys.Key.fromString(userPub)] })),
   ]);

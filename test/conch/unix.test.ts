@@ -11,6 +11,7 @@ import { basename, join } from "node:path";
 import type { ITransport } from "@twisted-ts/internet/interfaces";
 import { addObserver, formatEvent, removeObserver, type LogEvent } from "@twisted-ts/internet/log";
 import { Protocol } from "@twisted-ts/internet/protocol";
+import { NodeReactor } from "@twisted-ts/internet/reactor";
 import { UnauthorizedLogin } from "@twisted-ts/cred/error";
 import { InterfaceToken } from "@twisted-ts/cred/interfaces";
 import { common, connection, session, type channel } from "@twisted-ts/conch/ssh";
@@ -84,6 +85,16 @@ test("exec: a command killed by a signal gives exit-signal", async () => {
   const ch = await run("kill -TERM $$");
   assert.equal(ch.exitStatus, undefined);
   assert.equal(ch.exitSignal?.signal, "TERM");
+});
+
+test("issue 14: a session's command is started by the reactor's process launcher, not the server's process; processLauncher: false starts it here", async () => {
+  const reactor = new NodeReactor();
+  const ch = await run("echo $PPID; cat; exit 4", "to stdin", [], { reactor });
+  assert.equal(text(ch.stdout), `${reactor.processLauncher.launcherPid}\nto stdin`);
+  assert.equal(ch.exitStatus, 4);
+  const direct = await run("echo $PPID", "", [], { reactor, processLauncher: false });
+  assert.equal(text(direct.stdout), `${process.pid}\n`);
+  reactor.processLauncher.close();
 });
 
 test("env: a variable set by the client is in the command's environment; LD_PRELOAD is refused", async () => {

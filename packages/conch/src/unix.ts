@@ -20,6 +20,7 @@ import { ProcessExitedAlready, ProcessTerminated } from "@twisted-ts/internet/er
 import { Failure } from "@twisted-ts/internet/failure";
 import type { IListeningPort, IProcessTransport, IProtocol, IReactorProcess, IReactorTCP, IReactorUNIX } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
+import type { ProcessLauncher } from "@twisted-ts/internet/reactor";
 import type { AvatarId } from "@twisted-ts/cred/checkers";
 import type { IRealm, LoginResult } from "@twisted-ts/cred/portal";
 import type { InterfaceToken } from "@twisted-ts/cred/interfaces";
@@ -137,6 +138,14 @@ export interface UnixRealmOptions {
    * names) when the policy says `no`; by default they bind loopback only.
    */
   gatewayPorts?: boolean;
+  /**
+   * Spawn sessions' commands and subsystems through the reactor's process launcher (`spawnProcess`
+   * with `launcher: true`), a small helper process, so that forking from this large one does not
+   * stop every connection while it runs (issue 14). Their stdio are then sockets, as sshd's are;
+   * terminals are made by node-pty in the launcher, their data carried over a socket. Default
+   * true; false spawns from this process.
+   */
+  processLauncher?: boolean;
   /** Give sessions terminals on pty-req (needs node-pty); false refuses every pty-req. Default true. */
   pty?: boolean;
   /** false is shorthand for `AllowTcpForwarding no` (no `direct-tcpip` channels or `tcpip-forward`); default true. */
@@ -208,6 +217,8 @@ export class UnixConchUser extends ConchUser implements ISessionProvider {
     this.username = username;
     this.options = options;
     this.pwd = resolveUnixUser(username, options.lookupUser ?? ((n) => getpwnam(n)), serverUid());
+    // A terminal starts synchronously, through the reactor's launcher once the reactor is loaded.
+    if (options.reactor === undefined && options.processLauncher !== false) void reactorFor(undefined).catch(() => undefined);
     this.channelLookup["session"] = SSHSession;
     this.channelLookup["direct-tcpip"] = openConnectForwardingClient;
     this.channelLookup["direct-streamlocal@openssh.com"] = (o) => openStreamLocalForUser(this, o);
@@ -494,14 +505,16 @@ export class UnixSession implements ISession {
     const env = this.environment();
     if (tty) {
       // node-pty execs `file` with argv[0] = file; for a terminal commandAsUser always makes it so.
-      const p = ptyModule.spawn(cmd.file, cmd.argv.slice(1), {
-        name: this.term!,
-        cols: this.winSize[1] || 80,
-        rows: this.winSize[0] || 24,
-        cwd,
-        env,
-        encoding: null,
-      });
+      const geometry = { name: this.term!, cols: this.winSize[1] || 80, rows: this.winSize[0] || 24, cwd, env };
+      const reactor = options.reactor ?? defaultReactor;
+      const launcher =
+        options.processLauncher !== false && reactor !== undefined && "processLauncher" in reactor
+          ? (reactor as { processLauncher: ProcessLauncher }).processLauncher
+          : undefined;
+      const p: PtyProcess =
+        launcher !== undefined
+          ? launcher.spawnPty({ file: cmd.file, args: cmd.argv.slice(1), ...geometry })
+          : ptyModule.spawn(cmd.file, cmd.argv.slice(1), { ...geometry, encoding: null });
       this.pty = p;
       const t = new PtyTransport(p, proto);
       this.process = t;
@@ -511,7 +524,7 @@ export class UnixSession implements ISession {
     // The reactor is loaded lazily so that importing this module never starts one; spawning waits
     // for it only the first time.
     const start = (reactor: IReactorProcess): void => {
-      this.process = reactor.spawnProcess(proto, cmd.file, cmd.argv, { env, path: cwd });
+      this.process = reactor.spawnProcess(proto, cmd.file, cmd.argv, { env, path: cwd, launcher: options.processLauncher !== false });
       if (this.eofPending) this.process.closeStdin();
     };
     if (options.reactor !== undefined) start(options.reactor);

@@ -263,6 +263,13 @@ export interface SpawnProcessOptions {
    * (our descriptor, inherited). Default `{0: "w", 1: "r", 2: "r"}`.
    */
   childFDs?: Record<number, "r" | "w" | number>;
+  /**
+   * Spawn through the reactor's process launcher (`NodeReactor.processLauncher`): a small helper
+   * process forks the child, so this process's event loop does not stop while it does (spawning
+   * from a large process takes milliseconds). The child's pipes are then sockets. Ignored where
+   * `childFDs` passes one of our descriptors, and by reactors without a launcher. Not in Twisted.
+   */
+  launcher?: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import type {
 } from "./interfaces.js";
 import { Logger } from "./log.js";
 import { ProcessTransport } from "./_internal/process_transport.js";
+import { ProcessLauncher } from "./_internal/launcher.js";
 import { ReactorDelayedCall } from "./_internal/reactor_time.js";
 import type { Connection } from "./_internal/tcp_connection.js";
 import { StreamConnector, StreamPort } from "./_internal/tcp_port.js";
@@ -41,6 +42,7 @@ export { StreamConnector as Connector, StreamPort as Port } from "./_internal/tc
 export { Connection as TCPTransport } from "./_internal/tcp_connection.js";
 export { UDPPort } from "./_internal/udp_port.js";
 export { ProcessTransport as Process } from "./_internal/process_transport.js";
+export { LaunchedProcess, ProcessLauncher, type LaunchRequest } from "./_internal/launcher.js";
 
 /**
  * TLS settings for `listenSSL` / `connectSSL` / `startTLS`: Twisted's context factory, holding
@@ -98,6 +100,16 @@ export class NodeReactor implements IReactor {
   readonly connectors = new Set<StreamConnector>();
   /** @internal */
   readonly processes = new Set<ProcessTransport>();
+  private launcher: ProcessLauncher | null = null;
+
+  /**
+   * The {@link ProcessLauncher} that `spawnProcess(…, { launcher: true })` spawns through, made
+   * (and its helper process started) on first use: one per reactor, so one per server process.
+   */
+  get processLauncher(): ProcessLauncher {
+    this.launcher ??= new ProcessLauncher();
+    return this.launcher;
+  }
 
   // --- IReactorCore -------------------------------------------------------------------------
 

@@ -70,7 +70,8 @@ export class PtyTransport implements IProcessTransport {
     });
   }
   get pid(): number | undefined {
-    return this.exited ? undefined : this.pty.pid;
+    // A launched terminal's pid is 0 until the launcher has started it.
+    return this.exited || this.pty.pid === 0 ? undefined : this.pty.pid;
   }
   write(data: Uint8Array | string): void {
     if (!this.exited) this.pty.write(typeof data === "string" ? data : Buffer.from(data));

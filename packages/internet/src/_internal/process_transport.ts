@@ -8,6 +8,7 @@
  * exited and all its pipes are closed.
  */
 import { ChildProcess, spawn } from "node:child_process";
+import type { EventEmitter } from "node:events";
 import type { StdioOptions } from "node:child_process";
 import { Socket } from "node:net";
 import type { Readable, Writable } from "node:stream";
@@ -25,10 +26,13 @@ import type {
 import { borrowsReceivedData } from "../interfaces.js";
 import { moveToReusedReadBuffer } from "./tcp_connection.js";
 import type { Logger } from "../log.js";
+import { LaunchedProcess, type ProcessLauncher } from "./launcher.js";
 
 export interface ProcessReactor {
   readonly log: Logger;
   readonly processes: Set<ProcessTransport>;
+  /** Where `spawnProcess(…, { launcher: true })` spawns. */
+  readonly processLauncher?: ProcessLauncher;
 }
 
 function signalName(sig: string | number): NodeJS.Signals | number {
@@ -36,6 +40,9 @@ function signalName(sig: string | number): NodeJS.Signals | number {
   const s = sig.toUpperCase();
   return (s.startsWith("SIG") ? s : `SIG${s}`) as NodeJS.Signals;
 }
+
+/** Input held for a launched child not yet spawned beyond which a streaming producer is paused. */
+const HELD_LIMIT = 64 * 1024;
 
 /** The size of the buffer a child's output pipe is read into when it is reused. */
 const READ_BUFFER_SIZE = 64 * 1024;
@@ -59,7 +66,8 @@ function readIntoReusedBuffer(stream: Readable, deliver: (chunk: Uint8Array) => 
 }
 
 export class ProcessTransport implements IProcessTransport {
-  readonly child: ChildProcess;
+  /** The child: Node's own, or one a {@link ProcessLauncher} spawned (`launcher: true`). */
+  readonly child: ChildProcess | LaunchedProcess;
   /** The child's exit status once it has exited. */
   status: { code: number | null; signal: string | null } | null = null;
   private readonly openPipes = new Set<number>();
@@ -71,6 +79,13 @@ export class ProcessTransport implements IProcessTransport {
   /** The streams of the child's pipes by descriptor (an output pipe may be our own socket on it). */
   private readonly pipes = new Map<number, Readable | Writable>();
   private streaming = false;
+  /** Writes and closes of input pipes waiting for a launched child to exist (null: none wait). */
+  private held: Array<() => void> | null = null;
+  /** Bytes written while held, and whether that paused the producer. */
+  private heldBytes = 0;
+  private pausedWhileHeld = false;
+  /** Whether the child's output is paused (pauseProducing). */
+  private paused = false;
 
   constructor(
     private readonly reactor: ProcessReactor,
@@ -93,7 +108,21 @@ export class ProcessTransport implements IProcessTransport {
     }
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(options.env ?? {})) if (v !== undefined) env[k] = v;
-    try {
+    const launcher = options.launcher === true ? reactor.processLauncher : undefined;
+    if (launcher !== undefined && stdio.every((x) => typeof x !== "number")) {
+      this.child = launcher.spawn({
+        file: executable,
+        argv: [args[0] ?? executable, ...args.slice(1)],
+        env,
+        cwd: options.path,
+        uid: options.uid,
+        gid: options.gid,
+        pipes: this.pipeModes,
+      });
+      const held: Array<() => void> = [];
+      this.held = held;
+      this.child.once("spawn", () => this.release(held));
+    } else try {
       this.child = spawn(executable, args.slice(1), {
         argv0: args[0] ?? executable,
         env,
@@ -112,30 +141,24 @@ export class ProcessTransport implements IProcessTransport {
     reactor.processes.add(this);
     const borrowing = borrowsReceivedData(proto);
     // An unspawned ChildProcess has no stdio at all.
-    const stdioStreams = (this.child.stdio as ChildProcess["stdio"] | null) ?? [];
+    const stdioStreams = (this.child.stdio as ReadonlyArray<Readable | Writable | null | undefined> | null) ?? [];
     for (const [fd, mode] of this.pipeModes) {
       let stream: Readable | Writable | null | undefined = stdioStreams[fd];
       if (stream === null || stream === undefined) continue;
       this.openPipes.add(fd);
-      const lost = (): void => this.pipeLost(fd);
       if (mode === "r") {
-        const deliver = (chunk: Uint8Array): void => {
-          try {
-            this.proto.childDataReceived(fd, chunk);
-          } catch (e) {
-            this.reactor.log.failure("Unhandled error in childDataReceived", new Failure(e), "error");
-          }
-        };
-        const reused = borrowing ? readIntoReusedBuffer(stream as Readable, deliver) : null;
-        if (reused !== null) stream = reused;
-        else (stream as Readable).on("data", deliver);
-        stream.on("end", lost);
+        const s = stream as Readable;
+        if (borrowing && s instanceof Socket && s.connecting) {
+          // A launched child's socket: its handle can move only once connected (nothing is
+          // read before that).
+          s.once("connect", () => {
+            const moved = this.readOutput(fd, s, true);
+            if (moved !== s) this.watchPipe(fd, moved);
+            if (this.paused) moved.pause();
+          });
+        } else stream = this.readOutput(fd, s, borrowing);
       }
-      this.pipes.set(fd, stream);
-      stream.on("close", lost);
-      stream.on("error", (err: Error) => {
-        this.reactor.log.debug("child fd {fd} error: {error}", { fd, error: err.message });
-      });
+      this.watchPipe(fd, stream);
       if (mode === "w") {
         (stream as Writable).on("drain", () => {
           const p = this.producer;
@@ -143,14 +166,40 @@ export class ProcessTransport implements IProcessTransport {
         });
       }
     }
-    this.child.on("error", (err: Error) => {
+    const child = this.child as EventEmitter;
+    child.on("error", (err: Error) => {
       if (this.status !== null) return;
       this.spawnError = err;
+      this.held = null;
       this.reactor.log.failure("Could not run {executable}", new Failure(err), "error", { executable });
       this.exited(1, null);
       for (const fd of [...this.openPipes]) this.pipeLost(fd);
     });
-    this.child.on("exit", (code, signal) => this.exited(code, signal));
+    child.on("exit", (code: number | null, signal: string | null) => this.exited(code, signal));
+  }
+
+  /** Delivers what the child writes on `fd` to the protocol; the stream now to read it from. */
+  private readOutput(fd: number, stream: Readable, borrowing: boolean): Readable {
+    const deliver = (chunk: Uint8Array): void => {
+      try {
+        this.proto.childDataReceived(fd, chunk);
+      } catch (e) {
+        this.reactor.log.failure("Unhandled error in childDataReceived", new Failure(e), "error");
+      }
+    };
+    const reused = borrowing ? readIntoReusedBuffer(stream, deliver) : null;
+    if (reused !== null) stream = reused;
+    else stream.on("data", deliver);
+    stream.on("end", () => this.pipeLost(fd));
+    return stream;
+  }
+
+  private watchPipe(fd: number, stream: Readable | Writable): void {
+    this.pipes.set(fd, stream);
+    stream.on("close", () => this.pipeLost(fd));
+    stream.on("error", (err: Error) => {
+      this.reactor.log.debug("child fd {fd} error: {error}", { fd, error: err.message });
+    });
   }
 
   get pid(): number | undefined {
@@ -197,7 +246,25 @@ export class ProcessTransport implements IProcessTransport {
     }
   }
 
+  /** A launched child exists: what was written meanwhile goes to it. */
+  private release(held: ReadonlyArray<() => void>): void {
+    this.held = null;
+    for (const f of held) f();
+    const stdin = this.pipes.get(0) as Writable | undefined;
+    if (this.pausedWhileHeld && this.producer !== null && stdin?.writableNeedDrain !== true) this.producer.resumeProducing();
+    this.pausedWhileHeld = false;
+  }
+
   writeToChild(childFD: number, data: Uint8Array | string): void {
+    if (this.held !== null) {
+      this.held.push(() => this.writeToChild(childFD, data));
+      this.heldBytes += data.length;
+      if (this.heldBytes > HELD_LIMIT && this.producer !== null && this.streaming && !this.pausedWhileHeld) {
+        this.pausedWhileHeld = true;
+        (this.producer as IPushProducer).pauseProducing();
+      }
+      return;
+    }
     const s = this.pipes.get(childFD) as Writable | undefined;
     if (s === null || s === undefined || this.pipeModes.get(childFD) !== "w" || s.writableEnded) return;
     const ok = s.write(typeof data === "string" ? Buffer.from(data, "utf8") : data);
@@ -220,6 +287,10 @@ export class ProcessTransport implements IProcessTransport {
   }
 
   closeChildFD(childFD: number): void {
+    if (this.held !== null && this.pipeModes.get(childFD) === "w") {
+      this.held.push(() => this.closeChildFD(childFD));
+      return;
+    }
     const s = this.pipes.get(childFD);
     if (s === undefined) return;
     if (this.pipeModes.get(childFD) === "w") (s as Writable).end();
@@ -261,10 +332,12 @@ export class ProcessTransport implements IProcessTransport {
 
   /** Stops reading the child's output pipes (the child blocks once they fill). */
   pauseProducing(): void {
+    this.paused = true;
     for (const [fd, s] of this.pipes) if (this.pipeModes.get(fd) === "r") (s as Readable).pause();
   }
 
   resumeProducing(): void {
+    this.paused = false;
     for (const [fd, s] of this.pipes) if (this.pipeModes.get(fd) === "r") (s as Readable).resume();
   }
 
