@@ -1,10 +1,11 @@
 /**
  * One client process of bench/load.ts: `node bench/dist/_load_client.js '<json>'` with
- * `{ op: "exec" | "idle", port, user, keyPath, count, kex }`.
+ * `{ op: "exec" | "login" | "idle", port, user, keyPath, count, kex }`.
  *
  * - `exec`: `count` sessions at once, each a new connection doing the handshake, publickey login
  *   and `exec true`, then closing. Prints `{ start, end, latencies: [seconds…], failures, firstError? }`
  *   (start and end in epoch milliseconds, for the span across processes).
+ * - `login`: as `exec` without the command: handshake and publickey login, then close.
  * - `idle`: `count` connections logged in and left open (opened `IDLE_BATCH` at a time). Prints
  *   `{ up, failures, firstError? }` once all are up, then holds them until stdin closes.
  */
@@ -12,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { oursConnect, oursOpen, type ConnectOptions } from "./_ours_client.js";
 
 interface Args {
-  op: "exec" | "idle";
+  op: "exec" | "login" | "idle";
   port: number;
   user: string;
   keyPath: string;
@@ -43,6 +44,10 @@ function describe(e: unknown): string {
 async function oneSession(): Promise<number> {
   const t0 = now();
   const { conn, close } = await oursConnect(opts);
+  if (args.op === "login") {
+    close();
+    return now() - t0;
+  }
   const ch = await oursOpen(conn, "true");
   conn.sendEOF(ch);
   await ch.whenClosed.asPromise();
@@ -84,7 +89,7 @@ async function idleLoad(): Promise<void> {
   });
 }
 
-(args.op === "exec" ? execLoad() : idleLoad()).catch((e: unknown) => {
+(args.op === "idle" ? idleLoad() : execLoad()).catch((e: unknown) => {
   process.stderr.write(`${describe(e)}\n`);
   process.exit(1);
 });

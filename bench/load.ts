@@ -14,9 +14,11 @@
  * (d) `conchd` (packages/conch/dist/scripts/conchd.js, the server command as users run it, with a
  *     temp config) behind HAProxy (send-proxy-v2, a `haproxy:` endpoint) with `--workers 1` and
  *     `--workers 2` (node:cluster, one shared port), load (a) again.
+ * (e) [table (c)] logins per second (handshake + publickey, no command) through HAProxy to `conchd` with 1 and
+ *     2 workers and an RSA-4096 host key, the server's work at its largest (see workersLoad).
  *
  *     npx tsc -b && node bench/dist/load.js [--quick] [--sizes=50,100,500] [--idle=10000]
- *         [--sshd-idle=1000] [--clients=4] [--no-sshd] [--no-haproxy] [--no-launcher]
+ *         [--sshd-idle=1000] [--clients=4] [--no-sshd] [--no-haproxy] [--no-launcher] [--workers-only]
  *
  * Defaults are the full sizes; `--quick` is a smoke run (N = 10, 20; 200 idle). sshd's idle count
  * is capped separately (`--sshd-idle`): each of its connections is a process of its own. Each
@@ -67,7 +69,7 @@ function spawnNode(argv: string[], stdio: Array<"pipe" | "ignore" | "inherit" | 
   return spawn("/bin/sh", ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...argv], { stdio });
 }
 
-function client(op: "exec" | "idle", port: number, keyPath: string, count: number): ChildProcess {
+function client(op: "exec" | "login" | "idle", port: number, keyPath: string, count: number): ChildProcess {
   const a = JSON.stringify({ op, port, user: USER, keyPath, count, kex: KEX });
   return spawnNode([join(DIST, "_load_client.js"), a], ["pipe", "pipe", "inherit"]);
 }
@@ -98,8 +100,8 @@ interface ExecRow {
   firstError: string | undefined;
 }
 
-async function execLoad(port: number, keyPath: string, n: number): Promise<ExecRow> {
-  const rs = await Promise.all(shares(n).map((k) => firstLine<ExecResult>(client("exec", port, keyPath, k))));
+async function execLoad(port: number, keyPath: string, n: number, op: "exec" | "login" = "exec"): Promise<ExecRow> {
+  const rs = await Promise.all(shares(n).map((k) => firstLine<ExecResult>(client(op, port, keyPath, k))));
   const lat = rs.flatMap((r) => r.latencies);
   const span = (Math.max(...rs.map((r) => r.end)) - Math.min(...rs.map((r) => r.start))) / 1000;
   const failures = rs.reduce((a, r) => a + r.failures, 0);
@@ -141,10 +143,10 @@ class OurServerProcess {
  * server has them; MaxStartups raised as sshd's in the same run and loopback never penalised (the
  * load comes from one address on purpose); errors only in the log.
  */
-function conchdConfig(dir: string): string {
+function conchdConfig(dir: string, hostKey = "ourhost"): string {
   writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "id_ed25519.pub")));
   return [
-    `HostKey ${join(dir, "ourhost")}`,
+    `HostKey ${join(dir, hostKey)}`,
     `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
     // The keys are in a fresh 0700 folder under /tmp, which StrictModes would refuse.
     "StrictModes no",
@@ -230,6 +232,50 @@ function haproxyConfig(frontPort: number, backendPort: number): string {
   ].join("\n");
 }
 
+/** HAProxy in front of `conchd -f config --workers N` on fresh ports; fires with HAProxy's port. */
+async function conchdBehindHAProxy(dir: string, config: string, workers: number, stops: Array<() => void>): Promise<number> {
+  const back = await freePort();
+  const front = await freePort();
+  stops.push(await startConchd(config, `haproxy:tcp:${back}:interface=127.0.0.1:backlog=4096`, back, workers));
+  const cfg = join(dir, `haproxy-${workers}-${back}.cfg`);
+  writeFileSync(cfg, haproxyConfig(front, back));
+  const h = spawn("haproxy", ["-f", cfg, "-db"], { stdio: ["ignore", "ignore", "inherit"] });
+  stops.push(() => h.kill());
+  await waitForPort(front);
+  return front;
+}
+
+/**
+ * (c) Logins per second where the server's share of the work is largest: an RSA-4096 host key,
+ * so each handshake costs the server an rsa-sha2-512 signature (milliseconds) and the client only
+ * its verification. With `exec true` or an ed25519 host key, the clients on the same 2 cores cost
+ * as much as the server, and a second worker has no free core to use.
+ */
+async function workersLoad(dir: string, keyPath: string): Promise<void> {
+  execFileSync("ssh-keygen", ["-q", "-t", "rsa", "-b", "4096", "-N", "", "-f", join(dir, "ourhost_rsa")]);
+  const config = join(dir, "conchd-rsa.conf");
+  writeFileSync(config, conchdConfig(dir, "ourhost_rsa"));
+  const n = Math.max(...SIZES);
+  console.log(`\n## (c) logins per second by workers: HAProxy → conchd, RSA-4096 host key, handshake + publickey, N = ${n}\n`);
+  console.log("| workers | logins/s | p50 ms | p99 ms | failures | vs 1 worker |");
+  console.log("|---:|---:|---:|---:|---:|---:|");
+  let one: number | undefined;
+  for (const workers of [1, 2]) {
+    const stopsHere: Array<() => void> = [];
+    try {
+      const port = await conchdBehindHAProxy(dir, config, workers, stopsHere);
+      await execLoad(port, keyPath, Math.min(20, n), "login");
+      const row = await execLoad(port, keyPath, n, "login");
+      one ??= row.perSecond;
+      const err = row.firstError === undefined ? "" : ` (${row.firstError})`;
+      console.log(`| ${workers} | ${fmt(row.perSecond, 1)} | ${fmt(row.p50 * 1000)} | ${fmt(row.p99 * 1000)} | ${row.failures}${err} | ${(row.perSecond / one).toFixed(2)}x |`);
+    } finally {
+      for (const stop of stopsHere.reverse()) stop();
+      await settle(500);
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "twisted-ts-load-"));
   const stops: Array<() => void> = [];
@@ -242,6 +288,10 @@ async function main(): Promise<void> {
     if (IDLE < IDLE_WANTED) console.log(`# idle connections capped at ${IDLE} (of ${IDLE_WANTED}) by the open-files limit ${FD_HARD}`);
     console.log(`# load: sizes ${SIZES.join(", ")}; idle ${IDLE} (sshd ${SSHD_IDLE}); ${CLIENTS} client processes; ${scale === "custom" ? "" : "quick; "}Node ${process.version}; load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 
+    if (flags.has("workers-only")) {
+      await workersLoad(dir, keyPath);
+      return;
+    }
     const targets: Array<{ name: string; port: number; ours?: OurServerProcess; sshdPid?: number }> = [];
     const oursPort = await freePort();
     const ours = new OurServerProcess(`tcp:${oursPort}:interface=127.0.0.1:backlog=4096`, userPub, join(dir, "ourhost"));
@@ -257,14 +307,7 @@ async function main(): Promise<void> {
       const config = join(dir, "conchd.conf");
       writeFileSync(config, conchdConfig(dir));
       for (const workers of [1, 2]) {
-        const back = await freePort();
-        const front = await freePort();
-        stops.push(await startConchd(config, `haproxy:tcp:${back}:interface=127.0.0.1:backlog=4096`, back, workers));
-        const cfg = join(dir, `haproxy-${workers}.cfg`);
-        writeFileSync(cfg, haproxyConfig(front, back));
-        const h = spawn("haproxy", ["-f", cfg, "-db"], { stdio: ["ignore", "ignore", "inherit"] });
-        stops.push(() => h.kill());
-        await waitForPort(front);
+        const front = await conchdBehindHAProxy(dir, config, workers, stops);
         targets.push({ name: `HAProxy → conchd --workers ${workers}`, port: front });
       }
     }
@@ -312,6 +355,7 @@ async function main(): Promise<void> {
       console.log(`| sshd (a process tree) | ${s.up} | ${s.failures}${e} | ${kib((m1.rss - m0.rss) / s.up)} | | ${kib((m1.pss - m0.pss) / s.up)} | ${m1.procs} |`);
       await s.close();
     }
+    if (!flags.has("no-haproxy")) await workersLoad(dir, keyPath);
   } finally {
     for (const stop of stops.reverse()) stop();
     rmSync(dir, { recursive: true, force: true });
