@@ -78,7 +78,7 @@ async function childHandshake(port: number, kex: string): Promise<void> {
       }
       override connectionLost(reason: Failure): void {
         super.connectionLost(reason);
-        if (this.disconnectReason) reject(this.disconnectReason);
+        reject(this.disconnectReason ?? reason.value);
       }
     }
     const f = new ClientFactory();
@@ -128,6 +128,8 @@ async function main(): Promise<void> {
   const f = new factory.SSHFactory();
   f.privateKeys = { "ssh-ed25519": keys.Key.generate("ed25519") };
   f.services = { "ssh-userauth": service.SSHService };
+  // Handshakes that end before authentication: keep loopback out of PerSourcePenalties' noauth.
+  f.perSourcePenaltyExemptList = ["127.0.0.0/8", "::1"];
   const listening = reactor.listenTCP(0, f, 50, "127.0.0.1");
   await listening.whenListening();
   const ourPort = (listening.getHost() as { port: number }).port;

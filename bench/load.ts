@@ -15,10 +15,10 @@
  *     temp config) behind HAProxy (send-proxy-v2, a `haproxy:` endpoint) with `--workers 1` and
  *     `--workers 2` (node:cluster, one shared port), load (a) again.
  * (e) [table (c)] logins per second (handshake + publickey, no command) through HAProxy to `conchd` with 1 and
- *     2 workers and an RSA-4096 host key, the server's work at its largest (see workersLoad).
+ *     2 workers and an RSA-8192 host key (`--rsa-bits`), the server's work at its largest (see workersLoad).
  *
  *     npx tsc -b && node bench/dist/load.js [--quick] [--sizes=50,100,500] [--idle=10000]
- *         [--sshd-idle=1000] [--clients=4] [--no-sshd] [--no-haproxy] [--no-launcher] [--workers-only]
+ *         [--sshd-idle=1000] [--clients=4] [--no-sshd] [--no-haproxy] [--no-launcher] [--workers-only] [--rsa-bits=8192]
  *
  * Defaults are the full sizes; `--quick` is a smoke run (N = 10, 20; 200 idle). sshd's idle count
  * is capped separately (`--sshd-idle`): each of its connections is a process of its own. Each
@@ -45,6 +45,8 @@ const IDLE_WANTED = num("idle", 10_000, 200);
 const IDLE = Math.min(IDLE_WANTED, FD_HARD - 500);
 const SSHD_IDLE = Math.min(num("sshd-idle", 1000, 100), IDLE);
 const CLIENTS = num("clients", 4, 2);
+/** Table (c)'s host key size (`--rsa-bits`): the larger, the more of each handshake is the server's. */
+const RSA_BITS = num("rsa-bits", 8192, 4096);
 const KEX = "curve25519-sha256";
 const USER = userInfo().username;
 const DIST = new URL(".", import.meta.url).pathname;
@@ -246,17 +248,17 @@ async function conchdBehindHAProxy(dir: string, config: string, workers: number,
 }
 
 /**
- * (c) Logins per second where the server's share of the work is largest: an RSA-4096 host key,
- * so each handshake costs the server an rsa-sha2-512 signature (milliseconds) and the client only
- * its verification. With `exec true` or an ed25519 host key, the clients on the same 2 cores cost
+ * (c) Logins per second where the server's share of the work is largest: an RSA-8192 host key
+ * (a load shape, not a recommendation), so each handshake costs the server an rsa-sha2-512
+ * signature (tens of milliseconds) and the client only its verification. With `exec true` or an ed25519 host key, the clients on the same 2 cores cost
  * as much as the server, and a second worker has no free core to use.
  */
 async function workersLoad(dir: string, keyPath: string): Promise<void> {
-  execFileSync("ssh-keygen", ["-q", "-t", "rsa", "-b", "4096", "-N", "", "-f", join(dir, "ourhost_rsa")]);
+  execFileSync("ssh-keygen", ["-q", "-t", "rsa", "-b", String(RSA_BITS), "-N", "", "-f", join(dir, "ourhost_rsa")]);
   const config = join(dir, "conchd-rsa.conf");
   writeFileSync(config, conchdConfig(dir, "ourhost_rsa"));
   const n = Math.max(...SIZES);
-  console.log(`\n## (c) logins per second by workers: HAProxy → conchd, RSA-4096 host key, handshake + publickey, N = ${n}\n`);
+  console.log(`\n## (c) logins per second by workers: HAProxy → conchd, RSA-${RSA_BITS} host key, handshake + publickey, N = ${n}\n`);
   console.log("| workers | logins/s | p50 ms | p99 ms | failures | vs 1 worker |");
   console.log("|---:|---:|---:|---:|---:|---:|");
   let one: number | undefined;
