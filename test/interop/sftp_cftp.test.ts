@@ -6,12 +6,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { main } from "@twisted-ts/conch/scripts/cftp";
 import { keys } from "@twisted-ts/conch/ssh";
-import { tempDir } from "../_support/peers.js";
+import { requirePeer, runCommand, spawnPeer, tempDir } from "../_support/peers.js";
 import { startSshd } from "../_support/sshd.js";
 import { makeUserKey } from "./_client_support.js";
 import { startOurServer } from "./_server_support.js";
@@ -90,6 +90,29 @@ test("cftp -b against sshd", async (t) => {
   mkdirSync(local);
   const args = ["-P", String(sshd.port), "-i", key.privatePath, "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes", `${sshd.user}@127.0.0.1`];
   await runScenario(args, remote, local);
+});
+
+test("cftp logs in with a key held only by a real ssh-agent (-o IdentityAgent), no -i", async (t) => {
+  const key = await makeUserKey(t);
+  const sshd = await startSshd(t, { authorizedKeys: [key.publicLine], hostKeyTypes: ["ed25519"] });
+  if (sshd === undefined) return;
+  const agentBin = requirePeer(t, "ssh-agent", "openssh-client");
+  const addBin = requirePeer(t, "ssh-add", "openssh-client");
+  if (agentBin === undefined || addBin === undefined) return;
+  const dir = tempDir(t);
+  const sock = join(dir, "agent.sock");
+  spawnPeer(t, agentBin, ["-D", "-a", sock]);
+  for (let i = 0; i < 200 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  const added = await runCommand(addBin, [key.privatePath], { env: { ...process.env, SSH_AUTH_SOCK: sock }, timeoutMs: 30_000 });
+  assert.equal(added.code, 0, added.stderr);
+  const knownHosts = join(dir, "known_hosts");
+  writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${sshd.hostKeys["ed25519"]}\n`);
+  const base = ["-P", String(sshd.port), "-o", `UserKnownHostsFile=${knownHosts}`, "-o", "StrictHostKeyChecking=yes"];
+  const r = await cftp([...base, "-o", `IdentityAgent=${sock}`, `${sshd.user}@127.0.0.1`, "-b", "-"], "pwd\n");
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /Remote working directory: /);
+  const none = await cftp([...base, "-o", "IdentityAgent=none", `${sshd.user}@127.0.0.1`, "-b", "-"], "pwd\n");
+  assert.equal(none.code, 255, "without the agent no key is accepted");
 });
 
 test("cftp -b against our server", async (t) => {

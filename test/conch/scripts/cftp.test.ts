@@ -12,7 +12,7 @@ test("splitWords: spaces separate, quotes group, backslash escapes", () => {
 });
 
 test("parseArgs: port, keys, batch, buffer size, requests, known_hosts options, user@host:path", () => {
-  const o = parseArgs(["-P", "2222", "-i", "/k1", "-i", "/k2", "-b", "cmds", "-B", "65536", "-R", "16", "-o", "UserKnownHostsFile=/kh", "-o", "StrictHostKeyChecking=yes", "bob@example.org:/srv"]);
+  const o = parseArgs(["-P", "2222", "-i", "/k1", "-i", "/k2", "-b", "cmds", "-B", "65536", "-R", "16", "-o", "UserKnownHostsFile=/kh", "-o", "StrictHostKeyChecking=yes", "-o", "IdentityAgent=/run/agent.sock", "bob@example.org:/srv"]);
   assert.deepEqual(o, {
     port: 2222,
     user: "bob",
@@ -24,7 +24,9 @@ test("parseArgs: port, keys, batch, buffer size, requests, known_hosts options, 
     requests: 16,
     knownHosts: "/kh",
     policy: "strict",
+    identityAgent: "/run/agent.sock",
   });
+  assert.equal(parseArgs(["-o", "IdentityAgent=none", "h"]).identityAgent, undefined);
   assert.throws(() => parseArgs(["-R", "0", "h"]), /positive whole number/);
   assert.throws(() => parseArgs([]), /no host/);
 });

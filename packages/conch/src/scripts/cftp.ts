@@ -6,8 +6,9 @@
  *          user@host[:path]
  *
  * Host keys are checked against `~/.ssh/known_hosts` (`-o UserKnownHostsFile=…`,
- * `-o StrictHostKeyChecking=yes|accept-new|ask`); the user's keys are `-i` or `~/.ssh/id_*`, then
- * password and keyboard-interactive on a terminal (the default client, `client/default`).
+ * `-o StrictHostKeyChecking=yes|accept-new|ask`); the agent's keys come first (`SSH_AUTH_SOCK`,
+ * `-o IdentityAgent=path|none`), then the user's keys (`-i` or `~/.ssh/id_*`), then password and
+ * keyboard-interactive on a terminal (the default client, `client/default`).
  * With `-b` it runs the batch file (`-` for stdin) as OpenSSH's `sftp -b` does: each command is
  * echoed, a failing one ends the run with status 1 unless it starts with `-`. Without it, an
  * interactive prompt (readline, with history). {@link main} takes its arguments and an IO, so
@@ -18,7 +19,7 @@ import { homedir, userInfo } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { Writable, type Readable } from "node:stream";
-import { TCP4ClientEndpoint } from "@twisted-ts/internet/endpoints";
+import { TCP4ClientEndpoint, UNIXClientEndpoint } from "@twisted-ts/internet/endpoints";
 import type { Failure } from "@twisted-ts/internet/failure";
 import { reactor } from "@twisted-ts/internet/reactor";
 import { isMainModule, walkArgs } from "./_bin.js";
@@ -47,6 +48,8 @@ export interface CftpOptions {
   requests: number | undefined;
   knownHosts: string;
   policy: HostKeyPolicy;
+  /** The agent's socket (`SSH_AUTH_SOCK`, `-o IdentityAgent=…`); undefined for none. */
+  identityAgent: string | undefined;
 }
 
 const USAGE = "usage: cftp [-P port] [-i key] [-b batchfile] [-B buffersize] [-R requests] [-o option=value] [user@]host[:path]\n";
@@ -65,6 +68,7 @@ export function parseArgs(argv: readonly string[]): CftpOptions {
     requests: undefined,
     knownHosts: join(home, ".ssh", "known_hosts"),
     policy: "ask",
+    identityAgent: process.env["SSH_AUTH_SOCK"] || undefined,
   };
   let target: string | undefined;
   walkArgs(argv, (a, value) => {
@@ -82,6 +86,7 @@ export function parseArgs(argv: readonly string[]): CftpOptions {
       const [k, v] = value().split("=", 2) as [string, string | undefined];
       if (k.toLowerCase() === "userknownhostsfile" && v) o.knownHosts = v;
       else if (k.toLowerCase() === "stricthostkeychecking" && v) o.policy = v === "yes" ? "strict" : v === "accept-new" ? "accept-new" : "ask";
+      else if (k.toLowerCase() === "identityagent" && v) o.identityAgent = v.toLowerCase() === "none" ? undefined : v === "SSH_AUTH_SOCK" ? process.env["SSH_AUTH_SOCK"] || undefined : v;
       else throw new Error(`unsupported option ${k}`);
     } else if (a.startsWith("-")) throw new Error(`unknown option ${a}`);
     else if (target === undefined) target = a;
@@ -99,8 +104,8 @@ export function parseArgs(argv: readonly string[]): CftpOptions {
 }
 
 /**
- * Connects and logs in with the default client (keys, then password and keyboard-interactive on
- * a terminal), then starts the sftp subsystem.
+ * Connects and logs in with the default client (the agent's keys, then the user's own, then
+ * password and keyboard-interactive on a terminal), then starts the sftp subsystem.
  */
 export function connect(o: CftpOptions): Promise<{ sftp: FileTransferClient; close: () => void }> {
   const ui = terminalUI();
@@ -112,6 +117,8 @@ export function connect(o: CftpOptions): Promise<{ sftp: FileTransferClient; clo
     policy: o.policy,
     identities: o.identities,
     ...(ui !== undefined ? { ui } : {}),
+    // The agent's keys are offered first; an agent that cannot be reached is skipped.
+    ...(o.identityAgent !== undefined ? { agentEndpoint: new UNIXClientEndpoint(reactor, o.identityAgent) } : {}),
   };
   return directConnect(new TCP4ClientEndpoint(reactor, o.host, o.port), options)
     .addCallback((conn) =>
