@@ -41,11 +41,13 @@ async function loopback(
   t: TestContext,
   options: ft.FilesystemSFTPServerOptions | ft.ISFTPServer,
   protocol: ft.FileTransferServerOptions = {},
+  /** The server's end (what carries its replies to the client). */
+  serverEnd: PipeEnd = new PipeEnd(),
 ): Promise<{ client: ft.FileTransferClient; server: ft.FileTransferServer }> {
   const server = new ft.FileTransferServer(ft.providesSFTPServer(options) ? options : new ft.FilesystemSFTPServer(options), protocol);
   const client = new ft.FileTransferClient();
   const a = new PipeEnd();
-  const b = new PipeEnd();
+  const b = serverEnd;
   a.other = b;
   b.other = a;
   a.self = client;
@@ -376,4 +378,31 @@ test("getRecursive/putRecursive (get -R / put -R): a tree of files and directori
   // Again onto the existing tree: directories that exist are fine, files are replaced.
   await client.putRecursive(join(dir, "down"), "up");
   assert.deepEqual(readFileSync(join(dir, "up", "a/b/two")), files["a/b/two"]);
+});
+
+/** A PipeEnd that hands its bytes over in small pieces, so every DATA reply spans several feeds. */
+class SplittingPipeEnd extends PipeEnd {
+  override write(data: Uint8Array | string): void {
+    const copy = Buffer.from(data);
+    for (let off = 0; off < copy.length; off += 5_000) {
+      const piece = copy.subarray(off, off + 5_000);
+      queueMicrotask(() => this.peer?.dataReceived(piece));
+    }
+  }
+}
+
+test("get: DATA replies assembled from pieces reuse the buffers of written chunks, byte for byte; a chunk the caller keeps is never reused (issue 12)", async (t) => {
+  const dir = tempDir(t);
+  const { client } = await loopback(t, { home: dir }, {}, new SplittingPipeEnd());
+  const data = randomBytes(3_000_017);
+  writeFileSync(join(dir, "src"), data);
+  const f = await client.openFile("src", ft.FXF_READ);
+  const kept = await f.readChunk(0, ft.TRANSFER_CHUNK_SIZE);
+  assert.deepEqual(Buffer.from(kept), data.subarray(0, ft.TRANSFER_CHUNK_SIZE));
+  for (let i = 0; i < 2; i++) {
+    assert.equal(await client.get("src", join(dir, `got${i}`)), data.length);
+    assert.deepEqual(readFileSync(join(dir, `got${i}`)), data);
+  }
+  assert.deepEqual(Buffer.from(kept), data.subarray(0, ft.TRANSFER_CHUNK_SIZE), "the kept chunk is untouched");
+  await f.close();
 });

@@ -113,6 +113,8 @@ export async function getFile(client: FileTransferClient, remote: PathLike, loca
       const data = await readOrEOF(rf, offset, length);
       if (data.length === 0) return undefined;
       await writer.write(data, offset);
+      // Written: nothing holds the chunk any more, so its memory may take a later reply.
+      client._recycle(data);
       transferred += data.length;
       opts.progress?.(transferred, size);
       return data.length;

@@ -174,6 +174,12 @@ export class PacketFramer {
   /** Bytes of a too-long packet's start, kept to read its request id for the error reply. */
   private tooLong: { length: number; head: Uint8Array; fill: number } | undefined = undefined;
 
+  /**
+   * Memory for a packet that spans several `feed`s (its whole length): by default a buffer of its
+   * own; a receiver may hand out recycled memory instead (FileTransferClient's download buffers).
+   */
+  allocate: (length: number) => Uint8Array = (length) => Buffer.allocUnsafeSlow(length);
+
   constructor(
     private readonly onPacket: (type: number, body: Uint8Array, owned: boolean) => void,
     private readonly onError: (e: SFTPFramingError) => void,
@@ -224,7 +230,7 @@ export class PacketFramer {
         }
         // Every byte is written before the packet is handed out, so no zero-filling; not from
         // the shared pool either, since a receiver may keep the packet (`owned`).
-        this.body = Buffer.allocUnsafeSlow(length);
+        this.body = this.allocate(length);
         this.bodyFill = 0;
       }
       const body = this.body;
