@@ -15,10 +15,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { reactor } from "@twisted-ts/internet";
-import { ClientFactory } from "@twisted-ts/internet/protocol";
-import { succeed } from "@twisted-ts/internet/defer";
-import type { Failure } from "@twisted-ts/internet/failure";
-import { factory, keys, service, transport } from "@twisted-ts/conch/ssh";
+import { factory, keys, service } from "@twisted-ts/conch/ssh";
+import { handshakeOnce } from "./_handshake.js";
 import { freePort, waitForPort } from "./_net.js";
 
 const require = createRequire(import.meta.url);
@@ -57,29 +55,7 @@ const ssh2 = require("ssh2") as Ssh2Module;
 
 /** One handshake by our client with `kex`; resolves when the keys are in use. */
 function oursOnce(port: number, kex = KEX): Promise<void> {
-  return new Promise((resolve, reject) => {
-    class Client extends transport.SSHClientTransport {
-      override supportedKeyExchanges = [kex];
-      override supportedCiphers = [CIPHER];
-      override supportedPublicKeys = ["ssh-ed25519"];
-      override verifyHostKey(): unknown {
-        return succeed(true);
-      }
-      override connectionSecure(): void {
-        resolve();
-        this.transport.abortConnection();
-      }
-      override connectionLost(reason: Failure): void {
-        super.connectionLost(reason);
-        // Lost before the keys were in use (refused, reset): the handshake failed.
-        reject(this.disconnectReason ?? reason.value);
-      }
-    }
-    const f = new ClientFactory();
-    f.protocol = Client;
-    f.clientConnectionFailed = (_c, r) => reject(r.value);
-    reactor.connectTCP("127.0.0.1", port, f);
-  });
+  return handshakeOnce(port, { kex, cipher: CIPHER });
 }
 
 /** One handshake by ssh2's client; resolves on its 'handshake' event. */

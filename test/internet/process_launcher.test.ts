@@ -1,9 +1,10 @@
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 
 import { ProcessDone, ProcessTerminated } from "@twisted-ts/internet/error";
 import type { IProcessProtocol, IProcessTransport, IPushProducer, SpawnProcessOptions } from "@twisted-ts/internet/interfaces";
 import { NodeReactor, type Process } from "@twisted-ts/internet/reactor";
+import { missing } from "../_support/peers.js";
 import { until } from "./_helpers.js";
 import { Collect, processCases, SH } from "./_process_cases.js";
 
@@ -101,19 +102,19 @@ test("ProcessLauncher: spawns in flight when the launcher dies fail cleanly with
   assert.ok(q.ended!.check(ProcessDone));
 });
 
-/** Whether node-pty can be imported (it is optional); under CI it must be. */
-async function havePty(): Promise<boolean> {
+/** Whether node-pty (optional) can be imported; skips the test when not, and fails it under CI. */
+async function havePty(t: TestContext): Promise<boolean> {
   const name = "node-pty";
   const ok = await import(name).then(
     () => true,
     () => false,
   );
-  if (!ok && process.env["CI"] === "true") assert.fail("node-pty is not installed");
+  if (!ok) missing(t, "node-pty is not installed (npm install node-pty)");
   return ok;
 }
 
 test("ProcessLauncher.spawnPty: a terminal in the launcher; its output, input, size and exit code come over one socket", async (t) => {
-  if (!(await havePty())) return t.skip("node-pty is not installed");
+  if (!(await havePty(t))) return;
   const r = new NodeReactor();
   const pty = r.processLauncher.spawnPty({
     file: SH,
@@ -141,7 +142,7 @@ test("ProcessLauncher.spawnPty: a terminal in the launcher; its output, input, s
 });
 
 test("ProcessLauncher.spawnPty: kill signals the terminal's process; the exit carries the signal", async (t) => {
-  if (!(await havePty())) return t.skip("node-pty is not installed");
+  if (!(await havePty(t))) return;
   const r = new NodeReactor();
   const pty = r.processLauncher.spawnPty({ file: "/bin/sleep", args: ["30"], name: "xterm", cols: 80, rows: 24, cwd: "/", env: {} });
   let exit: { exitCode: number; signal?: number } | null = null;

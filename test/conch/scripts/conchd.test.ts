@@ -36,13 +36,8 @@ import {
 } from "@twisted-ts/conch/scripts/conchd";
 import { connection, keys, userauth } from "@twisted-ts/conch/ssh";
 import { tempDir } from "../../_support/peers.js";
+import { CTX, parse } from "./_conchd_support.js";
 
-const CTX = { hostKeyDirectory: "/var/lib/conchd-test" };
-
-function parse(text: string, argv: string[] = []): ConchdConfig {
-  const cmd = parseArgs(argv);
-  return parseConfig([...cmd.overrides, ...tokenize(text, "conchd.conf")], CTX, cmd.listen).config;
-}
 
 function errorOf(fn: () => unknown): ConfigError {
   try {

@@ -14,22 +14,14 @@ import {
   forwardingPolicyOf,
   generateMissingHostKeys,
   loadHostKeys,
-  parseArgs,
-  parseConfig,
   startupLimitsOf,
-  tokenize,
   type ConchdConfig,
 } from "@twisted-ts/conch/scripts/conchd";
 import { unix } from "@twisted-ts/conch";
 import { factory, forwarding } from "@twisted-ts/conch/ssh";
 import { tempDir } from "../../_support/peers.js";
+import { parse } from "./_conchd_support.js";
 
-const CTX = { hostKeyDirectory: "/var/lib/conchd-test" };
-
-function parse(text: string, argv: string[] = []): ConchdConfig {
-  const cmd = parseArgs(argv);
-  return parseConfig([...cmd.overrides, ...tokenize(text, "conchd.conf")], CTX, cmd.listen).config;
-}
 
 /** The message of the ConfigError `text` raises. */
 function errorOf(text: string): string {

@@ -39,23 +39,11 @@ import { type Keepalive, startKeepalive } from "./_connection/keepalive.js";
 import { OrderedReplies } from "./_connection/replies.js";
 import { checkForwardingChannel, forwardingRequestRefusal } from "./_forwarding/policy.js";
 import {
-  MSG_GLOBAL_REQUEST,
-  MSG_REQUEST_SUCCESS,
-  MSG_REQUEST_FAILURE,
-  MSG_CHANNEL_OPEN,
-  MSG_CHANNEL_OPEN_CONFIRMATION,
-  MSG_CHANNEL_OPEN_FAILURE,
-  MSG_CHANNEL_WINDOW_ADJUST,
-  MSG_CHANNEL_DATA,
-  MSG_CHANNEL_EXTENDED_DATA,
-  MSG_CHANNEL_EOF,
-  MSG_CHANNEL_CLOSE,
-  MSG_CHANNEL_REQUEST,
-  MSG_CHANNEL_SUCCESS,
-  MSG_CHANNEL_FAILURE,
-  DEFAULT_MAX_SESSIONS,
-  MAX_OPEN_CHANNELS,
-  messages,
+  MSG_GLOBAL_REQUEST, MSG_REQUEST_SUCCESS, MSG_REQUEST_FAILURE,
+  MSG_CHANNEL_OPEN, MSG_CHANNEL_OPEN_CONFIRMATION, MSG_CHANNEL_OPEN_FAILURE,
+  MSG_CHANNEL_WINDOW_ADJUST, MSG_CHANNEL_DATA, MSG_CHANNEL_EXTENDED_DATA, MSG_CHANNEL_EOF, MSG_CHANNEL_CLOSE,
+  MSG_CHANNEL_REQUEST, MSG_CHANNEL_SUCCESS, MSG_CHANNEL_FAILURE,
+  DEFAULT_MAX_SESSIONS, MAX_OPEN_CHANNELS, messages,
 } from "./_connection/messages.js";
 import { EMPTY, globalOk, isConchUser, isThenable, latin1, openFailureOf, openFailurePayload, sendParts, u32, whenReadyToConfirm } from "./_connection/util.js";
 import { stopLocalForwards } from "./_forwarding/client.js";
