@@ -10,89 +10,13 @@
  * two sides computed the same exchange. The bindings are a client only, so the other direction
  * (our client against russh's server) cannot be run here.
  */
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { startOurServer, type OurServer } from "./_server_support.js";
-
-/** The part of russh's API (its own .d.ts needs rxjs types we do not import) these tests use. */
-interface Subscribable<T> {
-  subscribe(next: (value: T) => void): unknown;
-}
-interface RusshChannel {
-  readonly data$: Subscribable<Uint8Array>;
-  readonly closed$: Subscribable<void>;
-  requestExec(command: string): Promise<void>;
-  write(data: Uint8Array): Promise<void>;
-  eof(): Promise<void>;
-}
-interface RusshAuthenticated {
-  openSessionChannel(): Promise<unknown>;
-  activateChannel(ch: unknown): Promise<RusshChannel>;
-  disconnect(): Promise<void>;
-}
-interface RusshPublicKey {
-  algorithm(): string;
-  base64(): string;
-}
-interface RusshClient {
-  authenticateWithKeyPair(user: string, key: unknown, hash: null): Promise<RusshAuthenticated | { remainingMethods: string[] }>;
-  disconnect(): Promise<void>;
-}
-interface Russh {
-  SshTransport: { newSocket(address: string): Promise<unknown> };
-  SSHClient: {
-    connect(transport: unknown, serverKey: (key: RusshPublicKey) => Promise<boolean>, config?: { preferred?: Record<string, string[]> }): Promise<RusshClient>;
-  };
-  KeyPair: { parse(data: string): Promise<unknown> };
-  getSupportedKexAlgorithms(): string[];
-}
-
-const require = createRequire(import.meta.url);
-const russh = require("russh") as Russh;
+import { login, run, russh } from "./_russh_support.js";
 
 const MLKEM = "mlkem768x25519-sha256";
-
-interface Session {
-  client: RusshAuthenticated;
-  hostKeyAlgorithm: string;
-}
-
-/** Connects and logs in with alice's key, checking the host key against the server's own. */
-async function login(t: TestContext, server: OurServer, preferred: Record<string, string[]> = {}): Promise<Session> {
-  const hostBlob = Buffer.from(server.hostKeys["ssh-ed25519"]!.public().blob()).toString("base64");
-  let hostKeyAlgorithm = "";
-  const transport = await russh.SshTransport.newSocket(`127.0.0.1:${server.port}`);
-  const client = await russh.SSHClient.connect(
-    transport,
-    async (key) => {
-      hostKeyAlgorithm = key.algorithm();
-      return key.base64() === hostBlob;
-    },
-    { preferred },
-  );
-  const auth = await client.authenticateWithKeyPair(server.user, await russh.KeyPair.parse(readFileSync(server.keyPath, "utf8")), null);
-  if (!("openSessionChannel" in auth)) assert.fail(`publickey login refused; methods left: ${auth.remainingMethods.join(",")}`);
-  t.after(() => auth.disconnect());
-  return { client: auth, hostKeyAlgorithm };
-}
-
-/** Runs `command` with `input` on its stdin; resolves with its stdout once the channel closes. */
-async function run(session: Session, command: string, input?: Uint8Array): Promise<Buffer> {
-  const ch = await session.client.activateChannel(await session.client.openSessionChannel());
-  const out: Buffer[] = [];
-  const closed = new Promise<void>((resolve) => ch.closed$.subscribe(() => resolve()));
-  ch.data$.subscribe((d) => out.push(Buffer.from(d)));
-  await ch.requestExec(command);
-  if (input !== undefined) {
-    for (let at = 0; at < input.length; at += 32 * 1024) await ch.write(input.subarray(at, at + 32 * 1024));
-  }
-  await ch.eof();
-  await closed;
-  return Buffer.concat(out);
-}
 
 function negotiated(server: OurServer): string[] {
   return [...server.logText().matchAll(/kex alg=(\S+) /g)].map((m) => m[1]!);
