@@ -212,8 +212,9 @@ async function writevAll(fh: FileHandle, buffers: Uint8Array[], position: number
 const READ_AHEAD_BYTES = 256 * 1024;
 
 /**
- * Reads an upload's local file in blocks of several chunks and hands the chunks out as views of
- * them: one thread-pool round trip per block rather than per chunk (the mirror of
+ * Reads an upload's local file in blocks of whole chunks (about {@link READ_AHEAD_BYTES}; one
+ * chunk when chunks are that big) and hands the chunks out as views of them: one thread-pool
+ * round trip per block rather than per chunk (the mirror of
  * {@link ChunkWriter}). Blocks are counted from the transfer's start, so no chunk straddles two.
  * Once every chunk of a block was {@link release}d (its WRITE answered, so nothing holds the
  * bytes any more), the block's memory reads the next one: a fresh 256 KiB buffer per block made
