@@ -383,7 +383,8 @@ export class FileTransferClient extends FileTransferBase {
 
   /**
    * Downloads `remote` to the local file `local` with `requests` READs of `chunkSize` in flight
-   * (OpenSSH's 64 × 32 KiB by default); fires with the file's size. `resume` is `reget`.
+   * (by default as OpenSSH's sftp picks them: the server's limits, see {@link transferChunkSizes});
+   * fires with the file's size. `resume` is `reget`.
    */
   get(remote: PathLike, local: string, options: TransferOptions = {}): Deferred<number> {
     return Deferred.fromPromise(getFile(this, remote, local, options));
