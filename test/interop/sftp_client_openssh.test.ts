@@ -31,9 +31,11 @@ test("our client against sshd's sftp: files, directories, links, attributes, ext
   await exerciseClient(s.sftp, tempDir(t));
 });
 
-test("our client's get/put against sshd: 32 MiB each way, pipelined, SHA-256 equal, and reget of a partial file", async (t) => {
+test("our client's get/put against sshd: 32 MiB each way in sshd's 255 KiB chunks (limits@openssh.com), pipelined, SHA-256 equal, and reget of a partial file", async (t) => {
   const s = await sftpToSshd(t);
   if (s === undefined) return;
+  // sshd's sftp-server allows 255 KiB reads and writes (its 256 KiB packet less 1 KiB), as OpenSSH's sftp uses them.
+  assert.deepEqual(await s.sftp.transferChunkSizes(), { read: 255 * 1024, write: 255 * 1024 });
   await checkGetPut(s.sftp, tempDir(t), 32 * 1024 * 1024, s.log);
 });
 

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { Failure } from "@twisted-ts/internet/failure";
 import { ConnectionDone } from "@twisted-ts/internet/error";
+import { fail } from "@twisted-ts/internet/defer";
 import type { IProtocol } from "@twisted-ts/internet/interfaces";
 import { common } from "@twisted-ts/conch/ssh";
 import * as ft from "@twisted-ts/conch/ssh/filetransfer";
@@ -294,7 +295,8 @@ test("get/put resume (reget/reput): only the missing tail moves", async (t) => {
   let first = -1;
   await client.get("src", join(dir, "partial"), { resume: true, progress: (done) => void (first < 0 && (first = done)) });
   assert.deepEqual(readFileSync(join(dir, "partial")), data);
-  assert.ok(first > 123_456 && first <= 123_456 + ft.TRANSFER_CHUNK_SIZE, `started from the local size: ${first}`);
+  const { read } = await client.transferChunkSizes();
+  assert.ok(first > 123_456 && first <= 123_456 + read, `started from the local size: ${first}`);
   writeFileSync(join(dir, "remote-partial"), data.subarray(0, 5));
   assert.equal(await client.put(join(dir, "src"), "remote-partial", { resume: true }), data.length);
   assert.deepEqual(readFileSync(join(dir, "remote-partial")), data);
@@ -405,4 +407,94 @@ test("get: DATA replies assembled from pieces reuse the buffers of written chunk
   }
   assert.deepEqual(Buffer.from(kept), data.subarray(0, ft.TRANSFER_CHUNK_SIZE), "the kept chunk is untouched");
   await f.close();
+});
+
+/** A filesystem server that records the length of every READ and WRITE its files serve. */
+class RecordingServer extends ft.FilesystemSFTPServer {
+  readonly reads: number[] = [];
+  readonly writes: number[] = [];
+  override async openFile(filename: string, flags: number, attrs: ft.FileAttributes): Promise<ft.ISFTPFile> {
+    const f = await super.openFile(filename, flags, attrs);
+    const { reads, writes } = this;
+    return {
+      close: () => f.close(),
+      getAttrs: () => f.getAttrs(),
+      setAttrs: (a: ft.FileAttributes) => f.setAttrs(a),
+      readChunk: (offset: number, length: number) => (reads.push(length), f.readChunk(offset, length)),
+      writeChunk: (offset: number, data: Uint8Array) => (writes.push(data.length), f.writeChunk(offset, data)),
+    };
+  }
+}
+
+/** `n` bytes in chunks of `size`, the last one shorter. */
+function chunksOf(n: number, size: number): number[] {
+  const out: number[] = [];
+  for (let at = 0; at < n; at += size) out.push(Math.min(size, n - at));
+  return out;
+}
+
+/**
+ * A download of `n` bytes asked for whole chunks of `size` up to the end; after the short read
+ * at the end, only the rest of that chunk (the request past the end that finds EOF).
+ */
+function assertReads(reads: number[], n: number, size: number): void {
+  const whole = Math.ceil(n / size);
+  assert.deepEqual(reads.slice(0, whole), Array<number>(whole).fill(size), `READ lengths ${reads.join(", ")}`);
+  assert.ok(reads.slice(whole).every((k) => k === whole * size - n), `READ lengths ${reads.join(", ")}`);
+}
+
+test("get/put (issue 12): READs and WRITEs are as long as the server's limits@openssh.com allow, up to TRANSFER_MAX_CHUNK_SIZE; an odd-sized file arrives byte for byte", async (t) => {
+  const dir = tempDir(t);
+  const server = new RecordingServer({ home: dir });
+  const { client } = await loopback(t, server);
+  // Our server states a 256 KiB packet, 255 KiB reads and writes of its packet less 1 KiB.
+  assert.deepEqual(await client.transferChunkSizes(), { read: ft.TRANSFER_MAX_CHUNK_SIZE, write: ft.TRANSFER_MAX_CHUNK_SIZE });
+  const data = randomBytes(3 * ft.TRANSFER_MAX_CHUNK_SIZE + 12_345);
+  writeFileSync(join(dir, "src"), data);
+  assert.equal(await client.put(join(dir, "src"), "up"), data.length);
+  assert.deepEqual(readFileSync(join(dir, "up")), data);
+  assert.deepEqual(server.writes, chunksOf(data.length, ft.TRANSFER_MAX_CHUNK_SIZE));
+  assert.equal(await client.get("up", join(dir, "down")), data.length);
+  assert.deepEqual(readFileSync(join(dir, "down")), data);
+  assertReads(server.reads, data.length, ft.TRANSFER_MAX_CHUNK_SIZE);
+  // A chunk size the caller gives wins.
+  server.writes.length = 0;
+  assert.equal(await client.put(join(dir, "src"), "up", { chunkSize: 100_000 }), data.length);
+  assert.deepEqual(server.writes, chunksOf(data.length, 100_000));
+  assert.deepEqual(readFileSync(join(dir, "up")), data);
+});
+
+test("put (issue 12): against a server with a small packet limit every WRITE fits it, and the file arrives byte for byte", async (t) => {
+  const dir = tempDir(t);
+  const server = new RecordingServer({ home: dir });
+  // Packets of at most 40,000 bytes: WRITEs of 38,976 (the packet less 1 KiB), READs of 20,000.
+  const { client } = await loopback(t, server, { maxPacketLength: 40_000, maxReadLength: 20_000 });
+  assert.deepEqual(await client.transferChunkSizes(), { read: 20_000, write: 38_976 });
+  const data = randomBytes(100_001);
+  writeFileSync(join(dir, "src"), data);
+  assert.equal(await client.put(join(dir, "src"), "up"), data.length);
+  assert.deepEqual(readFileSync(join(dir, "up")), data);
+  assert.deepEqual(server.writes, chunksOf(data.length, 38_976));
+  assert.equal(await client.get("up", join(dir, "down")), data.length);
+  assert.deepEqual(readFileSync(join(dir, "down")), data);
+  assertReads(server.reads, data.length, 20_000);
+});
+
+test("get/put (issue 12): without limits@openssh.com, or when the server refuses it, transfers use TRANSFER_CHUNK_SIZE", async (t) => {
+  const dir = tempDir(t);
+  const data = randomBytes(ft.TRANSFER_CHUNK_SIZE * 2 + 7);
+  writeFileSync(join(dir, "src"), data);
+  for (const how of ["not advertised", "refused"] as const) {
+    const server = new RecordingServer({ home: dir });
+    const { client } = await loopback(t, server);
+    if (how === "not advertised") delete client.serverExtensions["limits@openssh.com"];
+    else client.limits = () => fail(new ft.SFTPError(ft.FX_OP_UNSUPPORTED, "no limits here"));
+    assert.deepEqual(await client.transferChunkSizes(), { read: ft.TRANSFER_CHUNK_SIZE, write: ft.TRANSFER_CHUNK_SIZE }, how);
+    assert.equal(await client.put(join(dir, "src"), `up-${how}`), data.length);
+    assert.deepEqual(readFileSync(join(dir, `up-${how}`)), data, how);
+    assert.deepEqual(server.writes, chunksOf(data.length, ft.TRANSFER_CHUNK_SIZE), how);
+    assert.equal(await client.get(`up-${how}`, join(dir, `down-${how}`)), data.length);
+    assert.deepEqual(readFileSync(join(dir, `down-${how}`)), data, how);
+    assertReads(server.reads, data.length, ft.TRANSFER_CHUNK_SIZE);
+  }
 });

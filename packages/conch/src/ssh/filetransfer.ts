@@ -57,7 +57,18 @@ export {
 } from "./_filetransfer/fsserver.js";
 export { openSFTPChannel, SFTPClientChannel } from "./_filetransfer/channel.js";
 export { createReadStream, createWriteStream, type RemoteReadStreamOptions, type RemoteWriteStreamOptions } from "./_filetransfer/streams.js";
-export { getFile, putFile, getTree, putTree, type TreeResult, TRANSFER_CHUNK_SIZE, TRANSFER_REQUESTS, type TransferOptions } from "./_filetransfer/transfer.js";
+export {
+  getFile,
+  putFile,
+  getTree,
+  putTree,
+  type TreeResult,
+  TRANSFER_CHUNK_SIZE,
+  TRANSFER_MAX_CHUNK_SIZE,
+  TRANSFER_REQUESTS,
+  TRANSFER_WINDOW,
+  type TransferOptions,
+} from "./_filetransfer/transfer.js";
 
 /**
  * The path of the `sftp-server` bin's script (run it with `process.execPath`): what a realm runs,

@@ -45,7 +45,7 @@ import {
   packetTypes,
 } from "./constants.js";
 import type { DirectoryEntry } from "./interfaces.js";
-import { TRANSFER_CHUNK_SIZE, TRANSFER_REQUESTS, getFile, getTree, putFile, putTree, type TransferOptions, type TreeResult } from "./transfer.js";
+import { TRANSFER_CHUNK_SIZE, TRANSFER_MAX_CHUNK_SIZE, TRANSFER_WINDOW, getFile, getTree, putFile, putTree, type TransferOptions, type TreeResult } from "./transfer.js";
 import { createReadStream, createWriteStream, type RemoteReadStreamOptions, type RemoteWriteStreamOptions } from "./streams.js";
 import type { Readable, Writable } from "node:stream";
 import {
@@ -66,15 +66,21 @@ const log = new Logger("twisted-ts.conch.ssh.filetransfer");
 export type PathLike = string | Uint8Array;
 
 /**
- * Memory of the replies that span channel messages (a DATA of a 32 KiB READ), lent out and given
- * back by downloads once the chunk is on disk (`_recycle`): a fresh buffer per chunk was external
- * memory that set off most of a download's mark-compacts (measured with bench/sftp).
+ * Memory of the replies that span channel messages (the DATA of a transfer's READ), lent out and
+ * given back by downloads once the chunk is on disk (`_recycle`): a fresh buffer per chunk was
+ * external memory that set off most of a download's mark-compacts (measured with bench/sftp).
+ * Replies shorter than this get a buffer of their own (a caller may keep them: no 32 KiB for a STATUS).
  */
-const REPLY_BUFFER_SIZE = TRANSFER_CHUNK_SIZE + 64;
-/** Replies shorter than this get a buffer of their own (a caller may keep them: no 32 KiB for a STATUS). */
-const REPLY_BUFFER_MIN = REPLY_BUFFER_SIZE / 2;
-/** Most buffers kept for reuse. */
-const REPLY_BUFFERS_KEPT = TRANSFER_REQUESTS * 2;
+const REPLY_BUFFER_MIN = TRANSFER_CHUNK_SIZE / 2;
+/** Reply buffers come in sizes of whole steps, so that the replies of one transfer share them. */
+const REPLY_BUFFER_STEP = 4096;
+/** Most bytes of buffers kept for reuse (a download's replies in flight, twice). */
+const REPLY_BUFFERS_KEPT_BYTES = 2 * TRANSFER_WINDOW;
+/**
+ * What `transferChunkSizes` leaves for a packet's own fields under a stated packet limit (as
+ * OpenSSH's sftp): a WRITE's are 25 bytes and its handle, at most 256.
+ */
+const PACKET_OVERHEAD = 1024;
 
 /** A reply: its type and a reader over its body after the request id. */
 interface Reply {
@@ -114,13 +120,17 @@ export class FileTransferClient extends FileTransferBase {
     this.framer.allocate = (length) => this.allocateReply(length);
   }
 
-  /** Reusable reply buffers (`_recycle`), and those lent out whose chunks may come back. */
-  private readonly spareReplyBuffers: ArrayBuffer[] = [];
+  /** Reusable reply buffers by size (`_recycle`), their total, and those lent out whose chunks may come back. */
+  private readonly spareReplyBuffers = new Map<number, ArrayBuffer[]>();
+  private spareReplyBytes = 0;
   private readonly lentReplyBuffers = new WeakSet<ArrayBuffer>();
 
   private allocateReply(length: number): Uint8Array {
-    if (length < REPLY_BUFFER_MIN || length > REPLY_BUFFER_SIZE) return Buffer.allocUnsafeSlow(length);
-    const ab = this.spareReplyBuffers.pop() ?? new ArrayBuffer(REPLY_BUFFER_SIZE);
+    if (length < REPLY_BUFFER_MIN) return Buffer.allocUnsafeSlow(length);
+    const size = Math.ceil(length / REPLY_BUFFER_STEP) * REPLY_BUFFER_STEP;
+    let ab = this.spareReplyBuffers.get(size)?.pop();
+    if (ab === undefined) ab = new ArrayBuffer(size);
+    else this.spareReplyBytes -= size;
     this.lentReplyBuffers.add(ab);
     return Buffer.from(ab, 0, length);
   }
@@ -132,7 +142,41 @@ export class FileTransferClient extends FileTransferBase {
   _recycle(chunk: Uint8Array): void {
     const ab = chunk.buffer;
     if (!(ab instanceof ArrayBuffer) || !this.lentReplyBuffers.delete(ab)) return;
-    if (this.spareReplyBuffers.length < REPLY_BUFFERS_KEPT) this.spareReplyBuffers.push(ab);
+    if (this.spareReplyBytes + ab.byteLength > REPLY_BUFFERS_KEPT_BYTES) return;
+    let list = this.spareReplyBuffers.get(ab.byteLength);
+    if (list === undefined) this.spareReplyBuffers.set(ab.byteLength, (list = []));
+    list.push(ab);
+    this.spareReplyBytes += ab.byteLength;
+  }
+
+  private chunkSizes: Promise<{ read: number; write: number }> | undefined = undefined;
+
+  /**
+   * The READ and WRITE sizes `get` and `put` use unless told: what the server's
+   * `limits@openssh.com` allow (its read and write lengths, its packet length less 1 KiB, our own
+   * packet limit less 1 KiB for DATA replies), at most {@link TRANSFER_MAX_CHUNK_SIZE}; without
+   * the extension, or when the server refuses it, {@link TRANSFER_CHUNK_SIZE}. Asked once per
+   * session (OpenSSH's sftp does the same at its start); a limit of 0 states none.
+   */
+  transferChunkSizes(): Promise<{ read: number; write: number }> {
+    this.chunkSizes ??= this.askChunkSizes();
+    return this.chunkSizes;
+  }
+
+  private async askChunkSizes(): Promise<{ read: number; write: number }> {
+    const fallback = { read: TRANSFER_CHUNK_SIZE, write: TRANSFER_CHUNK_SIZE };
+    if (!this.hasExtension("limits@openssh.com")) return fallback;
+    let lim: Awaited<ReturnType<FileTransferClient["limits"]>>;
+    try {
+      lim = await this.limits();
+    } catch (e) {
+      log.info("no transfer sizes from limits@openssh.com: {message}", { message: e instanceof Error ? e.message : String(e) });
+      return fallback;
+    }
+    const stated = (n: number): number => (n > 0 ? n : Number.POSITIVE_INFINITY);
+    const packet = stated(lim.maxPacketLength) - PACKET_OVERHEAD;
+    const size = (n: number): number => Math.max(1, Math.min(stated(n), packet, TRANSFER_MAX_CHUNK_SIZE));
+    return { read: Math.max(1, Math.min(size(lim.maxReadLength), this.maxPacketLength - PACKET_OVERHEAD)), write: size(lim.maxWriteLength) };
   }
 
   /** The server's protocol version (Twisted's `version`), once known. */
@@ -339,7 +383,8 @@ export class FileTransferClient extends FileTransferBase {
 
   /**
    * Downloads `remote` to the local file `local` with `requests` READs of `chunkSize` in flight
-   * (OpenSSH's 64 × 32 KiB by default); fires with the file's size. `resume` is `reget`.
+   * (by default as OpenSSH's sftp picks them: the server's limits, see {@link transferChunkSizes});
+   * fires with the file's size. `resume` is `reget`.
    */
   get(remote: PathLike, local: string, options: TransferOptions = {}): Deferred<number> {
     return Deferred.fromPromise(getFile(this, remote, local, options));

@@ -9,16 +9,34 @@ import type { ClientFile, FileTransferClient, PathLike } from "./client.js";
 import { FXF_CREAT, FXF_READ, FXF_TRUNC, FXF_WRITE, FX_EOF } from "./constants.js";
 import { SFTPError } from "./wire.js";
 
-/** Bytes asked for by each READ or sent by each WRITE of a transfer (OpenSSH's sftp: 32 KiB). */
+/**
+ * Bytes asked for by each READ or sent by each WRITE of a transfer when the server states no
+ * limits (`limits@openssh.com`): the 32 KiB every server must take (draft-02 §3).
+ */
 export const TRANSFER_CHUNK_SIZE = 32 * 1024;
-/** Requests a transfer keeps in flight (OpenSSH's sftp: 64). */
+/**
+ * The largest chunk a transfer picks from the server's limits (OpenSSH's sftp: its 256 KiB packet
+ * less 1 KiB). Against sshd a 32 KiB WRITE was two SSH packets (the 32 KiB of data and a 29-byte
+ * rest); 255 KiB is eight full ones, and a reply per 255 KiB instead of per 32 KiB.
+ */
+export const TRANSFER_MAX_CHUNK_SIZE = 255 * 1024;
+/** Bytes a transfer keeps in flight: {@link TRANSFER_REQUESTS} of 32 KiB, 8 of 255 KiB. */
+export const TRANSFER_WINDOW = 2 * 1024 * 1024;
+/** Requests a transfer keeps in flight at most (OpenSSH's sftp: 64); fewer for chunks over 32 KiB. */
 export const TRANSFER_REQUESTS = 64;
 
 /** Settings of one transfer. */
 export interface TransferOptions {
-  /** Bytes per request ({@link TRANSFER_CHUNK_SIZE}). */
+  /**
+   * Bytes per request: by default what the server's `limits@openssh.com` allow, up to
+   * {@link TRANSFER_MAX_CHUNK_SIZE} (see `FileTransferClient.transferChunkSizes`), else
+   * {@link TRANSFER_CHUNK_SIZE}.
+   */
   chunkSize?: number;
-  /** Requests in flight ({@link TRANSFER_REQUESTS}). */
+  /**
+   * Requests in flight: by default {@link TRANSFER_WINDOW} / `chunkSize`, at most
+   * {@link TRANSFER_REQUESTS}.
+   */
   requests?: number;
   /** Continue from the size the destination already has (`reget` / `reput`), instead of replacing it. */
   resume?: boolean;
@@ -88,9 +106,10 @@ function pipeline(
   });
 }
 
-function settings(opts: TransferOptions): Required<Pick<TransferOptions, "chunkSize" | "requests">> {
-  const chunkSize = opts.chunkSize ?? TRANSFER_CHUNK_SIZE;
-  const requests = opts.requests ?? TRANSFER_REQUESTS;
+/** The chunk size and depth of a transfer: the caller's, else the server's sizes (`way`) and {@link TRANSFER_WINDOW}. */
+async function settings(client: FileTransferClient, opts: TransferOptions, way: "read" | "write"): Promise<Required<Pick<TransferOptions, "chunkSize" | "requests">>> {
+  const chunkSize = opts.chunkSize ?? (await client.transferChunkSizes())[way];
+  const requests = opts.requests ?? Math.min(TRANSFER_REQUESTS, Math.max(1, Math.floor(TRANSFER_WINDOW / chunkSize)));
   if (!(chunkSize >= 1 && requests >= 1)) throw new RangeError("chunkSize and requests must be at least 1");
   return { chunkSize, requests };
 }
@@ -100,7 +119,7 @@ function settings(opts: TransferOptions): Required<Pick<TransferOptions, "chunkS
  * bytes already in `local` are kept and only the rest is fetched.
  */
 export async function getFile(client: FileTransferClient, remote: PathLike, local: string, opts: TransferOptions = {}): Promise<number> {
-  const s = settings(opts);
+  const s = await settings(client, opts, "read");
   const rf = await client.openFile(remote, FXF_READ);
   let out: FileHandle | undefined;
   try {
@@ -189,12 +208,13 @@ async function writevAll(fh: FileHandle, buffers: Uint8Array[], position: number
   }
 }
 
-/** Chunks an upload reads from the local file at a time. */
-const READ_AHEAD_CHUNKS = 8;
+/** Bytes an upload reads from the local file at a time (whole chunks, at least one). */
+const READ_AHEAD_BYTES = 256 * 1024;
 
 /**
- * Reads an upload's local file in blocks of several chunks and hands the chunks out as views of
- * them: one thread-pool round trip per block rather than per chunk (the mirror of
+ * Reads an upload's local file in blocks of whole chunks (about {@link READ_AHEAD_BYTES}; one
+ * chunk when chunks are that big) and hands the chunks out as views of them: one thread-pool
+ * round trip per block rather than per chunk (the mirror of
  * {@link ChunkWriter}). Blocks are counted from the transfer's start, so no chunk straddles two.
  * Once every chunk of a block was {@link release}d (its WRITE answered, so nothing holds the
  * bytes any more), the block's memory reads the next one: a fresh 256 KiB buffer per block made
@@ -258,7 +278,7 @@ class BlockReader {
  * `resume`, the remote file's bytes are kept and only the rest is sent.
  */
 export async function putFile(client: FileTransferClient, local: string, remote: PathLike, opts: TransferOptions = {}): Promise<number> {
-  const s = settings(opts);
+  const s = await settings(client, opts, "write");
   const input = await fsp.open(local, "r");
   try {
     const size = (await input.stat()).size;
@@ -266,7 +286,7 @@ export async function putFile(client: FileTransferClient, local: string, remote:
     try {
       const start = opts.resume === true ? ((await rf.getAttrs()).size ?? 0) : 0;
       let transferred = start;
-      const reader = new BlockReader(input, start, s.chunkSize * READ_AHEAD_CHUNKS);
+      const reader = new BlockReader(input, start, s.chunkSize * Math.max(1, Math.floor(READ_AHEAD_BYTES / s.chunkSize)));
       return await pipeline(start, size, s, async (offset, length) => {
         if (offset >= size) return undefined;
         const chunk = await reader.read(offset, Math.min(length, size - offset));
