@@ -7,10 +7,12 @@ import assert from "node:assert/strict";
 
 type Wasm = typeof import("../../../../packages/conch/dist/ssh/_transport/wasm.js");
 type Poly = typeof import("../../../../packages/conch/dist/ssh/_transport/poly1305.js");
+type Sntrup = typeof import("../../../../packages/conch/dist/ssh/_transport/sntrup761_wasm.js");
 const conchRoot = import.meta.resolve("@twisted-ts/conch/package.json");
 const load = async <T>(path: string): Promise<T> => (await import(new URL(`dist/ssh/_transport/${path}`, conchRoot).href)) as T;
 const A = await load<Wasm>("wasm.js");
 const { poly1305Module } = await load<Poly>("poly1305.js");
+const { sntrup761Module } = await load<Sntrup>("sntrup761_wasm.js");
 
 const hex = (w: InstanceType<Wasm["ByteWriter"]>): string => Buffer.from(w.bytes()).toString("hex");
 const WA = (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly;
@@ -42,9 +44,10 @@ test("ByteWriter grows past its first buffer without losing bytes", () => {
   assert.deepEqual([b[0], b[255], b[256], b[4999], b[5000], b[7999]], [0, 255, 0, 4999 & 0xff, 7, 7]);
 });
 
-test("the Poly1305 module validates", () => {
+test("the Poly1305 and sntrup761 modules validate", () => {
   assert.equal(WA.validate(poly1305Module()), true);
-  assert.equal(WA.validate(poly1305Module().subarray(0, 100)), false);
+  assert.equal(WA.validate(sntrup761Module()), true);
+  assert.equal(WA.validate(sntrup761Module().subarray(0, 100)), false);
 });
 
 test("an assembled function runs as written: a loop summing memory, f64 constants, calls and exports", () => {

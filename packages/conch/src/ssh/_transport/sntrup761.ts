@@ -22,8 +22,8 @@
  * invertible, as in the reference implementation.
  */
 import { createHash, randomFillSync } from "node:crypto";
-import { P, Q, W, freeze3, freezeQ, multiply, nonzeroMask, rqRecip3 } from "./sntrup761_rq.js";
-import { r3Recip } from "./sntrup761_r3.js";
+import { P, Q, W, freeze3, freezeQ, nonzeroMask } from "./sntrup761_rq.js";
+import { multiply, r3Recip, rqRecip3, shortFromList, smallFromList } from "./sntrup761_wasm.js";
 
 const Q12 = (Q - 1) / 2;
 
@@ -50,74 +50,15 @@ const systemRandom: RandomBytes = (n) => randomFillSync(new Uint8Array(n));
 
 /** h = f * g in R3 = F3[x]/(x^p - x - 1); sums stay under 3p, inside freeze3's range. */
 function r3Mult(f: Int8Array, g: Int8Array): Int8Array {
-  return Int8Array.from(multiply(f, g, freeze3));
-}
-
-// ---- constant-time sort for short polynomials ----
-
-const SORT_N = 1024;
-
-/**
- * Sorts unsigned 32-bit values ascending with a bitonic network over 1024 slots (padding with
- * 0xffffffff, above every real value here). The network's shape depends only on the length.
- * Each compare-exchange takes its mask from floor((b - a) / 2^32), exactly -1 when b < a and 0
- * otherwise for |b - a| < 2^32, so no comparison becomes a branch.
- */
-function sortUint32(values: Float64Array): void {
-  const x = new Float64Array(SORT_N).fill(0xffffffff);
-  x.set(values);
-  for (let k = 2; k <= SORT_N; k <<= 1) {
-    for (let j = k >> 1; j > 0; j >>= 1) {
-      for (let i = 0; i < SORT_N; i++) {
-        const l = i ^ j;
-        if (l <= i) continue;
-        const lo = (i & k) === 0 ? i : l;
-        const hi = lo === i ? l : i;
-        const a = x[lo]!;
-        const b = x[hi]!;
-        const swap = Math.floor((b - a) * 2 ** -32); // -1 or 0
-        const t = (a - b) * swap; // b - a when swapping, else 0
-        x[lo] = a + t;
-        x[hi] = b - t;
-      }
-    }
-  }
-  values.set(x.subarray(0, values.length));
-}
-
-/** A short polynomial (exactly w nonzero coefficients in {-1, 1}) from p random uint32 values. */
-function shortFromList(list: Uint32Array): Int8Array {
-  const L = new Float64Array(P);
-  for (let i = 0; i < W; i++) L[i] = (list[i]! & ~1) >>> 0;
-  for (let i = W; i < P; i++) L[i] = ((list[i]! & ~3) | 1) >>> 0;
-  sortUint32(L);
-  const out = new Int8Array(P);
-  for (let i = 0; i < P; i++) out[i] = ((L[i]! >>> 0) & 3) - 1; // L[i] < 2^32: >>> 0 is exact
-  return out;
-}
-
-function randomUint32s(random: RandomBytes): Uint32Array {
-  const bytes = random(4 * P);
-  const out = new Uint32Array(P);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < P; i++) out[i] = view.getUint32(4 * i, true);
-  return out;
+  return Int8Array.from(multiply(f, g, 3));
 }
 
 function shortRandom(random: RandomBytes): Int8Array {
-  return shortFromList(randomUint32s(random));
+  return shortFromList(random(4 * P));
 }
 
 function smallRandom(random: RandomBytes): Int8Array {
-  const list = randomUint32s(random);
-  const out = new Int8Array(P);
-  for (let i = 0; i < P; i++) {
-    // floor(3x / 2^30) for x < 2^30, in int32 arithmetic only: it is 1 + 1 exactly when
-    // x >= ceil(2^30 / 3) and x >= ceil(2^31 / 3), each read off a sign bit.
-    const x = list[i]! & 0x3fffffff;
-    out[i] = ((357913941 - x) >>> 31) + ((715827882 - x) >>> 31) - 1;
-  }
-  return out;
+  return smallFromList(random(4 * P));
 }
 
 // ---- encodings ----
@@ -268,7 +209,7 @@ function hashSession(b: number, y: Uint8Array, z: Uint8Array): Uint8Array {
 
 /** Rounded (h * r): the ciphertext polynomial, each coefficient rounded to a multiple of 3. */
 function encrypt(r: Int8Array, h: Int32Array): Int32Array {
-  const hr = multiply(h, r, freezeQ);
+  const hr = multiply(h, r, "q");
   for (let i = 0; i < P; i++) hr[i] = hr[i]! - freeze3(hr[i]!);
   return hr;
 }
@@ -296,7 +237,7 @@ export function sntrup761KeyPair(random: RandomBytes = systemRandom): { publicKe
     if (mask === 0) break;
   }
   const f = shortRandom(random);
-  const h = multiply(rqRecip3(f), g, freezeQ);
+  const h = multiply(rqRecip3(f), g, "q");
   const publicKey = rqEncode(h);
   const secretKey = new Uint8Array(SNTRUP761_SECRET_KEY_BYTES);
   let at = 0;
@@ -341,7 +282,7 @@ export function sntrup761Decapsulate(cipherText: Uint8Array, secretKey: Uint8Arr
   const cache = secretKey.subarray(3 * SMALL_BYTES + RQ_BYTES);
 
   // Decrypt: e = 3 * c * f mod 3, ev = e / g; r = ev when its weight is w, else a fixed short vector.
-  const cf = multiply(roundedDecode(cipherText.subarray(0, ROUNDED_BYTES)), f, freezeQ);
+  const cf = multiply(roundedDecode(cipherText.subarray(0, ROUNDED_BYTES)), f, "q");
   const e = new Int8Array(P);
   for (let i = 0; i < P; i++) e[i] = freeze3(freezeQ(3 * cf[i]!));
   const ev = r3Mult(e, ginv);
