@@ -15,7 +15,7 @@
  * conversions between i32 and f64 of integers (`cvtsi2sd`, `cvttsd2si`): no data-dependent
  * branch, address or latency.
  */
-import { Code, F64, F64_ADD, F64_CONVERT_I32_S, F64_FLOOR, F64_MUL, F64_SUB, I32, I32_ADD, I32_AND, I32_GE_S, I32_GT_S, I32_LE_S, I32_LT_S, I32_MUL, I32_OR, I32_SHR_S, I32_SUB, I32_TRUNC_F64_S, I32_XOR, SELECT } from "./wasm.js";
+import { Code, F64, F64X2_ADD, F64X2_MUL, F64X2_SPLAT, F64X2_SUB, F64_ADD, F64_CONVERT_I32_S, F64_FLOOR, F64_MUL, F64_SUB, I32, I32_ADD, I32_AND, I32_GE_S, I32_GT_S, I32_LE_S, I32_LT_S, I32_MUL, I32_OR, I32_SHR_S, I32_SUB, I32_TRUNC_F64_S, I32_XOR, SELECT, V128 } from "./wasm.js";
 import type { WasmFunction } from "./wasm.js";
 
 export const P = 761;
@@ -58,14 +58,11 @@ function emitFreezeQ(c: Code, x: number): void {
 }
 
 /**
- * Appends x - q * (x * (1/q) + 1.5 * 2^52 - 1.5 * 2^52) for the f64 local `x`: `freezeQ` by the
+ * The reductions in the passes: x - q * (x * (1/q) + 1.5 * 2^52 - 1.5 * 2^52), `freezeQ` by the
  * round-to-nearest of adding and subtracting 1.5 * 2^52 (the ulp there is 1), two additions
  * instead of a `roundsd`. Exact for |x| < 2^30 for the same reason (x/q is never within 1/(2q)
  * of a half-integer, so the rounding has no tie to break and the product's error cannot cross one).
  */
-function emitReduce(c: Code, x: number): void {
-  c.get(x).f64(q).get(x).f64(INV_Q).op(F64_MUL).f64(ROUND).op(F64_ADD).f64(ROUND).op(F64_SUB).op(F64_MUL).op(F64_SUB);
-}
 const ROUND = 6755399441055744;
 
 /** a^(q-2) = 1/a mod q by square and multiply over the public exponent's bits, for a public a. */
@@ -84,9 +81,76 @@ export interface RqLayout {
   readonly input: number;
   /** p output coefficients, i32. */
   readonly out: number;
-  /** (f, g) and (v, r), 2p + 4 f64 each. */
-  readonly fg: number;
-  readonly vr: number;
+  /** f, g, v and r: p + 2 f64 each, 8-byte aligned, with 8 KiB or more between them. */
+  readonly f: number;
+  readonly g: number;
+  readonly v: number;
+  readonly r: number;
+}
+
+/** Bytes zeroed per polynomial before an inversion: p + 2 doubles, rounded up to 16. */
+const POLY_BYTES = 16 * ((p + 3) >> 1);
+
+/**
+ * Appends x - q * (x * (1/q) + 1.5 * 2^52 - 1.5 * 2^52) lane by lane for the f64x2 local `x`,
+ * with the splatted constants in the v128 locals `vq`, `vinv`, `vround`: `emitReduce` in both
+ * lanes, the same f64 operations in the same order.
+ */
+function emitReduce2(c: Code, x: number, vq: number, vinv: number, vround: number): void {
+  c.get(x).get(vq).get(x).get(vinv).simd(F64X2_MUL).get(vround).simd(F64X2_ADD).get(vround).simd(F64X2_SUB).simd(F64X2_MUL).simd(F64X2_SUB);
+}
+
+/**
+ * The two passes of a divstep, two coefficients per iteration in f64x2 lanes: the same f64
+ * operations per lane as the scalar code, in the same order (f64x2.add, sub and mul are IEEE
+ * per lane: addpd, subpd, mulpd, no fusing), over the same coefficients.
+ *
+ * fgPass(m, s, a, b), for k = 1, 3, 5, ... <= m, lanes (k, k + 1):
+ *   f[k] <- f[k] + s (g[k] - f[k]);  g[k - 1] <- reduce(a g[k] + b f[k]);  then g[m] <- 0.
+ * vrPass(c, s, a, b), for c, c - 2, ... >= 2, lanes (c - 1, c):
+ *   v[c] <- v[c - 1] + s (r[c] - v[c - 1]);  r[c] <- reduce(a r[c] + b v[c - 1]).
+ * f moves in place and g down by one; v moves up by one and r in place, descending so that each
+ * v[c - 1] is read before it is overwritten. The bounds are public (the step counter's).
+ */
+function passFunctions(at: RqLayout): WasmFunction[] {
+  const N = 0, S = 1, A = 2, B = 3; // params: i32, then f64
+  const ADDR = 4, END = 5, VS = 6, VA = 7, VB = 8, VQ = 9, VINV = 10, VROUND = 11, U = 12, WW = 13, X = 14;
+  const prologue = (c: Code): void => {
+    c.get(S).simd(F64X2_SPLAT).set(VS).get(A).simd(F64X2_SPLAT).set(VA).get(B).simd(F64X2_SPLAT).set(VB);
+    c.f64(q).simd(F64X2_SPLAT).set(VQ).f64(INV_Q).simd(F64X2_SPLAT).set(VINV).f64(ROUND).simd(F64X2_SPLAT).set(VROUND);
+  };
+  /** u + s (w - u) into the store on the stack, then a w + b u into X. */
+  const body = (c: Code, store: number): void => {
+    c.get(ADDR).get(U).get(VS).get(WW).get(U).simd(F64X2_SUB).simd(F64X2_MUL).simd(F64X2_ADD).v128Store(store);
+    c.get(VA).get(WW).simd(F64X2_MUL).get(VB).get(U).simd(F64X2_MUL).simd(F64X2_ADD).set(X);
+  };
+  const fg = new Code();
+  prologue(fg);
+  fg.get(N).i32(8).op(I32_MUL).set(END);
+  fg.i32(8).set(ADDR).block().loop();
+  fg.get(ADDR).get(END).op(I32_GT_S).brIf(1);
+  fg.get(ADDR).v128Load(at.f).set(U).get(ADDR).v128Load(at.g).set(WW);
+  body(fg, at.f);
+  fg.get(ADDR);
+  emitReduce2(fg, X, VQ, VINV, VROUND);
+  fg.v128Store(at.g - 8);
+  fg.get(ADDR).i32(16).op(I32_ADD).set(ADDR).br(0).end().end();
+  fg.get(END).f64(0).f64Store(at.g);
+  const vr = new Code();
+  prologue(vr);
+  vr.get(N).i32(8).op(I32_MUL).i32(16).op(I32_SUB).set(ADDR).block().loop(); // ADDR = 8 (c - 2)
+  vr.get(ADDR).i32(0).op(I32_LT_S).brIf(1);
+  vr.get(ADDR).v128Load(at.v).set(U).get(ADDR).v128Load(at.r + 8).set(WW);
+  body(vr, at.v + 8);
+  vr.get(ADDR);
+  emitReduce2(vr, X, VQ, VINV, VROUND);
+  vr.v128Store(at.r + 8);
+  vr.get(ADDR).i32(16).op(I32_SUB).set(ADDR).br(0).end().end();
+  const locals: Array<[number, number]> = [[2, I32], [9, V128]];
+  return [
+    { params: [I32, F64, F64, F64], results: [], locals, code: fg },
+    { params: [I32, F64, F64, F64], results: [], locals, code: vr },
+  ];
 }
 
 /**
@@ -100,46 +164,47 @@ export interface RqLayout {
  * the new f is f + s * (g - f), and f0 * g - g0 * f after the swap is a * g + b * f before it,
  * (a, b) = (f0, -g0) or (-g0, f0) chosen by mask once per step (i32 and, xor, sub). Coefficients
  * are doubles (exact: every sum below stays under 2^25) so that the reduction needs no
- * conversion; f and g share one array (f[i] at 2i, g[i] at 2i + 1), as do v and r.
+ * conversion.
  *
  * The passes run over ranges fixed by the step counter alone:
  * - (f, g): a coefficient's index drops by at most one per step (only g shifts, and the swap keeps
  *   indices), and only f[0] and g[0] are ever read as scalars, up to f[0] after the last step; so
  *   at step `loop` the indices above 2p - 1 - loop can no longer matter and are left stale.
  * - (v, r): zero above index `loop` (r starts as a constant; v gains one degree per step).
- * Both are `select`ed and `br_if`ed on `loop` only. f0 and g0 become i32 by i32.trunc_f64_s of
- * integers under q (JavaScript's `| 0`), and back by f64.convert_i32_s.
+ * Both are `select`ed on `loop` only. f0 and g0 become i32 by i32.trunc_f64_s of integers under q
+ * (JavaScript's `| 0`), and back by f64.convert_i32_s.
+ *
+ * The passes are functions of their own (`first + 1`, `first + 2`), called once per step: V8
+ * tiers up a WebAssembly function that has run long, and a small pass compiles quickly and is
+ * then used from the next step on, while a tiered-up whole inversion would be used only by the
+ * next inversion.
  */
-export function rqRecipFunction(at: RqLayout): WasmFunction {
+export function rqRecipFunctions(at: RqLayout, first: number): WasmFunction[] {
+  const FG_PASS = first + 1, VR_PASS = first + 2;
   // locals: i32, then f64
-  const LOOP = 0, DELTA = 1, F00 = 2, G00 = 3, SWAP = 4, T0 = 5, F0 = 6, G0 = 7, TA = 8, TOP = 9, ADDR = 10, LIMIT = 11;
-  const S = 12, A = 13, B = 14, U0 = 15, W0 = 16, U1 = 17, W1 = 18, X = 19, Y = 20, R0 = 21, AI = 22, SCALE = 23;
+  const LOOP = 0, DELTA = 1, F00 = 2, G00 = 3, SWAP = 4, T0 = 5, F0 = 6, G0 = 7, TA = 8, ADDR = 9;
+  const S = 10, A = 11, B = 12, X = 13, R0 = 14, AI = 15, SCALE = 16;
   const c = new Code();
-  const bytes = 8 * (2 * p + 4); // room for index p + 1, where the paired passes may step
-  /** u + s * (w - u): the masked swap. */
-  const blend = (u: number, w: number) => c.get(u).get(S).get(w).get(u).op(F64_SUB).op(F64_MUL).op(F64_ADD);
-  /** a * w + b * u. */
-  const combine = (w: number, u: number) => c.get(A).get(w).op(F64_MUL).get(B).get(u).op(F64_MUL).op(F64_ADD);
 
-  // fg = (x^p - x - 1, reversed in), vr = (0, 1/3): everything else zero.
+  // f = x^p - x - 1 and g = in, reversed; v = 0, r = 1/3; everything else zero.
   c.i32(0).set(ADDR).loop();
-  c.get(ADDR).f64(0).f64Store(at.fg).get(ADDR).f64(0).f64Store(at.vr);
-  c.get(ADDR).i32(8).op(I32_ADD).tee(ADDR).i32(bytes).op(I32_LT_S).brIf(0).end();
-  c.i32(0).f64(1).f64Store(at.fg);
-  c.i32(0).f64(-1).f64Store(at.fg + 16 * (p - 1));
-  c.i32(0).f64(-1).f64Store(at.fg + 16 * p);
-  // fg[2 (p - 1 - i) + 1] = in[i]
+  c.get(ADDR).f64(0).f64Store(at.f).get(ADDR).f64(0).f64Store(at.g).get(ADDR).f64(0).f64Store(at.v).get(ADDR).f64(0).f64Store(at.r);
+  c.get(ADDR).i32(8).op(I32_ADD).tee(ADDR).i32(POLY_BYTES).op(I32_LT_S).brIf(0).end();
+  c.i32(0).f64(1).f64Store(at.f);
+  c.i32(0).f64(-1).f64Store(at.f + 8 * (p - 1));
+  c.i32(0).f64(-1).f64Store(at.f + 8 * p);
+  // g[p - 1 - i] = in[i]
   c.i32(0).set(ADDR).loop();
-  c.i32(16 * (p - 1)).get(ADDR).i32(16).op(I32_MUL).op(I32_SUB);
-  c.get(ADDR).i32Load8S(at.input).op(F64_CONVERT_I32_S).f64Store(at.fg + 8);
+  c.i32(8 * (p - 1)).get(ADDR).i32(8).op(I32_MUL).op(I32_SUB);
+  c.get(ADDR).i32Load8S(at.input).op(F64_CONVERT_I32_S).f64Store(at.g);
   c.get(ADDR).i32(1).op(I32_ADD).tee(ADDR).i32(p).op(I32_LT_S).brIf(0).end();
-  c.i32(0).f64(recipQConstant(3)).f64Store(at.vr + 8);
+  c.i32(0).f64(recipQConstant(3)).f64Store(at.r);
   c.i32(1).set(DELTA);
 
   c.i32(0).set(LOOP).loop();
   {
-    c.i32(0).f64Load(at.fg).op(I32_TRUNC_F64_S).set(F00);
-    c.i32(0).f64Load(at.fg + 8).op(I32_TRUNC_F64_S).set(G00);
+    c.i32(0).f64Load(at.f).op(I32_TRUNC_F64_S).set(F00);
+    c.i32(0).f64Load(at.g).op(I32_TRUNC_F64_S).set(G00);
     // swap = negativeMask(-delta) & nonzeroMask(g00)
     c.i32(0).get(DELTA).op(I32_SUB).i32(31).op(I32_SHR_S);
     c.get(G00).i32(0).get(G00).op(I32_SUB).op(I32_OR).i32(31).op(I32_SHR_S).op(I32_AND).set(SWAP);
@@ -154,71 +219,25 @@ export function rqRecipFunction(at: RqLayout): WasmFunction {
     c.get(SWAP).get(F0).i32(0).get(G0).op(I32_SUB).op(I32_XOR).op(I32_AND).set(TA);
     c.get(F0).get(TA).op(I32_XOR).op(F64_CONVERT_I32_S).set(A);
     c.i32(0).get(G0).op(I32_SUB).get(TA).op(I32_XOR).op(F64_CONVERT_I32_S).set(B);
-    c.i32(0).get(F0).op(F64_CONVERT_I32_S).f64Store(at.fg);
-    // top = 2 min(p, 2p - 1 - loop); the (f, g) pass for i = 2, 6, ... <= top, with ADDR = 8 (i - 1).
+    c.i32(0).get(F0).op(F64_CONVERT_I32_S).f64Store(at.f);
+    // (f, g) for k <= min(p, 2p - 1 - loop)
     c.i32(p).i32(2 * p - 1).get(LOOP).op(I32_SUB).i32(p).i32(2 * p - 1).get(LOOP).op(I32_SUB).op(I32_LT_S).op(SELECT);
-    c.i32(2).op(I32_MUL).set(TOP);
-    c.get(TOP).i32(8).op(I32_MUL).i32(8).op(I32_SUB).set(LIMIT);
-    c.i32(8).set(ADDR).block().loop();
-    {
-      c.get(ADDR).get(LIMIT).op(I32_GT_S).brIf(1);
-      c.get(ADDR).f64Load(at.fg + 8).set(U0); // fg[i]
-      c.get(ADDR).f64Load(at.fg + 16).set(W0); // fg[i + 1]
-      c.get(ADDR).f64Load(at.fg + 24).set(U1); // fg[i + 2]
-      c.get(ADDR).f64Load(at.fg + 32).set(W1); // fg[i + 3]
-      c.get(ADDR);
-      blend(U0, W0).f64Store(at.fg + 8);
-      c.get(ADDR);
-      blend(U1, W1).f64Store(at.fg + 24);
-      combine(W0, U0).set(X);
-      combine(W1, U1).set(Y);
-      c.get(ADDR);
-      emitReduce(c, X);
-      c.f64Store(at.fg); // fg[i - 1]
-      c.get(ADDR);
-      emitReduce(c, Y);
-      c.f64Store(at.fg + 16); // fg[i + 1]
-      c.get(ADDR).i32(32).op(I32_ADD).set(ADDR).br(0);
-    }
-    c.end().end();
-    c.get(TOP).i32(8).op(I32_MUL).f64(0).f64Store(at.fg + 8); // fg[top + 1] = 0
-    // The (v, r) pass for i = 2 ((min(loop, p) + 1) & ~1), i - 4, ... >= 4, with ADDR = 8 (i - 4):
-    // one above the range is 0 in v and r while loop < p, and beyond p otherwise.
+    c.get(S).get(A).get(B).call(FG_PASS);
+    // (v, r) from c = (min(loop, p) + 1) & ~1 down: one above the range is 0 in v and r while
+    // loop < p, and beyond p otherwise.
     c.get(LOOP).i32(p).get(LOOP).i32(p).op(I32_LT_S).op(SELECT).i32(1).op(I32_ADD).i32(-2).op(I32_AND);
-    c.i32(16).op(I32_MUL).i32(32).op(I32_SUB).set(ADDR);
-    c.block().loop();
-    {
-      c.get(ADDR).i32(0).op(I32_LT_S).brIf(1);
-      c.get(ADDR).f64Load(at.vr + 16).set(U0); // vr[i - 2]
-      c.get(ADDR).f64Load(at.vr + 40).set(W0); // vr[i + 1]
-      c.get(ADDR).f64Load(at.vr).set(U1); // vr[i - 4]
-      c.get(ADDR).f64Load(at.vr + 24).set(W1); // vr[i - 1]
-      c.get(ADDR);
-      blend(U0, W0).f64Store(at.vr + 32);
-      c.get(ADDR);
-      blend(U1, W1).f64Store(at.vr + 16);
-      combine(W0, U0).set(X);
-      combine(W1, U1).set(Y);
-      c.get(ADDR);
-      emitReduce(c, X);
-      c.f64Store(at.vr + 40);
-      c.get(ADDR);
-      emitReduce(c, Y);
-      c.f64Store(at.vr + 24);
-      c.get(ADDR).i32(32).op(I32_SUB).set(ADDR).br(0);
-    }
-    c.end().end();
+    c.get(S).get(A).get(B).call(VR_PASS);
     // v[0] = s r[0] (v[-1] is 0), r[0] = freezeQ(a r[0])
-    c.i32(0).f64Load(at.vr + 8).set(R0);
-    c.i32(0).get(S).get(R0).op(F64_MUL).f64Store(at.vr);
+    c.i32(0).f64Load(at.r).set(R0);
+    c.i32(0).get(S).get(R0).op(F64_MUL).f64Store(at.v);
     c.i32(0).get(A).get(R0).op(F64_MUL);
     emitFreezeQ(c, X);
-    c.f64Store(at.vr + 8);
+    c.f64Store(at.r);
     c.get(LOOP).i32(1).op(I32_ADD).tee(LOOP).i32(2 * p - 1).op(I32_LT_S).brIf(0);
   }
   c.end();
   // scale = f[0]^(q - 2), square and multiply over the public exponent's bits (unrolled here).
-  c.i32(0).f64Load(at.fg).set(A);
+  c.i32(0).f64Load(at.f).set(A);
   c.f64(1).set(AI);
   for (let bit = 12; bit >= 0; bit--) {
     c.get(AI).get(AI).op(F64_MUL);
@@ -234,11 +253,11 @@ export function rqRecipFunction(at: RqLayout): WasmFunction {
   // out[i] = freezeQ(scale * v[p - 1 - i])
   c.i32(0).set(ADDR).loop();
   c.get(ADDR).i32(4).op(I32_MUL);
-  c.get(SCALE).i32(16 * (p - 1)).get(ADDR).i32(16).op(I32_MUL).op(I32_SUB).f64Load(at.vr).op(F64_MUL);
+  c.get(SCALE).i32(8 * (p - 1)).get(ADDR).i32(8).op(I32_MUL).op(I32_SUB).f64Load(at.v).op(F64_MUL);
   emitFreezeQ(c, X);
   c.op(I32_TRUNC_F64_S).i32Store(at.out);
   c.get(ADDR).i32(1).op(I32_ADD).tee(ADDR).i32(p).op(I32_LT_S).brIf(0).end();
-  return { name: "rqRecip3", params: [], results: [], locals: [[12, I32], [12, F64]], code: c };
+  return [{ name: "rqRecip3", params: [], results: [], locals: [[10, I32], [7, F64]], code: c }, ...passFunctions(at)];
 }
 
 /** Byte addresses of the products' operands (i32, 768 each, zero beyond p), result and scratch. */

@@ -13,7 +13,7 @@
  */
 import { Code, I32, I32_ADD, I32_AND, I32_EQZ, I32_LE_S, I32_LT_S, I32_MUL, I32_NE, I32_OR, I32_SHL, I32_SHR_U, I32_SUB, I32_WRAP_I64, I32_XOR, I64_EXTEND_I32_U, I64_SHR_S, I64_SUB, SELECT, assemble, instantiate } from "./wasm.js";
 import type { WasmFunction, WasmMemory } from "./wasm.js";
-import { P, W, PADDED, productFunctions, rqRecipFunction } from "./sntrup761_rq.js";
+import { P, W, PADDED, productFunctions, rqRecipFunctions } from "./sntrup761_rq.js";
 import { r3RecipFunctions } from "./sntrup761_r3.js";
 
 // Memory map (byte addresses, one 64 KiB page); kernels run one at a time, each from scratch.
@@ -23,9 +23,11 @@ const OUT32 = 2048; // p i32 outputs
 const LIST = 5120; // p u32 random words
 const SORT = 8192; // 1024 u32
 const PLANES = 12288; // R3 inversion, 8 * 128 bytes
-const FG = 13312; // Rq inversion, 2 (2p + 4) f64
-const VR = 25600;
-const A = 37888; // product operands, 768 i32 each: never written beyond p, so zero there
+const F = 13312; // Rq inversion: f, g, v, r, p + 2 f64 each
+const G = F + 6144;
+const V = G + 6144;
+const R = V + 6144;
+const A = R + 6144; // product operands, 768 i32 each: never written beyond p, so zero there
 const B = A + 4 * PADDED;
 const PRODUCT = B + 4 * PADDED; // 1536 i32
 const TMP = PRODUCT + 8 * PADDED; // 3072 i32
@@ -104,11 +106,8 @@ function smallFromListFunction(): WasmFunction {
 
 /** The module's bytes (exported for the tests, which validate them). */
 export function sntrup761Module(): Uint8Array {
-  const functions: WasmFunction[] = [
-    rqRecipFunction({ input: IN8, out: OUT32, fg: FG, vr: VR }),
-    shortFromListFunction(),
-    smallFromListFunction(),
-  ];
+  const functions: WasmFunction[] = [shortFromListFunction(), smallFromListFunction()];
+  functions.push(...rqRecipFunctions({ input: IN8, out: OUT32, f: F, g: G, v: V, r: R }, functions.length));
   functions.push(...r3RecipFunctions({ input: IN8, out: OUT8, planes: PLANES }, functions.length));
   functions.push(...productFunctions({ a: A, b: B, product: PRODUCT, tmp: TMP, pad: PAD, out: OUT32 }, functions.length));
   return assemble(functions, 1);

@@ -14,6 +14,7 @@
 export const I32 = 0x7f;
 export const I64 = 0x7e;
 export const F64 = 0x7c;
+export const V128 = 0x7b;
 
 // ---- instructions without immediates (5.4), by their specification names ----
 export const SELECT = 0x1b; // select (5.4.2)
@@ -47,6 +48,12 @@ export const I32_WRAP_I64 = 0xa7; // i32.wrap_i64
 export const I32_TRUNC_F64_S = 0xaa; // i32.trunc_f64_s
 export const I64_EXTEND_I32_U = 0xad; // i64.extend_i32_u
 export const F64_CONVERT_I32_S = 0xb7; // f64.convert_i32_s
+
+// ---- vector instructions (5.4.8), after the 0xfd prefix (`Code.simd`) ----
+export const F64X2_SPLAT = 0x14; // f64x2.splat
+export const F64X2_ADD = 0xf0; // f64x2.add
+export const F64X2_SUB = 0xf1; // f64x2.sub
+export const F64X2_MUL = 0xf2; // f64x2.mul
 
 /**
  * Bytes appended one at a time into a Uint8Array that doubles when full: no boxed array elements
@@ -127,6 +134,13 @@ export class Code extends ByteWriter {
     return this;
   }
 
+  /** A vector instruction without immediates: the prefix 0xfd, then its opcode as LEB128. */
+  simd(opcode: number): this {
+    this.byte(0xfd);
+    uleb(this, opcode);
+    return this;
+  }
+
   // -- control (5.4.1); blocks and loops have the empty block type 0x40 --
   /** block */
   block(): this {
@@ -198,7 +212,10 @@ export class Code extends ByteWriter {
   // -- memory (5.4.6): memarg is the alignment exponent, then the offset --
   private mem(opcode: number, align: number, offset: number): this {
     this.byte(opcode);
-    this.byte(align);
+    return this.memarg(align, offset);
+  }
+  private memarg(align: number, offset: number): this {
+    uleb(this, align);
     uleb(this, offset);
     return this;
   }
@@ -233,6 +250,18 @@ export class Code extends ByteWriter {
   /** f64.store */
   f64Store(offset = 0): this {
     return this.mem(0x39, 3, offset);
+  }
+  /** v128.load (0xfd 0), 8-byte aligned here */
+  v128Load(offset = 0): this {
+    this.byte(0xfd);
+    uleb(this, 0x00);
+    return this.memarg(3, offset);
+  }
+  /** v128.store (0xfd 11), 8-byte aligned here */
+  v128Store(offset = 0): this {
+    this.byte(0xfd);
+    uleb(this, 0x0b);
+    return this.memarg(3, offset);
   }
   /** i32.store8 */
   i32Store8(offset = 0): this {
