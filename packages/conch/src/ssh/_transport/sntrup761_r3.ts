@@ -64,6 +64,36 @@ function swapAndAddFunction(): WasmFunction {
 }
 
 /**
+ * shiftUp(base, last): x * a over words last .. 0 of the planes at base and base + 128 (each word
+ * takes the top bit of the one below); shiftDown(base, last): a / x over words 0 .. last (each
+ * word takes the bottom bit of the one above).
+ */
+function shiftFunctions(): WasmFunction[] {
+  const BASE = 0, LAST = 1, K = 2, END = 3;
+  const up = new Code();
+  up.get(BASE).get(LAST).i32(4).op(I32_MUL).op(I32_ADD).set(K);
+  up.block().loop();
+  up.get(K).get(BASE).op(I32_LE_S).brIf(1);
+  for (const plane of [0, PLANE]) {
+    up.get(K).get(K).i32Load(plane).i32(1).op(I32_SHL).get(K).i32(4).op(I32_SUB).i32Load(plane).i32(31).op(I32_SHR_U).op(I32_OR).i32Store(plane);
+  }
+  up.get(K).i32(4).op(I32_SUB).set(K).br(0);
+  up.end().end();
+  for (const plane of [0, PLANE]) up.get(BASE).get(BASE).i32Load(plane).i32(1).op(I32_SHL).i32Store(plane);
+  const down = new Code();
+  down.get(BASE).set(K).get(BASE).get(LAST).i32(4).op(I32_MUL).op(I32_ADD).set(END);
+  down.loop();
+  for (const plane of [0, PLANE]) {
+    down.get(K).get(K).i32Load(plane).i32(1).op(I32_SHR_U).get(K).i32Load(plane + 4).i32(31).op(I32_SHL).op(I32_OR).i32Store(plane);
+  }
+  down.get(K).i32(4).op(I32_ADD).tee(K).get(END).op(I32_LE_S).brIf(0).end();
+  return [
+    { params: [I32, I32], results: [], locals: [[1, I32]], code: up },
+    { params: [I32, I32], results: [], locals: [[2, I32]], code: down },
+  ];
+}
+
+/**
  * r3Recip() -> mask: out = 1/in in R3 by the reference's constant-time extended GCD: 2p - 1
  * divsteps on f = x^p - x - 1 and g = in, both reversed; the mask is 0 when the inverse exists
  * and -1 otherwise (then out is junk).
@@ -76,10 +106,12 @@ function swapAndAddFunction(): WasmFunction {
  * down into a position that matters: indices only ever shift down in g by one per step, as fast
  * as the bound falls, and only ever up in v.
  *
- * `swapAndAdd` is given the index `first + 1`.
+ * `swapAndAdd`, `shiftUp` and `shiftDown` are given the indices `first + 1` to `first + 3`: the
+ * word loops are functions of their own so that only they, small and quick to compile, run long
+ * enough for V8 to tier them up.
  */
 export function r3RecipFunctions(at: R3Layout, first: number): WasmFunction[] {
-  const SWAP_AND_ADD = first + 1;
+  const SWAP_AND_ADD = first + 1, SHIFT_UP = first + 2, SHIFT_DOWN = first + 3;
   const LOOP = 0, DELTA = 1, I = 2, J = 3, K = 4, LASTV = 5, LASTF = 6, SWAP = 7, F0N = 8, F0S = 9, G0N = 10, G0S = 11, CN = 12, CS = 13, NZ = 14;
   const base = at.planes;
   const c = new Code();
@@ -103,15 +135,7 @@ export function r3RecipFunctions(at: R3Layout, first: number): WasmFunction[] {
   {
     // v <- x * v over words lastV .. 0, lastV = min(loop, p) >> 5
     c.get(LOOP).i32(P).get(LOOP).i32(P).op(I32_LT_S).op(SELECT).i32(5).op(I32_SHR_U).set(LASTV);
-    c.get(LASTV).i32(4).op(I32_MUL).set(K);
-    c.block().loop();
-    c.get(K).op(I32_EQZ).brIf(1);
-    c.get(K).get(K).i32Load(base + VN).i32(1).op(I32_SHL).get(K).i32Load(base + VN - 4).i32(31).op(I32_SHR_U).op(I32_OR).i32Store(base + VN);
-    c.get(K).get(K).i32Load(base + VS).i32(1).op(I32_SHL).get(K).i32Load(base + VS - 4).i32(31).op(I32_SHR_U).op(I32_OR).i32Store(base + VS);
-    c.get(K).i32(4).op(I32_SUB).set(K).br(0);
-    c.end().end();
-    c.i32(0).i32(0).i32Load(base + VN).i32(1).op(I32_SHL).i32Store(base + VN);
-    c.i32(0).i32(0).i32Load(base + VS).i32(1).op(I32_SHL).i32Store(base + VS);
+    c.i32(base + VN).get(LASTV).call(SHIFT_UP);
 
     c.i32(0).i32Load(base + FN).i32(1).op(I32_AND).set(F0N);
     c.i32(0).i32Load(base + FS).i32(1).op(I32_AND).set(F0S);
@@ -130,10 +154,7 @@ export function r3RecipFunctions(at: R3Layout, first: number): WasmFunction[] {
     c.i32(5).op(I32_SHR_U).set(LASTF);
     c.i32(base + FN).get(LASTF).get(SWAP).get(CN).get(CS).call(SWAP_AND_ADD);
     // g <- g / x over words 0 .. lastF
-    c.i32(0).set(K).loop();
-    c.get(K).get(K).i32Load(base + GN).i32(1).op(I32_SHR_U).get(K).i32Load(base + GN + 4).i32(31).op(I32_SHL).op(I32_OR).i32Store(base + GN);
-    c.get(K).get(K).i32Load(base + GS).i32(1).op(I32_SHR_U).get(K).i32Load(base + GS + 4).i32(31).op(I32_SHL).op(I32_OR).i32Store(base + GS);
-    c.get(K).i32(4).op(I32_ADD).tee(K).get(LASTF).i32(4).op(I32_MUL).op(I32_LE_S).brIf(0).end();
+    c.i32(base + GN).get(LASTF).call(SHIFT_DOWN);
     c.i32(base + VN).get(LASTV).get(SWAP).get(CN).get(CS).call(SWAP_AND_ADD);
 
     c.get(LOOP).i32(1).op(I32_ADD).tee(LOOP).i32(2 * P - 1).op(I32_LT_S).brIf(0);
@@ -153,5 +174,5 @@ export function r3RecipFunctions(at: R3Layout, first: number): WasmFunction[] {
   c.get(I).i32(1).op(I32_ADD).tee(I).i32(P).op(I32_LT_S).brIf(0).end();
   // the mask: nonzeroMask(delta)
   c.get(DELTA).i32(0).get(DELTA).op(I32_SUB).op(I32_OR).i32(31).op(I32_SHR_S);
-  return [{ name: "r3Recip", params: [], results: [I32], locals: [[15, I32]], code: c }, swapAndAddFunction()];
+  return [{ name: "r3Recip", params: [], results: [I32], locals: [[15, I32]], code: c }, swapAndAddFunction(), ...shiftFunctions()];
 }

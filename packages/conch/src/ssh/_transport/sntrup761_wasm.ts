@@ -45,8 +45,9 @@ const SORT_N = 1024;
  * indices. Each compare-exchange takes its mask from the sign of b - a in i64 (both zero-extended,
  * so exact): i64.sub, i64.shr_s, then i32 xor/and, no comparison of data.
  */
-function shortFromListFunction(): WasmFunction {
-  const I = 0, J = 1, K = 2, LO = 3, HI = 4, X = 5, Y = 6, T = 7;
+function shortFromListFunctions(first: number): WasmFunction[] {
+  const stage = first + 1;
+  const I = 0, J = 1, K = 2;
   const c = new Code();
   c.i32(0).set(I).loop();
   c.get(I).get(I).i32Load(LIST).i32(-2).i32(-4).get(I).i32(4 * W).op(I32_LT_S).op(SELECT).op(I32_AND);
@@ -55,37 +56,42 @@ function shortFromListFunction(): WasmFunction {
   c.loop().get(I).i32(-1).i32Store(SORT);
   c.get(I).i32(4).op(I32_ADD).tee(I).i32(4 * SORT_N).op(I32_LT_S).brIf(0).end();
   c.i32(2).set(K).loop();
-  {
-    c.get(K).i32(1).op(I32_SHR_U).set(J).loop();
-    {
-      c.i32(0).set(I).loop();
-      c.block();
-      {
-        // pairs (i, i ^ j) with i < i ^ j; ascending where i & k = 0, else descending
-        c.get(I).get(J).op(I32_AND).brIf(0);
-        c.get(I).get(I).get(J).op(I32_XOR).get(I).get(K).op(I32_AND).op(I32_EQZ).op(SELECT).set(LO);
-        c.get(LO).get(J).op(I32_XOR).set(HI);
-        c.get(LO).i32(4).op(I32_MUL).set(LO).get(HI).i32(4).op(I32_MUL).set(HI);
-        c.get(LO).i32Load(SORT).set(X).get(HI).i32Load(SORT).set(Y);
-        // t = (x ^ y) & (y < x ? -1 : 0), from the sign of the 64-bit y - x
-        c.get(X).get(Y).op(I32_XOR);
-        c.get(Y).op(I64_EXTEND_I32_U).get(X).op(I64_EXTEND_I32_U).op(I64_SUB).i64(63).op(I64_SHR_S).op(I32_WRAP_I64);
-        c.op(I32_AND).set(T);
-        c.get(LO).get(X).get(T).op(I32_XOR).i32Store(SORT);
-        c.get(HI).get(Y).get(T).op(I32_XOR).i32Store(SORT);
-      }
-      c.end();
-      c.get(I).i32(1).op(I32_ADD).tee(I).i32(SORT_N).op(I32_LT_S).brIf(0).end();
-      c.get(J).i32(1).op(I32_SHR_U).tee(J).i32(0).op(I32_NE).brIf(0);
-    }
-    c.end();
-    c.get(K).i32(1).op(I32_SHL).tee(K).i32(SORT_N).op(I32_LE_S).brIf(0);
-  }
-  c.end();
+  c.get(K).i32(1).op(I32_SHR_U).set(J).loop();
+  c.get(J).get(K).call(stage);
+  c.get(J).i32(1).op(I32_SHR_U).tee(J).i32(0).op(I32_NE).brIf(0).end();
+  c.get(K).i32(1).op(I32_SHL).tee(K).i32(SORT_N).op(I32_LE_S).brIf(0).end();
   c.i32(0).set(I).loop();
   c.get(I).get(I).i32(4).op(I32_MUL).i32Load(SORT).i32(3).op(I32_AND).i32(1).op(I32_SUB).i32Store8(OUT8);
   c.get(I).i32(1).op(I32_ADD).tee(I).i32(P).op(I32_LT_S).brIf(0).end();
-  return { name: "shortFromList", params: [], results: [], locals: [[8, I32]], code: c };
+  return [{ name: "shortFromList", params: [], results: [], locals: [[3, I32]], code: c }, sortStageFunction()];
+}
+
+/**
+ * sortStage(j, k): one stage of the network, compare-exchanges of (i, i ^ j) for every i with
+ * i & j = 0, ascending where i & k = 0 and descending elsewhere (a function of its own, so that
+ * only it, small, runs long enough for V8 to tier it up).
+ */
+function sortStageFunction(): WasmFunction {
+  const J = 0, K = 1, I = 2, LO = 3, HI = 4, X = 5, Y = 6, T = 7;
+  const c = new Code();
+  c.i32(0).set(I).loop();
+  c.block();
+  {
+    c.get(I).get(J).op(I32_AND).brIf(0);
+    c.get(I).get(I).get(J).op(I32_XOR).get(I).get(K).op(I32_AND).op(I32_EQZ).op(SELECT).set(LO);
+    c.get(LO).get(J).op(I32_XOR).set(HI);
+    c.get(LO).i32(4).op(I32_MUL).set(LO).get(HI).i32(4).op(I32_MUL).set(HI);
+    c.get(LO).i32Load(SORT).set(X).get(HI).i32Load(SORT).set(Y);
+    // t = (x ^ y) & (y < x ? -1 : 0), from the sign of the 64-bit y - x
+    c.get(X).get(Y).op(I32_XOR);
+    c.get(Y).op(I64_EXTEND_I32_U).get(X).op(I64_EXTEND_I32_U).op(I64_SUB).i64(63).op(I64_SHR_S).op(I32_WRAP_I64);
+    c.op(I32_AND).set(T);
+    c.get(LO).get(X).get(T).op(I32_XOR).i32Store(SORT);
+    c.get(HI).get(Y).get(T).op(I32_XOR).i32Store(SORT);
+  }
+  c.end();
+  c.get(I).i32(1).op(I32_ADD).tee(I).i32(SORT_N).op(I32_LT_S).brIf(0).end();
+  return { params: [I32, I32], results: [], locals: [[6, I32]], code: c };
 }
 
 /**
@@ -106,7 +112,8 @@ function smallFromListFunction(): WasmFunction {
 
 /** The module's bytes (exported for the tests, which validate them). */
 export function sntrup761Module(): Uint8Array {
-  const functions: WasmFunction[] = [shortFromListFunction(), smallFromListFunction()];
+  const functions: WasmFunction[] = [smallFromListFunction()];
+  functions.push(...shortFromListFunctions(functions.length));
   functions.push(...rqRecipFunctions({ input: IN8, out: OUT32, f: F, g: G, v: V, r: R }, functions.length));
   functions.push(...r3RecipFunctions({ input: IN8, out: OUT8, planes: PLANES }, functions.length));
   functions.push(...productFunctions({ a: A, b: B, product: PRODUCT, tmp: TMP, pad: PAD, out: OUT32 }, functions.length));
