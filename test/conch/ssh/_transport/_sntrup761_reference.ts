@@ -8,41 +8,18 @@
 
 // ---- Rq, from sntrup761_rq.ts ----
 
-// Exported bindings are read through module cells in V8 (no constant folding), so the hot loops
-// here use the module-private copies.
+// The scalar reductions are still the package's (sntrup761.ts uses them in JavaScript); they are
+// loaded from the built package as _load does.
+type Rq = typeof import("../../../../packages/conch/dist/ssh/_transport/sntrup761_rq.js");
+const rq = (await import(new URL("dist/ssh/_transport/sntrup761_rq.js", import.meta.resolve("@twisted-ts/conch/package.json")).href)) as Rq;
+export const { freezeQ, freeze3, nonzeroMask } = rq;
+
 const p = 761;
 const q = 4591;
 export const P = p;
 export const Q = q;
 export const W = 286;
 const INV_Q = 1 / q;
-
-/**
- * x mod q in [-(q-1)/2, (q-1)/2] for |x| < 2^30. Exact: x/q + 1/2 is at least 1/(2q) away from an
- * integer (q is odd), and the double product x * (1/q) errs by far less (under 2^-22).
- * `Math.floor` on a double is one `roundsd` in V8's optimized code: no branch, and no
- * data-dependent latency for the normal doubles here.
- */
-export function freezeQ(x: number): number {
-  return x - q * Math.floor(x * INV_Q + 0.5);
-}
-
-/**
- * x mod 3 in {-1, 0, 1} for |x| < 2^13 with integer operations only: 10923 / 2^15 exceeds 1/3 by
- * 1/(3 * 2^15), too little to move x/3 + 1/2 across an integer in that range.
- */
-export function freeze3(x: number): number {
-  return x - 3 * ((x * 10923 + 16384) >> 15);
-}
-
-/**
- * -1 if x (an int32) is nonzero, else 0. Here and in the divsteps, a secret is negated as 0 - x,
- * never -x: unary minus of 0 is -0, a double, which optimized code specialised for small integers
- * would leave by a deoptimization, a timing difference that depends on the data.
- */
-export function nonzeroMask(x: number): number {
-  return (x | (0 - x)) >> 31;
-}
 
 /** -1 if x (an int32) is negative, else 0. */
 export function negativeMask(x: number): number {

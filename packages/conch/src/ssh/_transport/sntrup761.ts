@@ -7,19 +7,25 @@
  * Parameters: p = 761, q = 4591, w = 286. Sizes: public key 1158, secret key 1763, ciphertext
  * 1039 (1007 rounded + 32 confirmation), shared secret 32 bytes.
  *
- * The ring arithmetic lives beside this file: `sntrup761_rq.ts` (reductions, the Karatsuba
- * product, the inversion in Rq) and `sntrup761_r3.ts` (the bit-sliced inversion in R3).
+ * The hot arithmetic is WebAssembly, assembled at first use from the listings beside this file
+ * (`sntrup761_wasm.ts`: the module, ShortFromList's sort and Small_random; `sntrup761_rq.ts`:
+ * the Rq inversion and the products; `sntrup761_r3.ts`: the bit-sliced R3 inversion), so that a
+ * fresh process's first key exchange runs compiled code instead of V8's interpreter. Without
+ * WebAssembly (`node --jitless`) the three KEM functions throw `WebAssemblyUnavailableError`.
  *
- * Constant time. Every loop bound and every array index depends only on the public parameters
- * (and, in the two inversions, on the public step counter), never on a secret. Secrets are
- * combined with arithmetic and masks, never with `if` or `?:`. Reductions mod q and the sign tests
- * in the sort round doubles, by `Math.floor` (one `roundsd` in V8's optimized code) or by adding
- * and subtracting 1.5 * 2^52: no branch, no data-dependent latency for the normal doubles here;
- * see `freezeQ` and `sortUint32` for why the results are exact. `encode` branches only on the
- * (public) moduli, so it may see the re-encryption made from secret data during decapsulation.
- * `decode` divides and is variable-time, and only ever sees public keys and received ciphertexts.
- * The number of attempts in key generation leaks only whether discarded candidates were
- * invertible, as in the reference implementation.
+ * Constant time. Every loop bound and every memory address depends only on the public parameters
+ * (and, in the two inversions, on the public step counter), never on a secret; the kernels'
+ * `br_if`, `if` and `select` test only those. Secrets meet i32 add, sub, mul and bitwise
+ * operations, f64 add, sub and mul on normal doubles (f64x2 in the Rq inversion's passes),
+ * f64.floor (one `roundsd`) and exact i32/f64 conversions: no branch, no secret address, no
+ * data-dependent latency on x86-64 or arm64. Each kernel's comment says which operations it uses
+ * and why the results are exact. Here in JavaScript, secrets are combined with arithmetic and
+ * masks, never with `if` or `?:` (the reductions `freezeQ`, `freeze3` and `nonzeroMask` in
+ * `sntrup761_rq.ts`). `encode` branches only on the (public) moduli, so it may see the
+ * re-encryption made from secret data during decapsulation. `decode` divides and is
+ * variable-time, and only ever sees public keys and received ciphertexts. The number of attempts
+ * in key generation leaks only whether discarded candidates were invertible, as in the reference
+ * implementation.
  */
 import { createHash, randomFillSync } from "node:crypto";
 import { P, Q, W, freeze3, freezeQ, nonzeroMask } from "./sntrup761_rq.js";

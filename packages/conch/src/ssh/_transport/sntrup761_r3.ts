@@ -14,7 +14,7 @@
  * the only operations on secrets; addresses and the `br_if`/`select` conditions come from the step
  * counter and the public parameters only.
  */
-import { Code, I32, I32_ADD, I32_AND, I32_EQZ, I32_LE_S, I32_LT_S, I32_MUL, I32_OR, I32_SHL, I32_SHR_S, I32_SHR_U, I32_SUB, I32_XOR, SELECT } from "./wasm.js";
+import { Code, I32, I32_ADD, I32_AND, I32_LE_S, I32_LT_S, I32_MUL, I32_OR, I32_SHL, I32_SHR_S, I32_SHR_U, I32_SUB, I32_XOR, SELECT } from "./wasm.js";
 import type { WasmFunction } from "./wasm.js";
 import { P } from "./sntrup761_rq.js";
 

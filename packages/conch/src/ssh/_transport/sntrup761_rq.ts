@@ -11,9 +11,10 @@
  * Constant time: loop bounds and addresses come from the public parameters and the (public) step
  * counter only; the only `br_if`, `if` and `select` conditions are those counters and the
  * public operand length. Secrets meet i32 add, sub, mul, and, or, xor, shifts (fixed latency on
- * x86-64 and arm64), f64 add, sub and mul on normal doubles, f64.floor (one `roundsd`) and the
- * conversions between i32 and f64 of integers (`cvtsi2sd`, `cvttsd2si`): no data-dependent
- * branch, address or latency.
+ * x86-64 and arm64), f64 add, sub and mul on normal doubles (scalar or f64x2), f64.floor (one
+ * `roundsd`, SSE4.1) and the conversions between i32 and f64 of integers (`cvtsi2sd`,
+ * `cvttsd2si`; i32.trunc_f64_s's trap check is a branch never taken for these in-range
+ * integers, whatever their value): no data-dependent branch, address or latency.
  */
 import { Code, F64, F64X2_ADD, F64X2_MUL, F64X2_SPLAT, F64X2_SUB, F64_ADD, F64_CONVERT_I32_S, F64_FLOOR, F64_MUL, F64_SUB, I32, I32_ADD, I32_AND, I32_GE_S, I32_GT_S, I32_LE_S, I32_LT_S, I32_MUL, I32_OR, I32_SHR_S, I32_SUB, I32_TRUNC_F64_S, I32_XOR, SELECT, V128 } from "./wasm.js";
 import type { WasmFunction } from "./wasm.js";
@@ -65,15 +66,8 @@ function emitFreezeQ(c: Code, x: number): void {
  */
 const ROUND = 6755399441055744;
 
-/** a^(q-2) = 1/a mod q by square and multiply over the public exponent's bits, for a public a. */
-function recipQConstant(a: number): number {
-  let ai = 1;
-  for (let bit = 12; bit >= 0; bit--) {
-    ai = freezeQ(ai * ai);
-    if (((q - 2) >> bit) & 1) ai = freezeQ(ai * a);
-  }
-  return ai;
-}
+/** 1/3 mod q: 3 * -1530 = 1 - q. */
+const RECIP3 = -1530;
 
 /** Byte addresses in the kernels' memory. */
 export interface RqLayout {
@@ -198,7 +192,7 @@ export function rqRecipFunctions(at: RqLayout, first: number): WasmFunction[] {
   c.i32(8 * (p - 1)).get(ADDR).i32(8).op(I32_MUL).op(I32_SUB);
   c.get(ADDR).i32Load8S(at.input).op(F64_CONVERT_I32_S).f64Store(at.g);
   c.get(ADDR).i32(1).op(I32_ADD).tee(ADDR).i32(p).op(I32_LT_S).brIf(0).end();
-  c.i32(0).f64(recipQConstant(3)).f64Store(at.r);
+  c.i32(0).f64(RECIP3).f64Store(at.r);
   c.i32(1).set(DELTA);
 
   c.i32(0).set(LOOP).loop();
