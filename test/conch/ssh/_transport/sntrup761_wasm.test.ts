@@ -1,6 +1,6 @@
 /**
- * sntrup761's WebAssembly kernels against the JavaScript they replaced (_sntrup761_reference.ts),
- * bit for bit, on many seeded random inputs and on the extremes: all-zero, all-one and all
+ * sntrup761's WebAssembly kernels and its encodings against the JavaScript they replaced
+ * (_sntrup761_reference.ts), bit for bit, on many seeded random inputs and on the extremes: all-zero, all-one and all
  * largest coefficients, non-invertible R3 inputs, words at the sort's and Small_random's edges.
  */
 import { test } from "node:test";
@@ -11,6 +11,8 @@ import * as ref from "./_sntrup761_reference.js";
 type Kernels = typeof import("../../../../packages/conch/dist/ssh/_transport/sntrup761_wasm.js");
 const conchRoot = import.meta.resolve("@twisted-ts/conch/package.json");
 const K = (await import(new URL("dist/ssh/_transport/sntrup761_wasm.js", conchRoot).href)) as Kernels;
+type Encoding = typeof import("../../../../packages/conch/dist/ssh/_transport/sntrup761_encoding.js");
+const E = (await import(new URL("dist/ssh/_transport/sntrup761_encoding.js", conchRoot).href)) as Encoding;
 
 const P = 761;
 const Q12 = (4591 - 1) / 2;
@@ -148,5 +150,29 @@ test("sntrup761 kernels leave no state behind: interleaved calls give what fresh
     same(K.r3Recip(g).out, r3.out, `R3, round ${i}`);
     K.shortFromList(new Uint8Array(4 * P).fill(0xff));
     same(K.multiply(inv, f, "q"), ref.multiply(inv, f, ref.freezeQ), `product, round ${i}`);
+  }
+});
+
+test("sntrup761 Encode and Decode of public keys and ciphertexts are the reference's, on valid and on arbitrary bytes", () => {
+  const next = rng(7);
+  const bytes = (n: number, fill?: number): Uint8Array => Uint8Array.from({ length: n }, () => fill ?? next() & 0xff);
+  const rq = (): Int32Array => Int32Array.from({ length: P }, () => (next() % (2 * Q12 + 1)) - Q12);
+  const rounded = (): Int32Array => Int32Array.from({ length: P }, () => 3 * (next() % 1531) - Q12);
+  for (let i = 0; i < 20; i++) {
+    const h = i === 0 ? new Int32Array(P).fill(Q12) : i === 1 ? new Int32Array(P).fill(-Q12) : rq();
+    const pk = E.rqEncode(h);
+    assert.equal(Buffer.from(pk).toString("hex"), Buffer.from(ref.rqEncode(h)).toString("hex"), `rqEncode ${i}`);
+    same(E.rqDecode(pk), h, `rqDecode of rqEncode ${i}`);
+    const c = i === 0 ? new Int32Array(P).fill(Q12) : i === 1 ? new Int32Array(P).fill(-Q12) : rounded();
+    const ct = E.roundedEncode(c);
+    assert.equal(Buffer.from(ct).toString("hex"), Buffer.from(ref.roundedEncode(c)).toString("hex"), `roundedEncode ${i}`);
+    same(E.roundedDecode(ct), c, `roundedDecode of roundedEncode ${i}`);
+  }
+  // Any bytes decode to something (values out of range are reduced), as in the reference.
+  for (let i = 0; i < 20; i++) {
+    const pk = bytes(E.RQ_BYTES, i === 0 ? 0xff : i === 1 ? 0 : undefined);
+    same(E.rqDecode(pk), ref.rqDecode(pk), `rqDecode of arbitrary bytes ${i}`);
+    const ct = bytes(E.ROUNDED_BYTES, i === 0 ? 0xff : i === 1 ? 0 : undefined);
+    same(E.roundedDecode(ct), ref.roundedDecode(ct), `roundedDecode of arbitrary bytes ${i}`);
   }
 });

@@ -28,14 +28,12 @@
  * implementation.
  */
 import { createHash, randomFillSync } from "node:crypto";
-import { P, Q, W, freeze3, freezeQ, nonzeroMask } from "./sntrup761_rq.js";
+import { P, W, freeze3, freezeQ, nonzeroMask } from "./sntrup761_rq.js";
 import { multiply, r3Recip, rqRecip3, shortFromList, smallFromList } from "./sntrup761_wasm.js";
+import { ROUNDED_BYTES, RQ_BYTES, roundedDecode, roundedEncode, rqDecode, rqEncode } from "./sntrup761_encoding.js";
 
-const Q12 = (Q - 1) / 2;
 
 const SMALL_BYTES = (P + 3) >> 2; // 191
-const RQ_BYTES = 1158;
-const ROUNDED_BYTES = 1007;
 const HASH_BYTES = 32;
 
 /** Public key length in bytes. */
@@ -89,107 +87,6 @@ function smallDecode(s: Uint8Array): Int8Array {
   }
   f[P - 1] = (s[P >> 2]! & 3) - 1;
   return f;
-}
-
-/** The spec's Encode: 0 <= R[i] < M[i] < 16384, into a mixed-radix byte string (public data only). */
-function encode(out: number[], R: ArrayLike<number>, M: ArrayLike<number>, len: number): void {
-  if (len === 1) {
-    let r = R[0]!;
-    let m = M[0]!;
-    while (m > 1) {
-      out.push(r & 0xff);
-      r >>>= 8;
-      m = (m + 255) >>> 8;
-    }
-    return;
-  }
-  const half = (len + 1) >> 1;
-  const R2 = new Array<number>(half);
-  const M2 = new Array<number>(half);
-  let i = 0;
-  for (; i < len - 1; i += 2) {
-    const m0 = M[i]!;
-    let r = R[i]! + R[i + 1]! * m0;
-    let m = M[i + 1]! * m0;
-    while (m >= 16384) {
-      out.push(r & 0xff);
-      r >>>= 8;
-      m = (m + 255) >>> 8;
-    }
-    R2[i >> 1] = r;
-    M2[i >> 1] = m;
-  }
-  if (i < len) {
-    R2[i >> 1] = R[i]!;
-    M2[i >> 1] = M[i]!;
-  }
-  encode(out, R2, M2, half);
-}
-
-/** The spec's Decode, inverse of `encode`; out-of-range input is reduced as the reference does. */
-function decode(S: Uint8Array, at: number, M: ArrayLike<number>, len: number): number[] {
-  if (len === 1) {
-    const m = M[0]!;
-    if (m === 1) return [0];
-    if (m <= 256) return [S[at]! % m];
-    return [(S[at]! + (S[at + 1]! << 8)) % m];
-  }
-  const half = (len + 1) >> 1;
-  const M2 = new Array<number>(half);
-  const bottomR: number[] = [];
-  const bottomT: number[] = [];
-  let i = 0;
-  for (; i < len - 1; i += 2) {
-    const m = M[i]! * M[i + 1]!;
-    if (m > 256 * 16383) {
-      bottomT.push(65536);
-      bottomR.push(S[at]! + 256 * S[at + 1]!);
-      at += 2;
-      M2[i >> 1] = (((m + 255) >>> 8) + 255) >>> 8;
-    } else if (m >= 16384) {
-      bottomT.push(256);
-      bottomR.push(S[at]!);
-      at += 1;
-      M2[i >> 1] = (m + 255) >>> 8;
-    } else {
-      bottomT.push(1);
-      bottomR.push(0);
-      M2[i >> 1] = m;
-    }
-  }
-  if (i < len) M2[i >> 1] = M[i]!;
-  const R2 = decode(S, at, M2, half);
-  const out: number[] = [];
-  for (i = 0; i < len - 1; i += 2) {
-    const r = bottomR[i >> 1]! + bottomT[i >> 1]! * R2[i >> 1]!; // < 2^32: exact as a double
-    const m = M[i]!;
-    out.push(r % m, Math.floor(r / m) % M[i + 1]!);
-  }
-  if (i < len) out.push(R2[i >> 1]!);
-  return out;
-}
-
-const MOD_Q = new Array<number>(P).fill(Q);
-const MOD_ROUNDED = new Array<number>(P).fill((Q + 2) / 3);
-
-function rqEncode(h: Int32Array): Uint8Array {
-  const out: number[] = [];
-  encode(out, Array.from(h, (x) => x + Q12), MOD_Q, P);
-  return Uint8Array.from(out);
-}
-
-function rqDecode(s: Uint8Array): Int32Array {
-  return Int32Array.from(decode(s, 0, MOD_Q, P), (x) => x - Q12);
-}
-
-function roundedEncode(c: Int32Array): Uint8Array {
-  const out: number[] = [];
-  encode(out, Array.from(c, (x) => ((x + Q12) * 10923) >> 15), MOD_ROUNDED, P);
-  return Uint8Array.from(out);
-}
-
-function roundedDecode(s: Uint8Array): Int32Array {
-  return Int32Array.from(decode(s, 0, MOD_ROUNDED, P), (x) => x * 3 - Q12);
 }
 
 // ---- hashes ----
