@@ -5,8 +5,9 @@
  *
  * Why WebAssembly: a CLI run meets the key exchange cold, and V8 would interpret these loops (and
  * box their doubles) until TurboFan compiles them, over 100 ms of CPU for the first handshake.
- * V8's baseline WebAssembly compiler (Liftoff) compiles the whole module at once, so the first
- * key generation runs compiled code; hot functions tier up to TurboFan in the background.
+ * V8's baseline WebAssembly compiler (Liftoff) compiles each function in one quick pass on its
+ * first call, so the first key generation runs compiled code; functions that run long tier up to
+ * TurboFan in the background (hence the small functions for the long loops).
  *
  * Without WebAssembly (`node --jitless`) the KEM functions throw `WebAssemblyUnavailableError`
  * (there is no second implementation to fall back on).
@@ -41,8 +42,9 @@ const SORT_N = 1024;
  * sorted ascending as unsigned 32-bit values, then out[i] = (L[i] & 3) - 1.
  *
  * The sort is a bitonic network over 1024 slots (padding with 0xffffffff, above every real value
- * here): its shape depends only on the length, and the one `br_if` and `select` test the public
- * indices. Each compare-exchange takes its mask from the sign of b - a in i64 (both zero-extended,
+ * here): its shape depends only on the length, every `br_if` and `select` tests a public index
+ * or the selection of words (before the sort: i < w), and each stage is `sortStage` (index
+ * `first + 1`). Each compare-exchange takes its mask from the sign of b - a in i64 (both zero-extended,
  * so exact): i64.sub, i64.shr_s, then i32 xor/and, no comparison of data.
  */
 function shortFromListFunctions(first: number): WasmFunction[] {
