@@ -141,7 +141,7 @@ export function r3RecipFunctions(at: R3Layout, first: number): WasmFunction[] {
     c.i32(0).i32Load(base + FS).i32(1).op(I32_AND).set(F0S);
     c.i32(0).i32Load(base + GN).i32(1).op(I32_AND).set(G0N);
     c.i32(0).i32Load(base + GS).i32(1).op(I32_AND).set(G0S);
-    // swap = negativeMask(-delta) & -g0n; delta = (swap ? -delta : delta) + 1
+    // swap = ((0 - delta) >> 31) & (0 - g0n): -1 when delta > 0 and g0 != 0; delta = (swap ? -delta : delta) + 1
     c.i32(0).get(DELTA).op(I32_SUB).i32(31).op(I32_SHR_S).i32(0).get(G0N).op(I32_SUB).op(I32_AND).set(SWAP);
     c.get(DELTA).get(SWAP).get(DELTA).i32(0).get(DELTA).op(I32_SUB).op(I32_XOR).op(I32_AND).op(I32_XOR);
     c.i32(1).op(I32_ADD).set(DELTA);

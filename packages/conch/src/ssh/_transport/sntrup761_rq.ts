@@ -199,7 +199,7 @@ export function rqRecipFunctions(at: RqLayout, first: number): WasmFunction[] {
   {
     c.i32(0).f64Load(at.f).op(I32_TRUNC_F64_S).set(F00);
     c.i32(0).f64Load(at.g).op(I32_TRUNC_F64_S).set(G00);
-    // swap = negativeMask(-delta) & nonzeroMask(g00)
+    // swap = ((0 - delta) >> 31) & nonzeroMask(g00): -1 when delta > 0 and g0 != 0
     c.i32(0).get(DELTA).op(I32_SUB).i32(31).op(I32_SHR_S);
     c.get(G00).i32(0).get(G00).op(I32_SUB).op(I32_OR).i32(31).op(I32_SHR_S).op(I32_AND).set(SWAP);
     // delta = (swap ? -delta : delta) + 1
