@@ -87,8 +87,8 @@ const POLY_BYTES = 16 * ((p + 3) >> 1);
 
 /**
  * Appends x - q * (x * (1/q) + 1.5 * 2^52 - 1.5 * 2^52) lane by lane for the f64x2 local `x`,
- * with the splatted constants in the v128 locals `vq`, `vinv`, `vround`: `emitReduce` in both
- * lanes, the same f64 operations in the same order.
+ * with the splatted constants in the v128 locals `vq`, `vinv`, `vround`: the reduction by
+ * `ROUND` in both lanes, the same f64 operations in the same order as the scalar JavaScript.
  */
 function emitReduce2(c: Code, x: number, vq: number, vinv: number, vround: number): void {
   c.get(x).get(vq).get(x).get(vinv).simd(F64X2_MUL).get(vround).simd(F64X2_ADD).get(vround).simd(F64X2_SUB).simd(F64X2_MUL).simd(F64X2_SUB);
