@@ -1,8 +1,8 @@
 /**
  * A minimal WebAssembly assembler for the transport's kernels (Poly1305, sntrup761): modules are
- * built at load time from named instructions, so there is no build step and no binary blob, and
+ * built at run time (Poly1305's at load, sntrup761's on first use) from named instructions, so there is no build step and no binary blob, and
  * a reviewer can check every opcode against the WebAssembly core specification (release 2.0,
- * chapter 5 "Binary Format"; section numbers below). Internal to `ssh/_transport`.
+ * chapter 5 "Binary Format"; the sections are named below). Internal to `ssh/_transport`.
  *
  * Only what the kernels use is here: one memory, functions with their own types, exports, and
  * structured control flow. Every byte goes straight into a growing Uint8Array (`ByteWriter`), with
@@ -10,14 +10,14 @@
  * cold process, where V8 interprets this code.
  */
 
-// ---- value types (5.3.1) ----
+// ---- value types ("Number Types", "Vector Types") ----
 export const I32 = 0x7f;
 export const I64 = 0x7e;
 export const F64 = 0x7c;
 export const V128 = 0x7b;
 
-// ---- instructions without immediates (5.4), by their specification names ----
-export const SELECT = 0x1b; // select (5.4.2)
+// ---- instructions without immediates ("Instructions"), by their specification names ----
+export const SELECT = 0x1b; // select ("Parametric Instructions")
 export const I32_EQZ = 0x45; // i32.eqz
 export const I32_NE = 0x47; // i32.ne
 export const I32_LT_S = 0x48; // i32.lt_s
@@ -49,7 +49,7 @@ export const I32_TRUNC_F64_S = 0xaa; // i32.trunc_f64_s
 export const I64_EXTEND_I32_U = 0xad; // i64.extend_i32_u
 export const F64_CONVERT_I32_S = 0xb7; // f64.convert_i32_s
 
-// ---- vector instructions (5.4.8), after the 0xfd prefix (`Code.simd`) ----
+// ---- "Vector Instructions", after the 0xfd prefix (`Code.simd`) ----
 export const F64X2_SPLAT = 0x14; // f64x2.splat
 export const F64X2_ADD = 0xf0; // f64x2.add
 export const F64X2_SUB = 0xf1; // f64x2.sub
@@ -91,7 +91,7 @@ export class ByteWriter {
   }
 }
 
-/** Appends n (0 <= n < 2^32) as unsigned LEB128 (5.2.2). */
+/** Appends n (0 <= n < 2^32) as unsigned LEB128 ("Integers"). */
 export function uleb(out: ByteWriter, n: number): void {
   n >>>= 0;
   for (;;) {
@@ -105,7 +105,7 @@ export function uleb(out: ByteWriter, n: number): void {
   }
 }
 
-/** Appends n (an int32) as signed LEB128 (5.2.2). */
+/** Appends n (an int32) as signed LEB128 ("Integers"). */
 export function sleb(out: ByteWriter, n: number): void {
   n |= 0;
   for (;;) {
@@ -123,7 +123,7 @@ const f64Scratch = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64Scratch.buffer);
 
 /**
- * A function body under construction: each method appends one instruction (5.4) and returns
+ * A function body under construction: each method appends one instruction and returns
  * `this`, so that a listing reads top to bottom in stack order.
  */
 export class Code extends ByteWriter {
@@ -141,7 +141,7 @@ export class Code extends ByteWriter {
     return this;
   }
 
-  // -- control (5.4.1); blocks and loops have the empty block type 0x40 --
+  // -- "Control Instructions"; blocks and loops have the empty block type 0x40 --
   /** block */
   block(): this {
     this.byte(0x02);
@@ -189,7 +189,7 @@ export class Code extends ByteWriter {
     return this;
   }
 
-  // -- variables (5.4.3) --
+  // -- "Variable Instructions" --
   /** local.get */
   get(local: number): this {
     this.byte(0x20);
@@ -209,7 +209,7 @@ export class Code extends ByteWriter {
     return this;
   }
 
-  // -- memory (5.4.6): memarg is the alignment exponent, then the offset --
+  // -- "Memory Instructions": memarg is the alignment exponent, then the offset --
   private mem(opcode: number, align: number, offset: number): this {
     this.byte(opcode);
     return this.memarg(align, offset);
@@ -268,7 +268,7 @@ export class Code extends ByteWriter {
     return this.mem(0x3a, 0, offset);
   }
 
-  // -- constants (5.4.7) --
+  // -- constants ("Numeric Instructions") --
   /** i32.const */
   i32(value: number): this {
     this.byte(0x41);
@@ -301,7 +301,7 @@ export interface WasmFunction {
   readonly code: Code;
 }
 
-/** Appends a section (5.5.2): its id, its size, then the body. */
+/** Appends a section ("Sections"): its id, its size, then the body. */
 function section(out: ByteWriter, id: number, body: ByteWriter): void {
   out.byte(id);
   uleb(out, body.length);
@@ -320,14 +320,14 @@ function pushTypes(out: ByteWriter, types: readonly number[]): void {
 }
 
 /**
- * A module (5.5) of `functions`, each with its own type (index i is type i and function i), one
+ * A module ("Modules") of `functions`, each with its own type (index i is type i and function i), one
  * memory of `pages` 64 KiB pages exported as "mem" after the exported functions.
  */
 export function assemble(functions: readonly WasmFunction[], pages: number): Uint8Array {
   const out = new ByteWriter();
   out.append(MAGIC_AND_VERSION);
   const body = new ByteWriter();
-  // type section (5.5.4): functype 0x60, parameter and result vectors
+  // "Type Section": functype 0x60, parameter and result vectors
   uleb(body, functions.length);
   for (const f of functions) {
     body.byte(0x60);
@@ -335,16 +335,16 @@ export function assemble(functions: readonly WasmFunction[], pages: number): Uin
     pushTypes(body, f.results);
   }
   section(out, 1, body);
-  // function section (5.5.6): function i has type i
+  // "Function Section": function i has type i
   uleb(body, functions.length);
   for (let i = 0; i < functions.length; i++) uleb(body, i);
   section(out, 3, body);
-  // memory section (5.5.8): one memory, limits with a minimum only (0x00)
+  // "Memory Section": one memory, limits with a minimum only (0x00)
   body.byte(1);
   body.byte(0x00);
   uleb(body, pages);
   section(out, 5, body);
-  // export section (5.5.10): kind 0x00 a function, 0x02 a memory
+  // "Export Section": kind 0x00 a function, 0x02 a memory
   let exported = 1;
   for (const f of functions) if (f.name !== undefined) exported++;
   uleb(body, exported);
@@ -359,7 +359,7 @@ export function assemble(functions: readonly WasmFunction[], pages: number): Uin
   body.byte(0x02);
   body.byte(0);
   section(out, 7, body);
-  // code section (5.5.13): each body is its size, the local runs, the code and a final end
+  // "Code Section": each body is its size, the local runs, the code and a final end
   uleb(body, functions.length);
   const head = new ByteWriter();
   for (const f of functions) {
@@ -378,7 +378,7 @@ export function assemble(functions: readonly WasmFunction[], pages: number): Uin
   return out.bytes().slice();
 }
 
-const MAGIC_AND_VERSION = Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00); // 5.5.16
+const MAGIC_AND_VERSION = Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00); // "Modules": magic, version 1
 
 /** The memory of an instance: its buffer is replaced when it grows. */
 export interface WasmMemory {
