@@ -5,6 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import * as ref from "./_sntrup761_reference.js";
 
 // The kernels (an internal module, loaded from the built package as _load does).
@@ -175,4 +176,20 @@ test("sntrup761 Encode and Decode of public keys and ciphertexts are the referen
     const ct = bytes(E.ROUNDED_BYTES, i === 0 ? 0xff : i === 1 ? 0 : undefined);
     same(E.roundedDecode(ct), ref.roundedDecode(ct), `roundedDecode of arbitrary bytes ${i}`);
   }
+});
+
+test("sntrup761 without WebAssembly (as under node --jitless): each KEM function throws WebAssemblyUnavailableError", () => {
+  // A fresh process, since this one has its instance already; WebAssembly is removed before the
+  // KEM module is loaded (the transport's index would fail earlier, on Poly1305's module).
+  const url = new URL("dist/ssh/_transport/sntrup761.js", conchRoot).href;
+  const script = `delete globalThis.WebAssembly;
+    const m = await import(${JSON.stringify(url)});
+    const codes = [];
+    for (const f of [() => m.sntrup761KeyPair(), () => m.sntrup761Encapsulate(new Uint8Array(1158)), () => m.sntrup761Decapsulate(new Uint8Array(1039), new Uint8Array(1763))]) {
+      try { f(); codes.push("returned"); } catch (e) { codes.push(e.name + " " + e.code); }
+    }
+    console.log(JSON.stringify(codes));`;
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), new Array(3).fill("WebAssemblyUnavailableError ERR_WEBASSEMBLY_UNAVAILABLE"));
 });
