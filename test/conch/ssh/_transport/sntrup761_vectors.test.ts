@@ -13,13 +13,6 @@ import assert from "node:assert/strict";
 import { createCipheriv, createHash } from "node:crypto";
 import { T } from "./_load.js";
 
-// The ring arithmetic behind the KEM (internal modules, loaded from the built package as _load does).
-type Rq = typeof import("../../../../packages/conch/dist/ssh/_transport/sntrup761_rq.js");
-type R3 = typeof import("../../../../packages/conch/dist/ssh/_transport/sntrup761_r3.js");
-const conchRoot = import.meta.resolve("@twisted-ts/conch/package.json");
-const rq = (await import(new URL("dist/ssh/_transport/sntrup761_rq.js", conchRoot).href)) as Rq;
-const r3 = (await import(new URL("dist/ssh/_transport/sntrup761_r3.js", conchRoot).href)) as R3;
-
 const KAT_SINGLE = "afc42c3a5b10f4ef69654250097ebda9b9564570f4086744b24a6daf2bd1f89a";
 const KAT_ALL = "36e1e53d4e6e295e8fb804449958ad9a3719aa350e91933c65791b9117382d57";
 
@@ -157,20 +150,4 @@ test("sntrup761 key generation discards a g with no inverse mod 3 and draws agai
   assert.equal(first, false);
   assert.equal(H(got.publicKey), H(expected.publicKey));
   assert.equal(H(got.secretKey), H(expected.secretKey));
-});
-
-test("sntrup761 inversions: 1/(3f) * 3f = 1 in Rq and 1/g * g = 1 in R3 for random inputs; g = 0 has no inverse", () => {
-  const one = [1, ...new Array<number>(760).fill(0)].join();
-  for (let i = 0; i < 12; i++) {
-    // Dense, sparse and very sparse small polynomials: every divstep range bound gets exercised.
-    const density = [1, 0.3, 0.02][i % 3]!;
-    const x = Int8Array.from({ length: 761 }, () => (Math.random() < density ? (Math.random() < 0.5 ? 1 : -1) : 0));
-    x[i] = 1; // never zero
-    const inv = rq.rqRecip3(x);
-    const product = rq.multiply(inv, x, rq.freezeQ).map((c) => rq.freezeQ(3 * c));
-    assert.equal(product.join(), one, `Rq, input ${i}`);
-    const { out, mask } = r3.r3Recip(x);
-    if (mask === 0) assert.equal(Array.from(rq.multiply(out, x, rq.freeze3)).join(), one, `R3, input ${i}`);
-  }
-  assert.equal(r3.r3Recip(new Int8Array(761)).mask, -1);
 });

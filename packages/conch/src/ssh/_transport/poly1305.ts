@@ -8,69 +8,8 @@
  * final reduction are done in JavaScript once per message.
  */
 
-// ---- a minimal WebAssembly assembler for the one function we need ----
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-function section(id: number, body: number[]): number[] {
-  return [id, ...uleb(body.length), ...body];
-}
-
-function vec(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
-}
-
-function name(s: string): number[] {
-  return [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
-}
-
-const I32 = 0x7f;
-const I64 = 0x7e;
-const op = {
-  block: [0x02, 0x40],
-  loop: [0x03, 0x40],
-  end: [0x0b],
-  br: (d: number) => [0x0c, ...uleb(d)],
-  brIf: (d: number) => [0x0d, ...uleb(d)],
-  get: (i: number) => [0x20, ...uleb(i)],
-  set: (i: number) => [0x21, ...uleb(i)],
-  i32const: (v: number) => [0x41, ...sleb(v)],
-  i64const: (v: number) => [0x42, ...sleb(v)],
-  i32eqz: [0x45],
-  i32add: [0x6a],
-  i32sub: [0x6b],
-  i64add: [0x7c],
-  i64mul: [0x7e],
-  i64and: [0x83],
-  i64or: [0x84],
-  i64shrU: [0x88],
-  i64ExtendI32U: [0xad],
-  i64load: (offset: number) => [0x29, 3, ...uleb(offset)],
-  i64load32u: (offset: number) => [0x35, 0, ...uleb(offset)],
-  i64store: (offset: number) => [0x37, 3, ...uleb(offset)],
-};
+import { Code, I64, I32, I64_ADD, I64_AND, I64_MUL, I64_OR, I64_SHR_U, I64_EXTEND_I32_U, I32_ADD, I32_EQZ, I32_SUB, assemble, instantiate } from "./wasm.js";
+import type { WasmMemory } from "./wasm.js";
 
 // blocks(m, n, hibit, r0, r1, r2, r3, r4): absorbs n 16-byte blocks at m into the state h, kept
 // as five i64 limbs at memory offset 0.
@@ -79,25 +18,22 @@ const L_R = 8, L_H = 13, L_S = 18, L_D = 22, L_C = 27, L_HI = 28; // locals (i64
 const S = (i: number) => L_S + i - 1; // s1..s4 = r1..r4 * 5
 const MASK = 0x3ffffff;
 
-function buildBlocks(): number[] {
-  const c: number[] = [];
-  const emit = (...parts: number[][]) => {
-    for (const p of parts) c.push(...p);
-  };
-  for (let i = 0; i < 5; i++) emit(op.get(P_R + i), op.i64ExtendI32U, op.set(L_R + i));
-  emit(op.get(P_HIBIT), op.i64ExtendI32U, op.set(L_HI));
-  for (let i = 1; i < 5; i++) emit(op.get(L_R + i), op.i64const(5), op.i64mul, op.set(S(i)));
-  for (let i = 0; i < 5; i++) emit(op.i32const(0), op.i64load(8 * i), op.set(L_H + i));
-  emit(op.block, op.loop);
-  emit(op.get(P_N), op.i32eqz, op.brIf(1));
+function buildBlocks(): Code {
+  const c = new Code();
+  for (let i = 0; i < 5; i++) c.get(P_R + i).op(I64_EXTEND_I32_U).set(L_R + i);
+  c.get(P_HIBIT).op(I64_EXTEND_I32_U).set(L_HI);
+  for (let i = 1; i < 5; i++) c.get(L_R + i).i64(5).op(I64_MUL).set(S(i));
+  for (let i = 0; i < 5; i++) c.i32(0).i64Load(8 * i).set(L_H + i);
+  c.block().loop();
+  c.get(P_N).op(I32_EQZ).brIf(1);
   // h += m (26-bit limbs from unaligned 32-bit loads at bytes 0, 3, 6, 9, 12)
   const limbs: Array<[number, number]> = [[0, 0], [3, 2], [6, 4], [9, 6], [12, 8]];
   limbs.forEach(([off, shift], i) => {
-    emit(op.get(L_H + i), op.get(P_M), op.i64load32u(off));
-    if (shift) emit(op.i64const(shift), op.i64shrU);
-    if (i < 4) emit(op.i64const(MASK), op.i64and);
-    else emit(op.get(L_HI), op.i64or);
-    emit(op.i64add, op.set(L_H + i));
+    c.get(L_H + i).get(P_M).i64Load32U(off, 0);
+    if (shift) c.i64(shift).op(I64_SHR_U);
+    if (i < 4) c.i64(MASK).op(I64_AND);
+    else c.get(L_HI).op(I64_OR);
+    c.op(I64_ADD).set(L_H + i);
   });
   // d = h * r mod (2^130 - 5), limb products
   const rOrS = (hIdx: number, dIdx: number): number => {
@@ -106,47 +42,33 @@ function buildBlocks(): number[] {
   };
   for (let d = 0; d < 5; d++) {
     for (let h = 0; h < 5; h++) {
-      emit(op.get(L_H + h), op.get(rOrS(h, d)), op.i64mul);
-      if (h > 0) emit(op.i64add);
+      c.get(L_H + h).get(rOrS(h, d)).op(I64_MUL);
+      if (h > 0) c.op(I64_ADD);
     }
-    emit(op.set(L_D + d));
+    c.set(L_D + d);
   }
   // carry propagation
   for (let d = 0; d < 5; d++) {
-    if (d > 0) emit(op.get(L_D + d), op.get(L_C), op.i64add, op.set(L_D + d));
-    emit(op.get(L_D + d), op.i64const(26), op.i64shrU, op.set(L_C));
-    emit(op.get(L_D + d), op.i64const(MASK), op.i64and, op.set(L_H + d));
+    if (d > 0) c.get(L_D + d).get(L_C).op(I64_ADD).set(L_D + d);
+    c.get(L_D + d).i64(26).op(I64_SHR_U).set(L_C);
+    c.get(L_D + d).i64(MASK).op(I64_AND).set(L_H + d);
   }
-  emit(op.get(L_H), op.get(L_C), op.i64const(5), op.i64mul, op.i64add, op.set(L_H));
-  emit(op.get(L_H), op.i64const(26), op.i64shrU, op.set(L_C));
-  emit(op.get(L_H), op.i64const(MASK), op.i64and, op.set(L_H));
-  emit(op.get(L_H + 1), op.get(L_C), op.i64add, op.set(L_H + 1));
+  c.get(L_H).get(L_C).i64(5).op(I64_MUL).op(I64_ADD).set(L_H);
+  c.get(L_H).i64(26).op(I64_SHR_U).set(L_C);
+  c.get(L_H).i64(MASK).op(I64_AND).set(L_H);
+  c.get(L_H + 1).get(L_C).op(I64_ADD).set(L_H + 1);
   // next block
-  emit(op.get(P_M), op.i32const(16), op.i32add, op.set(P_M));
-  emit(op.get(P_N), op.i32const(1), op.i32sub, op.set(P_N));
-  emit(op.br(0), op.end, op.end);
-  for (let i = 0; i < 5; i++) emit(op.i32const(0), op.get(L_H + i), op.i64store(8 * i));
-  emit(op.end);
-  const locals = vec([[21, I64]]); // locals 8..28
-  const body = [...locals, ...c];
-  return [...uleb(body.length), ...body];
+  c.get(P_M).i32(16).op(I32_ADD).set(P_M);
+  c.get(P_N).i32(1).op(I32_SUB).set(P_N);
+  c.br(0).end().end();
+  for (let i = 0; i < 5; i++) c.i32(0).get(L_H + i).i64Store(8 * i);
+  return c;
 }
 
-function buildModule(): Uint8Array {
-  const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32], [I32], [I32]]), 0]])),
-    ...section(3, vec([[0]])),
-    ...section(5, vec([[0x00, ...uleb(2)]])),
-    ...section(7, vec([[...name("blocks"), 0x00, 0], [...name("mem"), 0x02, 0]])),
-    ...section(10, vec([buildBlocks()])),
-  ];
-  return Uint8Array.from(bytes);
-}
-
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
+/** The module's bytes: `blocks` and its memory (two pages), exported as "blocks" and "mem". */
+export function poly1305Module(): Uint8Array {
+  const params = [I32, I32, I32, I32, I32, I32, I32, I32];
+  return assemble([{ name: "blocks", params, results: [], locals: [[21, I64]], code: buildBlocks() }], 2); // locals 8..28
 }
 
 interface PolyExports {
@@ -154,14 +76,7 @@ interface PolyExports {
   mem: WasmMemory;
 }
 
-/** The WebAssembly global (the project's `lib` setting leaves out its type declarations). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: unknown };
-}
-
-const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-const wasm = new WA.Instance(new WA.Module(buildModule())).exports as PolyExports;
+const wasm = instantiate<PolyExports>(poly1305Module(), "Poly1305 (chacha20-poly1305@openssh.com)");
 const MSG = 128; // message area offset; [0, 40) state, [64, 80) the last partial block
 let mem = new Uint8Array(wasm.mem.buffer);
 let memView = new DataView(wasm.mem.buffer);

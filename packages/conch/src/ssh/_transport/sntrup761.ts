@@ -7,29 +7,33 @@
  * Parameters: p = 761, q = 4591, w = 286. Sizes: public key 1158, secret key 1763, ciphertext
  * 1039 (1007 rounded + 32 confirmation), shared secret 32 bytes.
  *
- * The ring arithmetic lives beside this file: `sntrup761_rq.ts` (reductions, the Karatsuba
- * product, the inversion in Rq) and `sntrup761_r3.ts` (the bit-sliced inversion in R3).
+ * The hot arithmetic is WebAssembly, assembled at first use from the listings beside this file
+ * (`sntrup761_wasm.ts`: the module, ShortFromList's sort and Small_random; `sntrup761_rq.ts`:
+ * the Rq inversion and the products; `sntrup761_r3.ts`: the bit-sliced R3 inversion), so that a
+ * fresh process's first key exchange runs compiled code instead of V8's interpreter. Without
+ * WebAssembly (`node --jitless`) the three KEM functions throw `WebAssemblyUnavailableError`.
  *
- * Constant time. Every loop bound and every array index depends only on the public parameters
- * (and, in the two inversions, on the public step counter), never on a secret. Secrets are
- * combined with arithmetic and masks, never with `if` or `?:`. Reductions mod q and the sign tests
- * in the sort round doubles, by `Math.floor` (one `roundsd` in V8's optimized code) or by adding
- * and subtracting 1.5 * 2^52: no branch, no data-dependent latency for the normal doubles here;
- * see `freezeQ` and `sortUint32` for why the results are exact. `encode` branches only on the
- * (public) moduli, so it may see the re-encryption made from secret data during decapsulation.
- * `decode` divides and is variable-time, and only ever sees public keys and received ciphertexts.
- * The number of attempts in key generation leaks only whether discarded candidates were
- * invertible, as in the reference implementation.
+ * Constant time. Every loop bound and every memory address depends only on the public parameters
+ * (and, in the two inversions, on the public step counter), never on a secret; the kernels'
+ * `br_if`, `if` and `select` test only those. Secrets meet i32 add, sub, mul and bitwise
+ * operations, f64 add, sub and mul on normal doubles (f64x2 in the Rq inversion's passes),
+ * f64.floor (one `roundsd`) and exact i32/f64 conversions: no branch, no secret address, no
+ * data-dependent latency on x86-64 or arm64. Each kernel's comment says which operations it uses
+ * and why the results are exact. Here in JavaScript, secrets are combined with arithmetic and
+ * masks, never with `if` or `?:` (the reductions `freezeQ`, `freeze3` and `nonzeroMask` in
+ * `sntrup761_rq.ts`). `encode` branches only on the (public) moduli, so it may see the
+ * re-encryption made from secret data during decapsulation. `decode` divides and is
+ * variable-time, and only ever sees public keys and received ciphertexts. The number of attempts
+ * in key generation leaks only whether discarded candidates were invertible, as in the reference
+ * implementation.
  */
 import { createHash, randomFillSync } from "node:crypto";
-import { P, Q, W, freeze3, freezeQ, multiply, nonzeroMask, rqRecip3 } from "./sntrup761_rq.js";
-import { r3Recip } from "./sntrup761_r3.js";
+import { P, W, freeze3, freezeQ, nonzeroMask } from "./sntrup761_rq.js";
+import { multiply, r3Recip, rqRecip3, shortFromList, smallFromList } from "./sntrup761_wasm.js";
+import { ROUNDED_BYTES, RQ_BYTES, roundedDecode, roundedEncode, rqDecode, rqEncode } from "./sntrup761_encoding.js";
 
-const Q12 = (Q - 1) / 2;
 
 const SMALL_BYTES = (P + 3) >> 2; // 191
-const RQ_BYTES = 1158;
-const ROUNDED_BYTES = 1007;
 const HASH_BYTES = 32;
 
 /** Public key length in bytes. */
@@ -50,74 +54,15 @@ const systemRandom: RandomBytes = (n) => randomFillSync(new Uint8Array(n));
 
 /** h = f * g in R3 = F3[x]/(x^p - x - 1); sums stay under 3p, inside freeze3's range. */
 function r3Mult(f: Int8Array, g: Int8Array): Int8Array {
-  return Int8Array.from(multiply(f, g, freeze3));
-}
-
-// ---- constant-time sort for short polynomials ----
-
-const SORT_N = 1024;
-
-/**
- * Sorts unsigned 32-bit values ascending with a bitonic network over 1024 slots (padding with
- * 0xffffffff, above every real value here). The network's shape depends only on the length.
- * Each compare-exchange takes its mask from floor((b - a) / 2^32), exactly -1 when b < a and 0
- * otherwise for |b - a| < 2^32, so no comparison becomes a branch.
- */
-function sortUint32(values: Float64Array): void {
-  const x = new Float64Array(SORT_N).fill(0xffffffff);
-  x.set(values);
-  for (let k = 2; k <= SORT_N; k <<= 1) {
-    for (let j = k >> 1; j > 0; j >>= 1) {
-      for (let i = 0; i < SORT_N; i++) {
-        const l = i ^ j;
-        if (l <= i) continue;
-        const lo = (i & k) === 0 ? i : l;
-        const hi = lo === i ? l : i;
-        const a = x[lo]!;
-        const b = x[hi]!;
-        const swap = Math.floor((b - a) * 2 ** -32); // -1 or 0
-        const t = (a - b) * swap; // b - a when swapping, else 0
-        x[lo] = a + t;
-        x[hi] = b - t;
-      }
-    }
-  }
-  values.set(x.subarray(0, values.length));
-}
-
-/** A short polynomial (exactly w nonzero coefficients in {-1, 1}) from p random uint32 values. */
-function shortFromList(list: Uint32Array): Int8Array {
-  const L = new Float64Array(P);
-  for (let i = 0; i < W; i++) L[i] = (list[i]! & ~1) >>> 0;
-  for (let i = W; i < P; i++) L[i] = ((list[i]! & ~3) | 1) >>> 0;
-  sortUint32(L);
-  const out = new Int8Array(P);
-  for (let i = 0; i < P; i++) out[i] = ((L[i]! >>> 0) & 3) - 1; // L[i] < 2^32: >>> 0 is exact
-  return out;
-}
-
-function randomUint32s(random: RandomBytes): Uint32Array {
-  const bytes = random(4 * P);
-  const out = new Uint32Array(P);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < P; i++) out[i] = view.getUint32(4 * i, true);
-  return out;
+  return Int8Array.from(multiply(f, g, 3));
 }
 
 function shortRandom(random: RandomBytes): Int8Array {
-  return shortFromList(randomUint32s(random));
+  return shortFromList(random(4 * P));
 }
 
 function smallRandom(random: RandomBytes): Int8Array {
-  const list = randomUint32s(random);
-  const out = new Int8Array(P);
-  for (let i = 0; i < P; i++) {
-    // floor(3x / 2^30) for x < 2^30, in int32 arithmetic only: it is 1 + 1 exactly when
-    // x >= ceil(2^30 / 3) and x >= ceil(2^31 / 3), each read off a sign bit.
-    const x = list[i]! & 0x3fffffff;
-    out[i] = ((357913941 - x) >>> 31) + ((715827882 - x) >>> 31) - 1;
-  }
-  return out;
+  return smallFromList(random(4 * P));
 }
 
 // ---- encodings ----
@@ -144,107 +89,6 @@ function smallDecode(s: Uint8Array): Int8Array {
   return f;
 }
 
-/** The spec's Encode: 0 <= R[i] < M[i] < 16384, into a mixed-radix byte string (public data only). */
-function encode(out: number[], R: ArrayLike<number>, M: ArrayLike<number>, len: number): void {
-  if (len === 1) {
-    let r = R[0]!;
-    let m = M[0]!;
-    while (m > 1) {
-      out.push(r & 0xff);
-      r >>>= 8;
-      m = (m + 255) >>> 8;
-    }
-    return;
-  }
-  const half = (len + 1) >> 1;
-  const R2 = new Array<number>(half);
-  const M2 = new Array<number>(half);
-  let i = 0;
-  for (; i < len - 1; i += 2) {
-    const m0 = M[i]!;
-    let r = R[i]! + R[i + 1]! * m0;
-    let m = M[i + 1]! * m0;
-    while (m >= 16384) {
-      out.push(r & 0xff);
-      r >>>= 8;
-      m = (m + 255) >>> 8;
-    }
-    R2[i >> 1] = r;
-    M2[i >> 1] = m;
-  }
-  if (i < len) {
-    R2[i >> 1] = R[i]!;
-    M2[i >> 1] = M[i]!;
-  }
-  encode(out, R2, M2, half);
-}
-
-/** The spec's Decode, inverse of `encode`; out-of-range input is reduced as the reference does. */
-function decode(S: Uint8Array, at: number, M: ArrayLike<number>, len: number): number[] {
-  if (len === 1) {
-    const m = M[0]!;
-    if (m === 1) return [0];
-    if (m <= 256) return [S[at]! % m];
-    return [(S[at]! + (S[at + 1]! << 8)) % m];
-  }
-  const half = (len + 1) >> 1;
-  const M2 = new Array<number>(half);
-  const bottomR: number[] = [];
-  const bottomT: number[] = [];
-  let i = 0;
-  for (; i < len - 1; i += 2) {
-    const m = M[i]! * M[i + 1]!;
-    if (m > 256 * 16383) {
-      bottomT.push(65536);
-      bottomR.push(S[at]! + 256 * S[at + 1]!);
-      at += 2;
-      M2[i >> 1] = (((m + 255) >>> 8) + 255) >>> 8;
-    } else if (m >= 16384) {
-      bottomT.push(256);
-      bottomR.push(S[at]!);
-      at += 1;
-      M2[i >> 1] = (m + 255) >>> 8;
-    } else {
-      bottomT.push(1);
-      bottomR.push(0);
-      M2[i >> 1] = m;
-    }
-  }
-  if (i < len) M2[i >> 1] = M[i]!;
-  const R2 = decode(S, at, M2, half);
-  const out: number[] = [];
-  for (i = 0; i < len - 1; i += 2) {
-    const r = bottomR[i >> 1]! + bottomT[i >> 1]! * R2[i >> 1]!; // < 2^32: exact as a double
-    const m = M[i]!;
-    out.push(r % m, Math.floor(r / m) % M[i + 1]!);
-  }
-  if (i < len) out.push(R2[i >> 1]!);
-  return out;
-}
-
-const MOD_Q = new Array<number>(P).fill(Q);
-const MOD_ROUNDED = new Array<number>(P).fill((Q + 2) / 3);
-
-function rqEncode(h: Int32Array): Uint8Array {
-  const out: number[] = [];
-  encode(out, Array.from(h, (x) => x + Q12), MOD_Q, P);
-  return Uint8Array.from(out);
-}
-
-function rqDecode(s: Uint8Array): Int32Array {
-  return Int32Array.from(decode(s, 0, MOD_Q, P), (x) => x - Q12);
-}
-
-function roundedEncode(c: Int32Array): Uint8Array {
-  const out: number[] = [];
-  encode(out, Array.from(c, (x) => ((x + Q12) * 10923) >> 15), MOD_ROUNDED, P);
-  return Uint8Array.from(out);
-}
-
-function roundedDecode(s: Uint8Array): Int32Array {
-  return Int32Array.from(decode(s, 0, MOD_ROUNDED, P), (x) => x * 3 - Q12);
-}
-
 // ---- hashes ----
 
 /** Hash_b(in): the first 32 bytes of SHA-512(b || in). */
@@ -268,7 +112,7 @@ function hashSession(b: number, y: Uint8Array, z: Uint8Array): Uint8Array {
 
 /** Rounded (h * r): the ciphertext polynomial, each coefficient rounded to a multiple of 3. */
 function encrypt(r: Int8Array, h: Int32Array): Int32Array {
-  const hr = multiply(h, r, freezeQ);
+  const hr = multiply(h, r, "q");
   for (let i = 0; i < P; i++) hr[i] = hr[i]! - freeze3(hr[i]!);
   return hr;
 }
@@ -296,7 +140,7 @@ export function sntrup761KeyPair(random: RandomBytes = systemRandom): { publicKe
     if (mask === 0) break;
   }
   const f = shortRandom(random);
-  const h = multiply(rqRecip3(f), g, freezeQ);
+  const h = multiply(rqRecip3(f), g, "q");
   const publicKey = rqEncode(h);
   const secretKey = new Uint8Array(SNTRUP761_SECRET_KEY_BYTES);
   let at = 0;
@@ -341,7 +185,7 @@ export function sntrup761Decapsulate(cipherText: Uint8Array, secretKey: Uint8Arr
   const cache = secretKey.subarray(3 * SMALL_BYTES + RQ_BYTES);
 
   // Decrypt: e = 3 * c * f mod 3, ev = e / g; r = ev when its weight is w, else a fixed short vector.
-  const cf = multiply(roundedDecode(cipherText.subarray(0, ROUNDED_BYTES)), f, freezeQ);
+  const cf = multiply(roundedDecode(cipherText.subarray(0, ROUNDED_BYTES)), f, "q");
   const e = new Int8Array(P);
   for (let i = 0; i < P; i++) e[i] = freeze3(freezeQ(3 * cf[i]!));
   const ev = r3Mult(e, ginv);
