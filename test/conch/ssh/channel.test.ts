@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { IPushProducer, IPullProducer, ITransport } from "@twisted-ts/internet/interfaces";
 import { Protocol } from "@twisted-ts/internet/protocol";
-import { channel, connection } from "@twisted-ts/conch/ssh";
+import { channel, connection, transport } from "@twisted-ts/conch/ssh";
 import { attach, text, type FakeTransport } from "./_connection_fakes.js";
 
 /** Records what the channel hands to its connection, as Twisted's MockConnection does. */
@@ -61,6 +61,15 @@ test("the defaults: 2 MiB local window, 32 KiB max packet, exported as constants
     [ch2.localWindowSize, ch2.localWindowLeft, ch2.localMaxPacket, ch2.remoteWindowLeft, ch2.remoteMaxPacket, ch2.data?.[0]],
     [1, 1, 2, 3, 4, 5],
   );
+});
+
+test("a localMaxPacket past what one transport packet holds is lowered to MAX_LOCAL_MAX_PACKET", () => {
+  // CHANNEL_DATA: byte 94, uint32 recipient, string data; then the padding-length byte and at most
+  // 255 bytes of padding, all inside the transport's MAX_PACKET_LENGTH.
+  assert.ok(1 + 4 + 4 + channel.MAX_LOCAL_MAX_PACKET + 1 + 255 <= transport.MAX_PACKET_LENGTH);
+  assert.equal(new channel.SSHChannel({ localMaxPacket: 1024 * 1024 }).localMaxPacket, channel.MAX_LOCAL_MAX_PACKET);
+  assert.equal(new channel.SSHChannel({ localMaxPacket: channel.MAX_LOCAL_MAX_PACKET }).localMaxPacket, channel.MAX_LOCAL_MAX_PACKET);
+  assert.equal(new channel.SSHChannel({ localMaxPacket: 128 * 1024 }).localMaxPacket, 128 * 1024);
 });
 
 test("a channel without a connection says so when conn is used", () => {

@@ -18,11 +18,18 @@ import { toBytes } from "./common.js";
 import type { SSHConnection } from "./connection.js";
 import type { SSHServiceTransport } from "./service.js";
 import { ByteQueue } from "./_connection/bytequeue.js";
+import { MAX_PACKET_LENGTH } from "./_tbase/base.js";
 
 /** Default local window: how much the peer may send before we give window back (OpenSSH's 2 MiB). */
 export const DEFAULT_LOCAL_WINDOW = 2 * 1024 * 1024;
 /** Default largest data packet we accept (RFC 4253 §6.1 guarantees 32768 bytes of payload). */
 export const DEFAULT_LOCAL_MAX_PACKET = 32 * 1024;
+/**
+ * The largest data packet a channel asks for: what fits, with the CHANNEL_DATA header, padding and
+ * MAC, in a transport packet of `MAX_PACKET_LENGTH` (256 KiB), the most our transport accepts. A
+ * larger `localMaxPacket` would invite packets the transport must refuse, so it is lowered to this.
+ */
+export const MAX_LOCAL_MAX_PACKET = MAX_PACKET_LENGTH - 1024;
 /** The largest window RFC 4254 §5.2 allows (2^32 - 1). */
 export const MAX_WINDOW = 0xffffffff;
 /**
@@ -35,7 +42,10 @@ const SEQUENCE_HEAD_MAX = 56;
 export interface SSHChannelOptions {
   /** Our window size; 0 or absent → {@link DEFAULT_LOCAL_WINDOW}. */
   localWindow?: number;
-  /** Largest data packet we accept; 0 or absent → {@link DEFAULT_LOCAL_MAX_PACKET}. */
+  /**
+   * Largest data packet we accept; 0 or absent → {@link DEFAULT_LOCAL_MAX_PACKET}; at most
+   * {@link MAX_LOCAL_MAX_PACKET}.
+   */
   localMaxPacket?: number;
   /** The peer's window (set by the connection when it opens a channel the peer asked for). */
   remoteWindow?: number;
@@ -109,7 +119,7 @@ export class SSHChannel implements ITransport, IPushProducer {
   constructor(options: SSHChannelOptions = {}) {
     this.localWindowSize = options.localWindow || DEFAULT_LOCAL_WINDOW;
     this.localWindowLeft = this.localWindowSize;
-    this.localMaxPacket = options.localMaxPacket || DEFAULT_LOCAL_MAX_PACKET;
+    this.localMaxPacket = Math.min(options.localMaxPacket || DEFAULT_LOCAL_MAX_PACKET, MAX_LOCAL_MAX_PACKET);
     this.remoteWindowLeft = options.remoteWindow ?? 0;
     this.remoteMaxPacket = options.remoteMaxPacket ?? 0;
     this._conn = options.conn;
