@@ -25,10 +25,19 @@ if (files.length === 0) {
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? "2";
 // A test file whose tests are done exits even if a handle stays open, and no single test may run
-// longer than 10 minutes: a hang fails the run instead of stalling CI.
+// longer than 10 minutes: a hang fails the run instead of stalling CI. test-preload.mjs keeps that
+// forced exit from losing the verdicts a file's process has not yet written to the runner.
 const r = spawnSync(
   process.execPath,
-  ["--test", `--test-concurrency=${concurrency}`, "--test-force-exit", "--test-timeout=600000", ...files],
+  [
+    "--import",
+    new URL("./test-preload.mjs", import.meta.url).href,
+    "--test",
+    `--test-concurrency=${concurrency}`,
+    "--test-force-exit",
+    "--test-timeout=600000",
+    ...files,
+  ],
   { stdio: "inherit" },
 );
 process.exit(r.status ?? 1);
