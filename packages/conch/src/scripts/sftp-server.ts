@@ -10,6 +10,7 @@
  * (the client sees it as "/"); `-e` logs to standard error at `-l` level (default info).
  * {@link serve} is the whole program over any streams, so tests run it in process.
  */
+import { Socket, type OnReadOpts, type SocketConstructorOpts } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import type { IAddress, IPushProducer, ITransport } from "@twisted-ts/internet/interfaces";
 import { ConnectionDone } from "@twisted-ts/internet/error";
@@ -103,11 +104,32 @@ export class StreamTransport implements ITransport {
 
 export interface ServeOptions extends FileTransferServerOptions, FilesystemSFTPServerOptions {}
 
+/** Most bytes one read of an input file descriptor takes (into one buffer, reused for every read). */
+export const INPUT_BUFFER_SIZE = 256 * 1024;
+
 /**
- * Serves one SFTP session over `input`/`output`. At the end of the input the requests already
- * received are answered, then it resolves (as OpenSSH's sftp-server exits at EOF).
+ * A stream over file descriptor `fd` (a pipe or socket, as sshd gives a subsystem) that reads
+ * into one reused buffer of {@link INPUT_BUFFER_SIZE} and hands each read to `onData` (a view
+ * valid only during the call): not a fresh 64 KiB buffer per read, as `process.stdin` allocates.
  */
-export function serve(input: Readable, output: Writable, options: ServeOptions = {}): Promise<void> {
+function inputFromFd(fd: number, onData: (chunk: Uint8Array) => void): Readable {
+  const onread: OnReadOpts = {
+    buffer: Buffer.allocUnsafeSlow(INPUT_BUFFER_SIZE),
+    callback: (n, buf) => {
+      onData(buf.subarray(0, n));
+      return true;
+    },
+  };
+  // Node's Socket constructor takes `onread` as `connect` does; its typings list it for `connect` only.
+  return new Socket({ fd, readable: true, writable: false, onread } as SocketConstructorOpts);
+}
+
+/**
+ * Serves one SFTP session over `input`/`output`; `input` may be a file descriptor to read (the
+ * bin's standard input, 0). At the end of the input the requests already received are answered,
+ * then it resolves (as OpenSSH's sftp-server exits at EOF).
+ */
+export function serve(input: Readable | number, output: Writable, options: ServeOptions = {}): Promise<void> {
   const server = new FileTransferServer(new FilesystemSFTPServer(options), options);
   return new Promise((resolve) => {
     let ended = false;
@@ -117,8 +139,9 @@ export function serve(input: Readable, output: Writable, options: ServeOptions =
       server.connectionLost(new Failure(new ConnectionDone("the input ended")));
       resolve();
     };
+    if (typeof input === "number") input = inputFromFd(input, (chunk) => server.dataReceived(chunk));
+    else input.on("data", (chunk: Buffer) => server.dataReceived(chunk));
     const transport = new StreamTransport(input, output, end);
-    input.on("data", (chunk: Buffer) => server.dataReceived(chunk));
     input.once("end", () => server.readConnectionLost());
     input.once("error", end);
     server.makeConnection(transport);
@@ -127,8 +150,11 @@ export function serve(input: Readable, output: Writable, options: ServeOptions =
 
 const USAGE = "usage: sftp-server [-d start_directory] [--root folder] [-e] [-l level]\n";
 
-/** Parses `argv` and serves stdin/stdout; returns the exit status. */
-export async function main(argv: readonly string[], io: { stdin: Readable; stdout: Writable; stderr: Writable } = process): Promise<number> {
+/** Parses `argv` and serves `io.stdin` (default: file descriptor 0) and `io.stdout`; returns the exit status. */
+export async function main(
+  argv: readonly string[],
+  io: { stdin: Readable | number; stdout: Writable; stderr: Writable } = { stdin: 0, stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   // One process per session, as OpenSSH's sftp-server: blocking file I/O stalls no one else.
   const options: ServeOptions = { blockingIO: true };
   let logToStderr = false;

@@ -195,6 +195,11 @@ export class FilesystemFile implements ISFTPFile {
     }
   }
 
+  /** `data` is written (copied into the file) before this settles, so the server may reuse it. */
+  writeChunkFrom(offset: number, data: Uint8Array): Promise<void> {
+    return this.writeChunk(offset, data);
+  }
+
   async getAttrs(): Promise<FileAttributes> {
     return attrsFromStats(await this.fh.stat());
   }

@@ -45,12 +45,13 @@ import {
   packetTypes,
 } from "./constants.js";
 import type { DirectoryEntry, ISFTPDirectory, ISFTPFile, ISFTPServer, StatVFS } from "./interfaces.js";
-import { ReplyBuffers, writeReleasing } from "./replies.js";
+import { SpareBuffers, writeReleasing } from "./replies.js";
 import { STATUS_MESSAGES, statusForError } from "./status.js";
 import {
   SFTPError,
   TARGET_FIRST_CLIENTS,
   buildPacket,
+  copyBytes,
   peerSSHVersion,
   readAttrs,
   readPath,
@@ -93,6 +94,17 @@ type Handler = (r: SSHReader, id: number) => Promise<void>;
 interface ReplySlot {
   replies: Array<[Uint8Array, (() => void) | undefined]>;
   done: boolean;
+  /** The reused memory the request came in, if any. */
+  memory: Buffer | undefined;
+  /** True once the handler lent the request's bytes only for a call that has to settle first (see `writeChunkFrom`). */
+  recycle: boolean;
+}
+
+/** A request waiting its turn; `memory` is reused memory holding it (for WRITEs). */
+interface QueuedRequest {
+  type: number;
+  body: Uint8Array;
+  memory: Buffer | undefined;
 }
 
 /** The request each piece of handler code is answering (it follows the handler across awaits). */
@@ -110,6 +122,15 @@ const DATA_HEADER = 13;
 /** Bytes copied per step of `copy-data`. */
 const COPY_CHUNK = 64 * 1024;
 
+/**
+ * Requests at least this long (WRITEs with their data) are kept in reused memory while queued;
+ * shorter ones are copied into buffers of their own.
+ */
+const REUSED_REQUEST_LENGTH = 4096;
+
+/** Spare request buffers kept: 1 MiB of OpenSSH's 32 KiB WRITEs. */
+const SPARE_REQUEST_BUFFERS = 32;
+
 export class FileTransferServer extends FileTransferBase implements IPushProducer {
   /** The filesystem served (Twisted's `client`, the ISFTPServer adapted from the avatar). */
   readonly client: ISFTPServer;
@@ -126,7 +147,7 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   /** Extensions sent in VERSION (name → data), set when INIT arrives. */
   extensions: Record<string, string> = {};
 
-  private readonly queue: Array<{ type: number; body: Uint8Array }> = [];
+  private readonly queue: QueuedRequest[] = [];
   private busy = false;
   private outputPaused = false;
   private inputPaused = false;
@@ -138,7 +159,10 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   private readonly order: ReplySlot[] = [];
   private inflightCount = 0;
   private inflightReadOnly = false;
-  private readonly replyBuffers = new ReplyBuffers();
+  private readonly replyBuffers = new SpareBuffers();
+  private readonly requestBuffers = new SpareBuffers(SPARE_REQUEST_BUFFERS);
+  /** The reused buffer the framer is filling with a long request. */
+  private assembling: Buffer | undefined = undefined;
 
   constructor(client: ISFTPServer, options: FileTransferServerOptions = {}) {
     super(options.maxPacketLength ?? MAX_PACKET_LENGTH);
@@ -148,6 +172,11 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     this.maxReadLength = options.maxReadLength ?? MAX_READ_LENGTH;
     this.maxConcurrentReads = Math.max(1, options.maxConcurrentReads ?? MAX_CONCURRENT_READS);
     this.symlinkTargetFirst = options.symlinkTargetFirst;
+    this.framer.allocate = (length) => {
+      if (length < REUSED_REQUEST_LENGTH) return Buffer.allocUnsafeSlow(length);
+      this.assembling = this.requestBuffers.take(length);
+      return this.assembling;
+    };
   }
 
   /** Requests received and not answered yet. */
@@ -197,8 +226,19 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
       this.sendStatus(id, FX_FAILURE, "Too many outstanding requests");
       return;
     }
-    // A WRITE's 32 KiB usually spans two reads, so the framer's own buffer holds it: kept as is.
-    this.queue.push({ type, body: owned ? body : body.slice() });
+    // A WRITE's 32 KiB often spans two reads, so the framer's buffer (reused memory) holds it:
+    // kept as is. Others are views of the input, copied to be kept.
+    let memory: Buffer | undefined;
+    if (body.length + 1 < REUSED_REQUEST_LENGTH) body = owned ? body : copyBytes(body);
+    else if (owned) memory = this.assembling;
+    else {
+      memory = this.requestBuffers.take(body.length + 1);
+      memory[0] = type;
+      memory.set(body, 1);
+      body = memory.subarray(1);
+    }
+    this.assembling = undefined;
+    this.queue.push({ type, body, memory });
     if (canPause && !this.inputPaused && this.outstanding >= this.maxOutstandingRequests) {
       this.inputPaused = true;
       t.pauseProducing!();
@@ -225,12 +265,13 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
         }
         this.queue.shift();
         this.inflightReadOnly = READ_ONLY.has(next.type) && (inflight.size === 0 || this.inflightReadOnly);
-        const slot: ReplySlot = { replies: [], done: false };
+        const slot: ReplySlot = { replies: [], done: false, memory: next.memory, recycle: false };
         this.order.push(slot);
         const p: Promise<void> = replySlot.run(slot, () => this.dispatch(next.type, next.body)).finally(() => {
           inflight.delete(p);
           this.inflightCount = inflight.size;
           slot.done = true;
+          if (slot.memory !== undefined && slot.recycle) this.requestBuffers.give(slot.memory);
           this.flushReplies();
           this.resumeInputIfDrained();
         });
@@ -492,7 +533,12 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     const offset = readSafeUint64(r, "offset");
     const data = r.string();
     r.end();
-    await file.writeChunk(offset, data);
+    if (file.writeChunkFrom !== undefined) {
+      // The file keeps none of `data` once the call settles: the request's memory is reused.
+      const slot = replySlot.getStore();
+      if (slot !== undefined) slot.recycle = true;
+      await file.writeChunkFrom(offset, data);
+    } else await file.writeChunk(offset, data);
     this.sendStatus(id, FX_OK);
   }
 
