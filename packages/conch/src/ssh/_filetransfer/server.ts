@@ -9,7 +9,6 @@
  * While the transport's peer is not reading (the channel's window is shut) no request is taken
  * from the queue, so replies do not pile up either.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { Failure } from "@twisted-ts/internet/failure";
 import type { IPushProducer } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
@@ -107,8 +106,15 @@ interface QueuedRequest {
   memory: Buffer | undefined;
 }
 
-/** The request each piece of handler code is answering (it follows the handler across awaits). */
-const replySlot = new AsyncLocalStorage<ReplySlot>();
+/**
+ * The uint32 at `offset` of `bytes`: a request's id (offset 0 of its body) or a reply's (offset 5
+ * of the packet), which is how a reply finds the request it answers. (An AsyncLocalStorage
+ * following each handler would do it too, but its promise hooks slow every `await` in the
+ * process.)
+ */
+function uint32At(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
+}
 
 /** Requests that change nothing: any number may be answered at once. */
 const READ_ONLY: ReadonlySet<number> = new Set([FXP_READ, FXP_STAT, FXP_LSTAT, FXP_FSTAT, FXP_REALPATH, FXP_READLINK]);
@@ -157,6 +163,8 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   private finished = false;
   /** Requests being answered, in the order received, with the replies held back for order. */
   private readonly order: ReplySlot[] = [];
+  /** The same, while their handlers run, by request id (no two share one: see {@link pump}). */
+  private readonly answering = new Map<number, ReplySlot>();
   private inflightCount = 0;
   private inflightReadOnly = false;
   private readonly replyBuffers = new SpareBuffers();
@@ -221,7 +229,7 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     const t = this.transport as unknown as Pausable;
     const canPause = typeof t.pauseProducing === "function";
     if (this.outstanding >= this.maxOutstandingRequests && !canPause) {
-      const id = body.length >= 4 ? new DataView(body.buffer, body.byteOffset).getUint32(0) : 0;
+      const id = body.length >= 4 ? uint32At(body, 0) : 0;
       log.warn("refusing request {id}: {count} requests outstanding (limit {limit})", { id, count: this.outstanding, limit: this.maxOutstandingRequests });
       this.sendStatus(id, FX_FAILURE, "Too many outstanding requests");
       return;
@@ -249,7 +257,9 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   /**
    * Answers queued requests while the peer reads our replies: one at a time, except that a run of
    * read-only requests (READ, STAT, …) overlaps up to `maxConcurrentReads` of them, which cannot
-   * change what any of them sees. Replies still go out in request order (see {@link send}).
+   * change what any of them sees. Replies still go out in request order (see {@link send}). A
+   * request whose id is that of one being answered waits for it, so that each reply finds its
+   * request by id.
    */
   private async pump(): Promise<void> {
     if (this.busy) return;
@@ -258,7 +268,8 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     try {
       while (this.queue.length > 0 && !this.outputPaused && this.connected) {
         const next = this.queue[0]!;
-        const overlap = READ_ONLY.has(next.type) && inflight.size < this.maxConcurrentReads;
+        const id = next.body.length >= 4 ? uint32At(next.body, 0) : undefined;
+        const overlap = READ_ONLY.has(next.type) && inflight.size < this.maxConcurrentReads && (id === undefined || !this.answering.has(id));
         if (inflight.size > 0 && !(overlap && this.inflightReadOnly)) {
           await Promise.race(inflight);
           continue;
@@ -267,7 +278,9 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
         this.inflightReadOnly = READ_ONLY.has(next.type) && (inflight.size === 0 || this.inflightReadOnly);
         const slot: ReplySlot = { replies: [], done: false, memory: next.memory, recycle: false };
         this.order.push(slot);
-        const p: Promise<void> = replySlot.run(slot, () => this.dispatch(next.type, next.body)).finally(() => {
+        if (id !== undefined) this.answering.set(id, slot);
+        const p: Promise<void> = this.dispatch(next.type, next.body).finally(() => {
+          if (id !== undefined) this.answering.delete(id);
           inflight.delete(p);
           this.inflightCount = inflight.size;
           slot.done = true;
@@ -302,7 +315,8 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
    */
   private sendBytes(pkt: Uint8Array, release?: () => void): void {
     if (!this.connected) return;
-    const slot = replySlot.getStore();
+    // VERSION answers INIT, which is answered at once; bytes 5-8 of every other reply are its request's id.
+    const slot = pkt[4] === FXP_VERSION || pkt.length < 9 ? undefined : this.answering.get(uint32At(pkt, 5));
     if (slot !== undefined && slot !== this.order[0]) slot.replies.push([pkt, release]);
     else if (release === undefined) this.transport.write(pkt);
     else writeReleasing(this.transport, pkt, release);
@@ -535,7 +549,7 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     r.end();
     if (file.writeChunkFrom !== undefined) {
       // The file keeps none of `data` once the call settles: the request's memory is reused.
-      const slot = replySlot.getStore();
+      const slot = this.answering.get(id);
       if (slot !== undefined) slot.recycle = true;
       await file.writeChunkFrom(offset, data);
     } else await file.writeChunk(offset, data);
