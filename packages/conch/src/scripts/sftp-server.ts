@@ -10,6 +10,7 @@
  * (the client sees it as "/"); `-e` logs to standard error at `-l` level (default info).
  * {@link serve} is the whole program over any streams, so tests run it in process.
  */
+import { createReadStream, fstatSync } from "node:fs";
 import { Socket, type OnReadOpts, type SocketConstructorOpts } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import type { IAddress, IPushProducer, ITransport } from "@twisted-ts/internet/interfaces";
@@ -108,11 +109,18 @@ export interface ServeOptions extends FileTransferServerOptions, FilesystemSFTPS
 export const INPUT_BUFFER_SIZE = 256 * 1024;
 
 /**
- * A stream over file descriptor `fd` (a pipe or socket, as sshd gives a subsystem) that reads
- * into one reused buffer of {@link INPUT_BUFFER_SIZE} and hands each read to `onData` (a view
- * valid only during the call): not a fresh 64 KiB buffer per read, as `process.stdin` allocates.
+ * A stream over file descriptor `fd` that hands each read to `onData` (a view valid only during
+ * the call). A pipe or socket (what sshd gives a subsystem) is read into one reused buffer of
+ * {@link INPUT_BUFFER_SIZE}, not a fresh 64 KiB buffer per read as `process.stdin` allocates; a
+ * file or terminal through a plain read stream.
  */
 function inputFromFd(fd: number, onData: (chunk: Uint8Array) => void): Readable {
+  const st = fstatSync(fd);
+  if (!st.isFIFO() && !st.isSocket()) {
+    const stream = createReadStream("", { fd, autoClose: false, highWaterMark: INPUT_BUFFER_SIZE });
+    stream.on("data", (chunk) => onData(chunk as Buffer));
+    return stream;
+  }
   const onread: OnReadOpts = {
     buffer: Buffer.allocUnsafeSlow(INPUT_BUFFER_SIZE),
     callback: (n, buf) => {
