@@ -105,6 +105,15 @@ export class StreamTransport implements ITransport {
 
 export interface ServeOptions extends FileTransferServerOptions, FilesystemSFTPServerOptions {}
 
+/**
+ * The bin's `maxConcurrentReads`. Its file reads are blocking, so overlapping READs saves no
+ * waiting; it only decides how many replies are made before they go out together: 4 (1 MiB of
+ * OpenSSH's READs) keeps the client busier than the server's default 16 (4 MiB), and fewer buffers
+ * in use (`sftp -D` get of 1 GiB, medians of 5 interleaved runs: wall 1.49 -> 1.28 s, server
+ * system CPU 0.39 -> 0.33 s).
+ */
+export const BIN_CONCURRENT_READS = 4;
+
 /** Most bytes one read of an input file descriptor takes (into one buffer, reused for every read). */
 export const INPUT_BUFFER_SIZE = 256 * 1024;
 
@@ -164,7 +173,7 @@ export async function main(
   io: { stdin: Readable | number; stdout: Writable; stderr: Writable } = { stdin: 0, stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
   // One process per session, as OpenSSH's sftp-server: blocking file I/O stalls no one else.
-  const options: ServeOptions = { blockingIO: true };
+  const options: ServeOptions = { blockingIO: true, maxConcurrentReads: BIN_CONCURRENT_READS };
   let logToStderr = false;
   let level: LogLevel = "info";
   let help = false;
