@@ -551,7 +551,8 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
       // The file keeps none of `data` once the call settles: the request's memory is reused.
       const slot = this.answering.get(id);
       if (slot !== undefined) slot.recycle = true;
-      await file.writeChunkFrom(offset, data);
+      const written = file.writeChunkFrom(offset, data);
+      if (written !== undefined) await written;
     } else await file.writeChunk(offset, data);
     this.sendStatus(id, FX_OK);
   }
