@@ -134,8 +134,11 @@ const COPY_CHUNK = 64 * 1024;
  */
 const REUSED_REQUEST_LENGTH = 4096;
 
-/** Spare request buffers kept: 1 MiB of OpenSSH's 32 KiB WRITEs. */
-const SPARE_REQUEST_BUFFERS = 32;
+/**
+ * Spare request buffers kept: 4 MiB of the 255 KiB WRITEs OpenSSH's sftp sends to a server with
+ * `limits@openssh.com` (WRITEs are answered one at a time, so few are spare at once).
+ */
+const SPARE_REQUEST_BUFFERS = 16;
 
 export class FileTransferServer extends FileTransferBase implements IPushProducer {
   /** The filesystem served (Twisted's `client`, the ISFTPServer adapted from the avatar). */
