@@ -607,3 +607,39 @@ test("WRITE: a queued WRITE's memory is reused once writeChunkFrom settled; a fi
     }
   }
 });
+
+test("READ: a request reusing the id of one being answered waits for it, so each reply goes out once, in order", async (t) => {
+  const pending: Array<() => void> = [];
+  const started: number[] = [];
+  const file: ft.ISFTPFile = {
+    readChunk: (offset) =>
+      new Promise((resolve) => {
+        started.push(offset);
+        pending.push(() => resolve(Buffer.from(String(offset))));
+      }),
+    writeChunk: () => undefined,
+    getAttrs: () => ({}),
+    setAttrs: () => undefined,
+    close: () => undefined,
+  };
+  const { server, tr, h } = await serverWithFile(t, file);
+  const read = (id: number, offset: number): Uint8Array => pkt(ft.FXP_READ, (w) => w.uint32(id).string(h).uint64(offset).uint32(1));
+  // READ 6 first, so that the three behind it are queued together and overlap once it is answered.
+  server.dataReceived(read(6, 0));
+  await until(() => started.length === 1, "READ 6");
+  server.dataReceived(common.concatBytes(read(7, 1), read(8, 2), read(7, 3)));
+  pending.shift()!();
+  await until(() => started.length === 3, "READs 7 and 8 at once");
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(started, [0, 1, 2], "the second READ 7 has not started");
+  pending.shift()!();
+  await until(() => started.length === 4, "the second READ 7");
+  for (const finish of pending.splice(0).reverse()) finish();
+  await until(() => server.outstanding === 0, "all answered");
+  assert.deepEqual(packets(tr.value()).map(([type, r]) => [type, r.uint32(), r.utf8()]), [
+    [ft.FXP_DATA, 6, "0"],
+    [ft.FXP_DATA, 7, "1"],
+    [ft.FXP_DATA, 8, "2"],
+    [ft.FXP_DATA, 7, "3"],
+  ]);
+});
