@@ -11,14 +11,18 @@ import { SFTPError, readAttrs, readPath, readSafeUint64 } from "./wire.js";
 /** Bytes copied per step of `copy-data`. */
 const COPY_CHUNK = 64 * 1024;
 
+/** `string oldpath, string newpath`: the fields of posix-rename and hardlink. */
+function twoPaths(r: SSHReader): [string, string] {
+  const paths: [string, string] = [readPath(r), readPath(r)];
+  r.end();
+  return paths;
+}
+
 /** The OpenSSH extensions, by request name: each reads its own fields and replies. */
 export const EXTENDED_HANDLERS: Readonly<Record<string, (this: FileTransferServer, r: SSHReader, id: number) => Promise<void>>> = {
   /** `string oldpath, string newpath` → STATUS. */
   async "posix-rename@openssh.com"(r, id) {
-    const oldpath = readPath(r);
-    const newpath = readPath(r);
-    r.end();
-    await this.client.posixRename!(oldpath, newpath);
+    await this.client.posixRename!(...twoPaths(r));
     this.sendStatus(id, FX_OK);
   },
   /** `string path` → EXTENDED_REPLY with the statvfs fields. */
@@ -36,10 +40,7 @@ export const EXTENDED_HANDLERS: Readonly<Record<string, (this: FileTransferServe
   },
   /** `string oldpath, string newpath` → STATUS. */
   async "hardlink@openssh.com"(r, id) {
-    const oldpath = readPath(r);
-    const newpath = readPath(r);
-    r.end();
-    await this.client.hardLink!(oldpath, newpath);
+    await this.client.hardLink!(...twoPaths(r));
     this.sendStatus(id, FX_OK);
   },
   /** `string handle` → STATUS. */
