@@ -132,3 +132,19 @@ test("sftp-server bin: a client that stops reading stops it (memory stays bounde
     assert.ok(body.subarray(4).equals(content.subarray(off, off + READ_LENGTH)), `DATA ${id}`);
   }
 });
+
+test("sftp-server bin: a client that goes away mid-transfer (closes both pipes) ends it with status 1 and one line on stderr, as OpenSSH's exits on a failed write", async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, "f"), randomBytes(20 * READ_LENGTH));
+  const child = spawn(process.execPath, [ft.SFTP_SERVER_SCRIPT, "-d", dir], { stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+  child.stdin!.write(openAndRead("f", Array.from({ length: 20 }, (_, i) => i * READ_LENGTH)));
+  child.stdout!.once("data", () => {
+    child.stdout!.destroy();
+    child.stdin!.end();
+  });
+  assert.equal(await exited, 1);
+  assert.match(stderr, /^sftp-server: write (EPIPE|ECONNRESET)\n$/);
+});

@@ -144,23 +144,31 @@ function inputFromFd(fd: number, onData: (chunk: Uint8Array) => void): Readable 
 /**
  * Serves one SFTP session over `input`/`output`; `input` may be a file descriptor to read (the
  * bin's standard input, 0). At the end of the input the requests already received are answered,
- * then it resolves (as OpenSSH's sftp-server exits at EOF).
+ * then it resolves (as OpenSSH's sftp-server exits at EOF). If `output` fails (the client went
+ * away: EPIPE), the session ends (its files are closed) and it rejects with that error.
  */
 export function serve(input: Readable | number, output: Writable, options: ServeOptions = {}): Promise<void> {
   const server = new FileTransferServer(new FilesystemSFTPServer(options), options);
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let ended = false;
+    let outputError: Error | undefined;
     const end = (): void => {
       if (ended) return;
       ended = true;
-      server.connectionLost(new Failure(new ConnectionDone("the input ended")));
-      resolve();
+      server.connectionLost(new Failure(outputError ?? new ConnectionDone("the input ended")));
+      if (outputError === undefined) resolve();
+      else reject(outputError);
     };
     if (typeof input === "number") input = inputFromFd(input, (chunk) => server.dataReceived(chunk));
     else input.on("data", (chunk: Buffer) => server.dataReceived(chunk));
     const transport = new StreamTransport(input, output, end);
     input.once("end", () => server.readConnectionLost());
     input.once("error", end);
+    output.once("error", (e: Error) => {
+      outputError = e;
+      transport.loseConnection();
+      end();
+    });
     server.makeConnection(transport);
   });
 }
