@@ -136,3 +136,35 @@ test("ReconnectingClientFactory: stopTrying cancels the pending call and stops t
   g.clientConnectionFailed(new Idle(new IPv4Address("TCP", "127.0.0.1", 9)), refused());
   assert.doesNotThrow(() => g.stopTrying());
 });
+
+test("ReconnectingClientFactory: stopTrying before the global reactor is loaded (the first retry without a clock) leaves no retry scheduled", async () => {
+  const f = new ReconnectingClientFactory();
+  f.delay = 0.001;
+  f.factor = 1;
+  f.jitter = 0;
+  const c = new FakeConnector(new IPv4Address("TCP", "127.0.0.1", 9));
+  f.retry(c);
+  f.stopTrying();
+  const { reactor } = await import("@twisted-ts/internet/reactor");
+  await new Promise<void>((resolve) => reactor.callLater(0.02, resolve));
+  assert.equal(c.connectCalled, false);
+  assert.equal((f as unknown as { _callID: unknown })._callID, null);
+});
+
+test("ReconnectingClientFactory: without a clock, a retry is scheduled on the global reactor, imported when first needed", async () => {
+  const f = new ReconnectingClientFactory();
+  f.delay = 0.001;
+  f.factor = 1;
+  f.jitter = 0;
+  const c = new FakeConnector(new IPv4Address("TCP", "127.0.0.1", 9));
+  f.retry(c);
+  const { reactor } = await import("@twisted-ts/internet/reactor");
+  await new Promise<void>((resolve) => reactor.callLater(0.02, resolve));
+  assert.equal(c.connectCalled, true);
+  assert.equal(f.retries, 1);
+  // Once the reactor is known, the next retry is scheduled at once.
+  c.connectCalled = false;
+  f.retry(c);
+  assert.notEqual((f as unknown as { _callID: unknown })._callID, null);
+  f.stopTrying();
+});

@@ -34,7 +34,6 @@ import type {
   IUDPTransport,
 } from "./interfaces.js";
 import { Logger } from "./log.js";
-import { reactor } from "./reactor.js";
 
 const log = new Logger("twisted-ts.internet.protocol");
 
@@ -209,11 +208,19 @@ export class ReconnectingClientFactory<P extends IProtocol = IProtocol> extends 
     this.delay = Math.min(this.delay * this.factor, this.maxDelay);
     if (this.jitter) this.delay = this.normalVariate(this.delay, this.delay * this.jitter);
     if (this.noisy) log.debug("Will retry in {delay} seconds", { delay: this.delay });
-    const clock = this.clock ?? defaultClock();
-    this._callID = clock.callLater(this.delay, () => {
-      this._callID = null;
-      c.connect();
-    });
+    const schedule = (clock: IReactorTime): void => {
+      this._callID = clock.callLater(this.delay, () => {
+        this._callID = null;
+        c.connect();
+      });
+    };
+    const clock = this.clock ?? globalReactor;
+    if (clock !== undefined) schedule(clock);
+    else
+      void import("./reactor.js").then(({ reactor }) => {
+        globalReactor = reactor;
+        if (this.continueTrying && this._callID === null) schedule(reactor);
+      });
   }
 
   /** Stops retrying: cancels the pending attempt and stops a connection in progress. */
@@ -241,9 +248,12 @@ export class ReconnectingClientFactory<P extends IProtocol = IProtocol> extends 
   }
 }
 
-function defaultClock(): IReactorTime {
-  return reactor;
-}
+/**
+ * The global reactor, once a retry needed it: imported then, not by this module, which every
+ * protocol imports (the sftp-server bin, a process per session, would pay for the reactor's
+ * TCP, TLS, UDP and process modules at each start).
+ */
+let globalReactor: IReactorTime | undefined;
 
 class InstanceFactory<P extends IProtocol> extends ClientFactory<P> {
   override noisy = false;

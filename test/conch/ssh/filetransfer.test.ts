@@ -533,3 +533,113 @@ test("limit: read-only requests in a row overlap up to maxConcurrentReads; a WRI
   ]);
   assert.equal(ft.MAX_CONCURRENT_READS, 16);
 });
+
+/** A server whose every file is `file`, after INIT and an OPEN; returns the handle. */
+async function serverWithFile(t: import("node:test").TestContext, file: ft.ISFTPFile): Promise<{ server: ft.FileTransferServer; tr: StringTransport; h: Uint8Array }> {
+  const fsServer = new ft.FilesystemSFTPServer({ home: tempDir(t) });
+  const server = new ft.FileTransferServer(Object.assign(fsServer, { openFile: () => file }));
+  const tr = new StringTransport();
+  server.makeConnection(tr);
+  server.dataReceived(pkt(ft.FXP_INIT, (w) => w.uint32(3)));
+  const [type, r] = await ask(server, tr, pkt(ft.FXP_OPEN, (w) => ft.writeAttrs(w.uint32(100).string("f").uint32(ft.FXF_WRITE), {})));
+  assert.equal(type, ft.FXP_HANDLE);
+  r.uint32();
+  const h = r.string().slice();
+  tr.clear();
+  return { server, tr, h };
+}
+
+/** A file whose writes wait until `finish` is called, keeping the data they were given as it is. */
+function heldWrites(lend: boolean): { file: ft.ISFTPFile; kept: Uint8Array[]; pending: Array<() => void> } {
+  const kept: Uint8Array[] = [];
+  const pending: Array<() => void> = [];
+  const write = (_offset: number, data: Uint8Array): Promise<void> =>
+    new Promise((resolve) => {
+      kept.push(data);
+      pending.push(resolve);
+    });
+  const file: ft.ISFTPFile = { readChunk: () => new Uint8Array(0), writeChunk: write, getAttrs: () => ({}), setAttrs: () => undefined, close: () => undefined };
+  if (lend) file.writeChunkFrom = write;
+  return { file, kept, pending };
+}
+
+const write = (h: Uint8Array, id: number, data: Uint8Array): Uint8Array => pkt(ft.FXP_WRITE, (w) => w.uint32(id).string(h).uint64(0).string(data));
+
+test("WRITE: queued requests fed in a Buffer that the next read overwrites keep their own bytes, short and long (issue 12)", async (t) => {
+  const { file, kept, pending } = heldWrites(false);
+  const { server, tr, h } = await serverWithFile(t, file);
+  const long = new Uint8Array(5000).fill(0x62);
+  // One Buffer, reused as the sftp-server bin reuses its input buffer: Buffer#slice would be a view of it.
+  const input = Buffer.from(common.concatBytes(write(h, 1, Buffer.from("first")), write(h, 2, Buffer.from("short")), write(h, 3, long)));
+  server.dataReceived(input);
+  input.fill(0);
+  for (let i = 0; i < 3; i++) {
+    await until(() => pending.length > 0, "a write");
+    pending.shift()!();
+  }
+  await until(() => server.outstanding === 0, "all answered");
+  assert.deepEqual(kept.map((d) => Buffer.from(d).toString("latin1")), ["first", "short", "b".repeat(5000)]);
+  assert.deepEqual(packets(tr.value()).map(([type, r]) => [type, status(r).id]), [[ft.FXP_STATUS, 1], [ft.FXP_STATUS, 2], [ft.FXP_STATUS, 3]]);
+});
+
+test("WRITE: a queued WRITE's memory is reused once writeChunkFrom settled; a file with writeChunk alone keeps what it was given", async (t) => {
+  for (const lend of [true, false]) {
+    const { file, kept, pending } = heldWrites(lend);
+    const { server, h } = await serverWithFile(t, file);
+    const send = (id: number, fill: number): void => server.dataReceived(Buffer.from(write(h, id, new Uint8Array(5000).fill(fill))));
+    send(1, 0x61);
+    send(2, 0x62);
+    await until(() => pending.length === 1, "the first write");
+    pending.shift()!();
+    await until(() => pending.length === 1, "the second write");
+    // The first is answered: its memory is spare when the third comes.
+    send(3, 0x63);
+    pending.shift()!();
+    await until(() => pending.length === 1, "the third write");
+    pending.shift()!();
+    await until(() => server.outstanding === 0, "all answered");
+    const [a, b, c] = kept as [Uint8Array, Uint8Array, Uint8Array];
+    assert.ok(b.every((x) => x === 0x62) && c.every((x) => x === 0x63));
+    if (lend) assert.equal(c.buffer, a.buffer, "the first WRITE's memory took the third");
+    else {
+      assert.notEqual(c.buffer, a.buffer);
+      assert.ok(a.every((x) => x === 0x61), "what the file kept is untouched");
+    }
+  }
+});
+
+test("READ: a request reusing the id of one being answered waits for it, so each reply goes out once, in order", async (t) => {
+  const pending: Array<() => void> = [];
+  const started: number[] = [];
+  const file: ft.ISFTPFile = {
+    readChunk: (offset) =>
+      new Promise((resolve) => {
+        started.push(offset);
+        pending.push(() => resolve(Buffer.from(String(offset))));
+      }),
+    writeChunk: () => undefined,
+    getAttrs: () => ({}),
+    setAttrs: () => undefined,
+    close: () => undefined,
+  };
+  const { server, tr, h } = await serverWithFile(t, file);
+  const read = (id: number, offset: number): Uint8Array => pkt(ft.FXP_READ, (w) => w.uint32(id).string(h).uint64(offset).uint32(1));
+  // READ 6 first, so that the three behind it are queued together and overlap once it is answered.
+  server.dataReceived(read(6, 0));
+  await until(() => started.length === 1, "READ 6");
+  server.dataReceived(common.concatBytes(read(7, 1), read(8, 2), read(7, 3)));
+  pending.shift()!();
+  await until(() => started.length === 3, "READs 7 and 8 at once");
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(started, [0, 1, 2], "the second READ 7 has not started");
+  pending.shift()!();
+  await until(() => started.length === 4, "the second READ 7");
+  for (const finish of pending.splice(0).reverse()) finish();
+  await until(() => server.outstanding === 0, "all answered");
+  assert.deepEqual(packets(tr.value()).map(([type, r]) => [type, r.uint32(), r.utf8()]), [
+    [ft.FXP_DATA, 6, "0"],
+    [ft.FXP_DATA, 7, "1"],
+    [ft.FXP_DATA, 8, "2"],
+    [ft.FXP_DATA, 7, "3"],
+  ]);
+});

@@ -10,6 +10,8 @@
  * (the client sees it as "/"); `-e` logs to standard error at `-l` level (default info).
  * {@link serve} is the whole program over any streams, so tests run it in process.
  */
+import { createReadStream, fstatSync } from "node:fs";
+import { Socket, type OnReadOpts, type SocketConstructorOpts } from "node:net";
 import type { Readable, Writable } from "node:stream";
 import type { IAddress, IPushProducer, ITransport } from "@twisted-ts/internet/interfaces";
 import { ConnectionDone } from "@twisted-ts/internet/error";
@@ -104,33 +106,82 @@ export class StreamTransport implements ITransport {
 export interface ServeOptions extends FileTransferServerOptions, FilesystemSFTPServerOptions {}
 
 /**
- * Serves one SFTP session over `input`/`output`. At the end of the input the requests already
- * received are answered, then it resolves (as OpenSSH's sftp-server exits at EOF).
+ * The bin's `maxConcurrentReads`. Its file reads are blocking, so overlapping READs saves no
+ * waiting; it only decides how many replies are made before they go out together: 4 (1 MiB of
+ * OpenSSH's READs) keeps the client busier than the server's default 16 (4 MiB), and fewer buffers
+ * in use (`sftp -D` get of 1 GiB, medians of 5 interleaved runs: wall 1.49 -> 1.28 s, server
+ * system CPU 0.39 -> 0.33 s).
  */
-export function serve(input: Readable, output: Writable, options: ServeOptions = {}): Promise<void> {
+export const BIN_CONCURRENT_READS = 4;
+
+/** Most bytes one read of an input file descriptor takes (into one buffer, reused for every read). */
+export const INPUT_BUFFER_SIZE = 256 * 1024;
+
+/**
+ * A stream over file descriptor `fd` that hands each read to `onData` (a view valid only during
+ * the call). A pipe or socket (what sshd gives a subsystem) is read into one reused buffer of
+ * {@link INPUT_BUFFER_SIZE}, not a fresh 64 KiB buffer per read as `process.stdin` allocates; a
+ * file or terminal through a plain read stream.
+ */
+function inputFromFd(fd: number, onData: (chunk: Uint8Array) => void): Readable {
+  const st = fstatSync(fd);
+  if (!st.isFIFO() && !st.isSocket()) {
+    const stream = createReadStream("", { fd, autoClose: false, highWaterMark: INPUT_BUFFER_SIZE });
+    stream.on("data", (chunk) => onData(chunk as Buffer));
+    return stream;
+  }
+  const onread: OnReadOpts = {
+    buffer: Buffer.allocUnsafeSlow(INPUT_BUFFER_SIZE),
+    callback: (n, buf) => {
+      onData(buf.subarray(0, n));
+      return true;
+    },
+  };
+  // Node's Socket constructor takes `onread` as `connect` does; its typings list it for `connect` only.
+  return new Socket({ fd, readable: true, writable: false, onread } as SocketConstructorOpts);
+}
+
+/**
+ * Serves one SFTP session over `input`/`output`; `input` may be a file descriptor to read (the
+ * bin's standard input, 0). At the end of the input the requests already received are answered,
+ * then it resolves (as OpenSSH's sftp-server exits at EOF). If `output` fails (the client went
+ * away: EPIPE), the session ends (its files are closed) and it rejects with that error.
+ */
+export function serve(input: Readable | number, output: Writable, options: ServeOptions = {}): Promise<void> {
   const server = new FileTransferServer(new FilesystemSFTPServer(options), options);
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let ended = false;
+    let outputError: Error | undefined;
     const end = (): void => {
       if (ended) return;
       ended = true;
-      server.connectionLost(new Failure(new ConnectionDone("the input ended")));
-      resolve();
+      server.connectionLost(new Failure(outputError ?? new ConnectionDone("the input ended")));
+      if (outputError === undefined) resolve();
+      else reject(outputError);
     };
+    if (typeof input === "number") input = inputFromFd(input, (chunk) => server.dataReceived(chunk));
+    else input.on("data", (chunk: Buffer) => server.dataReceived(chunk));
     const transport = new StreamTransport(input, output, end);
-    input.on("data", (chunk: Buffer) => server.dataReceived(chunk));
     input.once("end", () => server.readConnectionLost());
     input.once("error", end);
+    output.once("error", (e: Error) => {
+      outputError = e;
+      transport.loseConnection();
+      end();
+    });
     server.makeConnection(transport);
   });
 }
 
 const USAGE = "usage: sftp-server [-d start_directory] [--root folder] [-e] [-l level]\n";
 
-/** Parses `argv` and serves stdin/stdout; returns the exit status. */
-export async function main(argv: readonly string[], io: { stdin: Readable; stdout: Writable; stderr: Writable } = process): Promise<number> {
+/** Parses `argv` and serves `io.stdin` (default: file descriptor 0) and `io.stdout`; returns the exit status. */
+export async function main(
+  argv: readonly string[],
+  io: { stdin: Readable | number; stdout: Writable; stderr: Writable } = { stdin: 0, stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   // One process per session, as OpenSSH's sftp-server: blocking file I/O stalls no one else.
-  const options: ServeOptions = { blockingIO: true };
+  const options: ServeOptions = { blockingIO: true, maxConcurrentReads: BIN_CONCURRENT_READS };
   let logToStderr = false;
   let level: LogLevel = "info";
   let help = false;

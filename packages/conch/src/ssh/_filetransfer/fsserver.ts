@@ -183,16 +183,24 @@ export class FilesystemFile implements ISFTPFile {
   }
 
   async writeChunk(offset: number, data: Uint8Array): Promise<void> {
+    if (this.blockingIO) return this.writeChunkFrom(offset, data);
     checkQuota(offset + data.length, this.maxFileSize);
     let done = 0;
-    if (this.blockingIO) {
-      while (done < data.length) done += writeSync(this.fh.fd, data, done, data.length - done, offset + done);
-      return;
-    }
     while (done < data.length) {
       const { bytesWritten } = await this.fh.write(data, done, data.length - done, offset + done);
       done += bytesWritten;
     }
+  }
+
+  /**
+   * `data` is written (copied into the file) before this settles, so the server may reuse it.
+   * With `blockingIO` it is written before this returns (nothing to await: no promise per WRITE).
+   */
+  writeChunkFrom(offset: number, data: Uint8Array): Promise<void> | undefined {
+    if (!this.blockingIO) return this.writeChunk(offset, data);
+    checkQuota(offset + data.length, this.maxFileSize);
+    for (let done = 0; done < data.length; ) done += writeSync(this.fh.fd, data, done, data.length - done, offset + done);
+    return undefined;
   }
 
   async getAttrs(): Promise<FileAttributes> {

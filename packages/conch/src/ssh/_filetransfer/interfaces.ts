@@ -48,6 +48,12 @@ export interface ISFTPFile {
    */
   readChunkInto?(offset: number, into: Uint8Array): Awaitable<number>;
   writeChunk(offset: number, data: Uint8Array): Awaitable<void>;
+  /**
+   * Optional: as `writeChunk`, but `data` is only lent: nothing may keep it once the call has
+   * settled. No Twisted counterpart: where it is there, the server reuses the memory of each
+   * WRITE it queued for the next ones, instead of fresh memory per request.
+   */
+  writeChunkFrom?(offset: number, data: Uint8Array): Awaitable<void>;
   getAttrs(): Awaitable<FileAttributes>;
   setAttrs(attrs: FileAttributes): Awaitable<void>;
   /** `fsync@openssh.com`. */

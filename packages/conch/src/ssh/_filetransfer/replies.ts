@@ -1,8 +1,9 @@
 /**
- * Memory for the server's DATA replies, reused once the transport is done with it. A fresh
- * buffer per READ (up to 255 KiB for OpenSSH's sftp) is fresh memory for the kernel to fault in
- * and external memory for V8 to collect: in the sftp-server bin that cost more system time than
- * the file's reads (measured with `sftp -D` and `strace -c`).
+ * Memory for the server's DATA replies, reused once the transport is done with it, and for the
+ * WRITE requests it queues, reused once the file has the data. A fresh buffer per READ (up to
+ * 255 KiB for OpenSSH's sftp) or per WRITE is fresh memory for the kernel to fault in and
+ * external memory for V8 to collect: in the sftp-server bin that cost more system time than the
+ * file's reads (measured with `sftp -D` and `strace -c`).
  */
 import type { ITransport } from "@twisted-ts/internet/interfaces";
 
@@ -22,24 +23,27 @@ export function writeReleasing(transport: ITransport, data: Uint8Array, release:
   else t.write(data);
 }
 
-/** Spare buffers kept at most: 4 MiB of the longest READs, about what a 2 MiB window keeps in flight. */
+/** Spare buffers kept at most by default: 4 MiB of the longest READs, about what a 2 MiB window keeps in flight. */
 const MAX_SPARE = 16;
 
-/** Buffers of one size (the size of the last READ answered), handed out and given back. */
-export class ReplyBuffers {
+/** Buffers of one size (the size of the last one asked for), handed out and given back. */
+export class SpareBuffers {
   private spare: Buffer[] = [];
+
+  /** `maxSpare`: buffers kept for reuse at most. */
+  constructor(private readonly maxSpare: number = MAX_SPARE) {}
 
   /** A buffer of `size` bytes, not zero-filled. */
   take(size: number): Buffer {
     const b = this.spare.pop();
     if (b !== undefined && b.length === size) return b;
-    // READs of another size: what is kept fits no more.
+    // Another size: what is kept fits no more.
     if (b !== undefined) this.spare = [];
     return Buffer.allocUnsafeSlow(size);
   }
 
   /** `b` (from {@link take}) is free to hand out again. */
   give(b: Buffer): void {
-    if (this.spare.length < MAX_SPARE && (this.spare.length === 0 || this.spare[0]!.length === b.length)) this.spare.push(b);
+    if (this.spare.length < this.maxSpare && (this.spare.length === 0 || this.spare[0]!.length === b.length)) this.spare.push(b);
   }
 }

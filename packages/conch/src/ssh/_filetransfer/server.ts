@@ -9,7 +9,6 @@
  * While the transport's peer is not reading (the channel's window is shut) no request is taken
  * from the queue, so replies do not pile up either.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { Failure } from "@twisted-ts/internet/failure";
 import type { IPushProducer } from "@twisted-ts/internet/interfaces";
 import { Logger } from "@twisted-ts/internet/log";
@@ -45,12 +44,14 @@ import {
   packetTypes,
 } from "./constants.js";
 import type { DirectoryEntry, ISFTPDirectory, ISFTPFile, ISFTPServer, StatVFS } from "./interfaces.js";
-import { ReplyBuffers, writeReleasing } from "./replies.js";
+import { SpareBuffers, writeReleasing } from "./replies.js";
+import { EXTENDED_HANDLERS } from "./extensions.js";
 import { STATUS_MESSAGES, statusForError } from "./status.js";
 import {
   SFTPError,
   TARGET_FIRST_CLIENTS,
   buildPacket,
+  copyBytes,
   peerSSHVersion,
   readAttrs,
   readPath,
@@ -93,10 +94,28 @@ type Handler = (r: SSHReader, id: number) => Promise<void>;
 interface ReplySlot {
   replies: Array<[Uint8Array, (() => void) | undefined]>;
   done: boolean;
+  /** The reused memory the request came in, if any. */
+  memory: Buffer | undefined;
+  /** True once the handler lent the request's bytes only for a call that has to settle first (see `writeChunkFrom`). */
+  recycle: boolean;
 }
 
-/** The request each piece of handler code is answering (it follows the handler across awaits). */
-const replySlot = new AsyncLocalStorage<ReplySlot>();
+/** A request waiting its turn; `memory` is reused memory holding it (for WRITEs). */
+interface QueuedRequest {
+  type: number;
+  body: Uint8Array;
+  memory: Buffer | undefined;
+}
+
+/**
+ * The uint32 at `offset` of `bytes`: a request's id (offset 0 of its body) or a reply's (offset 5
+ * of the packet), which is how a reply finds the request it answers. (An AsyncLocalStorage
+ * following each handler would do it too, but its promise hooks slow every `await` in the
+ * process.)
+ */
+function uint32At(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
+}
 
 /** Requests that change nothing: any number may be answered at once. */
 const READ_ONLY: ReadonlySet<number> = new Set([FXP_READ, FXP_STAT, FXP_LSTAT, FXP_FSTAT, FXP_REALPATH, FXP_READLINK]);
@@ -107,8 +126,17 @@ const BUILTIN_EXTENSIONS = ["limits@openssh.com", "copy-data"] as const;
 /** Bytes before the data of a DATA packet: length, type, request id, data length. */
 const DATA_HEADER = 13;
 
-/** Bytes copied per step of `copy-data`. */
-const COPY_CHUNK = 64 * 1024;
+/**
+ * Requests at least this long (WRITEs with their data) are kept in reused memory while queued;
+ * shorter ones are copied into buffers of their own.
+ */
+const REUSED_REQUEST_LENGTH = 4096;
+
+/**
+ * Spare request buffers kept: 4 MiB of the 255 KiB WRITEs OpenSSH's sftp sends to a server with
+ * `limits@openssh.com` (WRITEs are answered one at a time, so few are spare at once).
+ */
+const SPARE_REQUEST_BUFFERS = 16;
 
 export class FileTransferServer extends FileTransferBase implements IPushProducer {
   /** The filesystem served (Twisted's `client`, the ISFTPServer adapted from the avatar). */
@@ -126,7 +154,7 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   /** Extensions sent in VERSION (name → data), set when INIT arrives. */
   extensions: Record<string, string> = {};
 
-  private readonly queue: Array<{ type: number; body: Uint8Array }> = [];
+  private readonly queue: QueuedRequest[] = [];
   private busy = false;
   private outputPaused = false;
   private inputPaused = false;
@@ -136,9 +164,14 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   private finished = false;
   /** Requests being answered, in the order received, with the replies held back for order. */
   private readonly order: ReplySlot[] = [];
+  /** The same, while their handlers run, by request id (no two share one: see {@link pump}). */
+  private readonly answering = new Map<number, ReplySlot>();
   private inflightCount = 0;
   private inflightReadOnly = false;
-  private readonly replyBuffers = new ReplyBuffers();
+  private readonly replyBuffers = new SpareBuffers();
+  private readonly requestBuffers = new SpareBuffers(SPARE_REQUEST_BUFFERS);
+  /** The reused buffer the framer is filling with a long request. */
+  private assembling: Buffer | undefined = undefined;
 
   constructor(client: ISFTPServer, options: FileTransferServerOptions = {}) {
     super(options.maxPacketLength ?? MAX_PACKET_LENGTH);
@@ -148,6 +181,11 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     this.maxReadLength = options.maxReadLength ?? MAX_READ_LENGTH;
     this.maxConcurrentReads = Math.max(1, options.maxConcurrentReads ?? MAX_CONCURRENT_READS);
     this.symlinkTargetFirst = options.symlinkTargetFirst;
+    this.framer.allocate = (length) => {
+      if (length < REUSED_REQUEST_LENGTH) return Buffer.allocUnsafeSlow(length);
+      this.assembling = this.requestBuffers.take(length);
+      return this.assembling;
+    };
   }
 
   /** Requests received and not answered yet. */
@@ -192,13 +230,24 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     const t = this.transport as unknown as Pausable;
     const canPause = typeof t.pauseProducing === "function";
     if (this.outstanding >= this.maxOutstandingRequests && !canPause) {
-      const id = body.length >= 4 ? new DataView(body.buffer, body.byteOffset).getUint32(0) : 0;
+      const id = body.length >= 4 ? uint32At(body, 0) : 0;
       log.warn("refusing request {id}: {count} requests outstanding (limit {limit})", { id, count: this.outstanding, limit: this.maxOutstandingRequests });
       this.sendStatus(id, FX_FAILURE, "Too many outstanding requests");
       return;
     }
-    // A WRITE's 32 KiB usually spans two reads, so the framer's own buffer holds it: kept as is.
-    this.queue.push({ type, body: owned ? body : body.slice() });
+    // A WRITE's 32 KiB often spans two reads, so the framer's buffer (reused memory) holds it:
+    // kept as is. Others are views of the input, copied to be kept.
+    let memory: Buffer | undefined;
+    if (body.length + 1 < REUSED_REQUEST_LENGTH) body = owned ? body : copyBytes(body);
+    else if (owned) memory = this.assembling;
+    else {
+      memory = this.requestBuffers.take(body.length + 1);
+      memory[0] = type;
+      memory.set(body, 1);
+      body = memory.subarray(1);
+    }
+    this.assembling = undefined;
+    this.queue.push({ type, body, memory });
     if (canPause && !this.inputPaused && this.outstanding >= this.maxOutstandingRequests) {
       this.inputPaused = true;
       t.pauseProducing!();
@@ -209,7 +258,9 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
   /**
    * Answers queued requests while the peer reads our replies: one at a time, except that a run of
    * read-only requests (READ, STAT, …) overlaps up to `maxConcurrentReads` of them, which cannot
-   * change what any of them sees. Replies still go out in request order (see {@link send}).
+   * change what any of them sees. Replies still go out in request order (see {@link send}). A
+   * request whose id is that of one being answered waits for it, so that each reply finds its
+   * request by id.
    */
   private async pump(): Promise<void> {
     if (this.busy) return;
@@ -218,19 +269,23 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     try {
       while (this.queue.length > 0 && !this.outputPaused && this.connected) {
         const next = this.queue[0]!;
-        const overlap = READ_ONLY.has(next.type) && inflight.size < this.maxConcurrentReads;
+        const id = next.body.length >= 4 ? uint32At(next.body, 0) : undefined;
+        const overlap = READ_ONLY.has(next.type) && inflight.size < this.maxConcurrentReads && (id === undefined || !this.answering.has(id));
         if (inflight.size > 0 && !(overlap && this.inflightReadOnly)) {
           await Promise.race(inflight);
           continue;
         }
         this.queue.shift();
         this.inflightReadOnly = READ_ONLY.has(next.type) && (inflight.size === 0 || this.inflightReadOnly);
-        const slot: ReplySlot = { replies: [], done: false };
+        const slot: ReplySlot = { replies: [], done: false, memory: next.memory, recycle: false };
         this.order.push(slot);
-        const p: Promise<void> = replySlot.run(slot, () => this.dispatch(next.type, next.body)).finally(() => {
+        if (id !== undefined) this.answering.set(id, slot);
+        const p: Promise<void> = this.dispatch(next.type, next.body).finally(() => {
+          if (id !== undefined) this.answering.delete(id);
           inflight.delete(p);
           this.inflightCount = inflight.size;
           slot.done = true;
+          if (slot.memory !== undefined && slot.recycle) this.requestBuffers.give(slot.memory);
           this.flushReplies();
           this.resumeInputIfDrained();
         });
@@ -261,7 +316,8 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
    */
   private sendBytes(pkt: Uint8Array, release?: () => void): void {
     if (!this.connected) return;
-    const slot = replySlot.getStore();
+    // VERSION answers INIT, which is answered at once; bytes 5-8 of every other reply are its request's id.
+    const slot = pkt[4] === FXP_VERSION || pkt.length < 9 ? undefined : this.answering.get(uint32At(pkt, 5));
     if (slot !== undefined && slot !== this.order[0]) slot.replies.push([pkt, release]);
     else if (release === undefined) this.transport.write(pkt);
     else writeReleasing(this.transport, pkt, release);
@@ -492,7 +548,13 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     const offset = readSafeUint64(r, "offset");
     const data = r.string();
     r.end();
-    await file.writeChunk(offset, data);
+    if (file.writeChunkFrom !== undefined) {
+      // The file keeps none of `data` once the call settles: the request's memory is reused.
+      const slot = this.answering.get(id);
+      if (slot !== undefined) slot.recycle = true;
+      const written = file.writeChunkFrom(offset, data);
+      if (written !== undefined) await written;
+    } else await file.writeChunk(offset, data);
     this.sendStatus(id, FX_OK);
   }
 
@@ -671,104 +733,3 @@ export class FileTransferServer extends FileTransferBase implements IPushProduce
     this.send(kind, fill);
   }
 }
-
-/** The OpenSSH extensions, by request name: each reads its own fields and replies. */
-const EXTENDED_HANDLERS: Readonly<Record<string, (this: FileTransferServer, r: SSHReader, id: number) => Promise<void>>> = {
-  /** `string oldpath, string newpath` → STATUS. */
-  async "posix-rename@openssh.com"(r, id) {
-    const oldpath = readPath(r);
-    const newpath = readPath(r);
-    r.end();
-    await this.client.posixRename!(oldpath, newpath);
-    this.sendStatus(id, FX_OK);
-  },
-  /** `string path` → EXTENDED_REPLY with the statvfs fields. */
-  async "statvfs@openssh.com"(r, id) {
-    const path = readPath(r);
-    r.end();
-    this._sendStatVFS(id, await this.client.statVFS!(path));
-  },
-  /** `string handle` → EXTENDED_REPLY with the statvfs fields. */
-  async "fstatvfs@openssh.com"(r, id) {
-    const file = this._fileFor(r);
-    r.end();
-    if (!file.statVFS) throw new SFTPError(FX_OP_UNSUPPORTED, "fstatvfs is not supported for this file");
-    this._sendStatVFS(id, await file.statVFS());
-  },
-  /** `string oldpath, string newpath` → STATUS. */
-  async "hardlink@openssh.com"(r, id) {
-    const oldpath = readPath(r);
-    const newpath = readPath(r);
-    r.end();
-    await this.client.hardLink!(oldpath, newpath);
-    this.sendStatus(id, FX_OK);
-  },
-  /** `string handle` → STATUS. */
-  async "fsync@openssh.com"(r, id) {
-    const file = this._fileFor(r);
-    r.end();
-    if (!file.sync) throw new SFTPError(FX_OP_UNSUPPORTED, "fsync is not supported for this file");
-    await file.sync();
-    this.sendStatus(id, FX_OK);
-  },
-  /** `string path, ATTRS attrs` → STATUS. */
-  async "lsetstat@openssh.com"(r, id) {
-    const path = readPath(r);
-    const attrs = readAttrs(r);
-    r.end();
-    await this.client.lsetAttrs!(path, attrs);
-    this.sendStatus(id, FX_OK);
-  },
-  /** No fields → EXTENDED_REPLY `uint64 max-packet-length, max-read-length, max-write-length, max-open-handles`. */
-  async "limits@openssh.com"(r, id) {
-    r.end();
-    const maxWrite = this.maxPacketLength - 1024;
-    this._sendPacket(FXP_EXTENDED_REPLY, (w) =>
-      w.uint32(id).uint64(this.maxPacketLength).uint64(this.maxReadLength).uint64(maxWrite).uint64(this.maxOpenHandles),
-    );
-    return Promise.resolve();
-  },
-  /** `string path` → NAME with one entry. */
-  async "expand-path@openssh.com"(r, id) {
-    const path = readPath(r);
-    r.end();
-    const real = await this.client.expandPath!(path);
-    this._sendNames(id, [[real, real, {}]]);
-  },
-  /** `string username` → NAME with one entry. */
-  async "home-directory"(r, id) {
-    const user = readPath(r, "user name");
-    r.end();
-    const home = await this.client.homeDirectory!(user);
-    this._sendNames(id, [[home, home, {}]]);
-  },
-  /**
-   * `string read-handle, uint64 read-offset, uint64 length (0: to the end), string write-handle,
-   * uint64 write-offset` → STATUS. Copied in bounded chunks through the two files.
-   */
-  async "copy-data"(r, id) {
-    const from = this._fileFor(r);
-    let readOffset = readSafeUint64(r, "read offset");
-    const length = readSafeUint64(r, "length");
-    const to = this._fileFor(r);
-    let writeOffset = readSafeUint64(r, "write offset");
-    r.end();
-    let left = length === 0 ? Number.POSITIVE_INFINITY : length;
-    while (left > 0) {
-      let chunk: Uint8Array;
-      try {
-        chunk = await from.readChunk(readOffset, Math.min(COPY_CHUNK, left));
-      } catch (e) {
-        if (e instanceof SFTPError && e.code === FX_EOF) break;
-        throw e;
-      }
-      if (chunk.length === 0) break;
-      await to.writeChunk(writeOffset, chunk);
-      readOffset += chunk.length;
-      writeOffset += chunk.length;
-      left -= chunk.length;
-    }
-    if (length !== 0 && left > 0) throw new SFTPError(FX_EOF, "End of file before the length given");
-    this.sendStatus(id, FX_OK);
-  },
-};

@@ -86,6 +86,15 @@ export interface FileAttributes {
   extended?: Record<string, Uint8Array>;
 }
 
+/**
+ * A copy of `bytes` that owns its memory. `.slice()` will not do: on a Buffer (what the sftp-server
+ * bin's input and an SSH channel's data are) it is a view, like `subarray`, of memory that the
+ * next read overwrites.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return Uint8Array.prototype.slice.call(bytes);
+}
+
 /** A uint64 as a JS number; larger than 2^53 − 1 is a malformed field, never silently rounded. */
 export function readSafeUint64(r: SSHReader, what: string): number {
   const v = r.uint64();
@@ -112,7 +121,7 @@ export function readAttrs(r: SSHReader): FileAttributes {
     const extended: Record<string, Uint8Array> = Object.create(null) as Record<string, Uint8Array>;
     for (let i = 0; i < count; i++) {
       const type = r.utf8("extended attribute name");
-      extended[type] = r.string().slice();
+      extended[type] = copyBytes(r.string());
     }
     attrs.extended = extended;
   }
@@ -306,7 +315,7 @@ export function readVersion(r: SSHReader, onError: (e: Error) => void): { versio
   let version: number | undefined;
   try {
     version = r.uint32();
-    while (r.remaining > 0) extensions[readPath(r, "extension name")] = r.string().slice();
+    while (r.remaining > 0) extensions[readPath(r, "extension name")] = copyBytes(r.string());
   } catch (e) {
     onError(e as Error);
   }
