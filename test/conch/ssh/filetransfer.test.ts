@@ -384,6 +384,30 @@ test("client: replies are matched to requests by id, whatever their order", asyn
   assert.equal(c.openRequests.size, 0);
 });
 
+test("client: a handle and a short DATA reply fed in a Buffer that the next read overwrites keep their own bytes", async () => {
+  const c = new ft.FileTransferClient();
+  const tr = new StringTransport();
+  c.makeConnection(tr);
+  c.dataReceived(pkt(ft.FXP_VERSION, (w) => w.uint32(3)));
+  await c.whenReady;
+  const opening = c.openFile("f", ft.FXF_READ);
+  // One Buffer, reused as a transport that reuses its read memory would: Buffer#slice is a view of it.
+  const input = Buffer.from(pkt(ft.FXP_HANDLE, (w) => w.uint32(0).string(Buffer.from("handle-1"))));
+  c.dataReceived(input);
+  input.fill(0);
+  const file = await opening;
+  const reading = file.readChunk(0, 5);
+  const data = Buffer.from(pkt(ft.FXP_DATA, (w) => w.uint32(1).string(Buffer.from("hello"))));
+  c.dataReceived(data);
+  data.fill(0);
+  assert.equal(Buffer.from(await reading).toString(), "hello");
+  void file.close();
+  const [type, r] = packets(tr.value()).at(-1)!;
+  assert.equal(type, ft.FXP_CLOSE);
+  r.uint32();
+  assert.equal(Buffer.from(r.string()).toString(), "handle-1", "CLOSE names the handle the server gave");
+});
+
 test("client: requests pending when the session ends fail with ConnectionLost", async () => {
   const c = new ft.FileTransferClient();
   c.makeConnection(new StringTransport());

@@ -50,6 +50,7 @@ import { createReadStream, createWriteStream, type RemoteReadStreamOptions, type
 import type { Readable, Writable } from "node:stream";
 import {
   SFTPError,
+  copyBytes,
   TARGET_FIRST_SERVERS,
   peerSSHVersion,
   readAttrs,
@@ -221,8 +222,9 @@ export class FileTransferClient extends FileTransferBase {
       this.packet_VERSION(new SSHReader(body));
       return;
     }
-    // A DATA reply of a full chunk spans channel messages, so the framer's own buffer holds it: kept as is.
-    const r = new SSHReader(owned ? body : body.slice());
+    // A DATA reply of a full chunk spans channel messages, so the framer's own buffer holds it: kept as
+    // is. Anything else is a view of the channel's data, which its sender may reuse: copied.
+    const r = new SSHReader(owned ? body : copyBytes(body));
     let id: number;
     try {
       id = r.uint32();
@@ -292,7 +294,7 @@ export class FileTransferClient extends FileTransferBase {
   /** OPEN: fires with a {@link ClientFile}. `flags` are `FXF_*`. */
   openFile(filename: PathLike, flags: number, attrs: FileAttributes = {}): Deferred<ClientFile> {
     return this.request(FXP_OPEN, (w) => writeAttrs(w.string(filename).uint32(flags), attrs), FXP_HANDLE).addCallback(
-      (r: SSHReader) => new ClientFile(this, r.string().slice()),
+      (r: SSHReader) => new ClientFile(this, copyBytes(r.string())),
     );
   }
 
@@ -315,7 +317,7 @@ export class FileTransferClient extends FileTransferBase {
 
   /** OPENDIR: fires with a {@link ClientDirectory} (iterate it with `for await`). */
   openDirectory(path: PathLike): Deferred<ClientDirectory> {
-    return this.request(FXP_OPENDIR, (w) => w.string(path), FXP_HANDLE).addCallback((r: SSHReader) => new ClientDirectory(this, r.string().slice()));
+    return this.request(FXP_OPENDIR, (w) => w.string(path), FXP_HANDLE).addCallback((r: SSHReader) => new ClientDirectory(this, copyBytes(r.string())));
   }
 
   /** STAT (`followLinks`) or LSTAT. Twisted's default is not to follow. */
