@@ -6,6 +6,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { error } from "@twisted-ts/conch";
 import { SSHWriter } from "@twisted-ts/conch/ssh/common";
@@ -22,12 +25,36 @@ function child(nodeFlags: string[], ...args: string[]): Record<string, unknown> 
 }
 
 const MLKEM = "mlkem768x25519-sha256";
+
+/** Every module `entry` imports statically, transitively (package specifiers resolved from each file). */
+function staticImports(entry: string): string[] {
+  const seen = new Set<string>();
+  const todo = [entry];
+  for (let file = todo.pop(); file !== undefined; file = todo.pop()) {
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const m of readFileSync(file, "utf8").matchAll(/^(?:import|export)\s[^;]*?from\s+"([^"]+)"|^import\s+"([^"]+)"/gms)) {
+      const spec = (m[1] ?? m[2])!;
+      if (spec.startsWith("node:")) continue;
+      todo.push(spec.startsWith(".") ? resolve(dirname(file), spec) : createRequire(file).resolve(spec));
+    }
+  }
+  return [...seen];
+}
 const DEFAULTS = "mlkem768x25519-sha256,sntrup761x25519-sha512,curve25519-sha256";
 
 test("issue 16: importing the transport loads neither ML-KEM nor node:worker_threads", () => {
   const r = child([], "defaults");
   assert.equal(r.mlkem, false);
   assert.equal(r.workerThreads, false);
+});
+
+test("issue 16: the conch and cftp bins import no @noble module statically (ML-KEM, Argon2 and key-file ChaCha20 load on use)", () => {
+  for (const bin of ["conch", "cftp"]) {
+    const files = staticImports(fileURLToPath(new URL(`dist/scripts/${bin}.js`, import.meta.resolve("@twisted-ts/conch/package.json"))));
+    assert.ok(files.some((f) => f.endsWith("ssh/_transport/kex.js")), bin);
+    assert.deepEqual(files.filter((f) => f.includes("@noble")), [], bin);
+  }
 });
 
 for (const kex of ["curve25519-sha256", "sntrup761x25519-sha512"]) {
