@@ -15,7 +15,7 @@ import { connectedServerAndClient } from "@twisted-ts/internet/testing";
 import { checkers as cchecks, portal as cportal } from "@twisted-ts/cred";
 import { AuthenticationFailed, connect, SSHClientTransport, type ConnectOptions } from "@twisted-ts/conch/client/direct";
 import { UserRejectedKey } from "@twisted-ts/conch/error";
-import { factory, keys } from "@twisted-ts/conch/ssh";
+import { factory, keys, transport } from "@twisted-ts/conch/ssh";
 import { ScriptedUI } from "./_scripted_ui.js";
 import { tempDir } from "../../_support/peers.js";
 import { TestRealm, type TestAvatar } from "../ssh/_userauth_fakes.js";
@@ -41,6 +41,8 @@ async function login(options: Omit<ConnectOptions, "user" | "hostname" | "port">
   const client = new SSHClientTransport({ user: "alice", hostname: "127.0.0.1", port: 2222, ...options });
   server.clock = clock;
   client.clock = clock;
+  // ML-KEM (the default key exchange) loads on a process's first exchange; the pump below is synchronous.
+  await transport.loadKeyExchange("mlkem768x25519-sha256");
   const lb = connectedServerAndClient(server, client, { clock });
   let outcome: unknown = undefined;
   client.connectionReady.addCallbacks(

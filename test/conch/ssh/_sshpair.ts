@@ -8,6 +8,10 @@ import { fail, succeed } from "@twisted-ts/internet/defer";
 import { IPv4Address } from "@twisted-ts/internet/address";
 import { keys, transport, factory, service } from "@twisted-ts/conch/ssh";
 
+// A process loads ML-KEM on its first ML-KEM exchange, which waits for it; these pairs are pumped
+// synchronously, so it is loaded up front (_transport/lazy_load.test.ts covers the wait).
+await transport.loadKeyExchange("mlkem768x25519-sha256");
+
 const hostKeyCache = new Map<string, keys.Key>();
 
 /** A host key of `kind`, generated once per test process. */

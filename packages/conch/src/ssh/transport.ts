@@ -25,6 +25,7 @@ import type { SSHFactory } from "./factory.js";
 import type { PenaltyType, Startup } from "./_factory/srclimit.js";
 import {
   CIPHERS,
+  cipherRunsHere,
   DEFAULT_KEX_ORDER,
   KEX_ALGORITHMS,
   MACS,
@@ -32,6 +33,8 @@ import {
   createKexClient,
   kexDhGroup,
   kexHash,
+  kexReady,
+  kexRunsHere,
   kexServerRespond,
   kexServerRespondOffThread,
   fixedGroupFor,
@@ -63,8 +66,21 @@ export { ffs, negotiate, MAX_NAME_LIST_BYTES, MAX_NAME_LIST_NAMES } from "./_tba
 export { dhPoolIdle, dhPoolPending } from "./_transport/index.js";
 export type { KexInitLists, NegotiatedAlgorithms } from "./_tbase/kexinit.js";
 
-/** Key exchanges offered by default, strongest first. */
-export const DEFAULT_KEY_EXCHANGES: readonly string[] = DEFAULT_KEX_ORDER.filter((k) => KEX_ALGORITHMS[k]?.enabledByDefault);
+/**
+ * Loads what key exchange method `name` needs ahead of its first exchange (ML-KEM's code, which a
+ * process otherwise loads when it first negotiates an mlkem768* method, holding that connection's
+ * input meanwhile); resolves at once for the others. Rejects with a `KeyExchangeError` when it
+ * cannot be loaded, or when this runtime cannot run `name`.
+ */
+export async function loadKeyExchange(name: string): Promise<void> {
+  await kexReady(name);
+}
+
+/**
+ * Key exchanges offered by default, strongest first. Without WebAssembly (`node --jitless`)
+ * sntrup761x25519-sha512 is left out, as chacha20-poly1305@openssh.com is from the ciphers.
+ */
+export const DEFAULT_KEY_EXCHANGES: readonly string[] = DEFAULT_KEX_ORDER.filter((k) => KEX_ALGORITHMS[k]?.enabledByDefault && kexRunsHere(k));
 /** Every key exchange we implement, including the ones off by default (SHA-1 based). */
 export const ALL_KEY_EXCHANGES: readonly string[] = Object.keys(KEX_ALGORITHMS);
 /** Host key algorithms offered by default; `ssh-rsa` (SHA-1) and `ssh-dss` are off. */
@@ -78,7 +94,7 @@ export const DEFAULT_CIPHERS: readonly string[] = [
   "aes128-ctr",
   "aes192-ctr",
   "aes256-ctr",
-];
+].filter(cipherRunsHere);
 export const ALL_CIPHERS: readonly string[] = Object.keys(CIPHERS).filter((c) => c !== "none");
 export const DEFAULT_MACS: readonly string[] = [
   "hmac-sha2-256-etm@openssh.com",
@@ -148,6 +164,37 @@ export abstract class SSHTransportBase extends KeyExchangeMachinery {
     w.string(clientPublic).string(serverPublic).raw(K);
     return kexHash(this.kexSpec!.name, w.finish());
   }
+
+  /**
+   * A key exchange step that waits (ML-KEM being loaded, Diffie-Hellman on the worker thread):
+   * reading stops (and the socket is paused) until `pending` settles, so what the peer sends
+   * meanwhile waits, in order; then `step` runs with its value. A rejection ends the connection as
+   * a throw from a handler does (a `KeyExchangeError` with DISCONNECT_KEY_EXCHANGE_FAILED).
+   */
+  protected afterPending<T>(pending: Promise<T>, step: (value: T) => void): void {
+    this.inboundBlocked = true;
+    const t = this.transport as { pauseProducing?: () => void; resumeProducing?: () => void };
+    t.pauseProducing?.();
+    const resume = (run: () => void): void => {
+      if (this.disconnected) return;
+      t.resumeProducing?.();
+      this.resumeInput(run);
+    };
+    pending.then(
+      (value) => resume(() => step(value)),
+      (e: unknown) =>
+        resume(() => {
+          throw e;
+        }),
+    );
+  }
+
+  /** Runs `step` now when method `name` can run at once, else once what it needs is loaded. */
+  protected whenKexReady(name: string, step: () => void): void {
+    const ready = kexReady(name);
+    if (ready === undefined) step();
+    else this.afterPending(ready, step);
+  }
 }
 
 /**
@@ -209,8 +256,10 @@ export class SSHClientTransport extends SSHTransportBase {
       return;
     }
     this.gex = undefined;
-    this.kexClient = createKexClient(spec.name);
-    this.sendPacket(MSG_KEXDH_INIT, new SSHWriter().string(this.kexClient.clientPublic).finish());
+    this.whenKexReady(spec.name, () => {
+      this.kexClient = createKexClient(spec.name);
+      this.sendPacket(MSG_KEXDH_INIT, new SSHWriter().string(this.kexClient.clientPublic).finish());
+    });
   }
 
   /* mpint p, mpint g (RFC 4419 §3) */
@@ -424,6 +473,8 @@ export class SSHServerTransport extends SSHTransportBase {
 
   protected startKeyExchange(): void {
     this.gex = undefined;
+    // An ML-KEM method starts loading now, while the client computes and sends its init.
+    void kexReady(this.kexSpec!.name);
   }
 
   /* string service name (RFC 4253 §10) */
@@ -488,7 +539,8 @@ export class SSHServerTransport extends SSHTransportBase {
   /**
    * Computes K from the client's public value, then replies. A finite-field group larger than
    * `dhInlineMaxBits` is computed on a worker thread: reading stops (and the socket is paused)
-   * until it is done, so what the client sends meanwhile waits, in order.
+   * until it is done, so what the client sends meanwhile waits, in order; an ML-KEM method waits
+   * so for ML-KEM to be loaded, the first time.
    */
   private replyToInit(clientPublic: Uint8Array, group?: DHGroup): void {
     if (this.pendingKeys !== undefined || this.inboundBlocked) {
@@ -498,24 +550,10 @@ export class SSHServerTransport extends SSHTransportBase {
     const name = this.kexSpec!.name;
     const dhGroup = kexDhGroup(name, group);
     if (dhGroup === undefined || bitLength(dhGroup.p) <= this.dhInlineMaxBits) {
-      this.sendReply(clientPublic, kexServerRespond(name, clientPublic, group));
+      this.whenKexReady(name, () => this.sendReply(clientPublic, kexServerRespond(name, clientPublic, group)));
       return;
     }
-    this.inboundBlocked = true;
-    const t = this.transport as { pauseProducing?: () => void; resumeProducing?: () => void };
-    t.pauseProducing?.();
-    const resume = (step: () => void): void => {
-      if (this.disconnected) return;
-      t.resumeProducing?.();
-      this.resumeInput(step);
-    };
-    kexServerRespondOffThread(name, clientPublic, group).then(
-      (result) => resume(() => this.sendReply(clientPublic, result)),
-      (e: unknown) =>
-        resume(() => {
-          throw e;
-        }),
-    );
+    this.afterPending(kexServerRespondOffThread(name, clientPublic, group), (result) => this.sendReply(clientPublic, result));
   }
 
   /**

@@ -3,8 +3,9 @@
  * `openssh-key-v1` private key (PROTOCOL.key), plain or encrypted with bcrypt_pbkdf and AES.
  */
 import { createCipheriv, createDecipheriv, randomBytes, timingSafeEqual } from "node:crypto";
-import { poly1305 } from "@noble/ciphers/_poly1305.js";
-import { chacha20orig } from "@noble/ciphers/chacha.js";
+import { createRequire } from "node:module";
+import type * as Chacha from "@noble/ciphers/chacha.js";
+import type * as Poly1305 from "@noble/ciphers/_poly1305.js";
 import { BadKeyError, BadPassphraseError, EncryptedKeyError } from "../../error.js";
 import { SSHReader, SSHWriter, bytesEqual, concatBytes, decodeUtf8 } from "../common.js";
 import { bcryptPbkdf } from "./bcrypt_pbkdf.js";
@@ -71,6 +72,11 @@ const CIPHERS: Readonly<Record<string, CipherSpec>> = {
  * no length header; the Poly1305 key is the first ChaCha20 block, the data starts at block 1.
  */
 function chachaPoly(decrypt: boolean, key: Uint8Array, data: Uint8Array, tag?: Uint8Array): Uint8Array {
+  // Loaded by the first such key (`require()` of ES modules, Node 20.19+): importing them costs a
+  // fresh process about 10 ms of CPU, which every CLI run paid at import (issue 16).
+  const require = createRequire(import.meta.url);
+  const { chacha20orig } = require("@noble/ciphers/chacha.js") as typeof Chacha;
+  const { poly1305 } = require("@noble/ciphers/_poly1305.js") as typeof Poly1305;
   const mainKey = key.subarray(0, 32);
   const nonce = new Uint8Array(8);
   const polyKey = chacha20orig(mainKey, nonce, new Uint8Array(32), undefined, 0);

@@ -4,7 +4,8 @@
  * encrypted with AES-256-CBC.
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { argon2d, argon2i, argon2id } from "@noble/hashes/argon2.js";
+import { createRequire } from "node:module";
+import type * as Argon2 from "@noble/hashes/argon2.js";
 import { BadKeyError, BadPassphraseError, EncryptedKeyError } from "../../error.js";
 import { SSHReader, SSHWriter, concatBytes } from "../common.js";
 import { encodeBlob, parseBlob, parseWire, publicOf, rsaPrivate, sshTypeOf, type Components } from "./components.js";
@@ -91,7 +92,17 @@ interface ArgonParams {
   salt: Uint8Array;
 }
 
+/**
+ * `@noble/hashes`' Argon2, loaded (synchronously: `require()` of an ES module, Node 20.19+) by the
+ * first encrypted version 3 key: importing it costs a fresh process about 12 ms of CPU, which
+ * every CLI run paid at import (issue 16).
+ */
+function argon2(): typeof Argon2 {
+  return createRequire(import.meta.url)("@noble/hashes/argon2.js") as typeof Argon2;
+}
+
 function v3Secrets(pass: Uint8Array, a: ArgonParams): Secrets {
+  const { argon2d, argon2i, argon2id } = argon2();
   const fn = a.flavour === "Argon2id" ? argon2id : a.flavour === "Argon2i" ? argon2i : a.flavour === "Argon2d" ? argon2d : undefined;
   if (fn === undefined) throw new BadKeyError(`PuTTY key file: unknown key derivation ${JSON.stringify(a.flavour)} (Argon2id, Argon2i or Argon2d)`);
   const out = fn(pass, a.salt, { t: a.passes, m: a.memory, p: a.parallelism, dkLen: 80 });

@@ -13,7 +13,7 @@
  * words are the same, so the IV is `counter as 8 bytes LE || seq as 8 bytes BE`.
  */
 import { createCipheriv, createSecretKey, timingSafeEqual, type KeyObject } from "node:crypto";
-import { poly1305Into, poly1305PartsInto } from "./poly1305.js";
+import { poly1305Into, poly1305PartsInto, poly1305Ready } from "./poly1305.js";
 
 const ZERO64 = Buffer.alloc(64);
 
@@ -64,6 +64,7 @@ export class OpenSSHChaChaPoly {
 
   constructor(key: Uint8Array) {
     if (key.length < 64) throw new Error(`chacha20-poly1305@openssh.com needs a 64-byte key, got ${key.length}`);
+    poly1305Ready();
     this.mainKey = createSecretKey(key.subarray(0, 32));
     this.headerWords = new Uint32Array(8);
     for (let i = 0; i < 8; i++) {

@@ -19,6 +19,7 @@ import { createCipheriv, createDecipheriv, randomFillSync, type Cipher, type Cip
 import { MACError, PacketFormatError } from "../../error.js";
 import { OpenSSHChaChaPoly } from "./chacha20poly1305.js";
 import { macSpec, PacketMac } from "./macs.js";
+import { webAssembly } from "./wasm.js";
 
 export { MACS, type MacSpec } from "./macs.js";
 
@@ -67,6 +68,14 @@ Object.freeze(DEFS);
 
 /** Every packet cipher this module implements, by wire name. */
 export const CIPHERS: Readonly<Record<string, CipherSpec>> = DEFS;
+
+/**
+ * False for a cipher this runtime cannot run: chacha20-poly1305@openssh.com without WebAssembly
+ * (its Poly1305 is a WebAssembly kernel), which is then not offered by default.
+ */
+export function cipherRunsHere(name: string): boolean {
+  return DEFS[name]?.mode !== "chacha" || webAssembly() !== undefined;
+}
 
 export interface PacketKeys {
   readonly key: Uint8Array;

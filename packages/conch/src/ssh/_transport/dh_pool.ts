@@ -4,8 +4,12 @@
  * transport's inline limit are computed on a worker thread, one job at a time, while the event
  * loop serves everyone else. One thread: the machine's other cores belong to the other
  * connections' ciphers, and a flood of big exchanges should wait in line, not take them all.
+ *
+ * `node:worker_threads` is loaded on the pool's first job (about 5 ms of a fresh process's CPU
+ * that a client, or a server without big groups, never needs).
  */
-import { Worker } from "node:worker_threads";
+import { createRequire } from "node:module";
+import type { Worker } from "node:worker_threads";
 import { KeyExchangeError } from "../../error.js";
 import type { DHGroup } from "./dh_groups.js";
 
@@ -63,7 +67,8 @@ export class DHWorkerPool {
 
   private theWorker(): Worker {
     if (this.worker !== undefined) return this.worker;
-    const w = new Worker(new URL("./dh_worker.js", import.meta.url));
+    const threads = createRequire(import.meta.url)("node:worker_threads") as typeof import("node:worker_threads");
+    const w = new threads.Worker(new URL("./dh_worker.js", import.meta.url));
     // Referenced only while a job is pending (respond, and the message handler below).
     w.unref();
     w.on("message", (r: Reply) => {

@@ -27,8 +27,9 @@ import {
   generateKeyPairSync,
   type KeyObject,
 } from "node:crypto";
-import { ml_kem768 } from "@noble/post-quantum/ml-kem.js";
+import { loadMlKem, mlKem768, mlKemLoaded } from "./mlkem.js";
 import { sntrup761Decapsulate, sntrup761Encapsulate, sntrup761KeyPair } from "./sntrup761.js";
+import { webAssembly } from "./wasm.js";
 import { KeyExchangeError } from "../../error.js";
 import { bigintToBytes, bytesToBigint } from "../common.js";
 import { GROUP1, GROUP14, GROUP15, GROUP16, GROUP17, GROUP18, type DHGroup } from "./dh_groups.js";
@@ -42,6 +43,7 @@ export type { DHGroup } from "./dh_groups.js";
 export { bitLength, checkDhPublic, checkGroup, dhKeyPair, dhRespond, dhShared } from "./dh.js";
 export type { DHKeyPair } from "./dh.js";
 export { dhPoolIdle, dhPoolPending } from "./dh_pool.js";
+export { mlKemLoaded } from "./mlkem.js";
 
 export type KexHashName = "sha1" | "sha256" | "sha384" | "sha512";
 
@@ -282,6 +284,10 @@ interface PqKem {
   /** Throws when the public key is unusable (ML-KEM's modulus check). */
   encapsulate(publicKey: Uint8Array): { cipherText: Uint8Array; sharedSecret: Uint8Array };
   decapsulate(cipherText: Uint8Array, secretKey: Uint8Array): Uint8Array;
+  /** For a KEM loaded on demand: undefined once loaded, else the promise of its loading. */
+  ready?(): Promise<unknown> | undefined;
+  /** Runs only where WebAssembly does. */
+  readonly needsWebAssembly?: boolean;
 }
 
 /** The classical half: one fresh key pair per exchange, its public value and the raw shared secret. */
@@ -301,9 +307,10 @@ const MLKEM768: PqKem = {
   label: "ML-KEM-768",
   publicKeyBytes: 1184,
   cipherTextBytes: 1088,
-  keyPair: () => ml_kem768.keygen(),
-  encapsulate: (pk) => ml_kem768.encapsulate(pk),
-  decapsulate: (ct, sk) => ml_kem768.decapsulate(ct, sk),
+  keyPair: () => mlKem768().keygen(),
+  encapsulate: (pk) => mlKem768().encapsulate(pk),
+  decapsulate: (ct, sk) => mlKem768().decapsulate(ct, sk),
+  ready: () => (mlKemLoaded() ? undefined : loadMlKem()),
 };
 
 const SNTRUP761: PqKem = {
@@ -313,6 +320,13 @@ const SNTRUP761: PqKem = {
   keyPair: () => sntrup761KeyPair(),
   encapsulate: (pk) => sntrup761Encapsulate(pk),
   decapsulate: (ct, sk) => sntrup761Decapsulate(ct, sk),
+  // Its kernels are WebAssembly: without it (node --jitless) the method is not offered by default,
+  // and fails the exchange when it is negotiated anyway.
+  needsWebAssembly: true,
+  ready: () => {
+    if (webAssembly() === undefined) throw new KeyExchangeError("sntrup761 needs WebAssembly, which this runtime lacks (node --jitless?)");
+    return undefined;
+  },
 };
 
 const X25519_HALF: ClassicalHalf = {
@@ -398,6 +412,20 @@ function hybridRespond(hybrid: Hybrid, clientPublic: Uint8Array): { serverPublic
 }
 
 // ---- entry points ----
+
+/**
+ * Undefined when method `name` can run at once; otherwise starts loading what it needs (ML-KEM)
+ * and returns a promise that settles when it is loaded, rejecting with a `KeyExchangeError` when
+ * it cannot be. Throws a `KeyExchangeError` for a method this runtime cannot run. The transport waits on it, input held in order, before the step that needs it.
+ */
+export function kexReady(name: string): Promise<unknown> | undefined {
+  return HYBRIDS[name]?.kem.ready?.();
+}
+
+/** False for a method this runtime cannot run (sntrup761 without WebAssembly). */
+export function kexRunsHere(name: string): boolean {
+  return HYBRIDS[name]?.kem.needsWebAssembly !== true || webAssembly() !== undefined;
+}
 
 /**
  * The client side of method `name`. Group exchange methods need the group from

@@ -76,16 +76,38 @@ interface PolyExports {
   mem: WasmMemory;
 }
 
-const wasm = instantiate<PolyExports>(poly1305Module(), "Poly1305 (chacha20-poly1305@openssh.com)");
 const MSG = 128; // message area offset; [0, 40) state, [64, 80) the last partial block
-let mem = new Uint8Array(wasm.mem.buffer);
-let memView = new DataView(wasm.mem.buffer);
 
-function ensure(size: number): void {
-  if (MSG + size <= mem.length) return;
-  wasm.mem.grow(Math.ceil((MSG + size - mem.length) / 65536));
-  mem = new Uint8Array(wasm.mem.buffer);
-  memView = new DataView(wasm.mem.buffer);
+/** The instance and views of its memory (replaced when the memory grows). */
+interface Poly {
+  readonly x: PolyExports;
+  mem: Uint8Array;
+  view: DataView;
+}
+
+// The one instance, made on the first chacha20-poly1305 key rather than at import (importing the
+// transport then costs nothing for it, and works without WebAssembly): module state by necessity,
+// as instantiating per message would cost more than the arithmetic.
+let instance: Poly | undefined;
+
+/** The instance, with room for `size` bytes of message. */
+function polyWith(size: number): Poly {
+  if (instance === undefined) {
+    const x = instantiate<PolyExports>(poly1305Module(), "Poly1305 (chacha20-poly1305@openssh.com)");
+    instance = { x, mem: new Uint8Array(x.mem.buffer), view: new DataView(x.mem.buffer) };
+  }
+  const p = instance;
+  if (MSG + size > p.mem.length) {
+    p.x.mem.grow(Math.ceil((MSG + size - p.mem.length) / 65536));
+    p.mem = new Uint8Array(p.x.mem.buffer);
+    p.view = new DataView(p.x.mem.buffer);
+  }
+  return p;
+}
+
+/** Instantiates Poly1305 now (a chacha20-poly1305 key does, so a runtime without WebAssembly fails at key setup). */
+export function poly1305Ready(): void {
+  polyWith(0);
 }
 
 function le32(b: Uint8Array, o: number): number {
@@ -111,7 +133,7 @@ export function poly1305PartsInto(key: Uint8Array, parts: readonly Uint8Array[],
   const r4 = (le32(key, 12) >>> 8) & 0x00fffff;
   let len = 0;
   for (const p of parts) len += p.length;
-  ensure(len);
+  const { x: wasm, mem, view: memView } = polyWith(len);
   let at = MSG;
   for (const p of parts) {
     mem.set(p, at);
