@@ -137,29 +137,34 @@ test("ReconnectingClientFactory: stopTrying cancels the pending call and stops t
   assert.doesNotThrow(() => g.stopTrying());
 });
 
-test("ReconnectingClientFactory: stopTrying before the global reactor is loaded (the first retry without a clock) leaves no retry scheduled", async () => {
+/** A ReconnectingClientFactory with no clock that retries after 1 ms, and the connector it retries. */
+function clocklessRetrying(): { f: ReconnectingClientFactory; c: FakeConnector } {
   const f = new ReconnectingClientFactory();
   f.delay = 0.001;
   f.factor = 1;
   f.jitter = 0;
-  const c = new FakeConnector(new IPv4Address("TCP", "127.0.0.1", 9));
-  f.retry(c);
-  f.stopTrying();
+  return { f, c: new FakeConnector(new IPv4Address("TCP", "127.0.0.1", 9)) };
+}
+
+/** Waits 20 ms on the global reactor (importing it), long enough for a 1 ms retry to have run. */
+async function afterRetryDelay(): Promise<void> {
   const { reactor } = await import("@twisted-ts/internet/reactor");
   await new Promise<void>((resolve) => reactor.callLater(0.02, resolve));
+}
+
+test("ReconnectingClientFactory: stopTrying before the global reactor is loaded (the first retry without a clock) leaves no retry scheduled", async () => {
+  const { f, c } = clocklessRetrying();
+  f.retry(c);
+  f.stopTrying();
+  await afterRetryDelay();
   assert.equal(c.connectCalled, false);
   assert.equal((f as unknown as { _callID: unknown })._callID, null);
 });
 
 test("ReconnectingClientFactory: without a clock, a retry is scheduled on the global reactor, imported when first needed", async () => {
-  const f = new ReconnectingClientFactory();
-  f.delay = 0.001;
-  f.factor = 1;
-  f.jitter = 0;
-  const c = new FakeConnector(new IPv4Address("TCP", "127.0.0.1", 9));
+  const { f, c } = clocklessRetrying();
   f.retry(c);
-  const { reactor } = await import("@twisted-ts/internet/reactor");
-  await new Promise<void>((resolve) => reactor.callLater(0.02, resolve));
+  await afterRetryDelay();
   assert.equal(c.connectCalled, true);
   assert.equal(f.retries, 1);
   // Once the reactor is known, the next retry is scheduled at once.
