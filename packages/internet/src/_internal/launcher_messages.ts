@@ -1,4 +1,5 @@
 /** The messages between a `ProcessLauncher` and its launcher process (Node IPC, JSON). */
+import type { PtyRequest } from "./launcher_pty.js";
 
 export type LauncherRequest =
   | {
@@ -15,19 +16,8 @@ export type LauncherRequest =
       readonly fds: readonly number[];
       readonly maxFD: number;
     }
-  | {
-      /** A terminal (node-pty); its data travels over the socket of `fd` 0. */
-      readonly t: "pty";
-      readonly id: number;
-      readonly file: string;
-      /** argv after argv[0] (node-pty makes argv[0] the file). */
-      readonly args: readonly string[];
-      readonly name: string;
-      readonly cols: number;
-      readonly rows: number;
-      readonly cwd: string;
-      readonly env: Record<string, string>;
-    }
+  /** A terminal (node-pty); its data travels over the socket of `fd` 0. */
+  | ({ readonly t: "pty"; readonly id: number } & PtyRequest)
   | { readonly t: "resize"; readonly id: number; readonly cols: number; readonly rows: number }
   | { readonly t: "fd"; readonly id: number; readonly fd: number }
   | { readonly t: "kill"; readonly id: number; readonly signal: string };

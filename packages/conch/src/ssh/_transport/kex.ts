@@ -321,12 +321,8 @@ const SNTRUP761: PqKem = {
   encapsulate: (pk) => sntrup761Encapsulate(pk),
   decapsulate: (ct, sk) => sntrup761Decapsulate(ct, sk),
   // Its kernels are WebAssembly: without it (node --jitless) the method is not offered by default,
-  // and fails the exchange when it is negotiated anyway.
+  // and fails the exchange when it is negotiated anyway (kexReady).
   needsWebAssembly: true,
-  ready: () => {
-    if (webAssembly() === undefined) throw new KeyExchangeError("sntrup761 needs WebAssembly, which this runtime lacks (node --jitless?)");
-    return undefined;
-  },
 };
 
 const X25519_HALF: ClassicalHalf = {
@@ -419,7 +415,10 @@ function hybridRespond(hybrid: Hybrid, clientPublic: Uint8Array): { serverPublic
  * it cannot be. Throws a `KeyExchangeError` for a method this runtime cannot run. The transport waits on it, input held in order, before the step that needs it.
  */
 export function kexReady(name: string): Promise<unknown> | undefined {
-  return HYBRIDS[name]?.kem.ready?.();
+  const kem = HYBRIDS[name]?.kem;
+  if (kem === undefined) return undefined;
+  if (!kexRunsHere(name)) throw new KeyExchangeError(`${kem.label} needs WebAssembly, which this runtime lacks (node --jitless?)`);
+  return kem.ready?.();
 }
 
 /** False for a method this runtime cannot run (sntrup761 without WebAssembly). */

@@ -172,40 +172,35 @@ export class Code extends ByteWriter {
   }
   /** br depth */
   br(depth: number): this {
-    this.byte(0x0c);
-    uleb(this, depth);
-    return this;
+    return this.indexed(0x0c, depth);
   }
   /** br_if depth */
   brIf(depth: number): this {
-    this.byte(0x0d);
-    uleb(this, depth);
-    return this;
+    return this.indexed(0x0d, depth);
   }
   /** call funcidx */
   call(index: number): this {
-    this.byte(0x10);
-    uleb(this, index);
-    return this;
+    return this.indexed(0x10, index);
   }
 
   // -- "Variable Instructions" --
   /** local.get */
   get(local: number): this {
-    this.byte(0x20);
-    uleb(this, local);
-    return this;
+    return this.indexed(0x20, local);
   }
   /** local.set */
   set(local: number): this {
-    this.byte(0x21);
-    uleb(this, local);
-    return this;
+    return this.indexed(0x21, local);
   }
   /** local.tee */
   tee(local: number): this {
-    this.byte(0x22);
-    uleb(this, local);
+    return this.indexed(0x22, local);
+  }
+
+  /** An instruction whose one immediate is an index (a label depth, function or local), LEB128. */
+  private indexed(opcode: number, index: number): this {
+    this.byte(opcode);
+    uleb(this, index);
     return this;
   }
 
