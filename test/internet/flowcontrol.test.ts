@@ -205,3 +205,52 @@ test("TCP: writes in the same turn as loseConnection are sent, later ones droppe
   assert.equal(text, "before same turn");
   assert.ok(serverReason!.check(ConnectionDone), String(serverReason));
 });
+
+test("TCP: writes held by coalesceWrites pause a streaming producer only past 1 MiB in one turn", async (t) => {
+  const r = new NodeReactor();
+  const pausedAfter: number[] = [];
+  let resumes = 0;
+  class TurnWriter extends Protocol implements IPushProducer {
+    private written = 0;
+    private paused = false;
+    override connectionMade(): void {
+      this.transport.registerProducer(this, true);
+      (this.transport as unknown as TCPTransport).coalesceWrites();
+      // One turn: 20 × 64 KiB, all held until the turn ends.
+      for (let i = 0; i < 20; i++) {
+        this.transport.write(Buffer.alloc(64 * 1024, i));
+        this.written += 64 * 1024;
+        if (this.paused && pausedAfter.length === 0) pausedAfter.push(this.written);
+      }
+    }
+    pauseProducing(): void {
+      this.paused = true;
+    }
+    resumeProducing(): void {
+      this.paused = false;
+      resumes += 1;
+      this.transport.unregisterProducer();
+      this.transport.loseConnection();
+    }
+    stopProducing(): void {}
+  }
+  const port = r.listenTCP(0, Factory.forProtocol(TurnWriter), 50, "127.0.0.1");
+  await port.whenListening();
+  t.after(() => port.stopListening());
+  let received = 0;
+  let closed = false;
+  class Sink extends Protocol {
+    override dataReceived(data: Uint8Array): void {
+      received += data.length;
+    }
+    override connectionLost(): void {
+      closed = true;
+    }
+  }
+  r.connectTCP("127.0.0.1", port.getHost().port, new RecordingClientFactory(Sink));
+  await until(() => closed, "transfer");
+  // Not at the socket's 16 KiB high-water mark: only once the held bytes reach 1 MiB.
+  assert.deepEqual(pausedAfter, [1024 * 1024]);
+  assert.equal(resumes, 1, "resumed once the held bytes were sent");
+  assert.equal(received, 20 * 64 * 1024);
+});

@@ -30,6 +30,12 @@ import type { Logger } from "../log.js";
 
 export type StreamKind = "TCP" | "UNIX";
 
+/**
+ * While a turn's writes are held (`coalesceWrites`), what they may add up to before a streaming
+ * producer is paused for them as for any write past the high-water mark.
+ */
+const COALESCE_LIMIT = 1024 * 1024;
+
 function asBytes(data: Uint8Array | string): Uint8Array {
   return typeof data === "string" ? Buffer.from(data, "utf8") : data;
 }
@@ -283,7 +289,13 @@ export class Connection implements ITLSTransport {
     if (this.disconnected || this.writeDisconnected || this.socket.writableEnded) return;
     const b = asBytes(data);
     if (b.length === 0) return;
-    const ok = this.socket.write(b);
+    let ok = this.socket.write(b);
+    if (this.coalescing) {
+      // Held only because this turn's writes wait for its end: they leave then, so the producer
+      // need not stop for them (it would give one read's worth per turn); past COALESCE_LIMIT it does.
+      this.coalesced += b.length;
+      if (!ok && this.coalesced < COALESCE_LIMIT) ok = this.socket.writableLength - this.coalesced < this.socket.writableHighWaterMark;
+    }
     if (this.producer === null) return;
     if (!this.streamingProducer) {
       // 'drain' only follows a write that returned false; otherwise ask again on the next turn.
@@ -307,6 +319,8 @@ export class Connection implements ITLSTransport {
   }
 
   private coalescing = false;
+  /** Bytes written this turn while coalescing. */
+  private coalesced = 0;
 
   /**
    * Holds the writes of the current turn of the event loop and sends them together when it ends
@@ -320,6 +334,7 @@ export class Connection implements ITLSTransport {
     this.socket.cork();
     setImmediate(() => {
       this.coalescing = false;
+      this.coalesced = 0;
       this.socket.uncork();
     });
   }

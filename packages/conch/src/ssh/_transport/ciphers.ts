@@ -346,6 +346,7 @@ class GcmSealer implements PacketSealer {
   private readonly iv: Buffer;
   private readonly algo: string;
   private readonly around: Surround;
+  private scratch = Buffer.allocUnsafeSlow(0);
   constructor(d: CipherDef, keys: PacketKeys, private readonly fill: PaddingSource) {
     this.algo = d.openssl;
     this.key = createSecretKey(keys.key.subarray(0, d.keyLength));
@@ -367,17 +368,22 @@ class GcmSealer implements PacketSealer {
     if (!Surround.fits(head, body)) return [this.sealParts(seq, messageType, head, body)];
     const a = this.around;
     const before = a.before(false, messageType, head, body.length);
+    const after = a.after();
+    const n = before.length + body.length + after.length;
+    let scratch = this.scratch;
+    if (scratch.length < n) scratch = this.scratch = Buffer.allocUnsafeSlow(Math.max(n, 2 * scratch.length));
+    scratch.set(before, 0);
+    scratch.set(body, before.length);
+    scratch.set(after, before.length + body.length);
     const c = createCipheriv(this.algo, this.key, this.iv) as CipherGCM;
     bumpCounter(this.iv);
-    // `length || encrypted header` from the shared pool: the length is also the AAD.
-    const first = Buffer.allocUnsafe(4 + before.length);
-    first.writeUInt32BE(a.plen, 0);
-    c.setAAD(first.subarray(0, 4));
-    first.set(c.update(before), 4);
-    const encBody = c.update(body);
-    const encAfter = c.update(a.after());
+    // The length from the shared pool: it is also the AAD.
+    const length = Buffer.allocUnsafe(4);
+    length.writeUInt32BE(a.plen, 0);
+    c.setAAD(length);
+    const encrypted = c.update(scratch.subarray(0, n));
     c.final();
-    return [first, encBody, join2(encAfter, c.getAuthTag())];
+    return [length, encrypted, c.getAuthTag()];
   }
   private protect(buf: Buffer): Buffer {
     const end = buf.length - 16;
