@@ -57,6 +57,7 @@ export * from "./_tbase/messages.js";
 export { MAX_DECOMPRESSED_PAYLOAD } from "./_tbase/compression.js";
 export { MAX_PACKET_LENGTH, MAX_VERSION_BUFFER, DEFAULT_REKEY_BYTES, DEFAULT_REKEY_INTERVAL } from "./_tbase/base.js";
 export { MAX_KEX_QUEUE_BYTES, KEX_QUEUE_MESSAGE_OVERHEAD } from "./_tbase/exchange.js";
+export { DEFAULT_HEAP_RESERVE, setHeapReserve, heapReserveHeld } from "./_tbase/heapreserve.js";
 export { ffs, negotiate, MAX_NAME_LIST_BYTES, MAX_NAME_LIST_NAMES } from "./_tbase/kexinit.js";
 /**
  * `dhPoolIdle()` resolves once no Diffie-Hellman computation is pending on the worker thread

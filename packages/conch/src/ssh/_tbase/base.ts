@@ -22,6 +22,7 @@ import type { AuthOptions } from "../authopt.js";
 import { CIPHERS, createOpener, createSealer } from "../_transport/index.js";
 import type { KexSpec, PacketOpener, PacketSealer } from "../_transport/index.js";
 import { Compressor, Decompressor } from "./compression.js";
+import { noteBytes } from "./heapreserve.js";
 import type { NegotiatedAlgorithms } from "./kexinit.js";
 import {
   MSG_DISCONNECT,
@@ -608,6 +609,7 @@ export abstract class TransportMachinery extends Protocol<ITransport> implements
 
   protected countBytes(n: number): void {
     this.bytesSinceKex += n;
+    noteBytes(n);
     if (this.bytesSinceKex > this.rekeyBytes && this.kexState === "none" && !this.firstKex && !this.disconnected) {
       this.logger.info("rekeying after {bytes} bytes", { bytes: this.bytesSinceKex });
       this.sendKexInit();

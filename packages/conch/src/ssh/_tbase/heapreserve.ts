@@ -1,0 +1,84 @@
+/**
+ * Headroom for V8's old generation while a process moves bulk data over SSH.
+ *
+ * node:crypto hands back every packet's ciphertext or plaintext in a buffer of its own: a GiB
+ * moved is about a GiB of short-lived ArrayBuffers. V8 counts the external memory allocated since
+ * its last full collection against the old generation's limit, and it sets that limit from the
+ * live heap, which in an SSH process is about 8 MB. The limit then sat about 10 MB above what the
+ * buffers made between two young-generation collections add up to (32 MB), so V8 started a full
+ * mark-compact every 10 to 30 MB moved: 60 to 120 per GiB, 20 to 40 % of a download's CPU
+ * (measured on Node 20; docs/benchmarks.md). A reserve held on the heap while packets stream
+ * raises the limit past that churn. It is plain doubles, which the marker takes in one step (no
+ * pointers to follow), and it is dropped once the process has moved no bulk data for a while.
+ *
+ * Process-wide, like the heap it works on. `setHeapReserve(0)` turns it off.
+ */
+
+/** The reserve's size by default. */
+export const DEFAULT_HEAP_RESERVE = 16 * 1024 * 1024;
+/** Bytes (both ways, all connections) within one {@link WINDOW_MS} that count as bulk data. */
+export const BULK_BYTES = 32 * 1024 * 1024;
+const WINDOW_MS = 2000;
+/** The reserve goes once no window has seen bulk data for this long. */
+const IDLE_MS = 30_000;
+/** Doubles per array: 1 MiB each. */
+const CHUNK = 128 * 1024;
+const CHUNK_BYTES = CHUNK * 8;
+
+let reserveBytes = DEFAULT_HEAP_RESERVE;
+let reserve: number[][] | undefined;
+let windowStart = 0;
+let windowBytes = 0;
+let lastBulk = 0;
+let releaseTimer: ReturnType<typeof setInterval> | undefined;
+
+/** Sets the reserve's size in bytes (0: never hold one); a reserve held now is dropped. */
+export function setHeapReserve(bytes: number): void {
+  if (!(bytes >= 0)) throw new RangeError(`heap reserve must be a size in bytes, got ${bytes}`);
+  reserveBytes = bytes;
+  release();
+}
+
+/** The reserve held now, in bytes (0 when none). */
+export function heapReserveHeld(): number {
+  return reserve === undefined ? 0 : reserve.length * CHUNK_BYTES;
+}
+
+/** A transport moved `n` packet bytes (called per packet, so cheap while below the threshold). */
+export function noteBytes(n: number): void {
+  if (reserveBytes === 0) return;
+  // Built a MiB per packet rather than at once: no single pause in the transfer.
+  if (reserve !== undefined && reserve.length * CHUNK_BYTES < reserveBytes) reserve.push(chunk());
+  windowBytes += n;
+  if (windowBytes < BULK_BYTES) return;
+  const now = performance.now();
+  const bulk = now - windowStart <= WINDOW_MS;
+  windowStart = now;
+  windowBytes = 0;
+  if (!bulk) return;
+  lastBulk = now;
+  if (reserve === undefined) hold();
+}
+
+function chunk(): number[] {
+  const a = new Array<number>(CHUNK);
+  for (let i = 0; i < CHUNK; i++) a[i] = 0.5;
+  return a;
+}
+
+function hold(): void {
+  reserve = [];
+  releaseTimer = setInterval(() => releaseIfIdle(), IDLE_MS);
+  releaseTimer.unref();
+}
+
+/** @internal Drops the reserve if no bulk data has moved for {@link IDLE_MS} before `now` (the timer's check). */
+export function releaseIfIdle(now: number = performance.now()): void {
+  if (now - lastBulk > IDLE_MS) release();
+}
+
+function release(): void {
+  reserve = undefined;
+  if (releaseTimer !== undefined) clearInterval(releaseTimer);
+  releaseTimer = undefined;
+}

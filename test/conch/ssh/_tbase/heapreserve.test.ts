@@ -1,0 +1,45 @@
+/**
+ * The heap reserve (ssh/_tbase/heapreserve.ts): held only while a process moves bulk data, built
+ * a MiB per packet, dropped when transfers stop or when it is turned off.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { transport } from "@twisted-ts/conch/ssh";
+
+type HeapReserve = typeof import("../../../../packages/conch/dist/ssh/_tbase/heapreserve.js");
+const H = (await import(new URL("dist/ssh/_tbase/heapreserve.js", import.meta.resolve("@twisted-ts/conch/package.json")).href)) as HeapReserve;
+const MIB = 1024 * 1024;
+
+test("heap reserve: none for a trickle, the whole reserve once bulk data moves, none after 30 s without", (t) => {
+  t.after(() => transport.setHeapReserve(transport.DEFAULT_HEAP_RESERVE));
+  transport.setHeapReserve(transport.DEFAULT_HEAP_RESERVE);
+  for (let i = 0; i < 16; i++) H.noteBytes(MIB);
+  assert.equal(transport.heapReserveHeld(), 0, "16 MiB is not bulk");
+  // Two bulk windows back to back: the first may be one that started long ago (not bulk by rate).
+  H.noteBytes(H.BULK_BYTES);
+  H.noteBytes(H.BULK_BYTES);
+  // Built one MiB per packet after that.
+  for (let i = 0; i < 64; i++) H.noteBytes(100);
+  assert.equal(transport.heapReserveHeld(), transport.DEFAULT_HEAP_RESERVE);
+  H.releaseIfIdle(performance.now() + 1000);
+  assert.equal(transport.heapReserveHeld(), transport.DEFAULT_HEAP_RESERVE, "kept while transfers are recent");
+  H.releaseIfIdle(performance.now() + 31_000);
+  assert.equal(transport.heapReserveHeld(), 0, "dropped 30 s after the last bulk window");
+});
+
+test("heap reserve: setHeapReserve sizes it, 0 turns it off, and a bad size is a RangeError", (t) => {
+  t.after(() => transport.setHeapReserve(transport.DEFAULT_HEAP_RESERVE));
+  transport.setHeapReserve(4 * MIB);
+  H.noteBytes(H.BULK_BYTES);
+  H.noteBytes(H.BULK_BYTES);
+  for (let i = 0; i < 16; i++) H.noteBytes(100);
+  assert.equal(transport.heapReserveHeld(), 4 * MIB);
+  transport.setHeapReserve(0);
+  assert.equal(transport.heapReserveHeld(), 0, "turning it off drops the one held");
+  H.noteBytes(H.BULK_BYTES);
+  H.noteBytes(H.BULK_BYTES);
+  for (let i = 0; i < 16; i++) H.noteBytes(100);
+  assert.equal(transport.heapReserveHeld(), 0);
+  assert.throws(() => transport.setHeapReserve(-1), RangeError);
+  assert.throws(() => transport.setHeapReserve(Number.NaN), RangeError);
+});
