@@ -43,3 +43,23 @@ test("heap reserve: setHeapReserve sizes it, 0 turns it off, and a bad size is a
   assert.throws(() => transport.setHeapReserve(-1), RangeError);
   assert.throws(() => transport.setHeapReserve(Number.NaN), RangeError);
 });
+
+test("heap reserve: bulk data after a pause of 5 s or more builds the reserve anew (V8's memory reducer may have set the heap to grow slowly meanwhile)", (t) => {
+  t.after(() => transport.setHeapReserve(transport.DEFAULT_HEAP_RESERVE));
+  transport.setHeapReserve(2 * MIB);
+  const t0 = performance.now();
+  H.noteBytes(H.BULK_BYTES, t0);
+  H.noteBytes(H.BULK_BYTES, t0 + 10);
+  for (let i = 0; i < 4; i++) H.noteBytes(100);
+  assert.equal(transport.heapReserveHeld(), 2 * MIB);
+  // Another bulk window 1 s later: the same reserve.
+  H.noteBytes(H.BULK_BYTES, t0 + 1000);
+  assert.equal(transport.heapReserveHeld(), 2 * MIB);
+  // 6 s without: the first window after the pause is not bulk by rate, the second is, and the
+  // reserve starts again from nothing, a MiB per packet.
+  H.noteBytes(H.BULK_BYTES, t0 + 7000);
+  H.noteBytes(H.BULK_BYTES, t0 + 7010);
+  assert.equal(transport.heapReserveHeld(), 0);
+  for (let i = 0; i < 4; i++) H.noteBytes(100);
+  assert.equal(transport.heapReserveHeld(), 2 * MIB);
+});

@@ -19,6 +19,8 @@ export const DEFAULT_HEAP_RESERVE = 16 * 1024 * 1024;
 /** Bytes (both ways, all connections) within one {@link WINDOW_MS} that count as bulk data. */
 export const BULK_BYTES = 32 * 1024 * 1024;
 const WINDOW_MS = 2000;
+/** Bulk data after this long without is a new transfer: the reserve is built anew. */
+const REBUILD_AFTER_MS = 5000;
 /** The reserve goes once no window has seen bulk data for this long. */
 const IDLE_MS = 30_000;
 /** Doubles per array: 1 MiB each. */
@@ -44,18 +46,24 @@ export function heapReserveHeld(): number {
   return reserve === undefined ? 0 : reserve.length * CHUNK_BYTES;
 }
 
-/** A transport moved `n` packet bytes (called per packet, so cheap while below the threshold). */
-export function noteBytes(n: number): void {
+/**
+ * A transport moved `n` packet bytes (called per packet, so cheap while below the threshold).
+ * `now` (milliseconds, `performance.now()` by default) is for tests.
+ */
+export function noteBytes(n: number, now?: number): void {
   if (reserveBytes === 0) return;
   // Built a MiB per packet rather than at once: no single pause in the transfer.
   if (reserve !== undefined && reserve.length * CHUNK_BYTES < reserveBytes) reserve.push(chunk());
   windowBytes += n;
   if (windowBytes < BULK_BYTES) return;
-  const now = performance.now();
+  now ??= performance.now();
   const bulk = now - windowStart <= WINDOW_MS;
   windowStart = now;
   windowBytes = 0;
   if (!bulk) return;
+  // After a pause V8's memory reducer may have shrunk the heap and set it to grow slowly, which
+  // brings the mark-compacts back; a reserve built anew (memory the heap must grow by) ends that.
+  if (reserve !== undefined && now - lastBulk > REBUILD_AFTER_MS) reserve = [];
   lastBulk = now;
   if (reserve === undefined) hold();
 }
