@@ -495,3 +495,36 @@ test("an in-process command may register its own producer on the session transpo
   request(conn, "exec", NS("stream"));
   assert.deepEqual(replies(t), [connection.MSG_CHANNEL_SUCCESS, connection.MSG_CHANNEL_DATA]);
 });
+
+test("stdout read into a reused buffer: whole packets go out without a copy while the window takes them, the rest is copied, so rewriting the buffer afterwards changes nothing the client gets", () => {
+  const user = new SessionUser();
+  const conn = new connection.SSHConnection();
+  const t = attach(conn, false, user);
+  // A window of 100,000 bytes and packets of 32 KiB.
+  conn.ssh_CHANNEL_OPEN(cat(NS("session"), u32(7, 100_000, 0x8000)));
+  request(conn, "exec", NS("cmd"));
+  t.take();
+  const pp = user.sessions[0]!.pp!;
+  const expected: number[] = [];
+  const reused = Buffer.alloc(96 * 1024);
+  for (const [fill, n] of [[1, 96 * 1024], [2, 64 * 1024], [3, 5000]] as const) {
+    reused.fill(fill, 0, n);
+    pp.childDataReceived(1, reused.subarray(0, n));
+    for (let i = 0; i < n; i++) expected.push(fill);
+    // The process transport reads the next chunk into the same memory.
+    reused.fill(0xee);
+  }
+  conn.ssh_CHANNEL_WINDOW_ADJUST(u32(0, 1 << 20));
+  pp.childConnectionLost(1);
+  const got: number[] = [];
+  const sizes: number[] = [];
+  for (const [n, payload] of t.take()) {
+    if (n !== connection.MSG_CHANNEL_DATA) continue;
+    const data = payload.subarray(8);
+    sizes.push(data.length);
+    got.push(...data);
+  }
+  assert.equal(got.length, expected.length);
+  assert.ok(got.every((b, i) => b === expected[i]), "the client got the bytes as they were written");
+  assert.deepEqual(sizes.slice(0, 3), [0x8000, 0x8000, 0x8000], "the first 96 KiB as three whole packets");
+});

@@ -614,6 +614,13 @@ export class SSHSessionProcessProtocol extends ProcessProtocol implements ITrans
   override outReceived(data: Uint8Array): void {
     const max = Math.min(MAX_GATHER, Math.max(1, this.session.remoteMaxPacket));
     let off = 0;
+    // Whole packets with nothing gathered before them go out as they are, without the copy,
+    // while the client's window takes them at once (the channel then keeps nothing of them).
+    const ch = this.session;
+    while (this.outFill === 0 && data.length - off >= max && ch.bufferedAmount === 0 && ch.remoteWindowLeft >= max && !ch.localClosed && !ch.closing) {
+      ch.write(data.subarray(off, off + max));
+      off += max;
+    }
     while (off < data.length) {
       const buf = (this.outBuf ??= Buffer.allocUnsafe(max));
       const n = Math.min(data.length - off, buf.length - this.outFill);
