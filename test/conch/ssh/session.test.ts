@@ -284,14 +284,19 @@ test("EOF from the client reaches the session (the process's stdin closes); clos
   assert.ok(replies(t).includes(connection.MSG_CHANNEL_CLOSE));
 });
 
-test("EOF waits behind output still queued for the client's window", () => {
+/** A session channel whose client gives a window of `window` bytes and 32 KiB packets, running "cmd". */
+function execWithWindow(window: number): { conn: connection.SSHConnection; t: FakeTransport; pp: session.SSHSessionProcessProtocol } {
   const user = new SessionUser();
   const conn = new connection.SSHConnection();
   const t = attach(conn, false, user);
-  conn.ssh_CHANNEL_OPEN(cat(NS("session"), u32(7, 4, 0x8000)));
+  conn.ssh_CHANNEL_OPEN(cat(NS("session"), u32(7, window, 0x8000)));
   request(conn, "exec", NS("cmd"));
   t.take();
-  const pp = user.sessions[0]!.pp!;
+  return { conn, t, pp: user.sessions[0]!.pp! };
+}
+
+test("EOF waits behind output still queued for the client's window", () => {
+  const { conn, t, pp } = execWithWindow(4);
   pp.childDataReceived(1, cat("abcdefgh"));
   pp.childConnectionLost(1);
   pp.childConnectionLost(2);
@@ -497,14 +502,7 @@ test("an in-process command may register its own producer on the session transpo
 });
 
 test("stdout read into a reused buffer: whole packets go out without a copy while the window takes them, the rest is copied, so rewriting the buffer afterwards changes nothing the client gets", () => {
-  const user = new SessionUser();
-  const conn = new connection.SSHConnection();
-  const t = attach(conn, false, user);
-  // A window of 100,000 bytes and packets of 32 KiB.
-  conn.ssh_CHANNEL_OPEN(cat(NS("session"), u32(7, 100_000, 0x8000)));
-  request(conn, "exec", NS("cmd"));
-  t.take();
-  const pp = user.sessions[0]!.pp!;
+  const { conn, t, pp } = execWithWindow(100_000);
   const expected: number[] = [];
   const reused = Buffer.alloc(96 * 1024);
   for (const [fill, n] of [[1, 96 * 1024], [2, 64 * 1024], [3, 5000]] as const) {
