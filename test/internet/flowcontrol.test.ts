@@ -46,6 +46,23 @@ class BulkSender extends Protocol implements IPushProducer {
   }
 }
 
+/** Connects a reader that counts what it gets to `port`; resolves with the count once the sender closes. */
+async function drainFrom(r: NodeReactor, port: number): Promise<number> {
+  let received = 0;
+  let closed = false;
+  class Sink extends Protocol {
+    override dataReceived(data: Uint8Array): void {
+      received += data.length;
+    }
+    override connectionLost(): void {
+      closed = true;
+    }
+  }
+  r.connectTCP("127.0.0.1", port, new RecordingClientFactory(Sink));
+  await until(() => closed, "transfer");
+  return received;
+}
+
 test("TCP: 256 MiB through a slow consumer keeps the sender's buffer and memory bounded", async (t) => {
   const r = new NodeReactor();
   const senders: BulkSender[] = [];
@@ -121,18 +138,7 @@ test("TCP: a pull producer is asked for one chunk each time the socket drains", 
   const port = r.listenTCP(0, Factory.forProtocol(PullSender), 50, "127.0.0.1");
   await port.whenListening();
   t.after(() => port.stopListening());
-  let received = 0;
-  let closed = false;
-  class Sink extends Protocol {
-    override dataReceived(data: Uint8Array): void {
-      received += data.length;
-    }
-    override connectionLost(): void {
-      closed = true;
-    }
-  }
-  r.connectTCP("127.0.0.1", port.getHost().port, new RecordingClientFactory(Sink));
-  await until(() => closed, "transfer");
+  const received = await drainFrom(r, port.getHost().port);
   assert.equal(received, chunks * 32 * 1024);
 });
 
@@ -237,18 +243,7 @@ test("TCP: writes held by coalesceWrites pause a streaming producer only past 1 
   const port = r.listenTCP(0, Factory.forProtocol(TurnWriter), 50, "127.0.0.1");
   await port.whenListening();
   t.after(() => port.stopListening());
-  let received = 0;
-  let closed = false;
-  class Sink extends Protocol {
-    override dataReceived(data: Uint8Array): void {
-      received += data.length;
-    }
-    override connectionLost(): void {
-      closed = true;
-    }
-  }
-  r.connectTCP("127.0.0.1", port.getHost().port, new RecordingClientFactory(Sink));
-  await until(() => closed, "transfer");
+  const received = await drainFrom(r, port.getHost().port);
   // Not at the socket's 16 KiB high-water mark: only once the held bytes reach 1 MiB.
   assert.deepEqual(pausedAfter, [1024 * 1024]);
   assert.equal(resumes, 1, "resumed once the held bytes were sent");

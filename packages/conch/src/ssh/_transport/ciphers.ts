@@ -99,10 +99,10 @@ export interface PacketSealer {
   sealParts(seq: number, messageType: number, head: Uint8Array, body: Uint8Array): Uint8Array;
   /**
    * The same wire bytes as `sealParts`, as a short list of pieces to be written in order
-   * (usually three: `length || header`, the body's ciphertext, `padding || MAC`). The body's
-   * ciphertext is the buffer the cipher returned, so the packet costs one allocation the size of
-   * the payload and no copy of it; a small packet comes back whole, as one piece. No piece shares
-   * memory with `head` or `body`, so the caller may reuse them at once.
+   * (usually three: the length and what the cipher returned around the body, then the MAC or
+   * tag), so that no wire buffer is allocated and copied into; a small packet comes back whole,
+   * as one piece. No piece shares memory with `head` or `body`, so the caller may reuse them at
+   * once.
    */
   sealPieces(seq: number, messageType: number, head: Uint8Array, body: Uint8Array): Uint8Array[];
 }
@@ -360,9 +360,9 @@ class GcmSealer implements PacketSealer {
     return this.protect(frameParts(this.fill, messageType, head, body, 16, false, 16));
   }
   /**
-   * GCM is a counter mode: encrypting the header, the body and the padding with three `update`
-   * calls gives the ciphertext of their concatenation, and the body's ciphertext stays the
-   * buffer OpenSSL returned (no wire buffer to copy it into).
+   * `length`, then the header, body and padding encrypted in one `update` over a reused scratch
+   * buffer (node:crypto's per-call cost is most of a 32 KiB packet's: one call, not three, took
+   * the sealer from 0.79 to 0.63-0.69 CPU s/GiB), then the tag.
    */
   sealPieces(seq: number, messageType: number, head: Uint8Array, body: Uint8Array): Uint8Array[] {
     if (!Surround.fits(head, body)) return [this.sealParts(seq, messageType, head, body)];
