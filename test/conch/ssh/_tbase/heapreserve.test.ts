@@ -4,11 +4,19 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { getHeapSpaceStatistics } from "node:v8";
 import { transport } from "@twisted-ts/conch/ssh";
 
 type HeapReserve = typeof import("../../../../packages/conch/dist/ssh/_tbase/heapreserve.js");
 const H = (await import(new URL("dist/ssh/_tbase/heapreserve.js", import.meta.resolve("@twisted-ts/conch/package.json")).href)) as HeapReserve;
 const MIB = 1024 * 1024;
+
+/** Bytes in V8's large-object spaces (old and young). */
+function largeObjectBytes(): number {
+  return getHeapSpaceStatistics()
+    .filter((s) => s.space_name === "large_object_space" || s.space_name === "new_large_object_space")
+    .reduce((n, s) => n + s.space_used_size, 0);
+}
 
 test("heap reserve: none for a trickle, the whole reserve once bulk data moves, none after 30 s without", (t) => {
   t.after(() => transport.setHeapReserve(transport.DEFAULT_HEAP_RESERVE));
@@ -18,9 +26,13 @@ test("heap reserve: none for a trickle, the whole reserve once bulk data moves, 
   // Two bulk windows back to back: the first may be one that started long ago (not bulk by rate).
   H.noteBytes(H.BULK_BYTES);
   H.noteBytes(H.BULK_BYTES);
-  // Built one MiB per packet after that.
+  // Built one MiB per packet after that, as large objects on the heap itself (what V8 sizes its
+  // limit from), not as a sparse array.
+  const before = largeObjectBytes();
   for (let i = 0; i < 64; i++) H.noteBytes(100);
   assert.equal(transport.heapReserveHeld(), transport.DEFAULT_HEAP_RESERVE);
+  const grown = largeObjectBytes() - before;
+  assert.ok(grown > 0.75 * transport.DEFAULT_HEAP_RESERVE, `the heap's large objects grew by ${grown} bytes`);
   H.releaseIfIdle(performance.now() + 1000);
   assert.equal(transport.heapReserveHeld(), transport.DEFAULT_HEAP_RESERVE, "kept while transfers are recent");
   H.releaseIfIdle(performance.now() + 31_000);
