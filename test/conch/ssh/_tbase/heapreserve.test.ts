@@ -31,7 +31,7 @@ test("heap reserve: none for a trickle, the whole reserve once bulk data moves, 
   H.noteBytes(H.BULK_BYTES);
   assert.ok(process.memoryUsage().arrayBuffers - buffersBefore >= H.MALLOC_TUNE_BYTES, "the tuning buffer was allocated");
   // Built one MiB per packet after that, as large objects on the heap itself (what V8 sizes its
-  // limit from), not as a sparse array.
+  // limit from), not off it as a typed array's memory.
   const before = largeObjectBytes();
   for (let i = 0; i < 64; i++) H.noteBytes(100);
   assert.equal(transport.heapReserveHeld(), transport.DEFAULT_HEAP_RESERVE);

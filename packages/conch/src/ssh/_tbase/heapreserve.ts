@@ -53,7 +53,7 @@ export function heapReserveHeld(): number {
 export function noteBytes(n: number, now?: number): void {
   if (reserveBytes === 0) return;
   // Built a MiB per packet rather than at once: no single pause in the transfer.
-  if (reserve !== undefined && reserve.length * CHUNK_BYTES < reserveBytes) reserve.push(chunk());
+  if (reserve !== undefined && reserve.length * CHUNK_BYTES < reserveBytes) reserve.push(chunk(reserve[0]));
   windowBytes += n;
   if (windowBytes < BULK_BYTES) return;
   now ??= performance.now();
@@ -69,12 +69,13 @@ export function noteBytes(n: number, now?: number): void {
 }
 
 /**
- * A MiB of doubles, made by builtins (`concat`, `slice`) that copy memory at full speed before any
- * of this is optimized: a fill loop ran interpreted at about 10 ms a MiB, which a transfer's first
- * seconds paid as 170 ms of CPU (a cold 1 GiB get). What is left is the kernel's page faults.
+ * A MiB of doubles (a copy of `built`, when one is), made by builtins (`concat`, `slice`) that
+ * copy memory at full speed before any of this is optimized: a fill loop ran interpreted at about
+ * 10 ms a MiB, which a transfer's first seconds paid as 170 ms of CPU (a cold 1 GiB get). What is
+ * left is the kernel's page faults.
  */
-function chunk(): number[] {
-  if (reserve !== undefined && reserve.length > 0) return reserve[0]!.slice();
+function chunk(built: number[] | undefined): number[] {
+  if (built !== undefined) return built.slice();
   let a = [0.5];
   while (a.length < CHUNK) a = a.concat(a);
   return a;
